@@ -1,0 +1,40 @@
+# The two commands of the README. Both install what is missing first (scripts/bootstrap.sh).
+#   make demo  - configure, build, run the default end-to-end job on the built-in dataset
+#   make test  - configure, build, run the whole test suite (host, then aarch64 under qemu)
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+
+.PHONY: all bootstrap configure build test test-host test-fuzz test-aarch64 demo format clean
+
+all: build
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+configure: bootstrap
+	cmake --preset default
+
+build: configure
+	cmake --build --preset default -j $(JOBS)
+
+test-host: build
+	ctest --preset default -j $(JOBS)
+
+test-fuzz: bootstrap
+	@if [ -x fuzz/run.sh ]; then bash fuzz/run.sh $(FUZZ_SECONDS); else echo "fuzz: no fuzz/run.sh yet"; fi
+
+test-aarch64: bootstrap
+	cmake --preset aarch64
+	cmake --build --preset aarch64 -j $(JOBS)
+	ctest --preset aarch64 -j $(JOBS)
+
+test: test-host test-fuzz test-aarch64
+
+demo: build
+	@bash scripts/demo.sh
+
+format:
+	@git ls-files '*.cpp' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf build build-release build-asan build-aarch64 build-aarch64-dotprod build-fuzz

@@ -1,0 +1,53 @@
+#include <omp.h>
+
+#include <cstdio>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "apps/mixnas/commands.h"
+#include "core/schemas.h"
+#include "core/text.h"
+#include "core/version.h"
+#include "deploy/runtime/cpu_features.h"
+#ifdef HAVE_MIXNAS_SUPERNET
+#include <torch/version.h>
+#endif
+
+namespace mixnas::cli {
+
+Runner add_info_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "info", "Print the version, build, CPU features found at run time and threads");
+  auto config_docs = std::make_shared<bool>(false);
+  cmd->add_flag("--config-docs", *config_docs,
+                "Print the schema of every config kind as markdown (docs/configs.md)");
+  return [config_docs] {
+    if (*config_docs) {
+      for (const config::Schema* s : config::all_schemas()) {
+        std::ostringstream table;
+        s->write_markdown(table);
+        std::printf("## %s config\n%s\n\n%s\n", s->kind().c_str(), s->help().c_str(),
+                    table.str().c_str());
+      }
+      return 0;
+    }
+    const rt::CpuFeatures& cpu = rt::cpu_features();
+    std::printf("mixnas %s (%s build, %s)\n", MIXNAS_VERSION, MIXNAS_BUILD_TYPE,
+                MIXNAS_SYSTEM_PROCESSOR);
+    std::printf("cpu:       %s\n", cpu.model_name.empty() ? "(unknown)" : cpu.model_name.c_str());
+    std::printf("arch:      %s\n", cpu.arch.c_str());
+    auto names = cpu.names();
+    std::printf("features:  %s\n", names.empty() ? "(none)" : text::join(names, " ").c_str());
+    std::printf("cores:     %d logical\n", cpu.logical_cores);
+    std::printf("threads:   %d (OpenMP default)\n", omp_get_max_threads());
+#ifdef HAVE_MIXNAS_SUPERNET
+    std::printf("libtorch:  %s\n", TORCH_VERSION);
+#else
+    std::printf("libtorch:  not linked\n");
+#endif
+    return 0;
+  };
+}
+
+}  // namespace mixnas::cli

@@ -1,0 +1,129 @@
+#include "core/schemas.h"
+
+namespace mixnas::config {
+namespace {
+
+// Keys shared by every run: where it lands and how it is seeded.
+void add_run_keys(Schema& s) {
+  s.add("name", Type::kString, "exp", "Run name: results go to runs/<command>/<name> (exp, exp2, ...).")
+      .add("exist_ok", Type::kBool, "false", "Reuse runs/<command>/<name> instead of numbering a new one.")
+      .add("seed", Type::kInt, "0", "Random seed (data order, augmentation, initialisation).")
+      .add("threads", Type::kInt, "0", "CPU threads for training and measurement; 0 = all cores.");
+}
+
+void add_model_data_keys(Schema& s) {
+  s.add("model", Type::kString, "", "Model YAML (ultralytics format, e.g. configs/models/yolov8-pico.yaml) or arch.yaml.")
+      .add("data", Type::kString, "", "Dataset YAML (ultralytics format: path, train, val, names).")
+      .add("nc", Type::kInt, "0", "Number of classes; 0 = from the dataset YAML.")
+      .add("imgsz", Type::kInt, "160", "Square input size in pixels (a multiple of the model's largest stride).");
+}
+
+void add_train_keys(Schema& s, const std::string& p) {
+  s.add(p + ".epochs", Type::kInt, "30", "Training epochs.")
+      .add(p + ".batch", Type::kInt, "16", "Images per batch.")
+      .add(p + ".optimizer", Type::kString, "AdamW", "Optimizer.", {"SGD", "AdamW"})
+      .add(p + ".lr0", Type::kFloat, "0.002", "Initial learning rate (after warm-up).")
+      .add(p + ".lrf", Type::kFloat, "0.01", "Final learning rate as a fraction of lr0.")
+      .add(p + ".schedule", Type::kString, "cosine", "Learning-rate schedule.", {"cosine", "linear"})
+      .add(p + ".momentum", Type::kFloat, "0.937", "SGD momentum / Adam beta1.")
+      .add(p + ".weight_decay", Type::kFloat, "0.0005", "Weight decay of conv weights (not of BN, biases or quantizer steps).")
+      .add(p + ".warmup_epochs", Type::kFloat, "1.0", "Linear learning-rate warm-up, in epochs.")
+      .add(p + ".ema", Type::kBool, "true", "Keep an exponential moving average of the weights for validation.")
+      .add(p + ".workers", Type::kInt, "2", "Data-loader threads.")
+      .add(p + ".val_every", Type::kInt, "1", "Validate every N epochs (and always after the last).");
+}
+
+void add_augment_keys(Schema& s) {
+  s.add("augment.mosaic", Type::kFloat, "1.0", "Probability of a 4-image mosaic.")
+      .add("augment.close_mosaic", Type::kInt, "5", "Switch mosaic off for the last N epochs.")
+      .add("augment.fliplr", Type::kFloat, "0.5", "Probability of a horizontal flip.")
+      .add("augment.scale", Type::kFloat, "0.5", "Random affine scale gain (+/-).")
+      .add("augment.translate", Type::kFloat, "0.1", "Random affine translation (+/- fraction of size).")
+      .add("augment.hsv_h", Type::kFloat, "0.015", "Hue jitter (fraction).")
+      .add("augment.hsv_s", Type::kFloat, "0.7", "Saturation jitter (fraction).")
+      .add("augment.hsv_v", Type::kFloat, "0.4", "Value jitter (fraction).");
+}
+
+void add_loss_keys(Schema& s) {
+  s.add("loss.box", Type::kFloat, "7.5", "Box (CIoU) loss gain.")
+      .add("loss.cls", Type::kFloat, "0.5", "Classification (BCE) loss gain.")
+      .add("loss.dfl", Type::kFloat, "1.5", "Distribution focal loss gain.");
+}
+
+void add_val_keys(Schema& s) {
+  s.add("val.conf", Type::kFloat, "0.001", "Score threshold for mAP evaluation.")
+      .add("val.iou", Type::kFloat, "0.7", "NMS IoU threshold.")
+      .add("val.max_det", Type::kInt, "300", "Detections kept per image after NMS.");
+}
+
+}  // namespace
+
+const Schema& train_schema() {
+  static const Schema schema = [] {
+    Schema s("train", "Trains a fixed model: mixnas train CONFIG [key=value ...].");
+    add_run_keys(s);
+    add_model_data_keys(s);
+    add_train_keys(s, "train");
+    s.add("quant.enabled", Type::kBool, "true",
+          "Quantization-aware training when the architecture has bits below 32.")
+        .add("quant.freeze_bn_epoch", Type::kInt, "2",
+             "Epoch from which BN statistics are frozen during quantization-aware training.");
+    add_augment_keys(s);
+    add_loss_keys(s);
+    add_val_keys(s);
+    return s;
+  }();
+  return schema;
+}
+
+const Schema& search_schema() {
+  static const Schema schema = [] {
+    Schema s("search", "Searches activations and bit-widths: mixnas search CONFIG [key=value ...].");
+    add_run_keys(s);
+    add_model_data_keys(s);
+    s.add("search_space", Type::kNode, "",
+          "Candidates per site: activations, w_bits, a_bits, rules (docs/search_space.md).")
+        .add("search.strategy", Type::kString, "dnas", "Search strategy.", {"dnas", "uniform"})
+        .add("search.epochs", Type::kInt, "10", "Supernet epochs, warm-up included.")
+        .add("search.warmup_epochs", Type::kInt, "3", "Weight-only epochs before architecture steps.")
+        .add("search.arch_split", Type::kFloat, "0.2", "Fraction of the train split held out for architecture steps.")
+        .add("search.arch_lr", Type::kFloat, "0.01", "Adam learning rate of the architecture logits.")
+        .add("search.sampling", Type::kString, "gumbel", "How candidates are mixed.", {"softmax", "gumbel", "hard_gumbel"})
+        .add("search.tau_start", Type::kFloat, "5.0", "Gumbel-softmax temperature at the first architecture epoch.")
+        .add("search.tau_end", Type::kFloat, "0.5", "Temperature at the last epoch (exponential schedule).")
+        .add("search.recompute", Type::kBool, "false", "Recompute candidate branches in backward to save memory.")
+        .add("cost.lambda_latency", Type::kFloat, "0.1", "Weight of the latency term.")
+        .add("cost.lambda_memory", Type::kFloat, "0.05", "Weight of the memory term.")
+        .add("cost.target_latency_ms", Type::kFloat, "0", "Latency budget; 0 = 0.7 x the all-8-bit model's.")
+        .add("cost.target_memory_bytes", Type::kFloat, "0", "Peak-memory budget; 0 = 0.4 x the all-8-bit model's.")
+        .add("cost.shape", Type::kString, "relu", "g(x) applied to cost/target.", {"linear", "relu", "log"})
+        .add("cost.runs", Type::kInt, "20", "Measured runs per latency-table entry (median after warm-up).")
+        .add("device", Type::kString, "local", "Where latency is measured: 'local' (in-process runtime) or configs/devices/X.yaml.")
+        .add("baselines", Type::kStringList, "[silu, relu, hardswish]", "Uniform-activation baselines trained with the same budget.");
+    add_train_keys(s, "finetune");
+    s.add("quant.freeze_bn_epoch", Type::kInt, "2",
+          "Finetune epoch from which BN statistics are frozen.");
+    add_augment_keys(s);
+    add_loss_keys(s);
+    add_val_keys(s);
+    return s;
+  }();
+  return schema;
+}
+
+const Schema& device_schema() {
+  static const Schema schema = [] {
+    Schema s("device", "A class of devices measured through mixnas-agent (configs/devices/*.yaml).");
+    s.add("name", Type::kString, "", "Device class name, e.g. rpi4.")
+        .add("agents", Type::kStringList, "", "host:port of each agent of this class.")
+        .add("token_file", Type::kString, "", "File holding the bearer token the agents expect.")
+        .add("timeout_s", Type::kFloat, "120", "Per-request timeout.")
+        .add("retries", Type::kInt, "3", "Retries per request, with exponential backoff.");
+    return s;
+  }();
+  return schema;
+}
+
+std::vector<const Schema*> all_schemas() { return {&train_schema(), &search_schema(), &device_schema()}; }
+
+}  // namespace mixnas::config

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs every Debian package mixnas needs. Idempotent: prints and installs only what is missing.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  cmake ninja-build ccache g++ make pkg-config clang-format
+  # cross toolchain and emulator for the aarch64 runtime/agent build
+  g++-aarch64-linux-gnu gcc-aarch64-linux-gnu qemu-user
+  # libraries
+  libtorch-dev libeigen3-dev libyaml-cpp-dev libcli11-dev catch2 libomp-dev
+  libflatbuffers-dev flatbuffers-compiler libcpp-httplib-dev nlohmann-json3-dev
+  libbenchmark-dev libstb-dev
+  # fuzzing and ARM throughput analysis
+  clang llvm
+  # data
+  dataset-fashion-mnist
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "bootstrap: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "bootstrap: need root or sudo to install: ${missing[*]}" >&2; exit 1
+  fi
+fi
+
+echo "bootstrap: installing ${#missing[@]} packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "bootstrap: done"
