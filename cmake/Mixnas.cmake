@@ -2,7 +2,8 @@
 set(CMAKE_CXX_STANDARD 17)
 set(CMAKE_CXX_STANDARD_REQUIRED ON)
 set(CMAKE_CXX_EXTENSIONS OFF)
-set(CMAKE_POSITION_INDEPENDENT_CODE ON)
+# No -fPIC/-fPIE flags of our own: every target is a static library or an executable compiled
+# with the toolchain's default (PIE on Debian), so one precompiled header fits them all.
 set(CMAKE_RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
 set(CMAKE_LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib)
 set(CMAKE_ARCHIVE_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib)
@@ -40,6 +41,9 @@ endif()
 
 find_package(OpenMP REQUIRED)
 find_package(Threads REQUIRED)
+# -fopenmp on every target (it defines _OPENMP): the shared precompiled header is only valid for
+# translation units compiled with the same flags.
+add_compile_options(${OpenMP_CXX_FLAGS})
 
 # Adds a folder of the tree if it holds a CMakeLists.txt yet.
 function(mixnas_add_folder dir)
@@ -61,7 +65,6 @@ function(mixnas_use_torch target)
     add_library(mixnas_torch_pch OBJECT ${CMAKE_BINARY_DIR}/mixnas_torch_pch.cpp)
     target_link_libraries(mixnas_torch_pch PUBLIC torch)
     target_precompile_headers(mixnas_torch_pch PRIVATE <torch/torch.h>)
-    set_target_properties(mixnas_torch_pch PROPERTIES POSITION_INDEPENDENT_CODE ON)
   endif()
   target_link_libraries(${target} PUBLIC torch)
   target_precompile_headers(${target} REUSE_FROM mixnas_torch_pch)

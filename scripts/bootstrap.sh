@@ -17,15 +17,19 @@ PACKAGES=(
   dataset-fashion-mnist
 )
 
+# arm64 multiarch packages for the aarch64 cross build (the agent links Debian's compiled
+# cpp-httplib); they need the arm64 architecture added to dpkg.
+ARM64_PACKAGES=(libcpp-httplib-dev:arm64)
+
 missing=()
-for p in "${PACKAGES[@]}"; do
+for p in "${PACKAGES[@]}" "${ARM64_PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$p")
   fi
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "bootstrap: all ${#PACKAGES[@]} packages present"
+  echo "bootstrap: all $(( ${#PACKAGES[@]} + ${#ARM64_PACKAGES[@]} )) packages present"
   exit 0
 fi
 
@@ -38,6 +42,10 @@ fi
 
 echo "bootstrap: installing ${#missing[@]} packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  echo "bootstrap: adding the arm64 architecture to dpkg (multiarch, for the aarch64 build)"
+  $SUDO dpkg --add-architecture arm64
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 echo "bootstrap: done"

@@ -7,7 +7,7 @@ namespace mixnas::cli {
 
 Runner add_search_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("search", "Run a search: supernet, derive, finetune, export, measure, report");
-  auto words = std::make_shared<std::vector<std::string>>();
+  auto words = std::make_shared<ConfigArgs>();
   add_config_args(cmd, *words);
   return [words] {
     config::Config cfg = load_config_args(*words, config::search_schema());

@@ -30,13 +30,26 @@ Runner add_bench_command(CLI::App& app);
 Runner add_predict_command(CLI::App& app);
 Runner add_lut_command(CLI::App& app);
 Runner add_info_command(CLI::App& app);
+Runner add_agent_ping_command(CLI::App& app);
 
-// `CONFIG.yaml key=value ...` -> a validated config (the first word may itself be an override, in
-// which case the schema's defaults are the base). Throws mixnas::Error on any bad input.
-config::Config load_config_args(const std::vector<std::string>& words, const config::Schema& schema);
+// The positional `CONFIG.yaml [key=value ...]` words of a command, plus the overrides its
+// --name/--exist-ok flags stand for.
+struct ConfigArgs {
+  std::vector<std::string> words;
+  std::vector<std::string> flags;
+};
+void add_config_args(CLI::App* cmd, ConfigArgs& args);
+// -> a validated config (the first word may itself be an override, in which case the schema's
+// defaults are the base). Throws mixnas::Error on any bad input.
+config::Config load_config_args(const ConfigArgs& args, const config::Schema& schema);
 
-// Adds the positional `CONFIG.yaml [key=value ...]` words to a command.
-void add_config_args(CLI::App* cmd, std::vector<std::string>& words);
+// configs/devices/X.yaml -> the agents of a device class and their token (cmd_agent_ping.cpp).
+}  // namespace mixnas::cli
+namespace mixnas::agent {
+struct RemoteOptions;
+}
+namespace mixnas::cli {
+agent::RemoteOptions load_device_config(const std::string& path);
 
 // For commands whose implementation belongs to an open issue.
 int not_implemented(const std::string& command, const std::string& issue);

@@ -16,16 +16,25 @@ int not_implemented(const std::string& command, const std::string& issue) {
   return 2;
 }
 
-config::Config load_config_args(const std::vector<std::string>& words, const config::Schema& schema) {
-  if (words.empty() || words[0].find('=') != std::string::npos) {
-    return config::Config::defaults(schema, words);
-  }
-  return config::Config::load(words[0], schema, {words.begin() + 1, words.end()});
+config::Config load_config_args(const ConfigArgs& args, const config::Schema& schema) {
+  std::vector<std::string> overrides;
+  bool from_file = !args.words.empty() && args.words[0].find('=') == std::string::npos;
+  overrides.assign(args.words.begin() + (from_file ? 1 : 0), args.words.end());
+  overrides.insert(overrides.end(), args.flags.begin(), args.flags.end());
+  if (!from_file) return config::Config::defaults(schema, overrides);
+  return config::Config::load(args.words[0], schema, overrides);
 }
 
-void add_config_args(CLI::App* cmd, std::vector<std::string>& words) {
-  cmd->add_option("config", words, "CONFIG.yaml followed by key=value overrides (train.epochs=3)")
+void add_config_args(CLI::App* cmd, ConfigArgs& args) {
+  cmd->add_option("config", args.words, "CONFIG.yaml followed by key=value overrides (train.epochs=3)")
       ->required();
+  // --name/--exist-ok are the config's name/exist_ok keys, as overrides.
+  cmd->add_option_function<std::string>(
+      "--name", [&args](const std::string& v) { args.flags.push_back("name=" + v); },
+      "Run name: results in runs/<command>/<name>");
+  cmd->add_flag_function(
+      "--exist-ok", [&args](int64_t) { args.flags.push_back("exist_ok=true"); },
+      "Reuse runs/<command>/<name> instead of numbering a new folder");
 }
 
 }  // namespace mixnas::cli
@@ -62,6 +71,7 @@ int main(int argc, char** argv) {
   add(cli::add_predict_command);
   add(cli::add_lut_command);
   add(cli::add_info_command);
+  add(cli::add_agent_ping_command);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,305 @@
+#include "datasets/augment.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace mixnas::data {
+namespace {
+
+// Boxes in pixels while transforming.
+struct PixelBox {
+  int cls;
+  double x0, y0, x1, y1;
+};
+
+std::vector<PixelBox> to_pixels(const std::vector<Box>& boxes, int w, int h) {
+  std::vector<PixelBox> out;
+  for (const Box& b : boxes) {
+    out.push_back({b.cls, (b.cx - b.w / 2.0) * w, (b.cy - b.h / 2.0) * h, (b.cx + b.w / 2.0) * w,
+                   (b.cy + b.h / 2.0) * h});
+  }
+  return out;
+}
+
+Box to_normalised(const PixelBox& p, int w, int h) {
+  return {p.cls, static_cast<float>((p.x0 + p.x1) / 2 / w),
+          static_cast<float>((p.y0 + p.y1) / 2 / h), static_cast<float>((p.x1 - p.x0) / w),
+          static_cast<float>((p.y1 - p.y0) / h)};
+}
+
+uint8_t clamp_u8(double v) {
+  return static_cast<uint8_t>(std::lround(std::clamp(v, 0.0, 255.0)));
+}
+
+Annotated resize_long_side(const Annotated& a, int size) {
+  int w = a.image.width, h = a.image.height;
+  double r = static_cast<double>(size) / std::max(w, h);
+  if (r == 1.0) return a;
+  int nw = std::max(1, static_cast<int>(std::lround(w * r)));
+  int nh = std::max(1, static_cast<int>(std::lround(h * r)));
+  return {resize_bilinear(a.image, nw, nh), a.boxes};
+}
+
+// x' = s * (x - cx) + tx, sampled back with bilinear interpolation; boxes mapped, clipped and
+// filtered.
+Annotated scale_translate(const Annotated& src, int out_size, double s, double tx, double ty,
+                          const AugmentOptions& o) {
+  const Image& in = src.image;
+  const double cx = in.width / 2.0, cy = in.height / 2.0;
+  Annotated out;
+  out.image = Image(out_size, out_size, in.channels, o.pad_value);
+  const int C = in.channels;
+  for (int y = 0; y < out_size; ++y) {
+    double sy = (y + 0.5 - ty) / s + cy - 0.5;
+    if (sy <= -1 || sy >= in.height) continue;
+    int y0 = static_cast<int>(std::floor(sy));
+    double fy = sy - y0;
+    for (int x = 0; x < out_size; ++x) {
+      double sx = (x + 0.5 - tx) / s + cx - 0.5;
+      if (sx <= -1 || sx >= in.width) continue;
+      int x0 = static_cast<int>(std::floor(sx));
+      double fx = sx - x0;
+      uint8_t* dst = out.image.at(x, y);
+      for (int c = 0; c < C; ++c) {
+        auto px = [&](int xx, int yy) -> double {
+          if (xx < 0 || yy < 0 || xx >= in.width || yy >= in.height) return o.pad_value;
+          return in.at(xx, yy)[c];
+        };
+        double v = px(x0, y0) * (1 - fx) * (1 - fy) + px(x0 + 1, y0) * fx * (1 - fy) +
+                   px(x0, y0 + 1) * (1 - fx) * fy + px(x0 + 1, y0 + 1) * fx * fy;
+        dst[c] = clamp_u8(v);
+      }
+    }
+  }
+  for (const PixelBox& b : to_pixels(src.boxes, in.width, in.height)) {
+    PixelBox m{b.cls, s * (b.x0 - cx) + tx, s * (b.y0 - cy) + ty, s * (b.x1 - cx) + tx,
+               s * (b.y1 - cy) + ty};
+    double area_before = (m.x1 - m.x0) * (m.y1 - m.y0);
+    m.x0 = std::clamp(m.x0, 0.0, double(out_size));
+    m.x1 = std::clamp(m.x1, 0.0, double(out_size));
+    m.y0 = std::clamp(m.y0, 0.0, double(out_size));
+    m.y1 = std::clamp(m.y1, 0.0, double(out_size));
+    double w = m.x1 - m.x0, h = m.y1 - m.y0;
+    if (w < o.min_box_px || h < o.min_box_px) continue;
+    if (area_before <= 0 || w * h / area_before <= o.min_area_ratio) continue;
+    out.boxes.push_back(to_normalised(m, out_size, out_size));
+  }
+  return out;
+}
+
+}  // namespace
+
+Image resize_bilinear(const Image& src, int width, int height) {
+  if (width <= 0 || height <= 0) throw Error("resize: the target size must be positive");
+  if (width == src.width && height == src.height) return src;
+  Image out(width, height, src.channels);
+  const double sx = static_cast<double>(src.width) / width,
+               sy = static_cast<double>(src.height) / height;
+  const int C = src.channels;
+  for (int y = 0; y < height; ++y) {
+    double fy = std::clamp((y + 0.5) * sy - 0.5, 0.0, src.height - 1.0);
+    int y0 = static_cast<int>(fy), y1 = std::min(y0 + 1, src.height - 1);
+    double wy = fy - y0;
+    for (int x = 0; x < width; ++x) {
+      double fx = std::clamp((x + 0.5) * sx - 0.5, 0.0, src.width - 1.0);
+      int x0 = static_cast<int>(fx), x1 = std::min(x0 + 1, src.width - 1);
+      double wx = fx - x0;
+      const uint8_t *a = src.at(x0, y0), *b = src.at(x1, y0), *c = src.at(x0, y1),
+                    *d = src.at(x1, y1);
+      uint8_t* o = out.at(x, y);
+      for (int k = 0; k < C; ++k) {
+        o[k] = clamp_u8(a[k] * (1 - wx) * (1 - wy) + b[k] * wx * (1 - wy) + c[k] * (1 - wx) * wy +
+                        d[k] * wx * wy);
+      }
+    }
+  }
+  return out;
+}
+
+Annotated letterbox(const Annotated& src, int size, LetterboxInfo* info, uint8_t pad) {
+  const int w = src.image.width, h = src.image.height;
+  if (w <= 0 || h <= 0) throw Error("letterbox: empty image");
+  double r = std::min(static_cast<double>(size) / w, static_cast<double>(size) / h);
+  int nw = std::clamp(static_cast<int>(std::lround(w * r)), 1, size);
+  int nh = std::clamp(static_cast<int>(std::lround(h * r)), 1, size);
+  LetterboxInfo li;
+  li.src_width = w;
+  li.src_height = h;
+  li.out_size = size;
+  li.scale_x = static_cast<float>(static_cast<double>(nw) / w);
+  li.scale_y = static_cast<float>(static_cast<double>(nh) / h);
+  li.pad_x = (size - nw) / 2;
+  li.pad_y = (size - nh) / 2;
+  Image resized = resize_bilinear(src.image, nw, nh);
+  Annotated out;
+  out.image = Image(size, size, src.image.channels, pad);
+  const size_t row = static_cast<size_t>(nw) * src.image.channels;
+  for (int y = 0; y < nh; ++y) {
+    std::copy(resized.at(0, y), resized.at(0, y) + row, out.image.at(li.pad_x, li.pad_y + y));
+  }
+  for (const Box& b : src.boxes) out.boxes.push_back(source_to_letterbox(b, li));
+  if (info) *info = li;
+  return out;
+}
+
+Box source_to_letterbox(const Box& b, const LetterboxInfo& li) {
+  const double n = li.out_size;
+  return {b.cls, static_cast<float>((b.cx * li.src_width * li.scale_x + li.pad_x) / n),
+          static_cast<float>((b.cy * li.src_height * li.scale_y + li.pad_y) / n),
+          static_cast<float>(b.w * li.src_width * li.scale_x / n),
+          static_cast<float>(b.h * li.src_height * li.scale_y / n)};
+}
+
+Box letterbox_to_source(const Box& b, const LetterboxInfo& li) {
+  const double n = li.out_size;
+  return {b.cls, static_cast<float>((b.cx * n - li.pad_x) / li.scale_x / li.src_width),
+          static_cast<float>((b.cy * n - li.pad_y) / li.scale_y / li.src_height),
+          static_cast<float>(b.w * n / li.scale_x / li.src_width),
+          static_cast<float>(b.h * n / li.scale_y / li.src_height)};
+}
+
+void flip_horizontal(Annotated* a) {
+  Image& im = a->image;
+  const int C = im.channels;
+  for (int y = 0; y < im.height; ++y) {
+    for (int x = 0; x < im.width / 2; ++x) {
+      std::swap_ranges(im.at(x, y), im.at(x, y) + C, im.at(im.width - 1 - x, y));
+    }
+  }
+  for (Box& b : a->boxes) b.cx = 1.0f - b.cx;
+}
+
+void hsv_jitter(Image* image, Rng& rng, double h_gain, double s_gain, double v_gain) {
+  // OpenCV's 8-bit HSV: H in [0, 180), S and V in [0, 255]; gains applied through tables.
+  double rh = rng.uniform(-1, 1) * h_gain + 1, rs = rng.uniform(-1, 1) * s_gain + 1,
+         rv = rng.uniform(-1, 1) * v_gain + 1;
+  uint8_t lut_h[256], lut_s[256], lut_v[256];
+  for (int i = 0; i < 256; ++i) {
+    lut_h[i] = static_cast<uint8_t>(static_cast<int>(i * rh) % 180);
+    lut_s[i] = static_cast<uint8_t>(std::clamp(i * rs, 0.0, 255.0));
+    lut_v[i] = static_cast<uint8_t>(std::clamp(i * rv, 0.0, 255.0));
+  }
+  if (image->channels < 3) return;
+  const size_t n = static_cast<size_t>(image->width) * image->height;
+  for (size_t i = 0; i < n; ++i) {
+    uint8_t* p = image->pixels.data() + i * image->channels;
+    double r = p[0], g = p[1], b = p[2];
+    double mx = std::max({r, g, b}), mn = std::min({r, g, b}), d = mx - mn;
+    double h = 0;
+    if (d > 0) {
+      if (mx == r)
+        h = 60 * (g - b) / d;
+      else if (mx == g)
+        h = 120 + 60 * (b - r) / d;
+      else
+        h = 240 + 60 * (r - g) / d;
+      if (h < 0) h += 360;
+    }
+    int H = static_cast<int>(std::lround(h / 2)) % 180;
+    int S = mx > 0 ? static_cast<int>(std::lround(d / mx * 255)) : 0;
+    int V = static_cast<int>(mx);
+    double hh = lut_h[H] * 2.0, ss = lut_s[S] / 255.0, vv = lut_v[V];
+    double c = vv * ss, hp = hh / 60.0, xx = c * (1 - std::fabs(std::fmod(hp, 2.0) - 1)),
+           m = vv - c;
+    double r1 = 0, g1 = 0, b1 = 0;
+    switch (static_cast<int>(hp) % 6) {
+      case 0:
+        r1 = c, g1 = xx;
+        break;
+      case 1:
+        r1 = xx, g1 = c;
+        break;
+      case 2:
+        g1 = c, b1 = xx;
+        break;
+      case 3:
+        g1 = xx, b1 = c;
+        break;
+      case 4:
+        r1 = xx, b1 = c;
+        break;
+      default:
+        r1 = c, b1 = xx;
+        break;
+    }
+    p[0] = clamp_u8(r1 + m);
+    p[1] = clamp_u8(g1 + m);
+    p[2] = clamp_u8(b1 + m);
+  }
+}
+
+Annotated random_affine(const Annotated& src, Rng& rng, int out_size, double scale,
+                        double translate, const AugmentOptions& o) {
+  double s = rng.uniform(1 - scale, 1 + scale);
+  double tx = rng.uniform(0.5 - translate, 0.5 + translate) * out_size;
+  double ty = rng.uniform(0.5 - translate, 0.5 + translate) * out_size;
+  return scale_translate(src, out_size, s, tx, ty, o);
+}
+
+Annotated mosaic4(const std::array<Annotated, 4>& parts, Rng& rng, const AugmentOptions& o) {
+  const int S = o.imgsz, S2 = 2 * S;
+  int xc = rng.range(S / 2, S + S / 2), yc = rng.range(S / 2, S + S / 2);
+  Annotated canvas;
+  canvas.image = Image(S2, S2, 3, o.pad_value);
+  for (int i = 0; i < 4; ++i) {
+    const Image& im = parts[i].image;
+    if (im.channels != 3) throw Error("mosaic: images must be RGB");
+    const int w = im.width, h = im.height;
+    int x1a, y1a, x2a, y2a, x1b, y1b, x2b, y2b;
+    if (i == 0) {
+      x1a = std::max(xc - w, 0), y1a = std::max(yc - h, 0), x2a = xc, y2a = yc;
+      x1b = w - (x2a - x1a), y1b = h - (y2a - y1a), x2b = w, y2b = h;
+    } else if (i == 1) {
+      x1a = xc, y1a = std::max(yc - h, 0), x2a = std::min(xc + w, S2), y2a = yc;
+      x1b = 0, y1b = h - (y2a - y1a), x2b = std::min(w, x2a - x1a), y2b = h;
+    } else if (i == 2) {
+      x1a = std::max(xc - w, 0), y1a = yc, x2a = xc, y2a = std::min(S2, yc + h);
+      x1b = w - (x2a - x1a), y1b = 0, x2b = w, y2b = std::min(y2a - y1a, h);
+    } else {
+      x1a = xc, y1a = yc, x2a = std::min(xc + w, S2), y2a = std::min(S2, yc + h);
+      x1b = 0, y1b = 0, x2b = std::min(w, x2a - x1a), y2b = std::min(y2a - y1a, h);
+    }
+    for (int y = 0; y < y2b - y1b; ++y) {
+      std::copy(im.at(x1b, y1b + y), im.at(x1b, y1b + y) + (x2b - x1b) * 3,
+                canvas.image.at(x1a, y1a + y));
+    }
+    const int padw = x1a - x1b, padh = y1a - y1b;
+    for (PixelBox b : to_pixels(parts[i].boxes, w, h)) {
+      // Keep only what lies in the pasted region.
+      b.x0 = std::clamp(b.x0 + padw, double(x1a), double(x2a));
+      b.x1 = std::clamp(b.x1 + padw, double(x1a), double(x2a));
+      b.y0 = std::clamp(b.y0 + padh, double(y1a), double(y2a));
+      b.y1 = std::clamp(b.y1 + padh, double(y1a), double(y2a));
+      if (b.x1 - b.x0 <= 0 || b.y1 - b.y0 <= 0) continue;
+      canvas.boxes.push_back(to_normalised(b, S2, S2));
+    }
+  }
+  double scale = o.affine ? o.scale : 0.0, translate = o.affine ? o.translate : 0.0;
+  return random_affine(canvas, rng, S, scale, translate, o);
+}
+
+Annotated augment_sample(size_t index, size_t count, const std::function<Annotated(size_t)>& load,
+                         Rng& rng, const AugmentOptions& o, bool mosaic) {
+  Annotated out;
+  if (mosaic && rng.chance(o.mosaic_prob)) {
+    std::array<Annotated, 4> parts;
+    parts[0] = resize_long_side(load(index), o.imgsz);
+    for (int k = 1; k < 4; ++k) parts[k] = resize_long_side(load(rng.next() % count), o.imgsz);
+    out = mosaic4(parts, rng, o);
+  } else {
+    Annotated a = load(index);
+    if (o.letterbox) {
+      out = letterbox(a, o.imgsz, nullptr, o.pad_value);
+    } else {
+      out = {resize_bilinear(a.image, o.imgsz, o.imgsz), a.boxes};
+    }
+    if (o.affine) out = random_affine(out, rng, o.imgsz, o.scale, o.translate, o);
+  }
+  if (o.flip && rng.chance(o.fliplr)) flip_horizontal(&out);
+  if (o.hsv) hsv_jitter(&out.image, rng, o.hsv_h, o.hsv_s, o.hsv_v);
+  return out;
+}
+
+}  // namespace mixnas::data

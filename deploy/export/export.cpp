@@ -1,0 +1,575 @@
+#include "deploy/export/export.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/text.h"
+#include "deploy/runtime/package.h"
+#include "supernet/quant.h"
+
+namespace mixnas::exporter {
+
+using supernet::Act;
+using torch::Tensor;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<float> to_floats(const Tensor& t) {
+  Tensor c = t.detach().to(torch::kFloat).contiguous().cpu();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+std::string shape_str(const Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+int out_size(int in, int k, int s, int p, int d) {
+  return (in + 2 * p - d * (k - 1) - 1) / s + 1;
+}
+
+// Translates the model's modules into the IR.
+class Walker {
+ public:
+  Walker(supernet::YoloModel& model, IrModel& ir) : model_(model), ir_(ir) {
+    for (const auto& s : model_->site_refs()) sites_[s.conv] = s;
+    fixed_ = model_->arch_sampling().mode == supernet::ArchMode::kFixed;
+  }
+
+  void run(const ExportOptions& options) {
+    const supernet::ModelSpec& spec = model_->spec();
+    IrNode in;
+    in.op = IrOp::kInput;
+    in.name = "images";
+    in.output = ir_.add_value({spec.channels, ir_.height, ir_.width});
+    ir_.nodes.push_back(in);
+    const int image = in.output;
+
+    const auto named = model_->named_children();
+    const auto* list = named.find("model");
+    if (!list) throw Error("export: the model has no layer list");
+    const std::vector<std::shared_ptr<torch::nn::Module>> layers = (*list)->children();
+    if (layers.size() != spec.layers.size())
+      throw Error("export: the model has " + std::to_string(layers.size()) + " layers, its YAML " +
+                  std::to_string(spec.layers.size()));
+    std::vector<int> values(layers.size(), -1);
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const supernet::LayerSpec& row = spec.layers[i];
+      std::vector<int> inputs;
+      for (int f : row.from) {
+        const int abs = (f == -1 && i == 0) ? -1 : (f < 0 ? int(i) + f : f);
+        inputs.push_back(abs < 0 ? image : values.at(size_t(abs)));
+      }
+      layer_ = "model." + std::to_string(i) + " (" + row.module + ", " + row.where + ")";
+      values[i] = layer(layers[i], row, inputs, options);
+    }
+  }
+
+ private:
+  [[noreturn]] void unsupported(const std::string& what) const {
+    throw Error("export: layer " + layer_ + ": " + what +
+                "; the exporter supports Conv, Bottleneck, C2f, C3, SPPF, nn.Upsample (nearest, "
+                "integer factor), Concat and Detect (YOLOv8 and YOLOv5)");
+  }
+
+  int layer(const std::shared_ptr<torch::nn::Module>& m, const supernet::LayerSpec& row,
+            const std::vector<int>& in, const ExportOptions& options) {
+    if (auto c = std::dynamic_pointer_cast<supernet::ConvImpl>(m)) return conv_block(*c, in.at(0));
+    if (auto b = std::dynamic_pointer_cast<supernet::BottleneckImpl>(m))
+      return bottleneck(*b, in.at(0));
+    if (auto c = std::dynamic_pointer_cast<supernet::C2fImpl>(m)) return c2f(*c, in.at(0));
+    if (auto c = std::dynamic_pointer_cast<supernet::C3Impl>(m)) return c3(*c, in.at(0));
+    if (auto s = std::dynamic_pointer_cast<supernet::SPPFImpl>(m)) return sppf(*s, in.at(0));
+    if (std::dynamic_pointer_cast<supernet::UpsampleImpl>(m)) {
+      double scale = 2.0;
+      if (row.args.IsSequence() && row.args.size() > 1) scale = row.args[1].as<double>();
+      const int f = int(std::lround(scale));
+      if (f < 1 || double(f) != scale)
+        unsupported("upsample factor " + std::to_string(scale) + " is not an integer");
+      const IrShape s = ir_.shapes[in.at(0)];
+      return add_node(IrOp::kUpsample, "model." + std::to_string(index_of(row)) + ".up", {in.at(0)},
+                      {s.c, s.h * f, s.w * f}, [&](IrNode& n) { n.factor = f; });
+    }
+    if (std::dynamic_pointer_cast<supernet::ConcatImpl>(m))
+      return concat(name_of(row) + ".cat", in);
+    if (std::dynamic_pointer_cast<supernet::RepeatImpl>(m)) {
+      int x = in.at(0);
+      for (const auto& child : m->children()) x = layer(child, row, {x}, options);
+      return x;
+    }
+    if (auto d = std::dynamic_pointer_cast<supernet::DetectImpl>(m)) {
+      detect_v8(*d, in);
+      return -1;
+    }
+    if (auto d = std::dynamic_pointer_cast<supernet::DetectV5Impl>(m)) {
+      detect_v5(*d, in);
+      return -1;
+    }
+    unsupported("module type '" + row.module + "' is not supported");
+  }
+
+  int index_of(const supernet::LayerSpec& row) const {
+    const auto& layers = model_->spec().layers;
+    for (size_t i = 0; i < layers.size(); ++i)
+      if (&layers[i] == &row) return int(i);
+    return -1;
+  }
+  std::string name_of(const supernet::LayerSpec& row) const {
+    return "model." + std::to_string(index_of(row));
+  }
+
+  template <typename F>
+  int add_node(IrOp op, const std::string& name, std::vector<int> inputs, IrShape shape, F&& fill) {
+    IrNode n;
+    n.op = op;
+    n.name = name;
+    n.inputs = std::move(inputs);
+    n.output = ir_.add_value(shape);
+    fill(n);
+    ir_.nodes.push_back(n);
+    return n.output;
+  }
+
+  int concat(const std::string& name, const std::vector<int>& in) {
+    IrShape s = ir_.shapes[in.at(0)];
+    s.c = 0;
+    for (int v : in) {
+      const IrShape& t = ir_.shapes[v];
+      if (t.h != s.h || t.w != s.w)
+        unsupported("Concat of " + std::to_string(t.h) + "x" + std::to_string(t.w) + " and " +
+                    std::to_string(s.h) + "x" + std::to_string(s.w) +
+                    " maps (the input size must be a multiple of the largest stride)");
+      s.c += t.c;
+    }
+    return add_node(IrOp::kConcat, name, in, s, [](IrNode&) {});
+  }
+
+  int pick(size_t count, int chosen, const std::string& site, const char* what) const {
+    if (count > 1 && !fixed_)
+      throw Error("export: site " + site + " has " + std::to_string(count) + " " + what +
+                  " candidates: export a fixed model (derive the architecture first, or set the "
+                  "architecture mode to fixed)");
+    return count > 1 ? chosen : 0;
+  }
+
+  // One conv site: BN folded (when `block`), weights quantized at their trained step.
+  int qconv(supernet::QConv2dImpl& q, supernet::ConvImpl* block, int x, int residual) {
+    auto it = sites_.find(&q);
+    const std::string site = it != sites_.end() ? it->second.name : "<unnamed conv>";
+    const auto& o = q.options();
+    const IrShape in = ir_.shapes[x];
+    if (in.c != o.in_channels)
+      throw Error("export: site " + site + " expects " + std::to_string(o.in_channels) +
+                  " input channels, gets " + std::to_string(in.c));
+    IrConv c;
+    c.name = site;
+    c.in_c = int(o.in_channels);
+    c.out_c = int(o.out_channels);
+    c.kernel = int(o.kernel);
+    c.stride = int(o.stride);
+    c.pad = int(o.padding);
+    c.groups = int(o.groups);
+    c.dilation = int(o.dilation);
+    c.w_bits = q.w_bits()[size_t(pick(q.w_bits().size(), q.chosen_w(), site, "w_bits"))];
+    c.a_bits = q.a_bits()[size_t(pick(q.a_bits().size(), q.chosen_a(), site, "a_bits"))];
+    torch::NoGradGuard no_grad;
+    Tensor w, b;
+    if (block) {
+      std::tie(w, b) = block->folded_weight_bias();
+      const auto& acts = block->act->candidates();
+      const Act a = acts[size_t(pick(acts.size(), block->act->chosen(), site, "activation"))];
+      if (!rt::parse_activation(supernet::act_name(a), &c.act))
+        throw Error("export: site " + site + ": activation " + supernet::act_name(a) +
+                    " has no runtime kernel");
+      c.alpha = supernet::kLeakySlope;
+    } else {
+      w = q.weight.detach();
+      b = q.bias.defined() ? q.bias.detach() : torch::zeros({o.out_channels});
+    }
+    c.weight = to_floats(w);
+    c.bias = to_floats(b);
+    for (float v : c.weight)
+      if (!std::isfinite(v)) throw Error("export: site " + site + ": weights are not finite");
+    for (float v : c.bias)
+      if (!std::isfinite(v)) throw Error("export: site " + site + ": bias is not finite");
+    if (c.w_bits != supernet::kFloatBits) {
+      supernet::WeightQuantizerImpl* wq = q.weight_quantizer(c.w_bits);
+      if (!wq || !wq->initialized())
+        throw Error("export: site " + site + ": the " + std::to_string(c.w_bits) +
+                    "-bit weight quantizer was never initialised (train or calibrate the model at "
+                    "these bits before exporting)");
+      c.w_scale = to_floats(wq->step.view({-1}));
+      for (float s : c.w_scale)
+        if (!(std::isfinite(s) && s > 0.0f))
+          throw Error("export: site " + site + ": weight step " + std::to_string(s) +
+                      " is not a finite positive number");
+      Tensor codes = supernet::weight_codes(w, wq->step, c.w_bits).to(torch::kInt8).contiguous();
+      c.codes.assign(codes.data_ptr<int8_t>(), codes.data_ptr<int8_t>() + codes.numel());
+    }
+    if (c.a_bits == supernet::kFloatBits) {
+      c.in_grid = rt::Grid::f32();
+    } else {
+      supernet::ActQuantizerImpl* aq = q.act_quantizer(c.a_bits);
+      const bool image = aq && aq->image_input() && c.a_bits == 8;
+      if (!aq || !(image || aq->initialized()))
+        throw Error("export: site " + site + ": the " + std::to_string(c.a_bits) +
+                    "-bit input quantizer was never initialised (train or calibrate the model at "
+                    "these bits before exporting)");
+      const float s = float(aq->step_value());
+      if (!(std::isfinite(s) && s > 0.0f))
+        throw Error("export: site " + site + ": input step " + std::to_string(s) +
+                    " is not a finite positive number");
+      c.in_grid = rt::Grid::codes(c.a_bits, s, int(aq->zero_point()));
+    }
+    const IrShape out{c.out_c, out_size(in.h, c.kernel, c.stride, c.pad, c.dilation),
+                      out_size(in.w, c.kernel, c.stride, c.pad, c.dilation)};
+    if (out.h < 1 || out.w < 1)
+      throw Error("export: site " + site + ": the input " + std::to_string(in.h) + "x" +
+                  std::to_string(in.w) + " is too small for this conv (use a larger --imgsz)");
+    if (residual >= 0) {
+      const IrShape r = ir_.shapes[residual];
+      if (r.c != out.c || r.h != out.h || r.w != out.w)
+        throw Error("export: site " + site + ": residual shape does not match the conv output");
+    }
+    ir_.convs.push_back(std::move(c));
+    const int conv_index = int(ir_.convs.size()) - 1;
+    return add_node(IrOp::kConv, site, {x}, out, [&](IrNode& n) {
+      n.conv = conv_index;
+      n.residual = residual;
+    });
+  }
+
+  int conv_block(supernet::ConvImpl& c, int x, int residual = -1) {
+    return qconv(*c.conv, &c, x, residual);
+  }
+
+  int bottleneck(supernet::BottleneckImpl& b, int x) {
+    const int a = conv_block(*b.cv1, x);
+    return conv_block(*b.cv2, a, b.add ? x : -1);
+  }
+
+  int c2f(supernet::C2fImpl& c, int x) {
+    const int t = conv_block(*c.cv1, x);
+    const std::string base = block_base();
+    const IrShape s = ir_.shapes[t];
+    const int half = s.c / 2;
+    const std::string name = base + ".chunk";
+    std::vector<int> ys;
+    for (int k = 0; k < 2; ++k)
+      ys.push_back(add_node(IrOp::kChunk, name, {t}, {half, s.h, s.w}, [&](IrNode& n) {
+        n.chunks = {half, half};
+        n.chunk_index = k;
+      }));
+    for (auto& b : c.m) ys.push_back(bottleneck(*b, ys.back()));
+    const int cat = concat(base + ".cat", ys);
+    return conv_block(*c.cv2, cat);
+  }
+
+  // The module path of the block whose cv1 was added last ("model.2" for "model.2.cv1").
+  std::string block_base() const {
+    std::string n = ir_.convs.back().name;
+    return text::ends_with(n, ".cv1") ? n.substr(0, n.size() - 4) : n;
+  }
+
+  int c3(supernet::C3Impl& c, int x) {
+    int a = conv_block(*c.cv1, x);
+    const std::string base = block_base();
+    for (auto& b : c.m) a = bottleneck(*b, a);
+    const int d = conv_block(*c.cv2, x);
+    const int cat = concat(base + ".cat", {a, d});
+    return conv_block(*c.cv3, cat);
+  }
+
+  int sppf(supernet::SPPFImpl& s, int x) {
+    const int a = conv_block(*s.cv1, x);
+    const std::string base = block_base();
+    std::vector<int> ys{a};
+    const int k = int(s.k);
+    for (int i = 0; i < 3; ++i) {
+      const IrShape sh = ir_.shapes[ys.back()];
+      ys.push_back(add_node(IrOp::kMaxPool, base + ".pool" + std::to_string(i), {ys.back()},
+                            {sh.c, out_size(sh.h, k, 1, k / 2, 1), out_size(sh.w, k, 1, k / 2, 1)},
+                            [&](IrNode& n) {
+                              n.kernel = k;
+                              n.stride = 1;
+                              n.pad = k / 2;
+                            }));
+    }
+    const int cat = concat(base + ".cat", ys);
+    return conv_block(*s.cv2, cat);
+  }
+
+  void strides_check(size_t levels) {
+    const auto& st = model_->strides();
+    if (st.size() != levels) unsupported("Detect strides are unknown");
+    for (size_t i = 0; i < levels; ++i) {
+      ir_.head.strides.push_back(float(st[i]));
+      if (ir_.height % int(st[i]) || ir_.width % int(st[i]))
+        throw Error("export: the input size " + std::to_string(ir_.height) + "x" +
+                    std::to_string(ir_.width) + " is not a multiple of the stride " +
+                    std::to_string(int(st[i])) + " (use --imgsz divisible by it)");
+    }
+  }
+
+  void detect_v8(supernet::DetectImpl& d, const std::vector<int>& in) {
+    IrHead& h = ir_.head;
+    h.anchor_based = false;
+    h.num_classes = int(d.nc);
+    h.reg_max = int(supernet::DetectImpl::kRegMax);
+    Tensor proj = torch::arange(supernet::DetectImpl::kRegMax, torch::kFloat).view({1, -1, 1, 1});
+    if (!d.dfl_weight.defined() || !torch::equal(d.dfl_weight.detach().cpu(), proj))
+      unsupported("the DFL projection is not the fixed 0..reg_max-1 ramp");
+    strides_check(in.size());
+    for (size_t i = 0; i < in.size(); ++i) {
+      for (int k = 0; k < 2; ++k) {
+        auto& br = k == 0 ? *d.cv2.at(i) : *d.cv3.at(i);
+        int x = conv_block(*br.c0, in[i]);
+        x = conv_block(*br.c1, x);
+        x = qconv(*br.out, nullptr, x, -1);
+        (k == 0 ? h.boxes : h.classes).push_back(x);
+      }
+    }
+  }
+
+  void detect_v5(supernet::DetectV5Impl& d, const std::vector<int>& in) {
+    IrHead& h = ir_.head;
+    h.anchor_based = true;
+    h.num_classes = int(d.nc);
+    h.num_anchors = int(d.na());
+    h.anchors = to_floats(d.anchors_px.view({-1}));
+    strides_check(in.size());
+    for (size_t i = 0; i < in.size(); ++i)
+      h.levels.push_back(qconv(*d.m.at(i), nullptr, in[i], -1));
+  }
+
+  supernet::YoloModel& model_;
+  IrModel& ir_;
+  std::map<const supernet::QConv2dImpl*, supernet::SiteRef> sites_;
+  bool fixed_ = false;
+  std::string layer_;
+};
+
+}  // namespace
+
+IrModel model_to_ir(supernet::YoloModel& model, const ExportOptions& options) {
+  if (options.imgsz < 32 || options.imgsz > 8192)
+    throw Error("export: imgsz " + std::to_string(options.imgsz) + " is outside 32..8192");
+  IrModel ir;
+  ir.source = model->spec().file;
+  ir.height = ir.width = options.imgsz;
+  ir.letterbox = options.letterbox;
+  ir.nms.score_threshold = options.conf;
+  ir.nms.iou_threshold = options.iou;
+  ir.nms.max_detections = options.max_det;
+  ir.nms.class_aware = true;
+  double max_stride = 0;
+  for (double st : model->strides()) max_stride = std::max(max_stride, st);
+  if (max_stride > 0 && options.imgsz % int(max_stride))
+    throw Error("export: the input size " + std::to_string(options.imgsz) +
+                " is not a multiple of the model's largest stride " +
+                std::to_string(int(max_stride)) + " (use an --imgsz divisible by it)");
+  Walker(model, ir).run(options);
+  if (ir.head.strides.empty()) throw Error("export: the model has no Detect head");
+  const int nc = ir.head.num_classes;
+  if (!options.class_names.empty() && int(options.class_names.size()) != nc)
+    throw Error("export: " + std::to_string(options.class_names.size()) +
+                " class names given, the model has " + std::to_string(nc) + " classes");
+  ir.class_names = options.class_names;
+  for (int c = int(ir.class_names.size()); c < nc; ++c)
+    ir.class_names.push_back("class" + std::to_string(c));
+  return ir;
+}
+
+rt::Graph export_graph(supernet::YoloModel& model, const ExportOptions& options) {
+  return ir_to_graph(model_to_ir(model, options));
+}
+
+std::string export_mxr(supernet::YoloModel& model, const ExportOptions& options) {
+  return rt::serialize_package(export_graph(model, options));
+}
+
+void write_onnx(supernet::YoloModel& model, const ExportOptions& options, const std::string& path,
+                const OnnxOptions& onnx_options) {
+  write_onnx(model_to_ir(model, options), path, onnx_options);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weights
+
+namespace {
+
+void load_checked(torch::nn::Module& m, torch::serialize::InputArchive& archive,
+                  const std::string& prefix, const std::string& file) {
+  torch::NoGradGuard no_grad;
+  std::set<std::string> known;
+  const auto misfit = [&](const std::string& key, const std::string& what) {
+    return Error(file + ": " + what + " '" + prefix + key +
+                 "': the weights were saved from another model YAML or architecture than the "
+                 "one they are loaded into (give the matching arch.yaml with --arch)");
+  };
+  const auto read_tensor = [&](const std::string& key, Tensor& dst, bool buffer) {
+    known.insert(key);
+    Tensor t;
+    if (!archive.try_read(key, t, buffer)) throw misfit(key, "has no tensor");
+    if (t.sizes() != dst.sizes())
+      throw misfit(key, "holds shape " + shape_str(t) + ", the architecture expects " +
+                            shape_str(dst) + " for");
+    dst.copy_(t.to(dst.dtype()));
+  };
+  for (auto& p : m.named_parameters(false)) read_tensor(p.key(), p.value(), false);
+  for (auto& b : m.named_buffers(false)) read_tensor(b.key(), b.value(), true);
+  for (auto& c : m.named_children()) {
+    known.insert(c.key());
+    torch::serialize::InputArchive sub;
+    if (!archive.try_read(c.key(), sub)) throw misfit(c.key(), "has no module");
+    load_checked(*c.value(), sub, prefix + c.key() + ".", file);
+  }
+  // Tensors or modules the architecture lacks (keys() also lists the archive's own attributes,
+  // such as "training", which are neither).
+  for (const std::string& key : archive.keys()) {
+    if (known.count(key)) continue;
+    Tensor t;
+    torch::serialize::InputArchive sub;
+    if (archive.try_read(key, t) || archive.try_read(key, sub))
+      throw misfit(key, "holds a tensor or module");
+  }
+}
+
+bool is_arch_yaml(const std::string& path) {
+  try {
+    YAML::Node root = YAML::LoadFile(path);
+    return root.IsMap() && root["model_yaml"] && root["sites"];
+  } catch (const YAML::Exception&) {
+    return false;
+  }
+}
+
+supernet::YoloModel model_from_arch_file(const std::string& path) {
+  // Model YAMLs go through the builder's own lookup (configs/models, yolov8n.yaml -> scale n).
+  if (fs::exists(path) && is_arch_yaml(path))
+    return supernet::build_from_arch(supernet::read_arch_yaml(path));
+  return supernet::build_model(path);
+}
+
+supernet::YoloModel model_from_arch_text(const std::string& text, const std::string& origin) {
+  static std::atomic<int> counter{0};
+  const fs::path tmp =
+      fs::temp_directory_path() / ("mixnas_export_arch_" + std::to_string(::getpid()) + "_" +
+                                   std::to_string(counter++) + ".yaml");
+  write_file_atomic(tmp.string(), text);
+  try {
+    auto arch = supernet::read_arch_yaml(tmp.string());
+    fs::remove(tmp);
+    return supernet::build_from_arch(arch);
+  } catch (const Error& e) {
+    fs::remove(tmp);
+    throw Error(origin + ": the architecture stored in the checkpoint does not build: " + e.what());
+  }
+}
+
+}  // namespace
+
+supernet::YoloModel load_weights(const std::string& path, const std::optional<std::string>& arch) {
+  if (!fs::exists(path))
+    throw Error(path + ": no such weights file (give weights/best.pt of a run, or the run folder)");
+  if (fs::is_directory(path)) throw Error(path + ": is a folder, not a weights file");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw Error(path + ": not a readable weights file (expected a mixnas checkpoint .pt)");
+  }
+  c10::IValue format;
+  const bool has_format = archive.try_read("format", format);
+  if (has_format && (!format.isString() || format.toStringRef() != "mixnas-checkpoint-1"))
+    throw Error(path + ": unsupported checkpoint format '" +
+                (format.isString() ? format.toStringRef() : std::string("?")) +
+                "' (this build reads mixnas-checkpoint-1)");
+  supernet::YoloModel model{nullptr};
+  if (arch) {
+    model = model_from_arch_file(*arch);
+  } else if (has_format) {
+    c10::IValue text;
+    if (!archive.try_read("arch_yaml", text) || !text.isString())
+      throw Error(path + ": the checkpoint holds no arch_yaml; give the architecture with --arch");
+    model = model_from_arch_text(text.toStringRef(), path);
+  } else {
+    throw Error(path +
+                ": not a mixnas checkpoint (no format tag); give the architecture (arch.yaml "
+                "or model YAML) with --arch to read plain model weights");
+  }
+  torch::serialize::InputArchive weights;
+  if (has_format) {
+    if (!archive.try_read("ema", weights) && !archive.try_read("model", weights))
+      throw Error(path + ": the checkpoint holds neither 'ema' nor 'model' weights");
+    load_checked(*model, weights, "", path);
+  } else {
+    load_checked(*model, archive, "", path);
+  }
+  model->eval();
+  model->set_fold_bn(true);
+  return model;
+}
+
+supernet::ArchChoices fixed_choices(const supernet::YoloModel& model) {
+  return model->argmax_choices();
+}
+
+// ---------------------------------------------------------------------------------------------
+// `mixnas export`
+
+ExportResult run_export(const ExportRequest& req) {
+  for (const std::string& f : req.formats)
+    if (f != "mxr" && f != "onnx")
+      throw Error("mixnas export: unknown format '" + f + "' (valid: mxr, onnx)");
+  fs::path weights = req.input;
+  fs::path run_dir;
+  if (!fs::exists(weights)) throw Error(req.input + ": no such weights file or run folder");
+  if (fs::is_directory(weights)) {
+    run_dir = weights;
+    weights = run_dir / "weights" / "best.pt";
+    if (!fs::exists(weights)) weights = run_dir / "weights" / "last.pt";
+    if (!fs::exists(weights))
+      throw Error(req.input + ": a run folder needs weights/best.pt or weights/last.pt");
+  } else {
+    const fs::path parent = fs::absolute(weights).parent_path();
+    run_dir = parent.filename() == "weights" ? parent.parent_path() : parent;
+  }
+  if (!req.output_dir.empty()) run_dir = req.output_dir;
+  fs::create_directories(run_dir);
+  ExportResult result;
+  result.run_dir = run_dir.string();
+  log::info("export: loading ", weights.string());
+  supernet::YoloModel model = load_weights(weights.string(), req.arch);
+  IrModel ir = model_to_ir(model, req.options);
+  ir.source = weights.string();
+  for (const std::string& f : req.formats) {
+    if (f == "mxr") {
+      const std::string path = (run_dir / "model.mxr").string();
+      write_file_atomic(path, rt::serialize_package(ir_to_graph(ir)));
+      result.files.push_back(path);
+    } else {
+      const std::string path = (run_dir / "model.onnx").string();
+      write_onnx(ir, path, req.onnx);
+      result.files.push_back(path);
+    }
+  }
+  const std::string arch_path = (run_dir / "arch.yaml").string();
+  supernet::write_arch_yaml(arch_path, model, fixed_choices(model));
+  result.files.push_back(arch_path);
+  for (const auto& f : result.files) log::info("export: wrote ", f);
+  return result;
+}
+
+}  // namespace mixnas::exporter

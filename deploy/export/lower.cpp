@@ -1,0 +1,247 @@
+// IR -> runtime graph (NUMERICS.md "Where quantization happens").
+//
+// Backwards pass: the grids each value is needed in. A conv needs its input on its own grid (a
+// float input for a_bits = 32), a residual and the Detect decode need floats, and a layout op
+// (concat, chunk, max-pool, upsample) passes every grid asked of its output on to its inputs:
+// these ops are exact on codes of one grid, so they run once per grid on codes, and every conv
+// producer writes each grid straight from its float epilogue. The image is the only value no
+// conv produces: it enters as 8-bit codes (s = 1/255, z = 0) when that is the only grid asked of
+// it, else as floats with a Quantize per other grid.
+//
+// Runtime convs need float weights with a float input and codes with codes. Two trained
+// combinations fall outside: w_bits 32 with a quantized input (the input is quantized to the
+// conv's grid and dequantized, exactly as the trainer's fake quantization does) and quantized
+// weights with a float input (the weights are stored as the floats code * step).
+#include <algorithm>
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "core/error.h"
+#include "deploy/export/ir.h"
+#include "deploy/runtime/builder.h"
+
+namespace mixnas::exporter {
+
+std::vector<float> IrConv::effective_weight() const {
+  if (w_bits == 32) return weight;
+  std::vector<float> w(codes.size());
+  const size_t per = codes.size() / static_cast<size_t>(out_c);
+  for (size_t i = 0; i < codes.size(); ++i) w[i] = static_cast<float>(codes[i]) * w_scale[i / per];
+  return w;
+}
+
+namespace {
+
+void add_grid(std::vector<rt::Grid>& grids, const rt::Grid& g) {
+  for (const rt::Grid& h : grids)
+    if (h == g) return;
+  grids.push_back(g);
+}
+
+bool grid_less(const rt::Grid& a, const rt::Grid& b) {
+  return std::make_tuple(a.bits, a.scale, a.zero_point) <
+         std::make_tuple(b.bits, b.scale, b.zero_point);
+}
+
+struct GridKey {
+  int value;
+  rt::Grid grid;
+  bool operator<(const GridKey& o) const {
+    if (value != o.value) return value < o.value;
+    return grid_less(grid, o.grid);
+  }
+};
+
+std::string grid_suffix(const rt::Grid& g) {
+  if (g.is_float()) return "f32";
+  return "q" + std::to_string(g.bits);
+}
+
+rt::Grid image_grid() {
+  return rt::Grid::codes(8, 1.0f / 255.0f, 0);
+}
+
+// Every conv reads its input on its own grid (floats for a_bits = 32).
+rt::Grid conv_read_grid(const IrConv& c) {
+  return c.in_grid;
+}
+
+}  // namespace
+
+rt::Graph ir_to_graph(const IrModel& ir, std::vector<int>* tensor_values) {
+  const int nv = static_cast<int>(ir.shapes.size());
+  std::vector<std::vector<rt::Grid>> need(nv);
+  const IrHead& head = ir.head;
+  for (int v : head.boxes) add_grid(need[v], rt::Grid::f32());
+  for (int v : head.classes) add_grid(need[v], rt::Grid::f32());
+  for (int v : head.levels) add_grid(need[v], rt::Grid::f32());
+  for (auto it = ir.nodes.rbegin(); it != ir.nodes.rend(); ++it) {
+    const IrNode& n = *it;
+    switch (n.op) {
+      case IrOp::kInput:
+        break;
+      case IrOp::kConv:
+        add_grid(need[n.inputs[0]], conv_read_grid(ir.convs[n.conv]));
+        if (n.residual >= 0) add_grid(need[n.residual], rt::Grid::f32());
+        break;
+      case IrOp::kConcat:
+      case IrOp::kChunk:
+      case IrOp::kMaxPool:
+      case IrOp::kUpsample:
+        for (const rt::Grid& g : need[n.output])
+          for (int x : n.inputs) add_grid(need[x], g);
+        break;
+    }
+  }
+
+  rt::GraphBuilder b("mixnas export" + (ir.source.empty() ? "" : " (" + ir.source + ")"));
+  std::map<GridKey, int> rep;  // (value, grid) -> runtime tensor
+  std::map<GridKey, int> dequantized;
+  const auto get = [&](int v, const rt::Grid& g) -> int {
+    auto it = rep.find({v, g});
+    if (it == rep.end())
+      throw Error("export: internal error: value " + std::to_string(v) + " has no " +
+                  grid_suffix(g) + " tensor");
+    return it->second;
+  };
+  // Chunk splits, shared by the parts of one partition: (source, grid, sizes) -> outputs.
+  std::map<std::tuple<int, int, float, int, std::vector<int>>, std::vector<int>> splits;
+  const auto name_for = [](const std::string& base, const std::vector<rt::Grid>& grids, size_t i) {
+    return grids.size() == 1 ? base : base + "@" + grid_suffix(grids[i]) + "_" + std::to_string(i);
+  };
+
+  for (const IrNode& n : ir.nodes) {
+    std::vector<rt::Grid> grids = need[n.output];
+    switch (n.op) {
+      case IrOp::kInput: {
+        if (grids.empty()) throw Error("export: the model does not read its input image");
+        const IrShape& s = ir.shapes[n.output];
+        if (grids.size() == 1 && grids[0] == image_grid()) {
+          rep[{n.output, grids[0]}] = b.add_input("images", s.h, s.w, image_grid(), s.c);
+        } else {
+          const int x = b.add_input("images", s.h, s.w, rt::Grid::f32(), s.c);
+          rep[{n.output, rt::Grid::f32()}] = x;
+          for (size_t i = 0; i < grids.size(); ++i)
+            if (!grids[i].is_float())
+              rep[{n.output, grids[i]}] = b.add_quantize(
+                  "images@" + grid_suffix(grids[i]) + "_" + std::to_string(i), x, grids[i]);
+        }
+        break;
+      }
+      case IrOp::kConv: {
+        const IrConv& c = ir.convs[n.conv];
+        if (grids.empty()) grids.push_back(rt::Grid::f32());
+        rt::ConvLayer l;
+        l.out_c = c.out_c;
+        l.kernel_h = l.kernel_w = c.kernel;
+        l.stride_h = l.stride_w = c.stride;
+        l.pad_top = l.pad_left = l.pad_bottom = l.pad_right = c.pad;
+        l.dilation_h = l.dilation_w = c.dilation;
+        l.groups = c.groups;
+        l.activation = static_cast<int>(c.act);
+        l.alpha = c.alpha;
+        l.bias = c.bias;
+        int x = -1;
+        if (c.w_bits != 32 && !c.in_grid.is_float()) {
+          l.w_bits = c.w_bits;
+          l.weight_codes = c.codes;
+          l.weight_scale = c.w_scale;
+          x = get(n.inputs[0], c.in_grid);
+        } else {
+          l.w_bits = 32;
+          l.weights_f32 = c.effective_weight();
+          if (c.in_grid.is_float()) {
+            x = get(n.inputs[0], rt::Grid::f32());
+          } else {
+            const GridKey key{n.inputs[0], c.in_grid};
+            auto it = dequantized.find(key);
+            if (it == dequantized.end())
+              it = dequantized
+                       .emplace(key,
+                                b.add_dequantize(c.name + ".in_dq", get(n.inputs[0], c.in_grid)))
+                       .first;
+            x = it->second;
+          }
+        }
+        const int res = n.residual >= 0 ? get(n.residual, rt::Grid::f32()) : -1;
+        const std::vector<int> ts = b.add_conv(c.name, x, l, grids, res);
+        for (size_t i = 0; i < grids.size(); ++i) rep[{n.output, grids[i]}] = ts[i];
+        break;
+      }
+      case IrOp::kConcat:
+      case IrOp::kMaxPool:
+      case IrOp::kUpsample: {
+        for (size_t i = 0; i < grids.size(); ++i) {
+          const std::string name = name_for(n.name, grids, i);
+          int t = -1;
+          if (n.op == IrOp::kConcat) {
+            std::vector<int> xs;
+            for (int x : n.inputs) xs.push_back(get(x, grids[i]));
+            t = b.add_concat(name, xs);
+          } else if (n.op == IrOp::kMaxPool) {
+            t = b.add_maxpool(name, get(n.inputs[0], grids[i]), n.kernel, n.stride, n.pad);
+          } else {
+            t = b.add_upsample(name, get(n.inputs[0], grids[i]), n.factor);
+          }
+          rep[{n.output, grids[i]}] = t;
+        }
+        break;
+      }
+      case IrOp::kChunk: {
+        for (size_t i = 0; i < grids.size(); ++i) {
+          const rt::Grid& g = grids[i];
+          const auto key = std::make_tuple(n.inputs[0], g.bits, g.scale, g.zero_point, n.chunks);
+          auto it = splits.find(key);
+          if (it == splits.end())
+            it = splits
+                     .emplace(key, b.add_split(name_for(n.name, grids, i), get(n.inputs[0], g),
+                                               n.chunks))
+                     .first;
+          rep[{n.output, g}] = it->second.at(static_cast<size_t>(n.chunk_index));
+        }
+        break;
+      }
+    }
+  }
+
+  std::vector<int> outs;
+  int decoded = -1;
+  if (head.anchor_based) {
+    std::vector<int> levels;
+    for (int v : head.levels) levels.push_back(get(v, rt::Grid::f32()));
+    outs = levels;
+    decoded = b.add_detect_v5("detect", levels, head.strides, head.anchors, head.num_anchors,
+                              head.num_classes);
+    b.output_spec().decode = rt::DecodeKind::kYoloV5;
+  } else {
+    std::vector<std::pair<int, int>> levels;
+    for (size_t i = 0; i < head.boxes.size(); ++i) {
+      levels.push_back(
+          {get(head.boxes[i], rt::Grid::f32()), get(head.classes[i], rt::Grid::f32())});
+      outs.push_back(levels.back().first);
+      outs.push_back(levels.back().second);
+    }
+    decoded = b.add_detect_v8("detect", levels, head.strides, head.reg_max, head.num_classes);
+    b.output_spec().decode = rt::DecodeKind::kYoloV8;
+    b.output_spec().reg_max = head.reg_max;
+  }
+  outs.push_back(decoded);
+  outs.push_back(b.add_nms("nms", decoded, ir.nms));
+  b.set_outputs(outs, static_cast<int>(outs.size()) - 1);
+  b.output_spec().strides = head.strides;
+  b.output_spec().class_names = ir.class_names;
+  rt::InputSpec& in = b.input_spec();
+  in.height = ir.height;
+  in.width = ir.width;
+  in.letterbox = ir.letterbox;
+  rt::Graph g = b.graph();
+  if (tensor_values) {
+    tensor_values->assign(g.tensors.size(), -1);
+    for (const auto& [key, t] : rep) (*tensor_values)[size_t(t)] = key.value;
+  }
+  rt::validate_graph(g, "export of " + (ir.source.empty() ? std::string("model") : ir.source));
+  return g;
+}
+
+}  // namespace mixnas::exporter

@@ -1,0 +1,658 @@
+#include "deploy/runtime/kernels/conv.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "core/error.h"
+#include "deploy/runtime/kernels/conv_job.h"
+#include "deploy/runtime/kernels/conv_lowbit.h"
+
+#define MIXNAS_KERNEL_ISA isa_reference
+#include "deploy/runtime/kernels/conv_impl.h"
+#undef MIXNAS_KERNEL_ISA
+
+namespace mixnas::rt {
+
+void conv_epilogue_baseline(const ConvJob& job, int pixel_begin, int pixel_end, void* acc,
+                            bool int_acc) {
+  isa_reference::epilogue<4>(job, pixel_begin, pixel_end - pixel_begin, acc, int_acc);
+}
+
+int ConvGeometry::out_h() const {
+  return (in_h + pad_top + pad_bottom - dilation_h * (kernel_h - 1) - 1) / stride_h + 1;
+}
+int ConvGeometry::out_w() const {
+  return (in_w + pad_left + pad_right - dilation_w * (kernel_w - 1) - 1) / stride_w + 1;
+}
+int ConvGeometry::reduction() const {
+  return kernel_h * kernel_w * (in_c / std::max(groups, 1));
+}
+
+ConvPlan::~ConvPlan() = default;
+
+namespace {
+
+// |acc| <= K * 128 * 255 must stay below 2^31: K < 65793.
+constexpr long long kMaxReduction = 65792;
+
+std::string geometry_text(const ConvGeometry& g) {
+  return std::to_string(g.in_h) + "x" + std::to_string(g.in_w) + "x" + std::to_string(g.in_c) +
+         " -> " + std::to_string(g.out_c) + ", kernel " + std::to_string(g.kernel_h) + "x" +
+         std::to_string(g.kernel_w) + ", stride " + std::to_string(g.stride_h) + "x" +
+         std::to_string(g.stride_w) + ", groups " + std::to_string(g.groups);
+}
+
+[[noreturn]] void fail(const ConvWeights& w, const std::string& what) {
+  throw Error("conv (" + geometry_text(w.geometry) + "): " + what);
+}
+
+void validate_weights(const ConvWeights& w) {
+  const ConvGeometry& g = w.geometry;
+  if (g.in_h <= 0 || g.in_w <= 0 || g.in_c <= 0 || g.out_c <= 0)
+    fail(w, "in_h, in_w, in_c and out_c must be positive");
+  if (g.kernel_h <= 0 || g.kernel_w <= 0 || g.stride_h <= 0 || g.stride_w <= 0 ||
+      g.dilation_h <= 0 || g.dilation_w <= 0)
+    fail(w, "kernel, stride and dilation must be positive");
+  if (g.pad_top < 0 || g.pad_left < 0 || g.pad_bottom < 0 || g.pad_right < 0)
+    fail(w, "padding must not be negative");
+  if (g.groups <= 0 || g.in_c % g.groups != 0 || g.out_c % g.groups != 0)
+    fail(w, "groups must divide in_c and out_c");
+  if (g.in_h + g.pad_top + g.pad_bottom < g.dilation_h * (g.kernel_h - 1) + 1 ||
+      g.in_w + g.pad_left + g.pad_right < g.dilation_w * (g.kernel_w - 1) + 1)
+    fail(w, "the (dilated) kernel is larger than the padded input; check kernel and padding");
+  const size_t count = static_cast<size_t>(g.out_c) * g.reduction();
+  if (!w.bias.empty() && w.bias.size() != static_cast<size_t>(g.out_c))
+    fail(w, "bias has " + std::to_string(w.bias.size()) +
+                " values, expected out_c = " + std::to_string(g.out_c) + " (or none)");
+  for (float b : w.bias)
+    if (!std::isfinite(b)) fail(w, "bias holds a non-finite value");
+  if (w.precision == ConvPrecision::kF32) {
+    if (w.weights_f32.size() != count)
+      fail(w, "weights_f32 has " + std::to_string(w.weights_f32.size()) +
+                  " values, expected out_c * in_c / groups * kernel_h * kernel_w = " +
+                  std::to_string(count));
+    return;
+  }
+  if (w.w_bits < 1 || w.w_bits > 8) fail(w, "w_bits must be 1..8, got " + std::to_string(w.w_bits));
+  if (w.a_bits < 1 || w.a_bits > 8) fail(w, "a_bits must be 1..8, got " + std::to_string(w.a_bits));
+  if (g.reduction() > kMaxReduction)
+    fail(w, "reduction kernel_h * kernel_w * in_c / groups = " + std::to_string(g.reduction()) +
+                " exceeds " + std::to_string(kMaxReduction) +
+                ", beyond which the int32 accumulator could overflow; split the conv");
+  if (w.weight_codes.size() != count)
+    fail(w, "weight_codes has " + std::to_string(w.weight_codes.size()) + " codes, expected " +
+                std::to_string(count));
+  const int lo = w.w_bits == 1 ? -1 : -(1 << (w.w_bits - 1));
+  const int hi = w.w_bits == 1 ? 1 : (1 << (w.w_bits - 1)) - 1;
+  for (size_t i = 0; i < count; ++i) {
+    const int q = w.weight_codes[i];
+    if (q < lo || q > hi || (w.w_bits == 1 && q == 0))
+      fail(w, "weight code " + std::to_string(q) + " at index " + std::to_string(i) +
+                  " is outside the " + std::to_string(w.w_bits) + "-bit range" +
+                  (w.w_bits == 1 ? " (1-bit codes are -1 or +1)" : ""));
+  }
+  if (w.weight_scale.size() != static_cast<size_t>(g.out_c))
+    fail(w, "weight_scale has " + std::to_string(w.weight_scale.size()) +
+                " values, expected one per output channel (" + std::to_string(g.out_c) + ")");
+  for (float s : w.weight_scale)
+    if (!std::isfinite(s) || s < 0) fail(w, "weight_scale holds a negative or non-finite value");
+  if (!std::isfinite(w.input_scale) || w.input_scale <= 0)
+    fail(w, "input_scale must be positive and finite");
+  if (w.input_zero_point < 0 || w.input_zero_point > (1 << w.a_bits) - 1)
+    fail(w, "input_zero_point " + std::to_string(w.input_zero_point) +
+                " is outside [0, 2^a_bits - 1]");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernel tables: one per op family, rows in priority order, the first available row wins.
+
+enum class Layout : uint8_t {
+  kF32KxN,  // [n/NR][k][NR] float
+  kS8C4,    // [n/NR][k/4][NR][4] int8
+  kS16C2,   // [n/NR][k/2][NR][2] int16
+  kS16KxN,  // [n/NR][k][NR] int16
+  kDwF32,   // [tap][n_pad] float
+  kDwS32,   // [tap][n_pad] int32
+};
+
+enum class Offset : uint8_t { kNone, kMinusZeroSum, kSignedShift };
+
+struct KernelRow {
+  const char* name;
+  const char* family;  // "gemm" or "depthwise"
+  ConvPrecision precision;
+  int min_w_bits, max_w_bits, min_a_bits, max_a_bits;
+  bool (*available)(const CpuFeatures&);
+  Layout layout;
+  int mr, nr, k_group, a_bytes;
+  bool direct_ok;    // A rows may be read in place (1x1, stride 1, no padding, in_c % k_group == 0)
+  bool indirect_ok;  // A may be read through per-tap pointers (in_c % k_group == 0), no im2col
+  bool half_ok;      // the last weight panel may be NR/2 wide
+  Offset offset;
+  ConvBlockFn run;
+};
+
+bool always(const CpuFeatures&) {
+  return true;
+}
+#if defined(__x86_64__)
+bool has_avx512f(const CpuFeatures& f) {
+  return f.avx512f;
+}
+bool has_avx512vnni(const CpuFeatures& f) {
+  return f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni;
+}
+bool has_avx2_fma(const CpuFeatures& f) {
+  return f.avx2 && f.fma;
+}
+bool has_avx2(const CpuFeatures& f) {
+  return f.avx2;
+}
+#endif
+#if defined(__aarch64__)
+bool has_neon(const CpuFeatures& f) {
+  return f.neon;
+}
+bool has_dotprod(const CpuFeatures& f) {
+  return f.neon && f.dotprod;
+}
+#endif
+
+constexpr ConvPrecision kF32 = ConvPrecision::kF32;
+constexpr ConvPrecision kInt = ConvPrecision::kInt;
+
+// Integer rows take weight codes of 1..8 bits and activation codes of 1..8 bits as bytes; kernels
+// for narrower codes (bit-serial, LUT) become rows above them with tighter bit ranges.
+const KernelRow kGemmRows[] = {
+#if defined(__x86_64__)
+    {"conv_f32_gemm_8x32__avx512f", "gemm", kF32, 0, 0, 0, 0, has_avx512f, Layout::kF32KxN, 8, 32,
+     1, 4, true, true, true, Offset::kNone, conv_f32_gemm_8x32__avx512f},
+    {"conv_f32_gemm_6x16__avx2_fma", "gemm", kF32, 0, 0, 0, 0, has_avx2_fma, Layout::kF32KxN, 6, 16,
+     1, 4, true, true, true, Offset::kNone, conv_f32_gemm_6x16__avx2_fma},
+    {"conv_f32_gemm_4x8__sse2", "gemm", kF32, 0, 0, 0, 0, always, Layout::kF32KxN, 4, 8, 1, 4, true,
+     true, true, Offset::kNone, conv_f32_gemm_4x8__sse2},
+    {"conv_qu8_gemm_8x32c4__avx512vnni", "gemm", kInt, 1, 8, 1, 8, has_avx512vnni, Layout::kS8C4, 8,
+     32, 4, 1, true, true, true, Offset::kMinusZeroSum, conv_qu8_gemm_8x32c4__avx512vnni},
+    {"conv_qu8_gemm_6x16c2__avx2", "gemm", kInt, 1, 8, 1, 8, has_avx2, Layout::kS16C2, 6, 16, 2, 2,
+     false, false, true, Offset::kMinusZeroSum, conv_qu8_gemm_6x16c2__avx2},
+#elif defined(__aarch64__)
+    {"conv_f32_gemm_6x16__neon", "gemm", kF32, 0, 0, 0, 0, has_neon, Layout::kF32KxN, 6, 16, 1, 4,
+     true, true, true, Offset::kNone, conv_f32_gemm_6x16__neon},
+    {"conv_qu8_gemm_4x16c4__neondot", "gemm", kInt, 1, 8, 1, 8, has_dotprod, Layout::kS8C4, 4, 16,
+     4, 1, false, false, true, Offset::kSignedShift, conv_qu8_gemm_4x16c4__neondot},
+    {"conv_qu8_gemm_8x8__neon", "gemm", kInt, 1, 8, 1, 8, has_neon, Layout::kS16KxN, 8, 8, 1, 2,
+     false, false, true, Offset::kMinusZeroSum, conv_qu8_gemm_8x8__neon},
+#endif
+};
+
+const KernelRow kDepthwiseRows[] = {
+#if defined(__x86_64__)
+    {"conv_f32_dwconv_16c__avx512f", "depthwise", kF32, 0, 0, 0, 0, has_avx512f, Layout::kDwF32, 1,
+     16, 1, 0, false, false, false, Offset::kNone, conv_f32_dwconv_16c__avx512f},
+    {"conv_f32_dwconv_8c__avx2", "depthwise", kF32, 0, 0, 0, 0, has_avx2, Layout::kDwF32, 1, 8, 1,
+     0, false, false, false, Offset::kNone, conv_f32_dwconv_8c__avx2},
+    {"conv_qu8_dwconv_16c__avx512f", "depthwise", kInt, 1, 8, 1, 8, has_avx512f, Layout::kDwS32, 1,
+     16, 1, 0, false, false, false, Offset::kNone, conv_qu8_dwconv_16c__avx512f},
+    {"conv_qu8_dwconv_8c__avx2", "depthwise", kInt, 1, 8, 1, 8, has_avx2, Layout::kDwS32, 1, 8, 1,
+     0, false, false, false, Offset::kNone, conv_qu8_dwconv_8c__avx2},
+#endif
+    {"conv_f32_dwconv_4c__baseline", "depthwise", kF32, 0, 0, 0, 0, always, Layout::kDwF32, 1, 4, 1,
+     0, false, false, false, Offset::kNone, conv_f32_dwconv_4c__baseline},
+    {"conv_qu8_dwconv_4c__baseline", "depthwise", kInt, 1, 8, 1, 8, always, Layout::kDwS32, 1, 4, 1,
+     0, false, false, false, Offset::kNone, conv_qu8_dwconv_4c__baseline},
+};
+
+bool row_fits(const KernelRow& row, const ConvWeights& w) {
+  const ConvGeometry& g = w.geometry;
+  const bool depthwise = g.is_depthwise();
+  if (depthwise != (std::strcmp(row.family, "depthwise") == 0)) return false;
+  if (!depthwise && g.groups != 1) return false;  // general grouped conv: reference only
+  if (row.precision != w.precision) return false;
+  if (w.precision == ConvPrecision::kInt) {
+    if (w.w_bits < row.min_w_bits || w.w_bits > row.max_w_bits) return false;
+    if (w.a_bits < row.min_a_bits || w.a_bits > row.max_a_bits) return false;
+  }
+  return true;
+}
+
+template <class Fn>
+void for_each_row(Fn fn) {
+  for (const KernelRow& r : kGemmRows) fn(r);
+  for (const KernelRow& r : kDepthwiseRows) fn(r);
+}
+
+int round_up(int x, int m) {
+  return (x + m - 1) / m * m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packing.
+
+// Weight of output channel o at reduction index kk = (kh * kernel_w + kw) * in_c + ic (the
+// im2col order), read from OIHW.
+template <class T>
+T oihw_at(const std::vector<T>& w, const ConvGeometry& g, int o, int kk) {
+  const int cin = g.in_c / g.groups;
+  const int ic = kk % cin, tap = kk / cin;
+  const int kh = tap / g.kernel_w, kw = tap % g.kernel_w;
+  return w[((static_cast<size_t>(o) * cin + ic) * g.kernel_h + kh) * g.kernel_w + kw];
+}
+
+struct Packed {
+  std::vector<unsigned char> bytes;
+  std::vector<float> scale, bias;
+  std::vector<int32_t> offset;
+};
+
+Packed pack(const KernelRow& row, const ConvWeights& w, int k, int k_pad, int n_pad) {
+  const ConvGeometry& g = w.geometry;
+  const bool is_int = w.precision == ConvPrecision::kInt;
+  Packed p;
+  p.scale.assign(n_pad, 0.0f);
+  p.bias.assign(n_pad, 0.0f);
+  p.offset.assign(n_pad, 0);
+  for (int o = 0; o < g.out_c; ++o) {
+    if (!w.bias.empty()) p.bias[o] = w.bias[o];
+    if (is_int) p.scale[o] = w.weight_scale[o] * w.input_scale;
+  }
+  auto value = [&](int o, int kk) -> int {  // int weight code, 0 in the padding
+    if (o >= g.out_c || kk >= k) return 0;
+    return oihw_at(w.weight_codes, g, o, kk);
+  };
+  if (is_int && row.offset != Offset::kNone) {
+    const int z = w.input_zero_point;
+    for (int o = 0; o < g.out_c; ++o) {
+      int32_t sum = 0;
+      for (int kk = 0; kk < k; ++kk) sum += value(o, kk);
+      p.offset[o] = row.offset == Offset::kMinusZeroSum ? -z * sum : (128 - z) * sum;
+    }
+  }
+  // GEMM panels: full NR-wide panels, the last one NR/2 wide when the plan allows it.
+  const int nr = row.nr;
+  std::vector<std::pair<int, int>> panels;  // (first channel, width)
+  for (int n0 = 0; n0 < n_pad;) {
+    const int width = (row.half_ok && n_pad - n0 < nr) ? nr / 2 : nr;
+    panels.push_back({n0, width});
+    n0 += width;
+  }
+  switch (row.layout) {
+    case Layout::kF32KxN: {
+      p.bytes.assign(static_cast<size_t>(n_pad) * k_pad * 4, 0);
+      float* dst = reinterpret_cast<float*>(p.bytes.data());
+      for (auto [n0, width] : panels)
+        for (int kk = 0; kk < k_pad; ++kk)
+          for (int j = 0; j < width; ++j) {
+            const int o = n0 + j;
+            *dst++ = (o < g.out_c && kk < k) ? oihw_at(w.weights_f32, g, o, kk) : 0.0f;
+          }
+      break;
+    }
+    case Layout::kS8C4: {
+      p.bytes.assign(static_cast<size_t>(n_pad) * k_pad, 0);
+      int8_t* dst = reinterpret_cast<int8_t*>(p.bytes.data());
+      for (auto [n0, width] : panels)
+        for (int k4 = 0; k4 < k_pad; k4 += 4)
+          for (int j = 0; j < width; ++j)
+            for (int t = 0; t < 4; ++t) *dst++ = static_cast<int8_t>(value(n0 + j, k4 + t));
+      break;
+    }
+    case Layout::kS16C2: {
+      p.bytes.assign(static_cast<size_t>(n_pad) * k_pad * 2, 0);
+      int16_t* dst = reinterpret_cast<int16_t*>(p.bytes.data());
+      for (auto [n0, width] : panels)
+        for (int k2 = 0; k2 < k_pad; k2 += 2)
+          for (int j = 0; j < width; ++j)
+            for (int t = 0; t < 2; ++t) *dst++ = static_cast<int16_t>(value(n0 + j, k2 + t));
+      break;
+    }
+    case Layout::kS16KxN: {
+      p.bytes.assign(static_cast<size_t>(n_pad) * k_pad * 2, 0);
+      int16_t* dst = reinterpret_cast<int16_t*>(p.bytes.data());
+      for (auto [n0, width] : panels)
+        for (int kk = 0; kk < k_pad; ++kk)
+          for (int j = 0; j < width; ++j) *dst++ = static_cast<int16_t>(value(n0 + j, kk));
+      break;
+    }
+    case Layout::kDwF32:
+    case Layout::kDwS32: {
+      const int taps = g.kernel_h * g.kernel_w;
+      p.bytes.assign(static_cast<size_t>(taps) * n_pad * 4, 0);
+      for (int t = 0; t < taps; ++t)
+        for (int c = 0; c < g.out_c; ++c) {
+          const size_t at = static_cast<size_t>(t) * n_pad + c;
+          if (row.layout == Layout::kDwF32) {
+            reinterpret_cast<float*>(p.bytes.data())[at] =
+                w.weights_f32[static_cast<size_t>(c) * taps + t];
+          } else {
+            reinterpret_cast<int32_t*>(p.bytes.data())[at] =
+                w.weight_codes[static_cast<size_t>(c) * taps + t];
+          }
+        }
+      break;
+    }
+  }
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plans.
+
+void check_run_args(const ConvWeights& w, const ConvInputView& in, const ConvEpilogue& ep) {
+  const ConvGeometry& g = w.geometry;
+  const bool is_int = w.precision == ConvPrecision::kInt;
+  if (is_int ? in.codes == nullptr : in.f32 == nullptr)
+    fail(w, is_int ? "the input view has no codes (int precision reads ConvInputView::codes)"
+                   : "the input view has no floats (fp32 precision reads ConvInputView::f32)");
+  if (in.row_stride < g.in_c)
+    fail(w, "input row_stride " + std::to_string(in.row_stride) + " is smaller than in_c");
+  if (ep.sinks.empty()) fail(w, "the epilogue has no sinks; the output would go nowhere");
+  if (ep.residual && ep.residual_row_stride < g.out_c)
+    fail(w, "residual_row_stride " + std::to_string(ep.residual_row_stride) +
+                " is smaller than out_c");
+  for (size_t s = 0; s < ep.sinks.size(); ++s) {
+    const ConvSink& k = ep.sinks[s];
+    const std::string at = "sink " + std::to_string(s) + ": ";
+    if (!k.data) fail(w, at + "data is null");
+    const int words = (k.channel_offset + g.out_c + 63) / 64;  // kBitPlanes: words per plane
+    if (k.kind == ConvSink::kBitPlanes &&
+        (k.channel_offset < 0 || k.plane_stride < words ||
+         k.row_stride < (k.bits - 1) * k.plane_stride + words))
+      fail(w, at + "bit planes need plane_stride >= " + std::to_string(words) +
+                  " and row_stride >= (bits - 1) * plane_stride + that (uint64 words)");
+    if (k.kind != ConvSink::kBitPlanes &&
+        (k.channel_offset < 0 || k.row_stride < k.channel_offset + g.out_c))
+      fail(w, at + "row_stride " + std::to_string(k.row_stride) + " < channel_offset " +
+                  std::to_string(k.channel_offset) + " + out_c");
+    if (k.kind == ConvSink::kCodes || k.kind == ConvSink::kBitPlanes) {
+      if (k.bits < 1 || k.bits > 8) fail(w, at + "bits must be 1..8");
+      if (k.zero_point < 0 || k.zero_point > (1 << k.bits) - 1)
+        fail(w, at + "zero_point outside [0, 2^bits - 1]");
+      if (!std::isfinite(k.scale) || k.scale <= 0)
+        fail(w, at + "scale must be positive and finite");
+    } else if (k.kind != ConvSink::kF32) {
+      fail(w, at + "unknown sink kind");
+    }
+  }
+}
+
+ConvJob base_job(const ConvWeights& w) {
+  const ConvGeometry& g = w.geometry;
+  ConvJob j{};
+  j.in_h = g.in_h, j.in_w = g.in_w, j.in_c = g.in_c;
+  j.out_h = g.out_h(), j.out_w = g.out_w(), j.out_c = g.out_c;
+  j.kernel_h = g.kernel_h, j.kernel_w = g.kernel_w, j.stride_h = g.stride_h,
+  j.stride_w = g.stride_w;
+  j.pad_top = g.pad_top, j.pad_left = g.pad_left;
+  j.dilation_h = g.dilation_h, j.dilation_w = g.dilation_w;
+  j.zero_point = w.precision == ConvPrecision::kInt ? w.input_zero_point : 0;
+  return j;
+}
+
+void fill_run_fields(ConvJob& j, const ConvInputView& in, const ConvEpilogue& ep) {
+  j.in_f32 = in.f32;
+  j.in_codes = in.codes;
+  j.in_stride = in.row_stride;
+  j.act = ep.act;
+  j.residual = ep.residual;
+  j.residual_stride = ep.residual_row_stride;
+  j.sinks = ep.sinks.data();
+  j.num_sinks = static_cast<int>(ep.sinks.size());
+}
+
+class KernelPlan final : public ConvPlan {
+ public:
+  KernelPlan(const ConvWeights& w, const KernelRow& row) : ConvPlan(w), row_(row) {
+    const ConvGeometry& g = w.geometry;
+    job_ = base_job(w);
+    const bool depthwise = std::strcmp(row.family, "depthwise") == 0;
+    job_.k = depthwise ? g.kernel_h * g.kernel_w : g.reduction();
+    job_.k_pad = round_up(job_.k, row.k_group);
+    job_.n_pad = round_up(g.out_c, row.half_ok ? row.nr / 2 : row.nr);
+    job_.half_nr = row.half_ok ? 1 : 0;
+    job_.direct = row.direct_ok && g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 &&
+                  g.stride_w == 1 && g.pad_top == 0 && g.pad_left == 0 && g.pad_bottom == 0 &&
+                  g.pad_right == 0 && g.in_c % row.k_group == 0;
+    // Per-tap pointers instead of an im2col copy; k_pad is then taps * in_c exactly.
+    job_.indirect = !job_.direct && !depthwise && row.indirect_ok && g.in_c % row.k_group == 0;
+    // Pixels per block: A rows within ~32 KiB, at least ~8 blocks when the layer allows (so that
+    // threads share the work), a multiple of MR.
+    const int pixels = job_.out_h * job_.out_w;
+    const size_t a_row =
+        depthwise || job_.indirect ? 64 : static_cast<size_t>(job_.k_pad) * row.a_bytes;
+    int mc =
+        static_cast<int>(std::min<size_t>(kMaxBlockPixels, std::max<size_t>(1, 32768 / a_row)));
+    mc = std::min(mc, round_up((pixels + 7) / 8, row.mr));
+    mc = std::max(row.mr, mc / row.mr * row.mr);
+    job_.mc = mc;
+    packed_ = pack(row, w, job_.k, job_.k_pad, job_.n_pad);
+    job_.packed = packed_.bytes.data();
+    job_.scale = packed_.scale.data();
+    job_.bias = packed_.bias.data();
+    job_.acc_offset = packed_.offset.data();
+    scratch_per_thread_ = depthwise ? static_cast<size_t>(mc) * job_.n_pad * 4 + 64
+                                    : conv_scratch_bytes(job_, row.a_bytes);
+  }
+
+  void run(const ConvInputView& in, const ConvEpilogue& ep, int threads) const override {
+    check_run_args(weights_, in, ep);
+    ConvJob j = job_;
+    fill_run_fields(j, in, ep);
+    if (j.indirect) j.indirection = indirection_for(in);
+    const int pixels = j.out_h * j.out_w;
+    const int blocks = (pixels + j.mc - 1) / j.mc;
+    const int t = std::max(1, std::min(threads, blocks));
+    if (scratch_.size() < static_cast<size_t>(t)) scratch_.resize(t);
+    for (int i = 0; i < t; ++i) scratch_[i].resize(scratch_per_thread_ + 64);
+    const ConvBlockFn fn = row_.run;
+#pragma omp parallel for num_threads(t) schedule(static)
+    for (int b = 0; b < blocks; ++b) {
+      unsigned char* s = scratch_[omp_get_thread_num()].data();
+      s += (64 - reinterpret_cast<uintptr_t>(s) % 64) % 64;
+      fn(j, b * j.mc, std::min(pixels, (b + 1) * j.mc), s);
+    }
+  }
+  const char* kernel_name() const override {
+    return row_.name;
+  }
+  size_t packed_weight_bytes() const override {
+    return packed_.bytes.size() +
+           4 * (packed_.scale.size() + packed_.bias.size() + packed_.offset.size());
+  }
+  size_t scratch_bytes() const override {
+    return scratch_per_thread_ + indirection_.size() * sizeof(void*) + pad_row_.size();
+  }
+
+ private:
+  // The per-tap input pointers of every output pixel tile ([tile][tap][MR], rows past the last
+  // pixel repeat it; padding taps point at a row of padding values), rebuilt only when the input
+  // address or row stride changes (an executor's arena keeps them fixed between runs).
+  const void* const* indirection_for(const ConvInputView& in) const {
+    const void* base = weights_.precision == ConvPrecision::kInt
+                           ? static_cast<const void*>(in.codes)
+                           : static_cast<const void*>(in.f32);
+    if (base == indirection_input_ && in.row_stride == indirection_stride_)
+      return indirection_.data();
+    const int mr = row_.mr, taps = job_.kernel_h * job_.kernel_w;
+    const int pixels = job_.out_h * job_.out_w, tiles = (pixels + mr - 1) / mr;
+    const size_t elem = static_cast<size_t>(row_.a_bytes);
+    if (pad_row_.empty()) {
+      pad_row_.assign((job_.in_c + 64) * elem, 0);
+      if (weights_.precision == ConvPrecision::kInt)  // byte codes read in place: pad = z_a
+        std::fill(pad_row_.begin(), pad_row_.end(), static_cast<unsigned char>(job_.zero_point));
+    }
+    indirection_.assign(static_cast<size_t>(tiles) * taps * mr, nullptr);
+    const unsigned char* bytes = static_cast<const unsigned char*>(base);
+    for (int i = 0; i < tiles * mr; ++i) {
+      const int p = std::min(i, pixels - 1);
+      const int oh = p / job_.out_w, ow = p % job_.out_w;
+      const void** tp = indirection_.data() + static_cast<size_t>(i / mr) * taps * mr + i % mr;
+      for (int kh = 0; kh < job_.kernel_h; ++kh) {
+        const int ih = oh * job_.stride_h - job_.pad_top + kh * job_.dilation_h;
+        for (int kw = 0; kw < job_.kernel_w; ++kw, tp += mr) {
+          const int iw = ow * job_.stride_w - job_.pad_left + kw * job_.dilation_w;
+          const bool inside = ih >= 0 && ih < job_.in_h && iw >= 0 && iw < job_.in_w;
+          *tp = inside ? bytes + (static_cast<size_t>(ih) * job_.in_w + iw) * in.row_stride * elem
+                       : pad_row_.data();
+        }
+      }
+    }
+    indirection_input_ = base;
+    indirection_stride_ = in.row_stride;
+    return indirection_.data();
+  }
+
+  const KernelRow& row_;
+  ConvJob job_;
+  Packed packed_;
+  size_t scratch_per_thread_ = 0;
+  mutable std::vector<std::vector<unsigned char>> scratch_;
+  mutable std::vector<const void*> indirection_;
+  mutable std::vector<unsigned char> pad_row_;
+  mutable const void* indirection_input_ = nullptr;
+  mutable int indirection_stride_ = -1;
+};
+
+// Direct loops over OIHW weights, any groups; exact int32 sums; the shared epilogue.
+class ReferencePlan final : public ConvPlan {
+ public:
+  explicit ReferencePlan(const ConvWeights& w) : ConvPlan(w) {
+    const ConvGeometry& g = w.geometry;
+    job_ = base_job(w);
+    job_.n_pad = round_up(g.out_c, 4);
+    job_.mc = 1;
+    const bool is_int = w.precision == ConvPrecision::kInt;
+    scale_.assign(job_.n_pad, 0.0f);
+    bias_.assign(job_.n_pad, 0.0f);
+    offset_.assign(job_.n_pad, 0);
+    for (int o = 0; o < g.out_c; ++o) {
+      if (!w.bias.empty()) bias_[o] = w.bias[o];
+      if (is_int) scale_[o] = w.weight_scale[o] * w.input_scale;
+    }
+    job_.scale = scale_.data();
+    job_.bias = bias_.data();
+    job_.acc_offset = offset_.data();
+  }
+
+  void run(const ConvInputView& in, const ConvEpilogue& ep, int /*threads*/) const override {
+    check_run_args(weights_, in, ep);
+    ConvJob j = job_;
+    fill_run_fields(j, in, ep);
+    const ConvGeometry& g = weights_.geometry;
+    const bool is_int = weights_.precision == ConvPrecision::kInt;
+    const int cin = g.in_c / g.groups, cout = g.out_c / g.groups;
+    const int z = j.zero_point;
+    std::vector<int32_t> iacc(j.n_pad);
+    std::vector<float> facc(j.n_pad);
+    for (int oh = 0; oh < j.out_h; ++oh)
+      for (int ow = 0; ow < j.out_w; ++ow) {
+        std::fill(iacc.begin(), iacc.end(), 0);
+        std::fill(facc.begin(), facc.end(), 0.0f);
+        for (int o = 0; o < g.out_c; ++o) {
+          const int grp = o / cout;
+          for (int kh = 0; kh < g.kernel_h; ++kh)
+            for (int kw = 0; kw < g.kernel_w; ++kw) {
+              const int ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
+              const int iw = ow * g.stride_w - g.pad_left + kw * g.dilation_w;
+              if (ih < 0 || ih >= g.in_h || iw < 0 || iw >= g.in_w) continue;  // zero / z_a
+              const size_t pix = (static_cast<size_t>(ih) * g.in_w + iw) * in.row_stride;
+              for (int ic = 0; ic < cin; ++ic) {
+                const size_t wi =
+                    ((static_cast<size_t>(o) * cin + ic) * g.kernel_h + kh) * g.kernel_w + kw;
+                const size_t ai = pix + grp * cin + ic;
+                if (is_int) {
+                  iacc[o] += weights_.weight_codes[wi] * (static_cast<int>(in.codes[ai]) - z);
+                } else {
+                  facc[o] += weights_.weights_f32[wi] * in.f32[ai];
+                }
+              }
+            }
+        }
+        const int p = oh * j.out_w + ow;
+        if (is_int) {
+          conv_epilogue_baseline(j, p, p + 1, iacc.data(), true);
+        } else {
+          conv_epilogue_baseline(j, p, p + 1, facc.data(), false);
+        }
+      }
+  }
+  const char* kernel_name() const override {
+    return weights_.precision == ConvPrecision::kInt ? "conv_qu8_reference" : "conv_f32_reference";
+  }
+  size_t packed_weight_bytes() const override { return 0; }
+
+ private:
+  ConvJob job_;
+  std::vector<float> scale_, bias_;
+  std::vector<int32_t> offset_;
+};
+
+}  // namespace
+
+std::unique_ptr<ConvPlan> make_conv_plan(const ConvWeights& w, const CpuFeatures& features) {
+  validate_weights(w);
+  // Low-bit rows (conv_lowbit.h) first, where they measured faster than int8 for this layer.
+  if (auto lowbit = make_conv_plan_lowbit(w, features)) return lowbit;
+  const KernelRow* pick = nullptr;
+  for_each_row([&](const KernelRow& r) {
+    if (!pick && row_fits(r, w) && r.available(features)) pick = &r;
+  });
+  if (!pick) return std::make_unique<ReferencePlan>(w);
+  return std::make_unique<KernelPlan>(w, *pick);
+}
+
+std::unique_ptr<ConvPlan> make_conv_plan_reference(const ConvWeights& w) {
+  validate_weights(w);
+  return std::make_unique<ReferencePlan>(w);
+}
+
+std::unique_ptr<ConvPlan> make_conv_plan_named(const ConvWeights& w, const std::string& kernel) {
+  validate_weights(w);
+  if (kernel == "conv_f32_reference" || kernel == "conv_qu8_reference")
+    return std::make_unique<ReferencePlan>(w);
+  if (auto lowbit = make_conv_plan_lowbit_named(w, kernel)) return lowbit;
+  const KernelRow* found = nullptr;
+  for_each_row([&](const KernelRow& r) {
+    if (kernel == r.name) found = &r;
+  });
+  if (!found) throw Error("unknown conv kernel '" + kernel + "'; `mixnas info` lists the kernels");
+  if (!found->available(cpu_features()))
+    throw Error("conv kernel '" + kernel +
+                "' needs an ISA this CPU lacks (or MIXNAS_CPU_DISABLE masks)");
+  if (!row_fits(*found, w))
+    fail(w, "kernel '" + kernel + "' does not support this conv (family, precision or bits)");
+  return std::make_unique<KernelPlan>(w, *found);
+}
+
+std::vector<ConvKernelInfo> conv_kernel_table(const CpuFeatures& features) {
+  std::vector<ConvKernelInfo> out;
+  for_each_row([&](const KernelRow& r) {
+    out.push_back({r.name, r.family, r.precision, r.min_w_bits, r.max_w_bits, r.min_a_bits,
+                   r.max_a_bits, r.available(features)});
+  });
+  for (ConvKernelInfo& k : conv_lowbit_kernel_table(features)) out.push_back(std::move(k));
+  return out;
+}
+
+std::vector<std::string> conv_kernel_names_for(const CpuFeatures& features) {
+  std::vector<std::string> out;
+  for (const char* family : {"gemm", "depthwise"})
+    for (ConvPrecision prec : {ConvPrecision::kF32, ConvPrecision::kInt}) {
+      std::string name = prec == ConvPrecision::kInt ? "conv_qu8_reference" : "conv_f32_reference";
+      for_each_row([&](const KernelRow& r) {
+        if (name.find("reference") != std::string::npos && r.precision == prec &&
+            std::strcmp(r.family, family) == 0 && r.available(features))
+          name = r.name;
+      });
+      out.push_back(std::string(family) + "/" + (prec == ConvPrecision::kInt ? "int8" : "fp32") +
+                    ": " + name);
+    }
+  for (const std::string& line : conv_lowbit_kernel_names_for(features)) out.push_back(line);
+  return out;
+}
+
+}  // namespace mixnas::rt

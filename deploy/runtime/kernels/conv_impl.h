@@ -1,0 +1,357 @@
+#pragma once
+// Internal: the parts every conv kernel shares, as templates instantiated once per ISA source
+// (the source defines MIXNAS_KERNEL_ISA first, see simd.h):
+// - gemm_block<Ukernel>: im2col (or the input rows in place) -> MRxNR microkernel tiles into the
+//   32-bit accumulator tile -> epilogue;
+// - dw_block<N, Int>: depthwise conv, N channels per vector;
+// - epilogue<N>: scale/bias, activation, residual, sinks.
+#include "deploy/runtime/kernels/activation_impl.h"
+#include "deploy/runtime/kernels/conv_job.h"
+#include "deploy/runtime/kernels/simd.h"
+
+namespace mixnas::rt::MIXNAS_KERNEL_ISA {
+
+inline int imin(int a, int b) {
+  return a < b ? a : b;
+}
+
+inline float* acc_tile(const ConvJob& j, unsigned char* scratch, size_t a_bytes_per_elem) {
+  return reinterpret_cast<float*>(scratch +
+                                  conv_scratch_a_bytes(j, static_cast<int>(a_bytes_per_elem)));
+}
+
+// ConvSink::kBitPlanes: quantizes rows y (stride n_pad) of pixels [p0, p0 + m) like kCodes and
+// writes the codes as bit planes (conv_lowbit.h BitPlaneLayout), 8 channels per multiply-gather;
+// bits of other channels in the words are kept.
+template <int N>
+void epilogue_bit_planes(const ConvSink& sink, int p0, int m, const float* y, int n_pad, int oc) {
+  using F = typename Vec<N>::F;
+  using I = typename Vec<N>::I;
+  const float qmax = static_cast<float>((1 << sink.bits) - 1);
+  const float zp = static_cast<float>(sink.zero_point);
+  const F scale = vsplat<F>(sink.scale);
+  uint8_t codes[N + 8] = {};
+  for (int i = 0; i < m; ++i) {
+    const float* row = y + static_cast<size_t>(i) * n_pad;
+    uint64_t* px =
+        static_cast<uint64_t*>(sink.data) + static_cast<size_t>(p0 + i) * sink.row_stride;
+    for (int c = 0; c < oc; c += N) {
+      F v = vclamp(vload<F>(row + c) / scale, -4194304.0f, 4194304.0f);
+      v = vclamp(vround_small(v) + zp, 0.0f, qmax);
+      const typename Vec<N>::U8 q =
+          __builtin_convertvector(__builtin_convertvector(v, I), typename Vec<N>::U8);
+      std::memcpy(codes, &q, N);
+      for (int c8 = 0; c8 < N && c + c8 < oc; c8 += 8) {
+        const int n = imin(8, oc - c - c8);
+        uint64_t x;
+        std::memcpy(&x, codes + c8, 8);
+        const int bit = sink.channel_offset + c + c8;
+        const uint64_t keep = n == 8 ? 0xffull : (uint64_t{1} << n) - 1;
+        for (int b = 0; b < sink.bits; ++b) {
+          const uint64_t g =
+              (((x >> b) & 0x0101010101010101ull) * 0x0102040810204080ull >> 56) & keep;
+          uint64_t* w = px + static_cast<size_t>(b) * sink.plane_stride + (bit >> 6);
+          const int sh = bit & 63;
+          w[0] = (w[0] & ~(keep << sh)) | (g << sh);
+          if (sh + n > 64) w[1] = (w[1] & ~(keep >> (64 - sh))) | (g >> (64 - sh));
+        }
+      }
+    }
+  }
+}
+
+// Finishes pixels [p0, p0 + m) whose raw accumulators (int32 or float, row stride n_pad) are in
+// `acc`; the tile is turned into floats in place.
+template <int N>
+void epilogue(const ConvJob& j, int p0, int m, void* acc, bool int_acc) {
+  using F = typename Vec<N>::F;
+  using I = typename Vec<N>::I;
+  unsigned char* base = static_cast<unsigned char*>(acc);
+  const int n_pad = j.n_pad;  // a multiple of N by construction
+  for (int i = 0; i < m; ++i) {
+    unsigned char* row = base + static_cast<size_t>(i) * n_pad * 4;
+    for (int c = 0; c < n_pad; c += N) {
+      F y;
+      if (int_acc) {
+        I a = vload<I>(row + c * 4) + vload<I>(j.acc_offset + c);
+        y = __builtin_convertvector(a, F) * vload<F>(j.scale + c);
+        y = y + vload<F>(j.bias + c);
+      } else {
+        y = vload<F>(row + c * 4) + vload<F>(j.bias + c);
+      }
+      vstore(row + c * 4, y);
+    }
+  }
+  float* y = static_cast<float*>(acc);
+  apply_activation_n<N>(j.act, y, static_cast<size_t>(m) * n_pad);
+  const int oc = j.out_c;
+  if (j.residual) {
+    for (int i = 0; i < m; ++i) {
+      float* row = y + static_cast<size_t>(i) * n_pad;
+      const float* r = j.residual + static_cast<size_t>(p0 + i) * j.residual_stride;
+      for (int c = 0; c < oc; ++c) row[c] += r[c];
+    }
+  }
+  for (int s = 0; s < j.num_sinks; ++s) {
+    const ConvSink& sink = j.sinks[s];
+    if (sink.kind == ConvSink::kF32) {
+      float* out = static_cast<float*>(sink.data) + sink.channel_offset;
+      for (int i = 0; i < m; ++i) {
+        std::memcpy(out + static_cast<size_t>(p0 + i) * sink.row_stride,
+                    y + static_cast<size_t>(i) * n_pad, oc * sizeof(float));
+      }
+      continue;
+    }
+    if (sink.kind == ConvSink::kBitPlanes) {
+      epilogue_bit_planes<N>(sink, p0, m, y, n_pad, oc);
+      continue;
+    }
+    uint8_t* out = static_cast<uint8_t*>(sink.data) + sink.channel_offset;
+    const float qmax = static_cast<float>((1 << sink.bits) - 1);
+    const float zp = static_cast<float>(sink.zero_point);
+    const F scale = vsplat<F>(sink.scale);
+    for (int i = 0; i < m; ++i) {
+      const float* row = y + static_cast<size_t>(i) * n_pad;
+      uint8_t* dst = out + static_cast<size_t>(p0 + i) * sink.row_stride;
+      for (int c = 0; c < oc; c += N) {
+        // |v| is clamped to 2^22 first: beyond it every code clamps to 0 or qmax anyway.
+        F v = vclamp(vload<F>(row + c) / scale, -4194304.0f, 4194304.0f);
+        v = vclamp(vround_small(v) + zp, 0.0f, qmax);
+        typename Vec<N>::U8 q =
+            __builtin_convertvector(__builtin_convertvector(v, I), typename Vec<N>::U8);
+        if (c + N <= oc) {
+          vstore(dst + c, q);
+        } else {
+          std::memcpy(dst + c, &q, oc - c);
+        }
+      }
+    }
+  }
+}
+
+// Copies the receptive field of pixels [p0, p0 + m) into rows of k_pad elements:
+// (kernel row, kernel col, channel) order, padding pixels = pad_value, the k..k_pad tail = 0.
+// When a kernel row lies inside the input and pixels are packed (in_stride == in_c, no
+// dilation), its kernel_w pixels are one contiguous run.
+template <class A, class Convert>
+void im2col(const ConvJob& j, const typename Convert::Src* in, int p0, int m, A* rows, A pad_value,
+            Convert convert) {
+  const int in_h = j.in_h, in_w = j.in_w, in_c = j.in_c, out_w = j.out_w;
+  const int kernel_h = j.kernel_h, kernel_w = j.kernel_w, stride_h = j.stride_h,
+            stride_w = j.stride_w, pad_top = j.pad_top, pad_left = j.pad_left, dil_h = j.dilation_h,
+            dil_w = j.dilation_w, k = j.k, k_pad = j.k_pad;
+  const size_t in_stride = j.in_stride;
+  const bool packed = in_stride == static_cast<size_t>(in_c) && dil_w == 1;
+  int oh = p0 / out_w, ow = p0 % out_w;
+  for (int i = 0; i < m; ++i) {
+    A* dst = rows + static_cast<size_t>(i) * k_pad;
+    for (int kh = 0; kh < kernel_h; ++kh) {
+      const int ih = oh * stride_h - pad_top + kh * dil_h;
+      const int iw0 = ow * stride_w - pad_left;
+      const typename Convert::Src* src_row = in + static_cast<size_t>(ih) * in_w * in_stride;
+      if (ih < 0 || ih >= in_h) {
+        for (int c = 0; c < kernel_w * in_c; ++c) dst[c] = pad_value;
+      } else if (packed && iw0 >= 0 && iw0 + kernel_w <= in_w) {
+        const auto* src = src_row + static_cast<size_t>(iw0) * in_c;
+        if (Convert::kIdentity) {
+          std::memcpy(dst, src, sizeof(A) * kernel_w * in_c);
+        } else {
+          for (int c = 0; c < kernel_w * in_c; ++c) dst[c] = convert(src[c]);
+        }
+      } else {
+        for (int kw = 0; kw < kernel_w; ++kw) {
+          const int iw = iw0 + kw * dil_w;
+          A* d = dst + kw * in_c;
+          if (iw < 0 || iw >= in_w) {
+            for (int c = 0; c < in_c; ++c) d[c] = pad_value;
+          } else {
+            const auto* src = src_row + static_cast<size_t>(iw) * in_stride;
+            for (int c = 0; c < in_c; ++c) d[c] = convert(src[c]);
+          }
+        }
+      }
+      dst += kernel_w * in_c;
+    }
+    for (int c = k; c < k_pad; ++c) *dst++ = A(0);
+    if (++ow == out_w) ow = 0, ++oh;
+  }
+}
+
+struct CopyF32 {
+  static constexpr bool kIdentity = true;
+  using Src = float;
+  float operator()(float x) const { return x; }
+};
+struct CopyU8 {
+  static constexpr bool kIdentity = true;
+  using Src = uint8_t;
+  uint8_t operator()(uint8_t x) const { return x; }
+};
+struct U8ToS16 {
+  static constexpr bool kIdentity = false;
+  using Src = uint8_t;
+  int16_t operator()(uint8_t x) const { return static_cast<int16_t>(x); }
+};
+struct U8ToS8 {  // a - 128 as a signed byte (dot-product kernels with signed x signed products)
+  static constexpr bool kIdentity = false;
+  using Src = uint8_t;
+  int8_t operator()(uint8_t x) const { return static_cast<int8_t>(x ^ 0x80); }
+};
+
+// Ukernel: static constexpr int MR, NR, kVec; using A (element of the A rows); using Convert;
+// static constexpr bool kInt, kDirect (A rows may be the input itself);
+// static constexpr int kBBytes (bytes per packed weight element);
+// template <int NRU> static void run(int taps, int kc, const A* const* a, const void* b, void* c,
+//                                    size_t ldc)
+// computes an MR x NRU tile (NRU = NR, or NR / 2 for the last panel): for each tap t the MR row
+// pointers a[t * MR + r] each give kc elements; B is packed [taps * kc][NRU].
+template <class U>
+void gemm_block(const ConvJob& j, int p0, int p1, unsigned char* scratch) {
+  using A = typename U::A;
+  using Src = typename U::Convert::Src;
+  constexpr int MR = U::MR;
+  const int m = p1 - p0;
+  const int tiles = (m + MR - 1) / MR;
+  void* acc = acc_tile(j, scratch, sizeof(A));
+  typename U::Convert convert;
+  const Src* in = reinterpret_cast<const Src*>(U::kInt ? static_cast<const void*>(j.in_codes)
+                                                       : static_cast<const void*>(j.in_f32));
+  // a[tile][tap][row] pointers.
+  const A* const* ptrs;
+  int taps = 1, kc = j.k_pad;
+  if (j.indirect) {
+    taps = j.kernel_h * j.kernel_w;
+    kc = j.in_c;
+    ptrs =
+        reinterpret_cast<const A* const*>(j.indirection) + static_cast<size_t>(p0 / MR) * taps * MR;
+  } else {
+    const A** rows_ptrs = reinterpret_cast<const A**>(scratch);
+    const A* rows;
+    size_t stride;
+    if (U::kDirect && j.direct) {
+      rows = reinterpret_cast<const A*>(in) + static_cast<size_t>(p0) * j.in_stride;
+      stride = j.in_stride;
+    } else {
+      A* abuf = reinterpret_cast<A*>(scratch + static_cast<size_t>(tiles) * MR * sizeof(void*));
+      const A pad = U::kInt ? convert(static_cast<Src>(j.zero_point)) : A(0);
+      im2col<A>(j, in, p0, m, abuf, pad, convert);
+      rows = abuf;
+      stride = j.k_pad;
+    }
+    for (int i = 0; i < tiles * MR; ++i)
+      rows_ptrs[i] = rows + static_cast<size_t>(imin(i, m - 1)) * stride;
+    ptrs = rows_ptrs;
+  }
+  const unsigned char* b = static_cast<const unsigned char*>(j.packed);
+  for (int n0 = 0; n0 < j.n_pad;) {
+    const bool half = j.half_nr && j.n_pad - n0 < U::NR;
+    for (int t = 0; t < tiles; ++t) {
+      unsigned char* c =
+          static_cast<unsigned char*>(acc) + (static_cast<size_t>(t) * MR * j.n_pad + n0) * 4;
+      const A* const* a = ptrs + static_cast<size_t>(t) * taps * MR;
+      if (half) {
+        U::template run<U::NR / 2>(taps, kc, a, b, c, j.n_pad);
+      } else {
+        U::template run<U::NR>(taps, kc, a, b, c, j.n_pad);
+      }
+    }
+    const int width = half ? U::NR / 2 : U::NR;
+    b += static_cast<size_t>(j.k_pad) * width * U::kBBytes;
+    n0 += width;
+  }
+  epilogue<U::kVec>(j, p0, m, acc, U::kInt);
+}
+
+// Generic-vector fp32 GEMM microkernel: MR rows x NR floats in vectors of L; B packed [k][NRU].
+// Fma()(acc, x, w) returns acc + x * w (one fused instruction where the ISA has it).
+template <int MR_, int NV, int L, class Fma>
+struct F32Gemm {
+  static constexpr int MR = MR_, NR = NV * L, kVec = L, kBBytes = 4;
+  static constexpr bool kInt = false, kDirect = true;
+  using A = float;
+  using Convert = CopyF32;
+  template <int NRU>
+  static void run(int taps, int kc, const float* const* a, const void* bp, void* cp, size_t ldc) {
+    using F = typename Vec<L>::F;
+    constexpr int NVU = NRU / L;
+    const float* b = static_cast<const float*>(bp);
+    Fma fma;
+    F acc[MR][NVU];
+    for (int r = 0; r < MR; ++r)
+      for (int v = 0; v < NVU; ++v) acc[r][v] = F{};
+    for (int t = 0; t < taps; ++t) {
+      const float* ap[MR];
+      for (int r = 0; r < MR; ++r) ap[r] = a[t * MR + r];
+      for (int kk = 0; kk < kc; ++kk) {
+        F w[NVU];
+        for (int v = 0; v < NVU; ++v) w[v] = vload<F>(b + v * L);
+        b += NRU;
+        for (int r = 0; r < MR; ++r) {
+          F x = vsplat<F>(ap[r][kk]);
+          for (int v = 0; v < NVU; ++v) acc[r][v] = fma(acc[r][v], x, w[v]);
+        }
+      }
+    }
+    float* c = static_cast<float*>(cp);
+    for (int r = 0; r < MR; ++r)
+      for (int v = 0; v < NVU; ++v) vstore(c + r * ldc + v * L, acc[r][v]);
+  }
+};
+
+// Depthwise conv, L channels per vector; packed weights [tap][n_pad] (float or int32).
+template <int L, bool Int>
+void dw_block(const ConvJob& j, int p0, int p1, unsigned char* scratch) {
+  using F = typename Vec<L>::F;
+  using I = typename Vec<L>::I;
+  using U8 = typename Vec<L>::U8;
+  const int m = p1 - p0;
+  unsigned char* acc = scratch;  // mc * n_pad accumulators
+  const int C = j.in_c;
+  for (int i = 0; i < m; ++i) {
+    const int p = p0 + i;
+    const int oh = p / j.out_w, ow = p % j.out_w;
+    unsigned char* out = acc + static_cast<size_t>(i) * j.n_pad * 4;
+    for (int c0 = 0; c0 < j.n_pad; c0 += L) {
+      const int valid = imin(L, C - c0);
+      F facc = F{};
+      I iacc = I{};
+      for (int kh = 0; kh < j.kernel_h; ++kh) {
+        const int ih = oh * j.stride_h - j.pad_top + kh * j.dilation_h;
+        if (ih < 0 || ih >= j.in_h) continue;
+        for (int kw = 0; kw < j.kernel_w; ++kw) {
+          const int iw = ow * j.stride_w - j.pad_left + kw * j.dilation_w;
+          if (iw < 0 || iw >= j.in_w) continue;
+          const size_t tap = static_cast<size_t>(kh) * j.kernel_w + kw;
+          const size_t pix = (static_cast<size_t>(ih) * j.in_w + iw) * j.in_stride + c0;
+          if (Int) {
+            U8 x;
+            if (valid == L) {
+              x = vload<U8>(j.in_codes + pix);
+            } else {
+              x = vsplat<U8>(static_cast<uint8_t>(j.zero_point));
+              std::memcpy(&x, j.in_codes + pix, valid);
+            }
+            I w = vload<I>(static_cast<const int32_t*>(j.packed) + tap * j.n_pad + c0);
+            iacc += (__builtin_convertvector(x, I) - j.zero_point) * w;
+          } else {
+            F x = F{};
+            if (valid == L) {
+              x = vload<F>(j.in_f32 + pix);
+            } else {
+              std::memcpy(&x, j.in_f32 + pix, valid * sizeof(float));
+            }
+            facc += x * vload<F>(static_cast<const float*>(j.packed) + tap * j.n_pad + c0);
+          }
+        }
+      }
+      if (Int) {
+        vstore(out + c0 * 4, iacc);
+      } else {
+        vstore(out + c0 * 4, facc);
+      }
+    }
+  }
+  epilogue<L>(j, p0, m, acc, Int);
+}
+
+}  // namespace mixnas::rt::MIXNAS_KERNEL_ISA

@@ -1,0 +1,83 @@
+#pragma once
+// Internal: the plain-data description of one conv run that conv.cpp hands to a kernel's block
+// function. Kernel sources (compiled per ISA) see only this header and raw pointers.
+#include <cstddef>
+#include <cstdint>
+
+#include "deploy/runtime/kernels/activation.h"
+#include "deploy/runtime/kernels/conv.h"
+
+namespace mixnas::rt {
+
+struct ConvJob {
+  // Geometry (out_h/out_w already computed).
+  int in_h, in_w, in_c, out_h, out_w, out_c;
+  int kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w;
+  int k;          // GEMM reduction length kernel_h * kernel_w * in_c (taps-major, channels minor)
+  int k_pad;      // k rounded up to the kernel's k-group (c4: 4, c2: 2)
+  int n_pad;      // out_c rounded up to the kernel's NR (GEMM) or vector width (depthwise)
+  int mc;         // output pixels per block, a multiple of MR, at most kMaxBlockPixels
+  bool direct;    // GEMM: A rows are the input pixels themselves (1x1, stride 1, no padding)
+  bool indirect;  // GEMM: A rows are read through per-tap pointers into the input (no im2col copy)
+  // indirect: pointers [pixel tile][tap][MR rows] for every MR-pixel tile of the output (rows past
+  // the last pixel repeat it), built by the plan once per input address and row stride.
+  const void* const* indirection;
+  int half_nr;  // GEMM: the last panel is NR/2 wide when out_c needs no more (0: never)
+  // Input.
+  const float* in_f32;
+  const uint8_t* in_codes;
+  int in_stride;   // elements between pixels
+  int zero_point;  // z_a (int precision)
+  // Packed weights and per-channel constants, each n_pad long.
+  const void* packed;
+  const float* scale;         // int precision: s_w[c] * s_a
+  const float* bias;          // zeros when the model has none
+  const int32_t* acc_offset;  // int precision: added to the raw accumulator (zero point terms)
+  // Epilogue.
+  ActivationSpec act;
+  const float* residual;
+  int residual_stride;
+  const ConvSink* sinks;
+  int num_sinks;
+};
+
+constexpr int kMaxBlockPixels = 256;
+
+// Scratch for one block: the im2col rows (mc * k_pad elements of a_bytes each, after mc + 16 row
+// pointers; nothing when the kernel reads the input directly or indirectly), then the
+// accumulator tile (mc * n_pad 32-bit values); each start 64-byte aligned.
+inline size_t conv_scratch_a_bytes(const ConvJob& j, int a_bytes) {
+  const size_t im2col = (j.mc + 16) * sizeof(void*) + static_cast<size_t>(j.mc) * j.k_pad * a_bytes;
+  const size_t indirect = 64;
+  return ((j.indirect ? indirect : im2col) + 63) / 64 * 64;
+}
+inline size_t conv_scratch_bytes(const ConvJob& j, int a_bytes) {
+  return conv_scratch_a_bytes(j, a_bytes) + static_cast<size_t>(j.mc) * j.n_pad * 4 + 64;
+}
+
+// Computes output pixels [pixel_begin, pixel_end) (at most mc of them) into every sink.
+using ConvBlockFn = void (*)(const ConvJob& job, int pixel_begin, int pixel_end,
+                             unsigned char* scratch);
+
+// Block functions of the kernel tables (conv.cpp), one per kernel source.
+#define MIXNAS_CONV_BLOCK_FN(name) \
+  void name(const ConvJob& job, int pixel_begin, int pixel_end, unsigned char* scratch)
+MIXNAS_CONV_BLOCK_FN(conv_f32_gemm_8x32__avx512f);
+MIXNAS_CONV_BLOCK_FN(conv_f32_gemm_6x16__avx2_fma);
+MIXNAS_CONV_BLOCK_FN(conv_f32_gemm_4x8__sse2);
+MIXNAS_CONV_BLOCK_FN(conv_f32_gemm_6x16__neon);
+MIXNAS_CONV_BLOCK_FN(conv_qu8_gemm_8x32c4__avx512vnni);
+MIXNAS_CONV_BLOCK_FN(conv_qu8_gemm_6x16c2__avx2);
+MIXNAS_CONV_BLOCK_FN(conv_qu8_gemm_8x8__neon);
+MIXNAS_CONV_BLOCK_FN(conv_qu8_gemm_4x16c4__neondot);
+MIXNAS_CONV_BLOCK_FN(conv_f32_dwconv_16c__avx512f);
+MIXNAS_CONV_BLOCK_FN(conv_qu8_dwconv_16c__avx512f);
+MIXNAS_CONV_BLOCK_FN(conv_f32_dwconv_8c__avx2);
+MIXNAS_CONV_BLOCK_FN(conv_qu8_dwconv_8c__avx2);
+MIXNAS_CONV_BLOCK_FN(conv_f32_dwconv_4c__baseline);
+MIXNAS_CONV_BLOCK_FN(conv_qu8_dwconv_4c__baseline);
+// The scalar reference's epilogue (the baseline instantiation of the shared epilogue).
+void conv_epilogue_baseline(const ConvJob& job, int pixel_begin, int pixel_end, void* acc,
+                            bool int_acc);
+
+}  // namespace mixnas::rt

@@ -1,0 +1,276 @@
+#include "deploy/runtime/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <string>
+
+#include "core/error.h"
+
+namespace mixnas::rt {
+
+uint8_t quantize_value(float x, const Grid& grid) {
+  const float q = std::nearbyint(x / grid.scale) + static_cast<float>(grid.zero_point);
+  const float hi = static_cast<float>((1 << grid.bits) - 1);
+  // NaN maps to 0 (the comparison chain sends it to the lower clamp).
+  return static_cast<uint8_t>(q >= hi ? hi : (q > 0.0f ? q : 0.0f));
+}
+
+void quantize(const float* x, size_t n, const Grid& grid, uint8_t* out, int threads) {
+  const int64_t count = static_cast<int64_t>(n);
+#pragma omp parallel for num_threads(threads) if (threads > 1 && count > 4096)
+  for (int64_t i = 0; i < count; ++i) out[i] = quantize_value(x[i], grid);
+}
+
+void dequantize(const uint8_t* q, size_t n, const Grid& grid, float* out, int threads) {
+  const int64_t count = static_cast<int64_t>(n);
+#pragma omp parallel for num_threads(threads) if (threads > 1 && count > 4096)
+  for (int64_t i = 0; i < count; ++i)
+    out[i] = grid.scale * static_cast<float>(static_cast<int>(q[i]) - grid.zero_point);
+}
+
+void add_f32(const float* a, const float* b, size_t n, float* out, int threads) {
+  const int64_t count = static_cast<int64_t>(n);
+#pragma omp parallel for num_threads(threads) if (threads > 1 && count > 4096)
+  for (int64_t i = 0; i < count; ++i) out[i] = a[i] + b[i];
+}
+
+template <typename T>
+void concat_channels(const std::vector<const T*>& inputs, const std::vector<int>& channels,
+                     int64_t pixels, T* out, int threads) {
+  const int total = std::accumulate(channels.begin(), channels.end(), 0);
+#pragma omp parallel for num_threads(threads) if (threads > 1 && pixels > 256)
+  for (int64_t p = 0; p < pixels; ++p) {
+    T* dst = out + p * total;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      std::memcpy(dst, inputs[i] + p * channels[i], sizeof(T) * channels[i]);
+      dst += channels[i];
+    }
+  }
+}
+
+template <typename T>
+void split_channels(const T* x, const std::vector<int>& channels, int64_t pixels,
+                    const std::vector<T*>& outputs, int threads) {
+  const int total = std::accumulate(channels.begin(), channels.end(), 0);
+#pragma omp parallel for num_threads(threads) if (threads > 1 && pixels > 256)
+  for (int64_t p = 0; p < pixels; ++p) {
+    const T* src = x + p * total;
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      std::memcpy(outputs[i] + p * channels[i], src, sizeof(T) * channels[i]);
+      src += channels[i];
+    }
+  }
+}
+
+template <typename T>
+void maxpool2d(const T* x, int h, int w, int c, int k, int s, int p, T* out, int threads) {
+  const int oh = (h + 2 * p - k) / s + 1;
+  const int ow = (w + 2 * p - k) / s + 1;
+#pragma omp parallel for num_threads(threads) if (threads > 1 && oh > 1)
+  for (int oy = 0; oy < oh; ++oy) {
+    for (int ox = 0; ox < ow; ++ox) {
+      T* dst = out + (static_cast<int64_t>(oy) * ow + ox) * c;
+      const int y0 = std::max(0, oy * s - p), y1 = std::min(h, oy * s - p + k);
+      const int x0 = std::max(0, ox * s - p), x1 = std::min(w, ox * s - p + k);
+      // p < k guarantees at least one real cell per window.
+      std::memcpy(dst, x + (static_cast<int64_t>(y0) * w + x0) * c, sizeof(T) * c);
+      for (int y = y0; y < y1; ++y)
+        for (int xx = x0; xx < x1; ++xx) {
+          const T* src = x + (static_cast<int64_t>(y) * w + xx) * c;
+          for (int ch = 0; ch < c; ++ch) dst[ch] = std::max(dst[ch], src[ch]);
+        }
+    }
+  }
+}
+
+template <typename T>
+void upsample_nearest(const T* x, int h, int w, int c, int factor, T* out, int threads) {
+  const int oh = h * factor, ow = w * factor;
+#pragma omp parallel for num_threads(threads) if (threads > 1 && oh > 1)
+  for (int oy = 0; oy < oh; ++oy)
+    for (int ox = 0; ox < ow; ++ox)
+      std::memcpy(out + (static_cast<int64_t>(oy) * ow + ox) * c,
+                  x + (static_cast<int64_t>(oy / factor) * w + ox / factor) * c, sizeof(T) * c);
+}
+
+#define MIXNAS_INSTANTIATE_LAYOUT_OPS(T)                                                           \
+  template void concat_channels<T>(const std::vector<const T*>&, const std::vector<int>&, int64_t, \
+                                   T*, int);                                                       \
+  template void split_channels<T>(const T*, const std::vector<int>&, int64_t,                      \
+                                  const std::vector<T*>&, int);                                    \
+  template void maxpool2d<T>(const T*, int, int, int, int, int, int, T*, int);                     \
+  template void upsample_nearest<T>(const T*, int, int, int, int, T*, int);
+MIXNAS_INSTANTIATE_LAYOUT_OPS(float)
+MIXNAS_INSTANTIATE_LAYOUT_OPS(uint8_t)
+#undef MIXNAS_INSTANTIATE_LAYOUT_OPS
+
+namespace {
+float sigmoid(float x) {
+  return 1.0f / (1.0f + std::exp(-x));
+}
+}  // namespace
+
+void decode_yolov8_level(const float* box, const float* cls, int h, int w, int reg_max, int nc,
+                         float stride, float* out, int threads) {
+  const int cols = 4 + nc;
+#pragma omp parallel for num_threads(threads) if (threads > 1 && h > 1)
+  for (int y = 0; y < h; ++y) {
+    std::vector<float> prob(reg_max);
+    for (int x = 0; x < w; ++x) {
+      const int64_t cell = static_cast<int64_t>(y) * w + x;
+      const float* b = box + cell * 4 * reg_max;
+      float dist[4];
+      for (int side = 0; side < 4; ++side) {
+        const float* logits = b + side * reg_max;
+        const float mx = *std::max_element(logits, logits + reg_max);
+        float sum = 0.0f, expect = 0.0f;
+        for (int i = 0; i < reg_max; ++i) {
+          prob[i] = std::exp(logits[i] - mx);
+          sum += prob[i];
+          expect += prob[i] * static_cast<float>(i);
+        }
+        dist[side] = expect / sum;
+      }
+      const float ax = x + 0.5f, ay = y + 0.5f;
+      float* row = out + cell * cols;
+      row[0] = (ax - dist[0]) * stride;
+      row[1] = (ay - dist[1]) * stride;
+      row[2] = (ax + dist[2]) * stride;
+      row[3] = (ay + dist[3]) * stride;
+      const float* c = cls + cell * nc;
+      for (int k = 0; k < nc; ++k) row[4 + k] = sigmoid(c[k]);
+    }
+  }
+}
+
+void decode_yolov5_level(const float* x, int h, int w, int na, int nc, float stride,
+                         const float* anchors, float* out, int threads) {
+  const int no = 5 + nc, cols = 4 + nc;
+  for (int a = 0; a < na; ++a) {
+#pragma omp parallel for num_threads(threads) if (threads > 1 && h > 1)
+    for (int y = 0; y < h; ++y) {
+      for (int xx = 0; xx < w; ++xx) {
+        const float* raw = x + (static_cast<int64_t>(y) * w + xx) * na * no + a * no;
+        float* row = out + ((static_cast<int64_t>(a) * h + y) * w + xx) * cols;
+        const float px = sigmoid(raw[0]), py = sigmoid(raw[1]);
+        const float pw = sigmoid(raw[2]) * 2.0f, ph = sigmoid(raw[3]) * 2.0f;
+        const float cx = (px * 2.0f - 0.5f + xx) * stride;
+        const float cy = (py * 2.0f - 0.5f + y) * stride;
+        const float bw = pw * pw * anchors[2 * a], bh = ph * ph * anchors[2 * a + 1];
+        row[0] = cx - bw * 0.5f;
+        row[1] = cy - bh * 0.5f;
+        row[2] = cx + bw * 0.5f;
+        row[3] = cy + bh * 0.5f;
+        const float obj = sigmoid(raw[4]);
+        for (int k = 0; k < nc; ++k) row[4 + k] = obj * sigmoid(raw[5 + k]);
+      }
+    }
+  }
+}
+
+float box_iou(const Detection& a, const Detection& b) {
+  const float iw = std::min(a.x2, b.x2) - std::max(a.x1, b.x1);
+  const float ih = std::min(a.y2, b.y2) - std::max(a.y1, b.y1);
+  if (iw <= 0.0f || ih <= 0.0f) return 0.0f;
+  const float inter = iw * ih;
+  const float area_a = std::max(0.0f, a.x2 - a.x1) * std::max(0.0f, a.y2 - a.y1);
+  const float area_b = std::max(0.0f, b.x2 - b.x1) * std::max(0.0f, b.y2 - b.y1);
+  const float uni = area_a + area_b - inter;
+  return uni > 0.0f ? inter / uni : 0.0f;
+}
+
+std::vector<Detection> nms(const float* rows, int64_t count, int cols, const NmsAttrs& attrs) {
+  std::vector<Detection> cand;
+  const int nc = cols - 4;
+  for (int64_t r = 0; r < count; ++r) {
+    const float* row = rows + r * cols;
+    int best = 0;
+    for (int k = 1; k < nc; ++k)
+      if (row[4 + k] > row[4 + best]) best = k;
+    const float score = row[4 + best];
+    if (!(score > attrs.score_threshold)) continue;  // also drops NaN
+    cand.push_back({row[0], row[1], row[2], row[3], score, best});
+  }
+  std::stable_sort(cand.begin(), cand.end(),
+                   [](const Detection& a, const Detection& b) { return a.score > b.score; });
+  std::vector<Detection> kept;
+  for (const Detection& d : cand) {
+    if (static_cast<int>(kept.size()) >= attrs.max_detections) break;
+    bool suppressed = false;
+    for (const Detection& k : kept) {
+      if (attrs.class_aware && k.class_id != d.class_id) continue;
+      if (box_iou(k, d) > attrs.iou_threshold) {
+        suppressed = true;
+        break;
+      }
+    }
+    if (!suppressed) kept.push_back(d);
+  }
+  return kept;
+}
+
+LetterboxInfo letterbox(const ImageView& image, const InputSpec& spec, uint8_t* out) {
+  if (image.rgb == nullptr || image.width < 1 || image.height < 1)
+    throw Error("letterbox: empty image (" + std::to_string(image.width) + "x" +
+                std::to_string(image.height) + ")");
+  const int stride = image.row_stride ? image.row_stride : image.width * 3;
+  if (stride < image.width * 3) throw Error("letterbox: image row stride smaller than width * 3");
+  const int H = spec.height, W = spec.width;
+  LetterboxInfo info;
+  info.orig_width = image.width;
+  info.orig_height = image.height;
+  int rw = W, rh = H, left = 0, top = 0;
+  if (spec.letterbox) {
+    const float r =
+        std::min(static_cast<float>(H) / image.height, static_cast<float>(W) / image.width);
+    rw = std::max(1, std::min(W, static_cast<int>(std::nearbyint(image.width * r))));
+    rh = std::max(1, std::min(H, static_cast<int>(std::nearbyint(image.height * r))));
+    left = static_cast<int>(std::nearbyint((W - rw) / 2.0f - 0.1f));
+    top = static_cast<int>(std::nearbyint((H - rh) / 2.0f - 0.1f));
+    left = std::max(0, std::min(left, W - rw));
+    top = std::max(0, std::min(top, H - rh));
+    info.scale_x = info.scale_y = r;
+  } else {
+    info.scale_x = static_cast<float>(W) / image.width;
+    info.scale_y = static_cast<float>(H) / image.height;
+  }
+  info.pad_left = static_cast<float>(left);
+  info.pad_top = static_cast<float>(top);
+  std::memset(out, spec.pad_value, static_cast<size_t>(H) * W * 3);
+  const float sx = static_cast<float>(image.width) / rw, sy = static_cast<float>(image.height) / rh;
+  for (int y = 0; y < rh; ++y) {
+    const float fy = std::min(std::max((y + 0.5f) * sy - 0.5f, 0.0f), image.height - 1.0f);
+    const int y0 = static_cast<int>(fy), y1 = std::min(y0 + 1, image.height - 1);
+    const float wy = fy - y0;
+    uint8_t* dst = out + (static_cast<size_t>(y + top) * W + left) * 3;
+    const uint8_t* r0 = image.rgb + static_cast<size_t>(y0) * stride;
+    const uint8_t* r1 = image.rgb + static_cast<size_t>(y1) * stride;
+    for (int x = 0; x < rw; ++x) {
+      const float fx = std::min(std::max((x + 0.5f) * sx - 0.5f, 0.0f), image.width - 1.0f);
+      const int x0 = static_cast<int>(fx), x1 = std::min(x0 + 1, image.width - 1);
+      const float wx = fx - x0;
+      for (int ch = 0; ch < 3; ++ch) {
+        const float top_v = r0[x0 * 3 + ch] * (1 - wx) + r0[x1 * 3 + ch] * wx;
+        const float bot_v = r1[x0 * 3 + ch] * (1 - wx) + r1[x1 * 3 + ch] * wx;
+        const float v = top_v * (1 - wy) + bot_v * wy;
+        dst[x * 3 + ch] = static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, std::nearbyint(v))));
+      }
+    }
+  }
+  return info;
+}
+
+Detection map_to_original(const Detection& d, const LetterboxInfo& info) {
+  Detection o = d;
+  const float w = static_cast<float>(info.orig_width), h = static_cast<float>(info.orig_height);
+  o.x1 = std::min(std::max((d.x1 - info.pad_left) / info.scale_x, 0.0f), w);
+  o.x2 = std::min(std::max((d.x2 - info.pad_left) / info.scale_x, 0.0f), w);
+  o.y1 = std::min(std::max((d.y1 - info.pad_top) / info.scale_y, 0.0f), h);
+  o.y2 = std::min(std::max((d.y2 - info.pad_top) / info.scale_y, 0.0f), h);
+  return o;
+}
+
+}  // namespace mixnas::rt

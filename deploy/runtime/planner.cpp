@@ -1,0 +1,173 @@
+#include "deploy/runtime/planner.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace mixnas::rt {
+namespace {
+
+int64_t align_up(int64_t v) {
+  return (v + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+}
+
+bool overlap(const Lifetime& a, const Lifetime& b) {
+  return a.first <= b.last && b.first <= a.last;
+}
+
+}  // namespace
+
+std::vector<int64_t> assign_offsets_greedy_by_size(const std::vector<int64_t>& sizes,
+                                                   const std::vector<Lifetime>& lifetimes,
+                                                   int64_t* arena_bytes) {
+  const size_t n = sizes.size();
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  // Largest first; ties by earlier first use, then index, so the plan is deterministic.
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (sizes[a] != sizes[b]) return sizes[a] > sizes[b];
+    return lifetimes[a].first < lifetimes[b].first;
+  });
+  std::vector<int64_t> offsets(n, 0);
+  std::vector<size_t> placed;
+  int64_t total = 0;
+  struct Range {
+    int64_t begin, end;
+  };
+  std::vector<Range> busy;
+  for (size_t t : order) {
+    const int64_t size = align_up(sizes[t]);
+    if (size == 0) continue;
+    busy.clear();
+    for (size_t p : placed)
+      if (overlap(lifetimes[t], lifetimes[p]))
+        busy.push_back({offsets[p], offsets[p] + align_up(sizes[p])});
+    std::sort(busy.begin(), busy.end(),
+              [](const Range& a, const Range& b) { return a.begin < b.begin; });
+    // Best fit: the smallest gap that holds the tensor; else after the last busy range.
+    int64_t best = -1, best_gap = 0, cursor = 0;
+    for (const Range& r : busy) {
+      const int64_t gap = r.begin - cursor;
+      if (gap >= size && (best < 0 || gap < best_gap)) {
+        best = cursor;
+        best_gap = gap;
+      }
+      cursor = std::max(cursor, r.end);
+    }
+    if (best < 0) best = cursor;
+    offsets[t] = best;
+    total = std::max(total, best + size);
+    placed.push_back(t);
+  }
+  if (arena_bytes) *arena_bytes = total;
+  return offsets;
+}
+
+std::vector<Lifetime> tensor_lifetimes(const Graph& g) {
+  const int last_node = std::max(0, static_cast<int>(g.nodes.size()) - 1);
+  std::vector<Lifetime> life(g.tensors.size(), Lifetime{-1, -1});
+  if (g.input.tensor >= 0) life[g.input.tensor] = {0, 0};
+  for (int i = 0; i < static_cast<int>(g.nodes.size()); ++i) {
+    for (int t : g.nodes[i].outputs) life[t] = {i, i};
+    for (int t : g.nodes[i].inputs)
+      if (g.tensors[t].kind == TensorKind::kActivation && life[t].first >= 0)
+        life[t].last = std::max(life[t].last, i);
+  }
+  for (int t : g.output.tensors)
+    if (life[t].first >= 0) life[t].last = last_node;
+  for (Lifetime& l : life)
+    if (l.first < 0) l = {0, 0};
+  return life;
+}
+
+namespace {
+
+// Marks conv outputs read only by one concat (once) as views of that concat's output. Returns
+// the channel offset of each view (0 elsewhere).
+std::vector<int> plan_concat_views(const Graph& g, MemoryPlan* plan) {
+  const size_t nt = g.tensors.size();
+  std::vector<int> readers(nt, 0), produced_by_conv(nt, 0), channel_offset(nt, 0);
+  for (const Node& n : g.nodes) {
+    for (int t : n.inputs) ++readers[t];
+    if (n.op == OpType::kConv2d)
+      for (int t : n.outputs) produced_by_conv[t] = 1;
+  }
+  std::vector<char> is_output(nt, 0);
+  for (int t : g.output.tensors) is_output[t] = 1;
+  for (const Node& n : g.nodes) {
+    if (n.op != OpType::kConcat) continue;
+    const int out = n.outputs[0];
+    int offset = 0;
+    for (int t : n.inputs) {
+      if (produced_by_conv[t] && readers[t] == 1 && !is_output[t] && t != g.input.tensor) {
+        plan->view_of[t] = out;
+        plan->fused_input[t] = 1;
+        channel_offset[t] = offset;
+        plan->row_stride[t] = g.tensors[out].shape[2];
+      }
+      offset += g.tensors[t].shape[2];
+    }
+  }
+  return channel_offset;
+}
+
+}  // namespace
+
+MemoryPlan plan_memory(const Graph& g, bool fuse_concat) {
+  MemoryPlan plan;
+  const size_t nt = g.tensors.size();
+  plan.lifetimes = tensor_lifetimes(g);
+  plan.bytes.assign(nt, 0);
+  plan.view_of.assign(nt, -1);
+  plan.fused_input.assign(nt, 0);
+  plan.row_stride.assign(nt, 0);
+  for (size_t t = 0; t < nt; ++t) {
+    const TensorDesc& d = g.tensors[t];
+    if (d.kind != TensorKind::kActivation) continue;
+    plan.bytes[t] = d.elements() * d.element_bytes();
+    plan.row_stride[t] = d.shape.back();
+    plan.sum_tensor_bytes += align_up(plan.bytes[t]);
+  }
+  std::vector<int> channel_offset(nt, 0);
+  if (fuse_concat) channel_offset = plan_concat_views(g, &plan);
+  // A concat output lives from the first write into any of its views.
+  std::vector<int64_t> sizes = plan.bytes;
+  std::vector<Lifetime> life = plan.lifetimes;
+  for (size_t t = 0; t < nt; ++t) {
+    const int base = plan.view_of[t];
+    if (base < 0) continue;
+    sizes[t] = 0;
+    life[base].first = std::min(life[base].first, plan.lifetimes[t].first);
+  }
+  plan.offsets = assign_offsets_greedy_by_size(sizes, life, &plan.arena_bytes);
+  for (size_t t = 0; t < nt; ++t) {
+    if (g.tensors[t].kind != TensorKind::kActivation) {
+      plan.offsets[t] = -1;
+    } else if (plan.view_of[t] >= 0) {
+      plan.offsets[t] =
+          plan.offsets[plan.view_of[t]] + int64_t{channel_offset[t]} * g.tensors[t].element_bytes();
+    }
+  }
+  plan.lifetimes = life;
+  return plan;
+}
+
+int64_t layout_without_reuse(const Graph& g, MemoryPlan* plan) {
+  int64_t cursor = 0;
+  std::vector<int64_t> base_offset(g.tensors.size(), -1);
+  for (size_t t = 0; t < g.tensors.size(); ++t) {
+    if (g.tensors[t].kind != TensorKind::kActivation || plan->view_of[t] >= 0) continue;
+    base_offset[t] = cursor;
+    cursor += align_up(plan->bytes[t]);
+  }
+  const std::vector<int64_t> planned = plan->offsets;
+  for (size_t t = 0; t < g.tensors.size(); ++t) {
+    const int base = plan->view_of[t];
+    if (base >= 0)
+      plan->offsets[t] = base_offset[base] + (planned[t] - planned[base]);
+    else
+      plan->offsets[t] = base_offset[t];
+  }
+  return cursor;
+}
+
+}  // namespace mixnas::rt

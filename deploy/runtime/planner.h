@@ -1,0 +1,53 @@
+#pragma once
+// Memory planner: every activation tensor gets an offset in one arena. Lifetimes come from the
+// graph (producer .. last consumer; graph outputs live to the end); offsets are assigned greedily
+// by size, each tensor taking the best-fitting gap among the tensors whose lifetimes overlap it
+// (the "greedy by size" strategy of TFLite's arena planner; Pisarchyk & Lee, "Efficient Memory
+// Management for Deep Neural Net Inference", 2020).
+#include <cstdint>
+#include <vector>
+
+#include "deploy/runtime/graph.h"
+
+namespace mixnas::rt {
+
+// Offsets are multiples of this (cache line, and the widest vector loads).
+constexpr int64_t kArenaAlignment = 64;
+
+struct Lifetime {
+  int first = 0;  // index of the producing node (0 for the graph input)
+  int last = 0;   // index of the last node that reads it (the last node for graph outputs)
+};
+
+struct MemoryPlan {
+  std::vector<int64_t> offsets;  // per tensor, bytes into the arena; -1 for constants
+  std::vector<int64_t> bytes;    // per tensor, dense size; 0 for constants
+  std::vector<Lifetime> lifetimes;
+  // Concat fusion: a conv output whose only reader is a concat is written by the conv straight
+  // into its channel slice of the concat's output ("view" of it). For such a tensor view_of is
+  // the concat output, row_stride its channel count, and offsets[] points at the slice start;
+  // every other tensor has view_of = -1 and row_stride = its channel count (dense).
+  std::vector<int> view_of;
+  std::vector<int> row_stride;
+  std::vector<char> fused_input;  // per tensor: a view the concat need not copy
+  int64_t arena_bytes = 0;
+  int64_t sum_tensor_bytes = 0;  // what one buffer per tensor would take (aligned, no fusion)
+};
+
+// Offsets for tensors of `sizes` bytes alive over `lifetimes` (inclusive node ranges). Tensors of
+// size 0 get offset 0 and take no space. Two tensors whose lifetimes intersect never overlap.
+std::vector<int64_t> assign_offsets_greedy_by_size(const std::vector<int64_t>& sizes,
+                                                   const std::vector<Lifetime>& lifetimes,
+                                                   int64_t* arena_bytes);
+
+// Lifetimes of every activation tensor of a validated graph.
+std::vector<Lifetime> tensor_lifetimes(const Graph& graph);
+
+// `fuse_concat`: plan conv outputs as views into the concats that are their only reader.
+MemoryPlan plan_memory(const Graph& graph, bool fuse_concat = true);
+
+// Lays out tensors one after another (no reuse), keeping the views of `plan`: for debugging
+// sessions where every intermediate stays readable. Returns the arena size.
+int64_t layout_without_reuse(const Graph& graph, MemoryPlan* plan);
+
+}  // namespace mixnas::rt

@@ -1,0 +1,553 @@
+#include "deploy/runtime/session.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+
+#include "core/error.h"
+#include "deploy/runtime/kernels/conv.h"
+#include "deploy/runtime/package.h"
+#include "deploy/runtime/packing.h"
+
+namespace mixnas::rt {
+
+// ---------------------------------------------------------------------------------------------
+// Model
+
+Model::Model(Graph graph) : graph_(std::move(graph)), plan_(plan_memory(graph_)) {}
+
+std::shared_ptr<const Model> Model::load(const std::string& path) {
+  return std::shared_ptr<const Model>(new Model(load_package_file(path)));
+}
+
+std::shared_ptr<const Model> Model::from_bytes(const void* data, size_t size,
+                                               const std::string& origin) {
+  return std::shared_ptr<const Model>(
+      new Model(parse_package(static_cast<const uint8_t*>(data), size, origin)));
+}
+
+std::shared_ptr<const Model> Model::from_graph(Graph graph, const std::string& origin) {
+  validate_graph(graph, origin);
+  return std::shared_ptr<const Model>(new Model(std::move(graph)));
+}
+
+int64_t Model::weight_bytes() const {
+  int64_t total = 0;
+  for (const WeightBuffer& b : graph_.buffers) total += static_cast<int64_t>(b.data.size());
+  return total;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics and the profile table
+
+LatencyStats latency_stats(std::vector<double> s) {
+  LatencyStats st;
+  st.runs = static_cast<int>(s.size());
+  if (s.empty()) return st;
+  std::sort(s.begin(), s.end());
+  const size_t n = s.size();
+  st.min_ms = s.front();
+  st.median_ms = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+  st.mean_ms = std::accumulate(s.begin(), s.end(), 0.0) / n;
+  const size_t rank = static_cast<size_t>(std::ceil(0.9 * n));
+  st.p90_ms = s[std::max<size_t>(rank, 1) - 1];
+  double var = 0;
+  for (double v : s) var += (v - st.mean_ms) * (v - st.mean_ms);
+  st.std_ms = std::sqrt(var / n);
+  return st;
+}
+
+std::string format_profile(const Profile& p) {
+  double sum = 0;
+  for (const NodeProfile& n : p.nodes) sum += n.median_ms;
+  std::string out;
+  char line[512];
+  std::snprintf(line, sizeof line, "%-4s %-28s %-10s %-40s %10s %10s %7s\n", "#", "node", "op",
+                "kernel", "median_ms", "mean_ms", "share");
+  out += line;
+  for (size_t i = 0; i < p.nodes.size(); ++i) {
+    const NodeProfile& n = p.nodes[i];
+    std::snprintf(line, sizeof line, "%-4zu %-28.28s %-10s %-40.40s %10.4f %10.4f %6.1f%%\n", i,
+                  n.name.c_str(), n.op.c_str(), n.kernel.c_str(), n.median_ms, n.mean_ms,
+                  sum > 0 ? 100.0 * n.median_ms / sum : 0.0);
+    out += line;
+  }
+  std::snprintf(line, sizeof line,
+                "total: runs=%d warmup=%d threads=%d min=%.4f median=%.4f mean=%.4f p90=%.4f "
+                "std=%.4f ms\n",
+                p.total.runs, p.warmup, p.threads, p.total.min_ms, p.total.median_ms,
+                p.total.mean_ms, p.total.p90_ms, p.total.std_ms);
+  out += line;
+  const MemoryReport& m = p.memory;
+  std::snprintf(line, sizeof line,
+                "memory: arena=%lld (no reuse: %lld) weights=%lld (resident %lld) scratch=%lld "
+                "peak=%lld bytes\n",
+                static_cast<long long>(m.arena_bytes), static_cast<long long>(m.sum_tensor_bytes),
+                static_cast<long long>(m.weight_bytes),
+                static_cast<long long>(m.resident_weight_bytes),
+                static_cast<long long>(m.scratch_bytes), static_cast<long long>(m.peak_bytes));
+  out += line;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session
+
+void Session::ArenaFree::operator()(uint8_t* p) const {
+  std::free(p);
+}
+
+namespace {
+
+ConvWeights conv_weights_of(const Graph& g, const Node& node) {
+  const TensorDesc& x = g.tensors[node.inputs[0]];
+  const TensorDesc& w = g.tensors[node.inputs[1]];
+  const ConvAttrs& a = node.conv;
+  ConvWeights cw;
+  ConvGeometry& geo = cw.geometry;
+  geo.in_h = x.shape[0];
+  geo.in_w = x.shape[1];
+  geo.in_c = x.shape[2];
+  geo.out_c = w.shape[0];
+  geo.kernel_h = w.shape[2];
+  geo.kernel_w = w.shape[3];
+  geo.stride_h = a.stride_h;
+  geo.stride_w = a.stride_w;
+  geo.pad_top = a.pad_top;
+  geo.pad_left = a.pad_left;
+  geo.pad_bottom = a.pad_bottom;
+  geo.pad_right = a.pad_right;
+  geo.dilation_h = a.dilation_h;
+  geo.dilation_w = a.dilation_w;
+  geo.groups = a.groups;
+  const WeightBuffer& wb = g.buffers[w.buffer];
+  if (w.is_float()) {
+    cw.precision = ConvPrecision::kF32;
+    cw.weights_f32 = unpack_f32_buffer(wb);
+  } else {
+    cw.precision = ConvPrecision::kInt;
+    cw.w_bits = w.bits;
+    cw.a_bits = x.bits;
+    cw.weight_codes = unpack_code_buffer(wb);
+    cw.weight_scale = w.scale.size() == 1 ? std::vector<float>(geo.out_c, w.scale[0]) : w.scale;
+    cw.input_scale = x.scale[0];
+    cw.input_zero_point = x.zero_point[0];
+  }
+  if (a.has_bias) cw.bias = unpack_f32_buffer(g.buffers[g.tensors[node.inputs[2]].buffer]);
+  return cw;
+}
+
+}  // namespace
+
+Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
+    : model_(std::move(model)), options_(options) {
+  if (!model_) throw Error("Session: no model");
+  threads_ = options_.threads > 0 ? options_.threads : std::max(1, omp_get_max_threads());
+  const Graph& g = model_->graph();
+  plan_ = model_->memory_plan();
+  arena_bytes_ = options_.arena == ArenaStrategy::kGreedyBySize ? plan_.arena_bytes
+                                                                : layout_without_reuse(g, &plan_);
+  if (arena_bytes_ > kMaxArenaBytes)
+    throw Error("Session: the model needs " + std::to_string(arena_bytes_) +
+                " bytes of activation memory, more than the runtime's limit of " +
+                std::to_string(kMaxArenaBytes) + "; export it with a smaller input size");
+  const size_t alloc = static_cast<size_t>(std::max<int64_t>(arena_bytes_, kArenaAlignment));
+  arena_.reset(static_cast<uint8_t*>(std::aligned_alloc(kArenaAlignment, alloc)));
+  if (!arena_)
+    throw Error("Session: cannot allocate an arena of " + std::to_string(alloc) + " bytes");
+  std::memset(arena_.get(), 0, alloc);
+  conv_plans_.resize(g.nodes.size());
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& node = g.nodes[i];
+    if (node.op != OpType::kConv2d) continue;
+    try {
+      const ConvWeights cw = conv_weights_of(g, node);
+      conv_plans_[i] =
+          options_.reference_kernels ? make_conv_plan_reference(cw) : make_conv_plan(cw);
+    } catch (const Error& e) {
+      throw Error("conv node '" + node.name + "': " + e.what());
+    }
+  }
+}
+
+Session::~Session() = default;
+
+uint8_t* Session::data(int tensor) const {
+  return arena_.get() + plan_.offsets[tensor];
+}
+
+std::vector<uint8_t> Session::tensor_bytes(int tensor) const {
+  const Graph& g = model_->graph();
+  if (tensor < 0 || tensor >= static_cast<int>(g.tensors.size()) || plan_.offsets[tensor] < 0)
+    throw Error("Session::tensor_bytes: " + std::to_string(tensor) +
+                " is not an activation tensor");
+  const TensorDesc& d = g.tensors[tensor];
+  const int64_t eb = d.element_bytes(), row = d.shape.back() * eb,
+                stride = plan_.row_stride[tensor] * eb;
+  const int64_t rows = d.elements() / d.shape.back();
+  std::vector<uint8_t> out(static_cast<size_t>(rows * row));
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(&out[r * row], data(tensor) + r * stride, row);
+  return out;
+}
+
+uint64_t Session::checksum(int tensor) const {
+  const TensorDesc& d = model_->graph().tensors[tensor];
+  const int64_t eb = d.element_bytes(), row = d.shape.back() * eb,
+                stride = plan_.row_stride[tensor] * eb;
+  const int64_t rows = d.elements() / d.shape.back();
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over the tensor's own bytes
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* p = data(tensor) + r * stride;
+    for (int64_t i = 0; i < row; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  }
+  return h;
+}
+
+std::string Session::kernel_name(int node) const {
+  if (node < 0 || node >= static_cast<int>(conv_plans_.size()) || !conv_plans_[node]) return "";
+  return conv_plans_[node]->kernel_name();
+}
+
+MemoryReport Session::memory() const {
+  MemoryReport m;
+  m.arena_bytes = arena_bytes_;
+  m.sum_tensor_bytes = model_->memory_plan().sum_tensor_bytes;
+  m.weight_bytes = model_->weight_bytes();
+  for (const auto& p : conv_plans_) {
+    if (!p) continue;
+    m.resident_weight_bytes += static_cast<int64_t>(p->packed_weight_bytes());
+    m.scratch_bytes += static_cast<int64_t>(p->scratch_bytes());
+  }
+  m.peak_bytes = m.arena_bytes + m.resident_weight_bytes + m.scratch_bytes;
+  return m;
+}
+
+LetterboxInfo Session::set_input_image(const ImageView& image) {
+  const Graph& g = model_->graph();
+  const InputSpec& spec = g.input;
+  const TensorDesc& in = g.tensors[spec.tensor];
+  if (in.shape[2] != 3 || !(in.is_float() || in.bits == 8)) {
+    throw Error("the model's input is not an RGB image (shape [" + std::to_string(in.shape[0]) +
+                ", " + std::to_string(in.shape[1]) + ", " + std::to_string(in.shape[2]) + "], " +
+                std::to_string(in.bits) + " bits); set it with set_input/set_input_codes");
+  }
+  if (!in.is_float()) return letterbox(image, spec, data(spec.tensor));
+  std::vector<uint8_t> pixels(static_cast<size_t>(spec.height) * spec.width * 3);
+  const LetterboxInfo info = letterbox(image, spec, pixels.data());
+  float* dst = reinterpret_cast<float*>(data(spec.tensor));
+  for (size_t i = 0; i < pixels.size(); ++i) {
+    const int c = static_cast<int>(i % 3);
+    const float mean = spec.mean.empty() ? 0.0f : spec.mean[c];
+    const float stdv = spec.std.empty() ? 1.0f : spec.std[c];
+    dst[i] = (pixels[i] * spec.pixel_scale - mean) / stdv;
+  }
+  return info;
+}
+
+void Session::set_input(const float* values, size_t count) {
+  const Graph& g = model_->graph();
+  const TensorDesc& in = g.tensors[g.input.tensor];
+  if (!in.is_float())
+    throw Error("Session::set_input: the model's input takes codes (set_input_codes)");
+  if (count != static_cast<size_t>(in.elements()))
+    throw Error("Session::set_input: " + std::to_string(count) + " values, the input needs " +
+                std::to_string(in.elements()));
+  std::memcpy(data(g.input.tensor), values, count * sizeof(float));
+}
+
+void Session::set_input_codes(const uint8_t* codes, size_t count) {
+  const Graph& g = model_->graph();
+  const TensorDesc& in = g.tensors[g.input.tensor];
+  if (in.is_float())
+    throw Error("Session::set_input_codes: the model's input takes floats (set_input)");
+  if (count != static_cast<size_t>(in.elements()))
+    throw Error("Session::set_input_codes: " + std::to_string(count) + " codes, the input needs " +
+                std::to_string(in.elements()));
+  std::memcpy(data(g.input.tensor), codes, count);
+}
+
+std::vector<Detection> Session::run(const ImageView& image) {
+  const LetterboxInfo info = set_input_image(image);
+  run_graph();
+  std::vector<Detection> dets = detections();
+  for (Detection& d : dets) d = map_to_original(d, info);
+  return dets;
+}
+
+void Session::run_graph() {
+  const Graph& g = model_->graph();
+  if (options_.check_memory) {
+    checksums_.assign(g.tensors.size(), 0);
+    written_.assign(g.tensors.size(), 0);
+    checksums_[g.input.tensor] = checksum(g.input.tensor);
+    written_[g.input.tensor] = 1;
+  }
+  using Clock = std::chrono::steady_clock;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Clock::time_point t0 = node_times_ ? Clock::now() : Clock::time_point{};
+    run_node(static_cast<int>(i));
+    if (node_times_)
+      (*node_times_)[i] = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    if (options_.check_memory) check_memory_after(static_cast<int>(i));
+  }
+}
+
+void Session::check_memory_after(int node) {
+  const Graph& g = model_->graph();
+  for (int t : g.nodes[node].outputs) {
+    checksums_[t] = checksum(t);
+    written_[t] = 1;
+  }
+  for (size_t t = 0; t < g.tensors.size(); ++t) {
+    if (plan_.offsets[t] < 0 || !written_[t]) continue;
+    const Lifetime& life = plan_.lifetimes[t];
+    if (life.first > node || life.last < node) continue;
+    if (checksum(static_cast<int>(t)) != checksums_[t])
+      throw Error("memory plan: tensor '" + g.tensors[t].name +
+                  "' changed while live, after node " + std::to_string(node) + " '" +
+                  g.nodes[node].name + "'");
+  }
+  // Poison what dies here (views belong to their concat), so that a later reader of an
+  // overlapping region is caught.
+  const bool last_node = node + 1 == static_cast<int>(g.nodes.size());
+  for (size_t t = 0; t < g.tensors.size(); ++t)
+    if (plan_.offsets[t] >= 0 && plan_.view_of[t] < 0 && plan_.lifetimes[t].last == node &&
+        !last_node)
+      std::memset(data(static_cast<int>(t)), 0xA5, plan_.bytes[t]);
+}
+
+Profile Session::profile(int runs, int warmup) {
+  if (runs < 1) throw Error("profile: runs must be >= 1, got " + std::to_string(runs));
+  const Graph& g = model_->graph();
+  // The arena reuses the input's memory once it is dead: restore the input before every run.
+  const int in = g.input.tensor;
+  const std::vector<uint8_t> input(data(in), data(in) + plan_.bytes[in]);
+  const auto restore_input = [&] { std::memcpy(data(in), input.data(), input.size()); };
+  for (int i = 0; i < warmup; ++i) {
+    restore_input();
+    run_graph();
+  }
+  std::vector<std::vector<double>> per_node(g.nodes.size());
+  std::vector<double> node_ms(g.nodes.size()), totals;
+  using Clock = std::chrono::steady_clock;
+  for (int r = 0; r < runs; ++r) {
+    restore_input();
+    node_times_ = &node_ms;
+    const Clock::time_point t0 = Clock::now();
+    try {
+      run_graph();
+    } catch (...) {
+      node_times_ = nullptr;
+      throw;
+    }
+    totals.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    node_times_ = nullptr;
+    for (size_t i = 0; i < g.nodes.size(); ++i) per_node[i].push_back(node_ms[i]);
+  }
+  Profile p;
+  p.threads = threads_;
+  p.warmup = warmup;
+  p.total = latency_stats(totals);
+  p.memory = memory();
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const LatencyStats st = latency_stats(per_node[i]);
+    p.nodes.push_back({g.nodes[i].name, op_type_name(g.nodes[i].op),
+                       kernel_name(static_cast<int>(i)), st.median_ms, st.mean_ms});
+  }
+  return p;
+}
+
+std::vector<RawOutput> Session::outputs() const {
+  const Graph& g = model_->graph();
+  std::vector<RawOutput> outs;
+  for (int t : g.output.tensors) {
+    const TensorDesc& d = g.tensors[t];
+    RawOutput o{d.name, d.shape, std::vector<float>(d.elements())};
+    if (d.is_float())
+      std::memcpy(o.values.data(), data(t), o.values.size() * sizeof(float));
+    else
+      dequantize(data(t), o.values.size(), d.grid(), o.values.data(), 1);
+    outs.push_back(std::move(o));
+  }
+  return outs;
+}
+
+std::vector<Detection> Session::detections() const {
+  const Graph& g = model_->graph();
+  std::vector<Detection> dets;
+  if (g.output.detections < 0) return dets;
+  const int t = g.output.tensors[g.output.detections];
+  const float* rows = reinterpret_cast<const float*>(data(t));
+  for (int r = 0; r < g.tensors[t].shape[0]; ++r) {
+    const float* row = rows + r * 6;
+    if (row[5] < 0) break;
+    dets.push_back({row[0], row[1], row[2], row[3], row[4], static_cast<int>(row[5])});
+  }
+  return dets;
+}
+
+void Session::run_conv(int index) {
+  const Graph& g = model_->graph();
+  const Node& node = g.nodes[index];
+  const TensorDesc& x = g.tensors[node.inputs[0]];
+  ConvInputView in;
+  in.row_stride = x.shape[2];
+  if (x.is_float())
+    in.f32 = reinterpret_cast<const float*>(data(node.inputs[0]));
+  else
+    in.codes = data(node.inputs[0]);
+  ConvEpilogue ep;
+  ep.act.kind = static_cast<Activation>(node.conv.activation);
+  ep.act.alpha = node.conv.alpha;
+  if (node.conv.has_residual) {
+    const int r = node.inputs[node.conv.has_bias ? 3 : 2];
+    ep.residual = reinterpret_cast<const float*>(data(r));
+    ep.residual_row_stride = g.tensors[r].shape[2];
+  }
+  for (int t : node.outputs) {
+    const TensorDesc& o = g.tensors[t];
+    ConvSink s;
+    s.kind = o.is_float() ? ConvSink::kF32 : ConvSink::kCodes;
+    s.data = data(t);
+    s.row_stride = plan_.row_stride[t];  // > channels when writing into a concat's slice
+    if (!o.is_float()) {
+      s.scale = o.scale[0];
+      s.zero_point = o.zero_point[0];
+      s.bits = o.bits;
+    }
+    ep.sinks.push_back(s);
+  }
+  conv_plans_[index]->run(in, ep, threads_);
+}
+
+void Session::run_node(int index) {
+  const Graph& g = model_->graph();
+  const Node& node = g.nodes[index];
+  const auto f32 = [&](int t) { return reinterpret_cast<float*>(data(t)); };
+  const int th = threads_;
+  switch (node.op) {
+    case OpType::kConv2d:
+      run_conv(index);
+      return;
+    case OpType::kConcat: {
+      // Inputs planned as views were written in place by their convs; copy the others.
+      const TensorDesc& o = g.tensors[node.outputs[0]];
+      const int64_t pixels = int64_t{o.shape[0]} * o.shape[1];
+      const int64_t eb = o.element_bytes(), out_row = o.shape[2] * eb;
+      int64_t offset = 0;
+      uint8_t* out = data(node.outputs[0]);
+      for (int t : node.inputs) {
+        const int64_t row = g.tensors[t].shape[2] * eb;
+        if (!plan_.fused_input[t]) {
+          const uint8_t* in = data(t);
+#pragma omp parallel for num_threads(th) if (th > 1 && pixels > 256)
+          for (int64_t p = 0; p < pixels; ++p)
+            std::memcpy(out + p * out_row + offset, in + p * row, row);
+        }
+        offset += row;
+      }
+      return;
+    }
+    case OpType::kSplit: {
+      const TensorDesc& x = g.tensors[node.inputs[0]];
+      const int64_t pixels = int64_t{x.shape[0]} * x.shape[1];
+      std::vector<int> channels;
+      for (int t : node.outputs) channels.push_back(g.tensors[t].shape[2]);
+      if (x.is_float()) {
+        std::vector<float*> parts;
+        for (int t : node.outputs) parts.push_back(f32(t));
+        split_channels<float>(f32(node.inputs[0]), channels, pixels, parts, th);
+      } else {
+        std::vector<uint8_t*> parts;
+        for (int t : node.outputs) parts.push_back(data(t));
+        split_channels<uint8_t>(data(node.inputs[0]), channels, pixels, parts, th);
+      }
+      return;
+    }
+    case OpType::kAdd:
+      add_f32(f32(node.inputs[0]), f32(node.inputs[1]), g.tensors[node.outputs[0]].elements(),
+              f32(node.outputs[0]), th);
+      return;
+    case OpType::kMaxPool:
+    case OpType::kUpsample: {
+      const TensorDesc& x = g.tensors[node.inputs[0]];
+      const int h = x.shape[0], w = x.shape[1], c = x.shape[2];
+      const PoolAttrs& p = node.pool;
+      if (node.op == OpType::kMaxPool) {
+        if (x.is_float())
+          maxpool2d(f32(node.inputs[0]), h, w, c, p.kernel, p.stride, p.pad, f32(node.outputs[0]),
+                    th);
+        else
+          maxpool2d(data(node.inputs[0]), h, w, c, p.kernel, p.stride, p.pad, data(node.outputs[0]),
+                    th);
+      } else {
+        if (x.is_float())
+          upsample_nearest(f32(node.inputs[0]), h, w, c, node.upsample_factor, f32(node.outputs[0]),
+                           th);
+        else
+          upsample_nearest(data(node.inputs[0]), h, w, c, node.upsample_factor,
+                           data(node.outputs[0]), th);
+      }
+      return;
+    }
+    case OpType::kQuantize: {
+      const TensorDesc& o = g.tensors[node.outputs[0]];
+      quantize(f32(node.inputs[0]), o.elements(), o.grid(), data(node.outputs[0]), th);
+      return;
+    }
+    case OpType::kDequantize: {
+      const TensorDesc& x = g.tensors[node.inputs[0]];
+      dequantize(data(node.inputs[0]), x.elements(), x.grid(), f32(node.outputs[0]), th);
+      return;
+    }
+    case OpType::kDetectV8: {
+      const DetectV8Attrs& a = node.v8;
+      float* out = f32(node.outputs[0]);
+      for (size_t l = 0; l < a.strides.size(); ++l) {
+        const TensorDesc& box = g.tensors[node.inputs[2 * l]];
+        decode_yolov8_level(f32(node.inputs[2 * l]), f32(node.inputs[2 * l + 1]), box.shape[0],
+                            box.shape[1], a.reg_max, a.num_classes, a.strides[l], out, th);
+        out += int64_t{box.shape[0]} * box.shape[1] * (4 + a.num_classes);
+      }
+      return;
+    }
+    case OpType::kDetectV5: {
+      const DetectV5Attrs& a = node.v5;
+      float* out = f32(node.outputs[0]);
+      for (size_t l = 0; l < a.strides.size(); ++l) {
+        const TensorDesc& x = g.tensors[node.inputs[l]];
+        decode_yolov5_level(f32(node.inputs[l]), x.shape[0], x.shape[1], a.num_anchors,
+                            a.num_classes, a.strides[l], a.anchors.data() + l * a.num_anchors * 2,
+                            out, th);
+        out += int64_t{x.shape[0]} * x.shape[1] * a.num_anchors * (4 + a.num_classes);
+      }
+      return;
+    }
+    case OpType::kNms: {
+      const TensorDesc& x = g.tensors[node.inputs[0]];
+      const std::vector<Detection> dets =
+          nms(f32(node.inputs[0]), x.shape[0], x.shape[1], node.nms);
+      float* out = f32(node.outputs[0]);
+      for (int r = 0; r < node.nms.max_detections; ++r) {
+        float* row = out + r * 6;
+        if (r < static_cast<int>(dets.size())) {
+          const Detection& d = dets[r];
+          row[0] = d.x1, row[1] = d.y1, row[2] = d.x2, row[3] = d.y2, row[4] = d.score;
+          row[5] = static_cast<float>(d.class_id);
+        } else {
+          std::fill(row, row + 5, 0.0f);
+          row[5] = -1.0f;
+        }
+      }
+      return;
+    }
+  }
+}
+
+}  // namespace mixnas::rt

@@ -1,0 +1,162 @@
+#pragma once
+// Running an .mxr model: Model (the validated graph and its memory plan, immutable, shareable)
+// and Session (conv plans with packed weights, the arena, the executor, the profiler).
+//
+//   auto model = mixnas::rt::Model::load("best.mxr");
+//   mixnas::rt::Session session(model, {/*threads=*/2});
+//   std::vector<mixnas::rt::Detection> dets = session.run(image);  // boxes in image pixels
+//
+// A Session is not thread-safe (one run at a time; conv plans own scratch memory). Use one
+// Session per thread; they may share a Model. Results are identical for any thread count.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "deploy/runtime/graph.h"
+#include "deploy/runtime/ops.h"
+#include "deploy/runtime/planner.h"
+
+namespace mixnas::rt {
+
+class ConvPlan;
+
+// Sessions refuse models whose activation arena exceeds this (a hostile or mis-exported package).
+constexpr int64_t kMaxArenaBytes = int64_t{8} << 30;
+
+class Model {
+ public:
+  static std::shared_ptr<const Model> load(const std::string& path);
+  static std::shared_ptr<const Model> from_bytes(const void* data, size_t size,
+                                                 const std::string& origin = "<memory>");
+  // Validates `graph` (throws mixnas::Error).
+  static std::shared_ptr<const Model> from_graph(Graph graph,
+                                                 const std::string& origin = "<graph>");
+
+  const Graph& graph() const { return graph_; }
+  const MemoryPlan& memory_plan() const { return plan_; }
+  // Bytes of the packed weight buffers (low-bit weights count their packed size).
+  int64_t weight_bytes() const;
+
+ private:
+  explicit Model(Graph graph);
+  Graph graph_;
+  MemoryPlan plan_;
+};
+
+enum class ArenaStrategy : uint8_t {
+  kGreedyBySize,  // the memory plan (default)
+  kNoReuse,       // one region per tensor: every intermediate stays readable after run (debugging)
+};
+
+struct SessionOptions {
+  int threads = 1;  // <= 0: OpenMP's default
+  ArenaStrategy arena = ArenaStrategy::kGreedyBySize;
+  bool reference_kernels = false;  // scalar reference convs instead of the table's kernels
+  // After every node, check that no live tensor changed since it was written, and fill dead
+  // tensors with a poison pattern. Throws mixnas::Error on a violation. Slow; for tests.
+  bool check_memory = false;
+  int runs = 20;   // profile(): timed runs
+  int warmup = 3;  // profile(): untimed runs first
+};
+
+struct MemoryReport {
+  int64_t arena_bytes = 0;            // activations, as planned
+  int64_t sum_tensor_bytes = 0;       // one buffer per activation tensor (no reuse)
+  int64_t weight_bytes = 0;           // packed weight buffers of the package
+  int64_t resident_weight_bytes = 0;  // weights as the chosen kernels hold them (packed)
+  int64_t scratch_bytes = 0;          // conv plans' scratch
+  int64_t peak_bytes = 0;             // arena + resident weights + scratch
+};
+
+struct LatencyStats {
+  int runs = 0;
+  double min_ms = 0, median_ms = 0, mean_ms = 0, p90_ms = 0, std_ms = 0;
+};
+// Statistics of samples in ms: median of the middle two for even counts, p90 by nearest rank,
+// population standard deviation.
+LatencyStats latency_stats(std::vector<double> samples_ms);
+
+struct NodeProfile {
+  std::string name;
+  std::string op;
+  std::string kernel;  // conv kernel name, "" for other ops
+  double median_ms = 0;
+  double mean_ms = 0;
+};
+
+struct Profile {
+  int threads = 1;
+  int warmup = 0;
+  std::vector<NodeProfile> nodes;
+  LatencyStats total;
+  MemoryReport memory;
+};
+// A per-node table (name, op, kernel, median, mean, share of the total), then totals.
+std::string format_profile(const Profile& profile);
+
+// A graph output as floats (codes dequantized).
+struct RawOutput {
+  std::string name;
+  std::vector<int> shape;
+  std::vector<float> values;
+};
+
+class Session {
+ public:
+  explicit Session(std::shared_ptr<const Model> model, SessionOptions options = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Letterboxes `image` into the input, runs the graph, and returns the NMS detections mapped to
+  // the original image (empty when the graph has no NMS output).
+  std::vector<Detection> run(const ImageView& image);
+  // Preprocessing only; returns the mapping to undo it.
+  LetterboxInfo set_input_image(const ImageView& image);
+  // Raw input: floats for a float input tensor, codes for a code input.
+  void set_input(const float* values, size_t count);
+  void set_input_codes(const uint8_t* codes, size_t count);
+  // Runs every node on the current input. The arena reuses the input's memory after its last
+  // reader, so set the input again before the next run.
+  void run_graph();
+
+  // After run_graph(): the graph outputs, and the NMS rows (input pixels) if any.
+  std::vector<RawOutput> outputs() const;
+  std::vector<Detection> detections() const;
+  // The elements of any activation tensor, densely packed (float bytes or codes). Intermediates
+  // are only meaningful with kNoReuse.
+  std::vector<uint8_t> tensor_bytes(int tensor) const;
+
+  // warmup runs, then `runs` timed runs of the graph, each on the input set before the call.
+  Profile profile(int runs, int warmup);
+  Profile profile() { return profile(options_.runs, options_.warmup); }
+  MemoryReport memory() const;
+  int threads() const { return threads_; }
+  const Model& model() const { return *model_; }
+  // Conv kernel chosen for a node ("" for other ops).
+  std::string kernel_name(int node) const;
+
+ private:
+  void run_node(int index);
+  void run_conv(int index);
+  uint8_t* data(int tensor) const;
+  uint64_t checksum(int tensor) const;
+  void check_memory_after(int node);
+
+  std::shared_ptr<const Model> model_;
+  SessionOptions options_;
+  int threads_ = 1;
+  MemoryPlan plan_;  // the model's plan, or its no-reuse layout
+  int64_t arena_bytes_ = 0;
+  struct ArenaFree {
+    void operator()(uint8_t* p) const;
+  };
+  std::unique_ptr<uint8_t, ArenaFree> arena_;
+  std::vector<std::unique_ptr<ConvPlan>> conv_plans_;  // per node, null for other ops
+  std::vector<uint64_t> checksums_;                    // check_memory
+  std::vector<char> written_;                          // check_memory: producer has run
+  std::vector<double>* node_times_ = nullptr;          // profiling
+};
+
+}  // namespace mixnas::rt

@@ -1,0 +1,45 @@
+#include "evaluators/agent/device_id.h"
+
+#include <cctype>
+#include <cstdio>
+
+#include "core/text.h"
+#include "core/version.h"
+#include "deploy/runtime/cpu_features.h"
+
+namespace mixnas::agent {
+
+std::string device_id() {
+  const rt::CpuFeatures& cpu = rt::cpu_features();
+  std::string basis = cpu.arch + "|" + cpu.model_name + "|" + std::to_string(cpu.logical_cores) +
+                      "|" + text::join(cpu.names(), ",") + "|" + MIXNAS_VERSION;
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : basis) h = (h ^ c) * 1099511628211ULL;
+  std::string model;
+  for (char c : cpu.model_name) {
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      model += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else if (!model.empty() && model.back() != '-') {
+      model += '-';
+    }
+  }
+  while (!model.empty() && model.back() == '-') model.pop_back();
+  if (model.size() > 40) model.resize(40);
+  if (model.empty()) model = "unknown";
+  char hash[16];
+  std::snprintf(hash, sizeof hash, "%08x", static_cast<unsigned>(h ^ (h >> 32)));
+  return cpu.arch + "-" + model + "-" + std::to_string(cpu.logical_cores) + "c-" + hash;
+}
+
+nlohmann::json device_info(int threads) {
+  const rt::CpuFeatures& cpu = rt::cpu_features();
+  return {{"device_id", device_id()},
+          {"cpu", cpu.model_name},
+          {"arch", cpu.arch},
+          {"cores", cpu.logical_cores},
+          {"features", cpu.names()},
+          {"runtime_version", MIXNAS_VERSION},
+          {"threads", threads}};
+}
+
+}  // namespace mixnas::agent

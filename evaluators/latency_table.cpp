@@ -1,0 +1,179 @@
+#include "evaluators/latency_table.h"
+
+#include <cmath>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/progress.h"
+
+namespace mixnas::eval {
+
+LatencyTable::LatencyTable(std::string device_id, std::string runtime_version, int threads, int runs)
+    : device_id_(std::move(device_id)),
+      runtime_version_(std::move(runtime_version)),
+      threads_(threads),
+      runs_(runs) {}
+
+LatencyTable LatencyTable::load(const std::string& path) {
+  std::string text = read_file(path);
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw Error(path + ": not a JSON object (a latency table?)");
+  auto field = [&](const char* name) -> const nlohmann::json& {
+    auto it = j.find(name);
+    if (it == j.end()) throw Error(path + ": missing field '" + std::string(name) + "'");
+    return *it;
+  };
+  if (field("format") != "mixnas-lut-1") {
+    throw Error(path + ": unknown table format " + field("format").dump() + " (expected mixnas-lut-1)");
+  }
+  try {
+    LatencyTable t(field("device_id").get<std::string>(), field("runtime_version").get<std::string>(),
+                   field("threads").get<int>(), field("runs").get<int>());
+    for (const auto& [key, e] : field("entries").items()) {
+      LatencyEntry entry;
+      entry.median_ms = e.at("median_ms").get<double>();
+      entry.min_ms = e.at("min_ms").get<double>();
+      entry.p90_ms = e.at("p90_ms").get<double>();
+      entry.kernel = e.at("kernel").get<std::string>();
+      entry.weight_bytes = e.at("weight_bytes").get<int64_t>();
+      entry.arena_bytes = e.at("arena_bytes").get<int64_t>();
+      if (!(entry.median_ms >= 0) || !std::isfinite(entry.median_ms)) {
+        throw Error("entry '" + key + "' has an invalid median_ms");
+      }
+      t.entries_[key] = entry;
+    }
+    if (auto c = j.find("calibration"); c != j.end()) {
+      t.calibration_.scale = c->at("scale").get<double>();
+      t.calibration_.offset_ms = c->at("offset_ms").get<double>();
+      t.calibration_.mape_pct = c->at("mape_pct").get<double>();
+      t.calibration_.max_err_pct = c->value("max_err_pct", -1.0);
+      t.calibration_.n = c->at("n").get<int>();
+    }
+    return t;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + ": malformed latency table: " + e.what());
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+}
+
+void LatencyTable::save(const std::string& path) const {
+  nlohmann::json entries = nlohmann::json::object();
+  for (const auto& [key, e] : entries_) {
+    entries[key] = {{"median_ms", e.median_ms}, {"min_ms", e.min_ms},   {"p90_ms", e.p90_ms},
+                    {"kernel", e.kernel},       {"weight_bytes", e.weight_bytes},
+                    {"arena_bytes", e.arena_bytes}};
+  }
+  nlohmann::json j = {{"format", "mixnas-lut-1"},
+                      {"device_id", device_id_},
+                      {"runtime_version", runtime_version_},
+                      {"threads", threads_},
+                      {"runs", runs_},
+                      {"entries", entries},
+                      {"calibration",
+                       {{"scale", calibration_.scale},
+                        {"offset_ms", calibration_.offset_ms},
+                        {"mape_pct", calibration_.mape_pct},
+                        {"max_err_pct", calibration_.max_err_pct},
+                        {"n", calibration_.n}}}};
+  write_file_atomic(path, j.dump(1) + "\n");
+}
+
+bool LatencyTable::matches(const std::string& device_id, const std::string& runtime_version,
+                           int threads) const {
+  return device_id_ == device_id && runtime_version_ == runtime_version && threads_ == threads;
+}
+
+const LatencyEntry& LatencyTable::at(const std::string& key) const {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) {
+    throw Error("latency table of " + device_id_ + " has no entry " + key +
+                " (run `mixnas lut build` for this search space)");
+  }
+  return it->second;
+}
+
+size_t LatencyTable::fill(const std::vector<agent::LayerSignature>& signatures,
+                          const LayerMeasurer& measure, size_t batch) {
+  std::vector<agent::LayerSignature> todo;
+  std::set<std::string> seen;
+  for (const auto& s : signatures) {
+    std::string key = s.key();
+    if (has(key) || !seen.insert(key).second) continue;
+    todo.push_back(s);
+  }
+  if (todo.empty()) return 0;
+  Progress progress("latency table", static_cast<int64_t>(todo.size()), "layer");
+  for (size_t b = 0; b < todo.size(); b += batch) {
+    std::vector<agent::LayerSignature> part(todo.begin() + b,
+                                            todo.begin() + std::min(todo.size(), b + batch));
+    std::vector<agent::LayerRow> rows = measure(part);
+    if (rows.size() != part.size()) throw Error("the measurer answered the wrong number of rows");
+    for (const auto& r : rows) {
+      LatencyEntry e;
+      e.median_ms = r.latency.median_ms;
+      e.min_ms = r.latency.min_ms;
+      e.p90_ms = r.latency.p90_ms;
+      e.kernel = r.kernel;
+      e.weight_bytes = r.weight_bytes;
+      e.arena_bytes = r.arena_bytes;
+      entries_[r.key] = e;
+    }
+    progress.advance(static_cast<int64_t>(part.size()));
+  }
+  progress.finish();
+  return todo.size();
+}
+
+double LatencyTable::raw_sum_ms(const std::vector<std::string>& keys) const {
+  double sum = 0;
+  for (const auto& k : keys) sum += at(k).median_ms;
+  return sum;
+}
+
+double LatencyTable::predict_ms(const std::vector<std::string>& keys) const {
+  return calibration_.scale * raw_sum_ms(keys) + calibration_.offset_ms;
+}
+
+void LatencyTable::calibrate(const std::vector<std::pair<double, double>>& pairs) {
+  size_t n = pairs.size();
+  if (n == 0) return;
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (const auto& [x, y] : pairs) {
+    sx += x;
+    sy += y;
+    sxx += x * x;
+    sxy += x * y;
+  }
+  double denom = static_cast<double>(n) * sxx - sx * sx;
+  if (n >= 2 && std::abs(denom) > 1e-12) {
+    calibration_.scale = (static_cast<double>(n) * sxy - sx * sy) / denom;
+    calibration_.offset_ms = (sy - calibration_.scale * sx) / static_cast<double>(n);
+  } else {
+    calibration_.scale = sx > 0 ? sy / sx : 1.0;
+    calibration_.offset_ms = 0;
+  }
+  double sum_err = 0, max_err = 0;
+  for (const auto& [x, y] : pairs) {
+    double pred = calibration_.scale * x + calibration_.offset_ms;
+    double err = y > 0 ? std::abs(pred - y) / y * 100.0 : 0.0;
+    sum_err += err;
+    max_err = std::max(max_err, err);
+  }
+  calibration_.mape_pct = sum_err / static_cast<double>(n);
+  calibration_.max_err_pct = max_err;
+  calibration_.n = static_cast<int>(n);
+}
+
+LayerMeasurer local_measurer(const agent::MeasureOptions& options) {
+  return [options](const std::vector<agent::LayerSignature>& layers) {
+    std::vector<agent::LayerRow> rows;
+    for (const auto& l : layers) rows.push_back(agent::measure_layer(l, options));
+    return rows;
+  };
+}
+
+}  // namespace mixnas::eval

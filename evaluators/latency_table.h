@@ -1,0 +1,88 @@
+#pragma once
+// The latency lookup table: one row per one-layer graph signature (evaluators/agent/layer_graph.h),
+// measured on one device with one runtime version. Stored as JSON and reused across searches: the
+// same signature on the same device id and runtime version is the same entry.
+//
+// File format (lut.json):
+//   {"format": "mixnas-lut-1", "device_id": "...", "runtime_version": "0.1.0", "threads": 1,
+//    "runs": 20, "entries": {"<signature key>": {"median_ms", "min_ms", "p90_ms", "kernel",
+//    "weight_bytes", "arena_bytes"}, ...},
+//    "calibration": {"scale": 1.0, "offset_ms": 0.0, "mape_pct": -1, "n": 0}}
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "evaluators/agent/measure.h"
+
+namespace mixnas::eval {
+
+struct LatencyEntry {
+  double median_ms = 0, min_ms = 0, p90_ms = 0;
+  std::string kernel;
+  int64_t weight_bytes = 0, arena_bytes = 0;
+};
+
+// predicted whole-model latency = scale * (sum of layer entries) + offset_ms: the offset covers
+// the ops that are not searchable layers (concat, upsample, pooling, decode, NMS), the scale the
+// interaction effects (caches) seen in whole-model measurements.
+struct Calibration {
+  double scale = 1.0;
+  double offset_ms = 0.0;
+  double mape_pct = -1;  // mean absolute percentage error on the calibration set, -1 = unknown
+  double max_err_pct = -1;
+  int n = 0;
+};
+
+// Measures a batch of signatures (locally or through agents), rows in order.
+using LayerMeasurer = std::function<std::vector<agent::LayerRow>(
+    const std::vector<agent::LayerSignature>&)>;
+
+class LatencyTable {
+ public:
+  LatencyTable() = default;
+  LatencyTable(std::string device_id, std::string runtime_version, int threads, int runs);
+
+  // Loads `path`; throws mixnas::Error naming the file and field on a malformed table.
+  static LatencyTable load(const std::string& path);
+  // Writes atomically.
+  void save(const std::string& path) const;
+
+  const std::string& device_id() const { return device_id_; }
+  const std::string& runtime_version() const { return runtime_version_; }
+  int threads() const { return threads_; }
+  // True when the table was measured on this device id and runtime version with these threads.
+  bool matches(const std::string& device_id, const std::string& runtime_version,
+               int threads) const;
+
+  bool has(const std::string& key) const { return entries_.count(key) > 0; }
+  // Throws mixnas::Error when the key is missing (run `mixnas lut build`).
+  const LatencyEntry& at(const std::string& key) const;
+  void put(const std::string& key, const LatencyEntry& entry) { entries_[key] = entry; }
+  size_t size() const { return entries_.size(); }
+
+  // Measures the signatures not in the table yet (deduplicated), with a progress bar; returns how
+  // many were measured.
+  size_t fill(const std::vector<agent::LayerSignature>& signatures, const LayerMeasurer& measure,
+              size_t batch = 16);
+
+  // Sum of the entries of `keys`, then calibrated.
+  double predict_ms(const std::vector<std::string>& keys) const;
+  double raw_sum_ms(const std::vector<std::string>& keys) const;
+  // Least squares of measured = scale * sum + offset over (sum, measured) pairs; records MAPE.
+  void calibrate(const std::vector<std::pair<double, double>>& sum_and_measured);
+  const Calibration& calibration() const { return calibration_; }
+
+ private:
+  std::string device_id_;
+  std::string runtime_version_;
+  int threads_ = 1;
+  int runs_ = 20;
+  std::map<std::string, LatencyEntry> entries_;
+  Calibration calibration_;
+};
+
+// Measures on this machine through the runtime (the agent's own measuring code).
+LayerMeasurer local_measurer(const agent::MeasureOptions& options);
+
+}  // namespace mixnas::eval

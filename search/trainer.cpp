@@ -1,0 +1,625 @@
+#include "search/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "datasets/loader.h"
+#include "datasets/torch_batch.h"
+#include "supernet/loss.h"
+
+namespace mixnas::search {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double fitness(double map50, double map50_95) { return 0.1 * map50 + 0.9 * map50_95; }
+
+TrainOptions TrainOptions::from_config(const config::Config& cfg, const std::string& s) {
+  TrainOptions o;
+  o.epochs = static_cast<int>(cfg.get_int(s + ".epochs"));
+  o.batch = static_cast<int>(cfg.get_int(s + ".batch"));
+  o.imgsz = static_cast<int>(cfg.get_int("imgsz"));
+  o.optimizer = cfg.get_string(s + ".optimizer");
+  o.lr0 = cfg.get_float(s + ".lr0");
+  o.lrf = cfg.get_float(s + ".lrf");
+  o.schedule = cfg.get_string(s + ".schedule");
+  o.momentum = cfg.get_float(s + ".momentum");
+  o.weight_decay = cfg.get_float(s + ".weight_decay");
+  o.warmup_epochs = cfg.get_float(s + ".warmup_epochs");
+  o.ema = cfg.get_bool(s + ".ema");
+  o.workers = static_cast<int>(cfg.get_int(s + ".workers"));
+  o.val_every = static_cast<int>(cfg.get_int(s + ".val_every"));
+  o.seed = static_cast<uint64_t>(cfg.get_int("seed"));
+  o.threads = static_cast<int>(cfg.get_int("threads"));
+  o.mosaic = cfg.get_float("augment.mosaic");
+  o.close_mosaic = static_cast<int>(cfg.get_int("augment.close_mosaic"));
+  o.fliplr = cfg.get_float("augment.fliplr");
+  o.scale = cfg.get_float("augment.scale");
+  o.translate = cfg.get_float("augment.translate");
+  o.hsv_h = cfg.get_float("augment.hsv_h");
+  o.hsv_s = cfg.get_float("augment.hsv_s");
+  o.hsv_v = cfg.get_float("augment.hsv_v");
+  o.box = cfg.get_float("loss.box");
+  o.cls = cfg.get_float("loss.cls");
+  o.dfl = cfg.get_float("loss.dfl");
+  o.val_conf = cfg.get_float("val.conf");
+  o.val_iou = cfg.get_float("val.iou");
+  o.max_det = static_cast<int>(cfg.get_int("val.max_det"));
+  o.freeze_bn_epoch = static_cast<int>(cfg.get_int("quant.freeze_bn_epoch"));
+  if (cfg.schema().find("quant.enabled")) o.qat = cfg.get_bool("quant.enabled");
+  auto positive = [&](const std::string& key, double v) {
+    if (!(v > 0)) throw Error(cfg.where(key).str() + ": '" + key + "' must be positive");
+  };
+  positive(s + ".epochs", o.epochs);
+  positive(s + ".batch", o.batch);
+  positive("imgsz", o.imgsz);
+  positive(s + ".lr0", o.lr0);
+  if (o.imgsz % 32 != 0) {
+    throw Error(cfg.where("imgsz").str() + ": 'imgsz' must be a multiple of 32 (the largest stride)");
+  }
+  return o;
+}
+
+namespace {
+
+std::unique_ptr<supernet::DetectionLoss> make_loss_for(const supernet::YoloModel& model,
+                                                       const TrainOptions& o) {
+  if (model->anchor_based()) return supernet::make_loss(model);
+  supernet::V8LossOptions lo;
+  lo.box = o.box;
+  lo.cls = o.cls;
+  lo.dfl = o.dfl;
+  return supernet::make_v8_loss(model->nc(), model->strides(), lo);
+}
+
+bool has_quantized_sites(const supernet::YoloModel& model) {
+  for (const auto& s : model->sites()) {
+    for (int b : s.w_bits) if (b < 32) return true;
+    for (int b : s.a_bits) if (b < 32) return true;
+  }
+  return false;
+}
+
+data::LoaderOptions loader_options(const TrainOptions& o, bool train) {
+  data::LoaderOptions lo;
+  lo.batch_size = o.batch;
+  lo.workers = std::max(1, o.workers);
+  lo.shuffle = train;
+  lo.augment = train;
+  lo.seed = o.seed;
+  if (train) {
+    lo.aug.imgsz = o.imgsz;
+    lo.aug.mosaic = o.mosaic > 0;
+    lo.aug.mosaic_prob = o.mosaic;
+    lo.aug.flip = o.fliplr > 0;
+    lo.aug.fliplr = o.fliplr;
+    lo.aug.affine = o.scale > 0 || o.translate > 0;
+    lo.aug.scale = o.scale;
+    lo.aug.translate = o.translate;
+    lo.aug.hsv = o.hsv_h > 0 || o.hsv_s > 0 || o.hsv_v > 0;
+    lo.aug.hsv_h = o.hsv_h;
+    lo.aug.hsv_s = o.hsv_s;
+    lo.aug.hsv_v = o.hsv_v;
+  } else {
+    lo.aug = data::AugmentOptions::none(o.imgsz);
+  }
+  return lo;
+}
+
+// Copies every parameter and buffer of `from` into `to` (same architecture).
+void copy_state(supernet::YoloModel& to, const supernet::YoloModel& from) {
+  torch::NoGradGuard no_grad;
+  auto dst_p = to->named_parameters(true);
+  for (const auto& p : from->named_parameters(true)) dst_p[p.key()].copy_(p.value());
+  auto dst_b = to->named_buffers(true);
+  for (const auto& b : from->named_buffers(true)) dst_b[b.key()].copy_(b.value());
+}
+
+std::string model_text_for_checkpoint(const supernet::YoloModel& model) {
+  // The architecture rides along with the weights: an arch.yaml of the model's fixed choices.
+  fs::path tmp = fs::temp_directory_path() /
+                 ("mixnas_arch_" + std::to_string(::getpid()) + "_" +
+                  std::to_string(reinterpret_cast<uintptr_t>(model.get())) + ".yaml");
+  supernet::write_arch_yaml(tmp.string(), model, model->argmax_choices());
+  std::string text = read_file(tmp.string());
+  fs::remove(tmp);
+  return text;
+}
+
+supernet::YoloModel model_from_arch_text(const std::string& text, const std::string& origin) {
+  fs::path tmp = fs::temp_directory_path() /
+                 ("mixnas_arch_read_" + std::to_string(::getpid()) + ".yaml");
+  write_file_atomic(tmp.string(), text);
+  try {
+    auto arch = supernet::read_arch_yaml(tmp.string());
+    fs::remove(tmp);
+    return supernet::build_from_arch(arch);
+  } catch (const Error& e) {
+    fs::remove(tmp);
+    throw Error(origin + ": the architecture stored in the checkpoint does not build: " + e.what());
+  }
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ validation
+
+ValResult validate(supernet::YoloModel& model, const data::DetectionSplit& split,
+                   const TrainOptions& options, bool with_loss) {
+  auto t0 = Clock::now();
+  ValResult result;
+  bool was_training = model->is_training();
+  model->eval();
+  torch::NoGradGuard no_grad;
+  data::BatchLoader loader(split, loader_options(options, false));
+  loader.start_epoch(0);
+  eval::DetectionEvaluator evaluator(split.names());
+  std::unique_ptr<supernet::DetectionLoss> loss;
+  if (with_loss) loss = make_loss_for(model, options);
+  Progress progress("val", loader.batches_per_epoch(), "batch");
+  data::Batch batch;
+  int64_t batches = 0;
+  while (loader.next(&batch)) {
+    data::TensorBatch tb = data::to_tensors(batch);
+    supernet::DetectOutput out = model->forward(tb.images);
+    if (loss) {
+      supernet::LossItems items = loss->compute(out.raw, tb.targets, batch.height, batch.width);
+      result.box_loss += items.box.item<double>();
+      result.cls_loss += items.cls.item<double>();
+      result.dfl_loss += items.third.item<double>();
+    }
+    std::vector<supernet::Detections> dets = supernet::non_max_suppression(
+        *out.predictions, options.val_conf, options.val_iou, options.max_det);
+    for (int i = 0; i < batch.size; ++i) {
+      const data::Sample& sample = split.samples()[batch.sample_indices[i]];
+      const data::LetterboxInfo& lb = batch.letterbox[i];
+      std::vector<eval::EvalBox> gt, dt;
+      for (const auto& b : sample.boxes) {
+        eval::EvalBox e;
+        e.cls = b.cls;
+        e.x0 = (b.cx - b.w / 2) * sample.width;
+        e.x1 = (b.cx + b.w / 2) * sample.width;
+        e.y0 = (b.cy - b.h / 2) * sample.height;
+        e.y1 = (b.cy + b.h / 2) * sample.height;
+        gt.push_back(e);
+      }
+      auto boxes = dets[i].boxes.contiguous();
+      auto scores = dets[i].scores.contiguous();
+      auto classes = dets[i].classes.contiguous();
+      int64_t n = boxes.size(0);
+      const float* bp = boxes.data_ptr<float>();
+      for (int64_t k = 0; k < n; ++k) {
+        eval::EvalBox e;
+        e.cls = static_cast<int>(classes[k].item<int64_t>());
+        e.score = scores[k].item<float>();
+        auto to_src_x = [&](float x) {
+          return std::clamp((x - lb.pad_x) / lb.scale_x, 0.0f, static_cast<float>(sample.width));
+        };
+        auto to_src_y = [&](float y) {
+          return std::clamp((y - lb.pad_y) / lb.scale_y, 0.0f, static_cast<float>(sample.height));
+        };
+        e.x0 = to_src_x(bp[k * 4 + 0]);
+        e.y0 = to_src_y(bp[k * 4 + 1]);
+        e.x1 = to_src_x(bp[k * 4 + 2]);
+        e.y1 = to_src_y(bp[k * 4 + 3]);
+        dt.push_back(e);
+      }
+      evaluator.add_image(gt, dt);
+    }
+    ++batches;
+    progress.advance();
+  }
+  progress.finish();
+  if (batches > 0) {
+    result.box_loss /= static_cast<double>(batches);
+    result.cls_loss /= static_cast<double>(batches);
+    result.dfl_loss /= static_cast<double>(batches);
+  }
+  result.coco = evaluator.evaluate();
+  if (was_training) model->train();
+  result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return result;
+}
+
+// ------------------------------------------------------------------ trainer
+
+struct Trainer::State {
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<supernet::DetectionLoss> loss;
+  std::unique_ptr<data::BatchLoader> loader;
+  supernet::YoloModel ema{nullptr};
+  int64_t ema_updates = 0;
+  int64_t iteration = 0;  // optimizer steps so far
+  bool qat = false;
+  // Per group: initial lr, and whether it is the bias group (warm-up starts it high).
+  std::vector<double> group_lr;
+  std::vector<bool> group_bias;
+};
+
+Trainer::Trainer(supernet::YoloModel model, const data::DetectionSplit& train,
+                 const data::DetectionSplit& val, TrainOptions options, std::string run_dir)
+    : model_(std::move(model)),
+      train_(train),
+      val_(val),
+      options_(std::move(options)),
+      run_dir_(std::move(run_dir)),
+      state_(std::make_unique<State>()) {
+  if (options_.threads > 0) torch::set_num_threads(options_.threads);
+  torch::manual_seed(static_cast<uint64_t>(options_.seed));
+  if (static_cast<int>(train_.names().size()) != model_->nc()) {
+    throw Error("the model has " + std::to_string(model_->nc()) + " classes, the dataset " +
+                std::to_string(train_.names().size()) + "; set nc in the config or the model YAML");
+  }
+  State& s = *state_;
+  s.qat = options_.qat && has_quantized_sites(model_);
+  s.loss = make_loss_for(model_, options_);
+  s.loader = std::make_unique<data::BatchLoader>(train_, loader_options(options_, true));
+
+  // Groups as ultralytics: 0 = norm weights and quantizer steps (no decay), 1 = conv weights
+  // (decay), 2 = biases (no decay). Architecture logits of a fixed model are not trained.
+  std::vector<torch::Tensor> g_norm, g_decay, g_bias;
+  auto arch = model_->param_groups().arch;
+  for (const auto& p : model_->named_parameters(true)) {
+    const torch::Tensor& t = p.value();
+    bool is_arch = std::any_of(arch.begin(), arch.end(),
+                               [&](const torch::Tensor& a) { return a.is_same(t); });
+    if (is_arch) {
+      t.set_requires_grad(false);
+      continue;
+    }
+    const std::string& name = p.key();
+    if (name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0) {
+      g_bias.push_back(t);
+    } else if (t.dim() <= 1) {
+      g_norm.push_back(t);
+    } else {
+      g_decay.push_back(t);
+    }
+  }
+  if (options_.optimizer == "SGD") {
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    auto opt = [&](double wd) {
+      return std::make_unique<torch::optim::SGDOptions>(
+          torch::optim::SGDOptions(options_.lr0).momentum(options_.momentum).nesterov(true).weight_decay(wd));
+    };
+    groups.emplace_back(g_norm, opt(0.0));
+    groups.emplace_back(g_decay, opt(options_.weight_decay));
+    groups.emplace_back(g_bias, opt(0.0));
+    s.optimizer = std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(options_.lr0));
+  } else {
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    auto opt = [&](double wd) {
+      return std::make_unique<torch::optim::AdamWOptions>(
+          torch::optim::AdamWOptions(options_.lr0).betas({options_.momentum, 0.999}).weight_decay(wd));
+    };
+    groups.emplace_back(g_norm, opt(0.0));
+    groups.emplace_back(g_decay, opt(options_.weight_decay));
+    groups.emplace_back(g_bias, opt(0.0));
+    s.optimizer = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(options_.lr0));
+  }
+  s.group_lr = {options_.lr0, options_.lr0, options_.lr0};
+  s.group_bias = {false, false, true};
+
+  if (options_.ema) {
+    s.ema = supernet::YoloModel(model_->spec(), model_->build_options());
+    copy_state(s.ema, model_);
+    s.ema->eval();
+    for (auto& p : s.ema->parameters()) p.set_requires_grad(false);
+  }
+}
+
+Trainer::~Trainer() = default;
+
+supernet::YoloModel& Trainer::eval_model() { return state_->ema ? state_->ema : model_; }
+
+void Trainer::on_epoch_end(std::function<void(const EpochRecord&)> callback) {
+  callback_ = std::move(callback);
+}
+
+void Trainer::train_epoch(int epoch, EpochRecord& rec) {
+  State& s = *state_;
+  const int64_t nb = s.loader->batches_per_epoch();
+  const double nw = std::max(1.0, options_.warmup_epochs * static_cast<double>(nb));
+  auto lf = [&](double e) {
+    double x = e / options_.epochs;
+    if (options_.schedule == "linear") return (1.0 - x) * (1.0 - options_.lrf) + options_.lrf;
+    return ((1.0 - std::cos(x * M_PI)) / 2.0) * (options_.lrf - 1.0) + 1.0;
+  };
+  bool mosaic = options_.mosaic > 0 && epoch < options_.epochs - options_.close_mosaic;
+  s.loader->set_mosaic(mosaic);
+  s.loader->start_epoch(epoch);
+  if (s.qat) model_->set_fold_bn(epoch >= options_.freeze_bn_epoch);
+  model_->train();
+
+  Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options_.epochs),
+                    nb, "batch");
+  data::Batch batch;
+  double sum_box = 0, sum_cls = 0, sum_dfl = 0;
+  int64_t seen = 0, images = 0;
+  auto t0 = Clock::now();
+  while (s.loader->next(&batch)) {
+    // Learning rate and momentum: warm-up ramps, then the schedule (per epoch).
+    double it = static_cast<double>(s.iteration);
+    auto& groups = s.optimizer->param_groups();
+    for (size_t g = 0; g < groups.size(); ++g) {
+      double target = s.group_lr[g] * lf(epoch);
+      double lr = target;
+      if (it < nw) {
+        double start = s.group_bias[g] ? 0.1 : 0.0;
+        lr = start + (target - start) * (it / nw);
+      }
+      if (options_.optimizer == "SGD") {
+        auto& o = static_cast<torch::optim::SGDOptions&>(groups[g].options());
+        o.lr(lr);
+        if (it < nw) o.momentum(0.8 + (options_.momentum - 0.8) * (it / nw));
+        else o.momentum(options_.momentum);
+      } else {
+        static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(lr);
+      }
+    }
+    data::TensorBatch tb = data::to_tensors(batch);
+    std::vector<torch::Tensor> raw = model_->forward_raw(tb.images);
+    supernet::LossItems items = s.loss->compute(raw, tb.targets, batch.height, batch.width);
+    s.optimizer->zero_grad();
+    items.total.backward();
+    torch::nn::utils::clip_grad_norm_(model_->parameters(), 10.0);
+    s.optimizer->step();
+    ++s.iteration;
+    if (s.ema) {
+      torch::NoGradGuard no_grad;
+      ++s.ema_updates;
+      double d = 0.9999 * (1.0 - std::exp(-static_cast<double>(s.ema_updates) / 2000.0));
+      auto src = model_->named_parameters(true);
+      for (auto& p : s.ema->named_parameters(true)) {
+        p.value().mul_(d).add_(src[p.key()].detach(), 1.0 - d);
+      }
+      auto src_b = model_->named_buffers(true);
+      for (auto& b : s.ema->named_buffers(true)) {
+        if (b.value().is_floating_point()) {
+          b.value().mul_(d).add_(src_b[b.key()], 1.0 - d);
+        } else {
+          b.value().copy_(src_b[b.key()]);
+        }
+      }
+    }
+    sum_box += items.box.item<double>();
+    sum_cls += items.cls.item<double>();
+    sum_dfl += items.third.item<double>();
+    ++seen;
+    images += batch.size;
+    char post[128];
+    std::snprintf(post, sizeof post, "box=%.3f cls=%.3f dfl=%.3f", sum_box / seen, sum_cls / seen,
+                  sum_dfl / seen);
+    progress.set_postfix(post);
+    progress.advance();
+  }
+  progress.finish();
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  rec.epoch = epoch + 1;
+  rec.box_loss = seen ? sum_box / seen : 0;
+  rec.cls_loss = seen ? sum_cls / seen : 0;
+  rec.dfl_loss = seen ? sum_dfl / seen : 0;
+  auto& groups = s.optimizer->param_groups();
+  auto lr_of = [&](size_t g) {
+    if (options_.optimizer == "SGD") return static_cast<torch::optim::SGDOptions&>(groups[g].options()).lr();
+    return static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr();
+  };
+  rec.lr0 = lr_of(0);
+  rec.lr1 = lr_of(1);
+  rec.lr2 = lr_of(2);
+  rec.seconds = secs;
+  rec.images_per_s = secs > 0 ? static_cast<double>(images) / secs : 0;
+}
+
+void Trainer::fit(bool resume) {
+  fs::create_directories(fs::path(run_dir_) / "weights");
+  std::string last = (fs::path(run_dir_) / "weights" / "last.pt").string();
+  std::string best = (fs::path(run_dir_) / "weights" / "best.pt").string();
+  int start = 0;
+  if (resume) {
+    if (!fs::exists(last)) {
+      throw Error(last + " not found: nothing to resume (start without --resume)");
+    }
+    start = load_checkpoint(last);
+    log::info("resuming from ", last, " after epoch ", start, " of ", options_.epochs);
+    // results.csv holds exactly the finished epochs.
+    std::string csv = (fs::path(run_dir_) / "results.csv").string();
+    fs::remove(csv);
+    for (const auto& r : history_) append_csv(r);
+  } else {
+    fs::remove(fs::path(run_dir_) / "results.csv");
+  }
+  if (start >= options_.epochs) {
+    log::info("training already finished (", start, " epochs)");
+    return;
+  }
+  for (int epoch = start; epoch < options_.epochs; ++epoch) {
+    EpochRecord rec;
+    train_epoch(epoch, rec);
+    bool last_epoch = epoch + 1 == options_.epochs;
+    if (last_epoch || (options_.val_every > 0 && (epoch + 1) % options_.val_every == 0)) {
+      if (state_->ema && state_->qat) state_->ema->set_fold_bn(epoch >= options_.freeze_bn_epoch);
+      ValResult v = validate(eval_model(), val_, options_);
+      rec.precision = v.coco.precision;
+      rec.recall = v.coco.recall;
+      rec.map50 = std::max(0.0, v.coco.map50());
+      rec.map50_95 = std::max(0.0, v.coco.map50_95());
+      rec.val_box = v.box_loss;
+      rec.val_cls = v.cls_loss;
+      rec.val_dfl = v.dfl_loss;
+      log::info("epoch ", epoch + 1, "/", options_.epochs, ": mAP50=", rec.map50,
+                " mAP50-95=", rec.map50_95, " P=", rec.precision, " R=", rec.recall, " (",
+                static_cast<int>(rec.images_per_s), " img/s)");
+    } else if (!history_.empty()) {
+      rec.precision = history_.back().precision;
+      rec.recall = history_.back().recall;
+      rec.map50 = history_.back().map50;
+      rec.map50_95 = history_.back().map50_95;
+    }
+    history_.push_back(rec);
+    append_csv(rec);
+    double fit = fitness(rec.map50, rec.map50_95);
+    bool is_best = fit > best_fitness_;
+    if (is_best) best_fitness_ = fit;
+    save_checkpoint(last, epoch + 1);
+    if (is_best) save_checkpoint(best, epoch + 1);
+    if (callback_) callback_(rec);
+  }
+}
+
+void Trainer::append_csv(const EpochRecord& r) const {
+  std::string path = (fs::path(run_dir_) / "results.csv").string();
+  bool fresh = !fs::exists(path);
+  std::ostringstream line;
+  if (fresh) {
+    line << "epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),"
+            "metrics/recall(B),metrics/mAP50(B),metrics/mAP50-95(B),val/box_loss,val/cls_loss,"
+            "val/dfl_loss,lr/pg0,lr/pg1,lr/pg2\n";
+  }
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%d,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.6g,%.6g,%.6g\n",
+                r.epoch, r.box_loss, r.cls_loss, r.dfl_loss, r.precision, r.recall, r.map50,
+                r.map50_95, r.val_box, r.val_cls, r.val_dfl, r.lr0, r.lr1, r.lr2);
+  line << buf;
+  // Rewritten whole and atomically: a crash leaves the previous complete file.
+  std::string old = fresh ? std::string() : read_file(path);
+  write_file_atomic(path, old + line.str());
+}
+
+void Trainer::save_checkpoint(const std::string& path, int epoch) const {
+  torch::serialize::OutputArchive archive;
+  archive.write("format", c10::IValue(std::string("mixnas-checkpoint-1")));
+  archive.write("arch_yaml", c10::IValue(model_text_for_checkpoint(model_)));
+  archive.write("epoch", c10::IValue(static_cast<int64_t>(epoch)));
+  std::string names;
+  for (const auto& n : train_.names()) names += n + "\n";
+  archive.write("names", c10::IValue(names));
+  archive.write("best_fitness", c10::IValue(best_fitness_));
+  archive.write("iteration", c10::IValue(state_->iteration));
+  archive.write("ema_updates", c10::IValue(state_->ema_updates));
+  torch::serialize::OutputArchive model_archive, ema_archive, opt_archive;
+  model_->save(model_archive);
+  archive.write("model", model_archive);
+  if (state_->ema) {
+    state_->ema->save(ema_archive);
+    archive.write("ema", ema_archive);
+  }
+  state_->optimizer->save(opt_archive);
+  archive.write("optimizer", opt_archive);
+  std::vector<double> hist;
+  for (const auto& r : history_) {
+    hist.insert(hist.end(), {double(r.epoch), r.box_loss, r.cls_loss, r.dfl_loss, r.precision,
+                             r.recall, r.map50, r.map50_95, r.val_box, r.val_cls, r.val_dfl, r.lr0,
+                             r.lr1, r.lr2, r.seconds, r.images_per_s});
+  }
+  archive.write("history", torch::tensor(hist, torch::kFloat64), /*is_buffer=*/true);
+  write_file_atomic(path, [&](std::ostream& out) { archive.save_to(out); });
+}
+
+int Trainer::load_checkpoint(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw Error(path + ": not a readable mixnas checkpoint (" + std::string(e.what_without_backtrace()) + ")");
+  }
+  c10::IValue v;
+  archive.read("epoch", v);
+  int epoch = static_cast<int>(v.toInt());
+  archive.read("best_fitness", v);
+  best_fitness_ = v.toDouble();
+  archive.read("iteration", v);
+  state_->iteration = v.toInt();
+  archive.read("ema_updates", v);
+  state_->ema_updates = v.toInt();
+  torch::serialize::InputArchive model_archive, opt_archive;
+  archive.read("model", model_archive);
+  model_->load(model_archive);
+  if (state_->ema) {
+    torch::serialize::InputArchive ema_archive;
+    archive.read("ema", ema_archive);
+    state_->ema->load(ema_archive);
+  }
+  archive.read("optimizer", opt_archive);
+  state_->optimizer->load(opt_archive);
+  torch::Tensor hist;
+  archive.read("history", hist, /*is_buffer=*/true);
+  history_.clear();
+  auto h = hist.contiguous();
+  const double* d = h.data_ptr<double>();
+  for (int64_t i = 0; i + 16 <= h.numel(); i += 16) {
+    EpochRecord r;
+    r.epoch = static_cast<int>(d[i]);
+    r.box_loss = d[i + 1];
+    r.cls_loss = d[i + 2];
+    r.dfl_loss = d[i + 3];
+    r.precision = d[i + 4];
+    r.recall = d[i + 5];
+    r.map50 = d[i + 6];
+    r.map50_95 = d[i + 7];
+    r.val_box = d[i + 8];
+    r.val_cls = d[i + 9];
+    r.val_dfl = d[i + 10];
+    r.lr0 = d[i + 11];
+    r.lr1 = d[i + 12];
+    r.lr2 = d[i + 13];
+    r.seconds = d[i + 14];
+    r.images_per_s = d[i + 15];
+    history_.push_back(r);
+  }
+  return epoch;
+}
+
+supernet::YoloModel load_trained_model(const std::string& weights_path,
+                                       std::vector<std::string>* class_names) {
+  if (!fs::exists(weights_path)) throw Error(weights_path + ": no such weights file");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(weights_path);
+  } catch (const c10::Error& e) {
+    throw Error(weights_path + ": not a readable mixnas checkpoint");
+  }
+  c10::IValue v;
+  if (!archive.try_read("format", v) || !v.isString() ||
+      v.toStringRef() != "mixnas-checkpoint-1") {
+    throw Error(weights_path + ": not a mixnas checkpoint (no format tag)");
+  }
+  if (class_names) {
+    class_names->clear();
+    c10::IValue names;
+    if (archive.try_read("names", names) && names.isString()) {
+      std::string all = names.toStringRef(), cur;
+      for (char c : all) {
+        if (c == '\n') {
+          class_names->push_back(cur);
+          cur.clear();
+        } else {
+          cur += c;
+        }
+      }
+    }
+  }
+  archive.read("arch_yaml", v);
+  supernet::YoloModel model = model_from_arch_text(v.toStringRef(), weights_path);
+  torch::serialize::InputArchive weights;
+  // The EMA weights are what validation measured; fall back to the raw ones.
+  if (!archive.try_read("ema", weights)) archive.read("model", weights);
+  try {
+    model->load(weights);
+  } catch (const c10::Error& e) {
+    throw Error(weights_path + ": its weights do not fit its architecture (" +
+                std::string(e.what_without_backtrace()) + ")");
+  }
+  model->eval();
+  return model;
+}
+
+}  // namespace mixnas::search

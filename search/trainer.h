@@ -1,0 +1,122 @@
+#pragma once
+// Training of a fixed model (model YAML or arch.yaml): SGD or AdamW with weight-decay groups,
+// linear warm-up, cosine or linear schedule, EMA, mosaic closed for the last epochs, and
+// quantization-aware training with BN folded before the weight quantizer when the model has bits.
+// Every epoch ends with validation (COCO mAP), a results.csv row and atomic checkpoints:
+// weights/last.pt and weights/best.pt. `resume` continues from last.pt exactly where it stopped.
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "datasets/dataset.h"
+#include "evaluators/coco_eval.h"
+#include "supernet/model.h"
+
+namespace mixnas::config {
+class Config;
+}
+
+namespace mixnas::search {
+
+struct TrainOptions {
+  int epochs = 30;
+  int batch = 16;
+  int imgsz = 160;
+  std::string optimizer = "AdamW";
+  double lr0 = 0.002, lrf = 0.01;
+  std::string schedule = "cosine";
+  double momentum = 0.937;
+  double weight_decay = 0.0005;
+  double warmup_epochs = 1.0;
+  bool ema = true;
+  int workers = 2;
+  int val_every = 1;
+  uint64_t seed = 0;
+  int threads = 0;
+  // Augmentation.
+  double mosaic = 1.0;
+  int close_mosaic = 5;
+  double fliplr = 0.5, scale = 0.5, translate = 0.1;
+  double hsv_h = 0.015, hsv_s = 0.7, hsv_v = 0.4;
+  // Loss gains.
+  double box = 7.5, cls = 0.5, dfl = 1.5;
+  // Validation.
+  double val_conf = 0.001, val_iou = 0.7;
+  int max_det = 300;
+  // Quantization-aware training.
+  bool qat = true;
+  int freeze_bn_epoch = 2;
+
+  // From a train config (section "train") or a search config's finetune section ("finetune").
+  static TrainOptions from_config(const config::Config& cfg, const std::string& section);
+};
+
+struct ValResult {
+  eval::CocoEvalResult coco;
+  double box_loss = 0, cls_loss = 0, dfl_loss = 0;  // mean per batch on the val split
+  double seconds = 0;
+};
+
+// Validates `model` on `split` at imgsz (letterbox only), COCO mAP against the split's labels.
+ValResult validate(supernet::YoloModel& model, const data::DetectionSplit& split,
+                   const TrainOptions& options, bool with_loss = true);
+
+struct EpochRecord {
+  int epoch = 0;  // 1-based
+  double box_loss = 0, cls_loss = 0, dfl_loss = 0;
+  double precision = 0, recall = 0, map50 = 0, map50_95 = 0;
+  double val_box = 0, val_cls = 0, val_dfl = 0;
+  double lr0 = 0, lr1 = 0, lr2 = 0;
+  double seconds = 0;
+  double images_per_s = 0;
+};
+
+class Trainer {
+ public:
+  // `run_dir` receives results.csv and weights/. The splits must outlive the trainer.
+  Trainer(supernet::YoloModel model, const data::DetectionSplit& train,
+          const data::DetectionSplit& val, TrainOptions options, std::string run_dir);
+  ~Trainer();
+
+  // Trains to options.epochs. With `resume`, continues from run_dir/weights/last.pt.
+  void fit(bool resume);
+  // Called after each epoch (tests use it to stop mid-training).
+  void on_epoch_end(std::function<void(const EpochRecord&)> callback);
+
+  supernet::YoloModel& model() { return model_; }
+  // The EMA model when enabled (what is validated and saved), else the trained model.
+  supernet::YoloModel& eval_model();
+  const std::vector<EpochRecord>& history() const { return history_; }
+  double best_fitness() const { return best_fitness_; }
+
+ private:
+  struct State;
+  void train_epoch(int epoch, EpochRecord& rec);
+  void save_checkpoint(const std::string& path, int epoch) const;
+  int load_checkpoint(const std::string& path);
+  void append_csv(const EpochRecord& rec) const;
+
+  supernet::YoloModel model_;
+  const data::DetectionSplit& train_;
+  const data::DetectionSplit& val_;
+  TrainOptions options_;
+  std::string run_dir_;
+  std::unique_ptr<State> state_;
+  std::vector<EpochRecord> history_;
+  double best_fitness_ = -1;
+  std::function<void(const EpochRecord&)> callback_;
+};
+
+// ultralytics' fitness: 0.1 * mAP50 + 0.9 * mAP50-95.
+double fitness(double map50, double map50_95);
+
+// Loads a checkpoint's model (weights/best.pt or last.pt): the arch.yaml or model YAML stored in
+// it rebuilds the architecture, then the weights are read. Throws mixnas::Error naming the file.
+// `class_names`, when given, receives the dataset's class names stored with the weights.
+supernet::YoloModel load_trained_model(const std::string& weights_path,
+                                       std::vector<std::string>* class_names = nullptr);
+
+}  // namespace mixnas::search

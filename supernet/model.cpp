@@ -1,0 +1,830 @@
+#include "supernet/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/text.h"
+
+namespace mixnas::supernet {
+
+using torch::Tensor;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::vector<std::string>& known_modules() {
+  static const std::vector<std::string> names = {"Conv", "Bottleneck",  "C2f",    "C3",
+                                                 "SPPF", "nn.Upsample", "Concat", "Detect"};
+  return names;
+}
+
+std::string normalize_module(const std::string& name) {
+  if (name == "Upsample" || name == "torch.nn.Upsample") return "nn.Upsample";
+  return name;
+}
+
+YAML::Node load_yaml_text(const std::string& text, const std::string& file) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw Error(file + ":" + std::to_string(e.mark.line + 1) + ":" +
+                std::to_string(e.mark.column + 1) + ": invalid YAML: " + e.msg);
+  }
+}
+
+int as_int(const YAML::Node& node, const std::string& where, const std::string& what) {
+  try {
+    return node.as<int>();
+  } catch (const YAML::Exception&) {
+    throw Error(where + ": " + what + " must be an integer, got '" + node.Scalar() + "'");
+  }
+}
+
+double as_double(const YAML::Node& node, const std::string& where, const std::string& what) {
+  try {
+    return node.as<double>();
+  } catch (const YAML::Exception&) {
+    throw Error(where + ": " + what + " must be a number, got '" + node.Scalar() + "'");
+  }
+}
+
+// Python-style round (half to even), as ultralytics' parse_model uses for repeats.
+int py_round(double v) {
+  return int(std::nearbyint(v));
+}
+
+int64_t make_divisible(double x, int64_t divisor) {
+  return int64_t(std::ceil(x / double(divisor))) * divisor;
+}
+
+bool is_none(const YAML::Node& node) {
+  return !node || node.IsNull() || (node.IsScalar() && node.Scalar() == "None");
+}
+
+std::string scale_from_name(const std::string& filename) {
+  static const std::regex re(R"(yolov\d+([nslmx]))");
+  std::smatch m;
+  if (std::regex_search(filename, m, re)) return m[1].str();
+  return "";
+}
+
+// Evaluated arguments of one row, with their locations.
+class Args {
+ public:
+  Args(const YAML::Node& node, std::string where, std::string module, int nc)
+      : node_(node), where_(std::move(where)), module_(std::move(module)), nc_(nc) {}
+  size_t size() const { return node_ ? node_.size() : 0; }
+  void check_count(size_t lo, size_t hi, const std::string& signature) const {
+    if (size() < lo || size() > hi)
+      throw Error(where_ + ": " + module_ + " takes " +
+                  (lo == hi ? std::to_string(lo) : std::to_string(lo) + ".." + std::to_string(hi)) +
+                  " arguments " + signature + ", got " + std::to_string(size()));
+  }
+  std::string at(size_t i) const { return yaml_where_arg(i); }
+  bool has(size_t i) const { return i < size() && !is_none(node_[i]); }
+  int64_t integer(size_t i, int64_t fallback) const {
+    if (!has(i)) return fallback;
+    const YAML::Node n = node_[i];
+    if (n.IsScalar() && n.Scalar() == "nc") return nc_;
+    return as_int(n, at(i), module_ + " argument " + std::to_string(i + 1));
+  }
+  double number(size_t i, double fallback) const {
+    if (!has(i)) return fallback;
+    return as_double(node_[i], at(i), module_ + " argument " + std::to_string(i + 1));
+  }
+  bool boolean(size_t i, bool fallback) const {
+    if (!has(i)) return fallback;
+    try {
+      return node_[i].as<bool>();
+    } catch (const YAML::Exception&) {
+      throw Error(at(i) + ": " + module_ + " argument " + std::to_string(i + 1) +
+                  " must be True or False, got '" + node_[i].Scalar() + "'");
+    }
+  }
+  const YAML::Node& node() const { return node_; }
+
+ private:
+  std::string yaml_where_arg(size_t i) const {
+    if (i < size() && node_[i].Mark().line >= 0) {
+      const auto m = node_[i].Mark();
+      auto colon = where_.find(':');
+      std::string file = colon == std::string::npos ? where_ : where_.substr(0, colon);
+      return file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+    }
+    return where_;
+  }
+  YAML::Node node_;
+  std::string where_, module_;
+  int nc_;
+};
+
+std::string bits_str(int w, int a) {
+  return std::to_string(w) + "," + std::to_string(a);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+ModelSpec parse_model_spec(const std::string& text, const std::string& file,
+                           const std::string& scale) {
+  YAML::Node root = load_yaml_text(text, file);
+  if (!root.IsMap()) throw Error(file + ": a model YAML must be a map with nc, backbone and head");
+  ModelSpec spec;
+  spec.file = file;
+  spec.text = text;
+  if (root["nc"]) spec.nc = as_int(root["nc"], yaml_where(file, root["nc"]), "nc");
+  if (spec.nc < 1) throw Error(yaml_where(file, root["nc"]) + ": nc must be at least 1");
+  if (root["ch"]) spec.channels = as_int(root["ch"], yaml_where(file, root["ch"]), "ch");
+  if (root["depth_multiple"])
+    spec.depth = as_double(root["depth_multiple"], yaml_where(file, root["depth_multiple"]),
+                           "depth_multiple");
+  if (root["width_multiple"])
+    spec.width = as_double(root["width_multiple"], yaml_where(file, root["width_multiple"]),
+                           "width_multiple");
+  if (const YAML::Node scales = root["scales"]) {
+    if (!scales.IsMap() || scales.size() == 0)
+      throw Error(yaml_where(file, scales) +
+                  ": scales must map letters to [depth, width, max_channels]");
+    std::string letter = scale;
+    if (letter.empty()) {
+      letter = scales.begin()->first.as<std::string>();
+      log::warn(file, ": no model scale given; using '", letter, "' (name the file e.g. yolov8",
+                letter, ".yaml, or pass scale=)");
+    }
+    const YAML::Node s = scales[letter];
+    if (!s) {
+      std::vector<std::string> keys;
+      for (const auto& kv : scales) keys.push_back(kv.first.as<std::string>());
+      throw Error(yaml_where(file, scales) + ": scale '" + letter + "' is not in scales (" +
+                  text::join(keys, ", ") + ")");
+    }
+    if (!s.IsSequence() || s.size() != 3)
+      throw Error(yaml_where(file, s) + ": a scale is [depth, width, max_channels]");
+    spec.scale = letter;
+    spec.depth = as_double(s[0], yaml_where(file, s[0]), "depth");
+    spec.width = as_double(s[1], yaml_where(file, s[1]), "width");
+    spec.max_channels = as_int(s[2], yaml_where(file, s[2]), "max_channels");
+  } else if (!scale.empty()) {
+    throw Error(file + ": scale '" + scale + "' requested but the file has no scales:");
+  }
+  for (const char* key : {"activation", "act"}) {
+    if (const YAML::Node a = root[key])
+      spec.default_act = parse_act(a.as<std::string>(), yaml_where(file, a));
+  }
+  if (const YAML::Node anchors = root["anchors"]) {
+    spec.anchor_based = true;
+    if (!anchors.IsSequence())
+      throw Error(yaml_where(file, anchors) +
+                  ": anchors must be a list of per-level [w1,h1, w2,h2, ...] lists in pixels");
+    for (const auto& level : anchors) {
+      if (!level.IsSequence() || level.size() == 0 || level.size() % 2)
+        throw Error(yaml_where(file, level) +
+                    ": an anchor level is an even-length list w1,h1, ...");
+      std::vector<double> v;
+      for (const auto& x : level) v.push_back(as_double(x, yaml_where(file, x), "anchor"));
+      spec.anchors.push_back(v);
+    }
+  }
+  for (const char* section : {"backbone", "head"}) {
+    const YAML::Node rows = root[section];
+    if (!rows || !rows.IsSequence())
+      throw Error(file + ": missing '" + section + ":' list of [from, repeats, module, args] rows");
+    for (const auto& row : rows) {
+      const std::string where = yaml_where(file, row);
+      if (!row.IsSequence() || (row.size() != 4 && row.size() != 5))
+        throw Error(where +
+                    ": a layer row is [from, repeats, module, args] (optionally a 5th map "
+                    "{act: .., bits: [w, a]}), got " +
+                    std::to_string(row.IsSequence() ? row.size() : 0) + " elements");
+      LayerSpec l;
+      l.where = where;
+      const YAML::Node from = row[0];
+      if (from.IsSequence()) {
+        if (from.size() == 0) throw Error(yaml_where(file, from) + ": 'from' list is empty");
+        for (const auto& f : from) l.from.push_back(as_int(f, yaml_where(file, f), "from index"));
+      } else {
+        l.from.push_back(as_int(from, yaml_where(file, from), "from index"));
+      }
+      l.repeats = as_int(row[1], yaml_where(file, row[1]), "repeats");
+      if (l.repeats < 1) throw Error(yaml_where(file, row[1]) + ": repeats must be at least 1");
+      l.module = normalize_module(row[2].as<std::string>());
+      if (std::find(known_modules().begin(), known_modules().end(), l.module) ==
+          known_modules().end()) {
+        std::string hint = text::closest(l.module, known_modules());
+        throw Error(yaml_where(file, row[2]) + ": unknown module '" + row[2].as<std::string>() +
+                    "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
+                    "; supported: " + text::join(known_modules(), ", "));
+      }
+      l.args = row[3];
+      if (!l.args.IsSequence())
+        throw Error(yaml_where(file, row[3]) +
+                    ": module arguments must be a list, e.g. [64, 3, 2]");
+      if (row.size() == 5) {
+        const YAML::Node ext = row[4];
+        if (!ext.IsMap())
+          throw Error(yaml_where(file, ext) +
+                      ": the 5th element of a row is a map {act: .., bits: [w, a]}");
+        for (const auto& kv : ext) {
+          const std::string key = kv.first.as<std::string>();
+          if (key == "act") {
+            l.act = parse_act(kv.second.as<std::string>(), yaml_where(file, kv.second));
+          } else if (key == "bits") {
+            const YAML::Node b = kv.second;
+            if (!b.IsSequence() || b.size() != 2)
+              throw Error(yaml_where(file, b) + ": bits must be [w_bits, a_bits], e.g. [8, 8]");
+            int w = as_int(b[0], yaml_where(file, b[0]), "w_bits");
+            int a = as_int(b[1], yaml_where(file, b[1]), "a_bits");
+            check_bits(w, yaml_where(file, b[0]) + ": w_bits");
+            check_bits(a, yaml_where(file, b[1]) + ": a_bits");
+            l.bits = std::make_pair(w, a);
+          } else {
+            throw Error(yaml_where(file, kv.first) + ": unknown layer key '" + key +
+                        "'; valid: act, bits");
+          }
+        }
+      }
+      spec.layers.push_back(l);
+    }
+  }
+  if (spec.layers.empty()) throw Error(file + ": the model has no layers");
+  return spec;
+}
+
+ModelSpec load_model_spec(const std::string& path, const std::string& scale) {
+  std::vector<std::string> tried{path};
+  std::string file = path;
+  if (!fs::exists(file) && fs::path(path).parent_path().empty()) {
+    file = (fs::path("configs/models") / path).string();
+    tried.push_back(file);
+  }
+  std::string letter = scale;
+  if (!fs::exists(file)) {
+    // yolov8n.yaml -> yolov8.yaml with scale n.
+    static const std::regex re(R"(^(.*yolov\d+)([nslmx])((?:-[^/]*)?\.ya?ml)$)");
+    std::smatch m;
+    const std::string name = fs::path(file).filename().string();
+    if (std::regex_match(name, m, re)) {
+      std::string alt = (fs::path(file).parent_path() / (m[1].str() + m[3].str())).string();
+      tried.push_back(alt);
+      if (fs::exists(alt)) {
+        file = alt;
+        if (letter.empty()) letter = m[2].str();
+      }
+    }
+  }
+  if (!fs::exists(file))
+    throw Error(
+        "model YAML not found: tried " + text::join(tried, ", ") +
+        " (give a path to an ultralytics-style model YAML, e.g. configs/models/yolov8n.yaml)");
+  const std::string text = read_file(file);
+  if (letter.empty()) {
+    YAML::Node root = load_yaml_text(text, file);
+    if (root.IsMap() && root["scales"]) {
+      std::string guess = scale_from_name(fs::path(file).filename().string());
+      if (!guess.empty() && root["scales"][guess]) letter = guess;
+    }
+  }
+  return parse_model_spec(text, file, letter);
+}
+
+// ---------------------------------------------------------------------------------------------
+YoloModelImpl::YoloModelImpl(ModelSpec spec, BuildOptions options)
+    : spec_(std::move(spec)),
+      options_(std::move(options)),
+      sampling_(std::make_shared<ArchSampling>()) {
+  const int nc = options_.nc > 0 ? options_.nc : spec_.nc;
+  options_.nc = nc;
+  BuildContext ctx;
+  ctx.sampling = sampling_;
+  ctx.recompute = options_.recompute;
+  const LayerSpec* row = nullptr;
+  std::map<std::string, bool> used_choices;
+  if (options_.choices)
+    for (const auto& kv : *options_.choices) used_choices[kv.first] = false;
+  ctx.resolve = [&](const std::string& name, bool has_act) {
+    SiteSpec s;
+    s.acts = {row->act ? *row->act : (spec_.default_act ? *spec_.default_act : Act::kSilu)};
+    s.w_bits = {kFloatBits};
+    s.a_bits = {kFloatBits};
+    if (options_.search_space) {
+      const SearchSpace& ss = *options_.search_space;
+      s.acts = ss.acts;
+      s.w_bits = ss.w_bits;
+      s.a_bits = ss.a_bits;
+      for (const auto& rule : ss.rules) {
+        if (!rule.matches(name, ctx.layer, ctx.module)) continue;
+        if (rule.acts) s.acts = *rule.acts;
+        if (rule.w_bits) s.w_bits = *rule.w_bits;
+        if (rule.a_bits) s.a_bits = *rule.a_bits;
+      }
+    }
+    if (row->act) s.acts = {*row->act};
+    if (row->bits) {
+      s.w_bits = {row->bits->first};
+      s.a_bits = {row->bits->second};
+    }
+    if (options_.choices) {
+      auto it = options_.choices->find(name);
+      if (it == options_.choices->end())
+        throw Error("architecture choices have no entry for site '" + name +
+                    "' (the arch choices do not match this model YAML)");
+      used_choices[name] = true;
+      const SiteChoice& c = it->second;
+      if (has_act) {
+        if (!c.act) throw Error("architecture choice of site '" + name + "' lacks its activation");
+        s.acts = {*c.act};
+      }
+      check_bits(c.w_bits, "site " + name + " w_bits");
+      check_bits(c.a_bits, "site " + name + " a_bits");
+      s.w_bits = {c.w_bits};
+      s.a_bits = {c.a_bits};
+    }
+    if (!has_act) s.acts.clear();
+    return s;
+  };
+
+  torch::nn::ModuleList list;
+  std::vector<int64_t> ch;  // output channels per layer
+  const int n_layers = int(spec_.layers.size());
+  for (int i = 0; i < n_layers; ++i) {
+    row = &spec_.layers[size_t(i)];
+    ctx.layer = i;
+    ctx.module = row->module == "nn.Upsample" ? "Upsample" : row->module;
+    Layer layer;
+    layer.module = row->module;
+    layer.repeats = row->repeats;
+    for (int f : row->from) {
+      int abs = f < 0 ? i + f : f;
+      if (f == -1 && i == 0)
+        abs = -1;
+      else if (abs < 0 || abs >= i)
+        throw Error(row->where + ": from index " + std::to_string(f) + " of layer " +
+                    std::to_string(i) + " does not name an earlier layer (valid: -1.." +
+                    std::to_string(-i) + " or 0.." + std::to_string(i - 1) + ")");
+      layer.from.push_back(abs);
+    }
+    auto in_ch = [&](size_t k) {
+      int f = layer.from.at(k);
+      return f < 0 ? int64_t(spec_.channels) : ch[size_t(f)];
+    };
+    const int n =
+        row->repeats > 1 ? std::max(py_round(row->repeats * spec_.depth), 1) : row->repeats;
+    const std::string name = "model." + std::to_string(i);
+    const std::string& m = row->module;
+    Args args(row->args, row->where, m, nc);
+    auto out_channels = [&](int64_t c2) {
+      if (c2 == nc) return c2;
+      return make_divisible(double(std::min<int64_t>(c2, spec_.max_channels)) * spec_.width, 8);
+    };
+    auto single_input = [&]() {
+      if (layer.from.size() != 1)
+        throw Error(row->where + ": " + m + " takes one input, 'from' lists " +
+                    std::to_string(layer.from.size()));
+    };
+    std::ostringstream argstr;
+    int64_t c2 = 0;
+    if (m == "Conv" || m == "Bottleneck" || m == "SPPF" || m == "C2f" || m == "C3") {
+      single_input();
+      const int64_t c1 = in_ch(0);
+      c2 = out_channels(args.integer(0, 0));
+      if (c2 < 1) throw Error(args.at(0) + ": output channels must be positive");
+      argstr << "[" << c1 << ", " << c2;
+      std::vector<std::shared_ptr<BlockImpl>> copies;
+      if (m == "Conv") {
+        args.check_count(1, 7, "[c2, k, s, p, g, d, act]");
+        const int64_t k = args.integer(1, 1), s = args.integer(2, 1), p = args.integer(3, -1),
+                      g = args.integer(4, 1), d = args.integer(5, 1);
+        const bool act = args.boolean(6, true);
+        argstr << ", " << k << ", " << s;
+        if (args.has(3)) argstr << ", " << p;
+        for (int r = 0; r < n; ++r)
+          copies.push_back(std::make_shared<ConvImpl>(ctx,
+                                                      n > 1 ? name + "." + std::to_string(r) : name,
+                                                      r == 0 ? c1 : c2, c2, k, s, p, g, d, act));
+      } else if (m == "SPPF") {
+        args.check_count(1, 2, "[c2, k]");
+        const int64_t k = args.integer(1, 5);
+        argstr << ", " << k;
+        for (int r = 0; r < n; ++r)
+          copies.push_back(std::make_shared<SPPFImpl>(
+              ctx, n > 1 ? name + "." + std::to_string(r) : name, r == 0 ? c1 : c2, c2, k));
+      } else if (m == "Bottleneck") {
+        args.check_count(1, spec_.anchor_based ? 4 : 5,
+                         spec_.anchor_based ? "[c2, shortcut, g, e]" : "[c2, shortcut, g, k, e]");
+        const bool shortcut = args.boolean(1, true);
+        const int64_t g = args.integer(2, 1);
+        int64_t k1 = spec_.anchor_based ? 1 : 3, k2 = 3;
+        double e = 0.5;
+        if (spec_.anchor_based) {
+          e = args.number(3, 0.5);
+        } else {
+          if (args.has(3)) {
+            const YAML::Node kn = args.node()[3];
+            if (!kn.IsSequence() || kn.size() != 2)
+              throw Error(args.at(3) + ": Bottleneck k must be [k1, k2]");
+            k1 = as_int(kn[0], args.at(3), "k1");
+            k2 = as_int(kn[1], args.at(3), "k2");
+          }
+          e = args.number(4, 0.5);
+        }
+        for (int r = 0; r < n; ++r)
+          copies.push_back(
+              std::make_shared<BottleneckImpl>(ctx, n > 1 ? name + "." + std::to_string(r) : name,
+                                               r == 0 ? c1 : c2, c2, shortcut, g, k1, k2, e));
+      } else {  // C2f, C3: repeats go inside
+        args.check_count(1, 4, "[c2, shortcut, g, e]");
+        const bool shortcut = args.boolean(1, m == "C3");
+        const int64_t g = args.integer(2, 1);
+        const double e = args.number(3, 0.5);
+        argstr << ", " << n;
+        if (args.has(1)) argstr << ", " << (shortcut ? "True" : "False");
+        if (m == "C2f")
+          copies.push_back(std::make_shared<C2fImpl>(ctx, name, c1, c2, n, shortcut, g, e));
+        else
+          copies.push_back(std::make_shared<C3Impl>(ctx, name, c1, c2, n, shortcut, g, e));
+      }
+      argstr << "]";
+      layer.block = copies.size() == 1 ? copies[0] : std::make_shared<RepeatImpl>(copies);
+    } else if (m == "nn.Upsample") {
+      single_input();
+      args.check_count(3, 3, "[size, scale_factor, mode]");
+      if (args.has(0))
+        throw Error(args.at(0) + ": nn.Upsample size must be None (use scale_factor)");
+      const double scale = args.number(1, 2.0);
+      const std::string mode = args.node()[2].as<std::string>();
+      if (mode != "nearest")
+        throw Error(args.at(2) + ": nn.Upsample mode '" + mode +
+                    "' is not supported; use 'nearest'");
+      if (n != 1) throw Error(row->where + ": nn.Upsample cannot repeat");
+      c2 = in_ch(0);
+      argstr << "[None, " << scale << ", 'nearest']";
+      layer.block = std::make_shared<UpsampleImpl>(scale);
+    } else if (m == "Concat") {
+      args.check_count(0, 1, "[dim]");
+      const int64_t dim = args.integer(0, 1);
+      if (dim != 1) throw Error(args.at(0) + ": Concat supports dim 1 (channels) only");
+      if (n != 1) throw Error(row->where + ": Concat cannot repeat");
+      for (size_t k = 0; k < layer.from.size(); ++k) c2 += in_ch(k);
+      argstr << "[" << dim << "]";
+      layer.block = std::make_shared<ConcatImpl>(dim);
+    } else if (m == "Detect") {
+      if (i != n_layers - 1) throw Error(row->where + ": Detect must be the last layer");
+      std::vector<int64_t> chs;
+      for (size_t k = 0; k < layer.from.size(); ++k) chs.push_back(in_ch(k));
+      if (spec_.anchor_based) {
+        args.check_count(2, 2, "[nc, anchors]");
+        if (!(args.node()[1].IsScalar() && args.node()[1].Scalar() == "anchors"))
+          throw Error(args.at(1) +
+                      ": Detect's second argument must be 'anchors' (the anchors: key)");
+        head_ = std::make_shared<DetectV5Impl>(ctx, name, args.integer(0, nc), spec_.anchors, chs);
+      } else {
+        args.check_count(1, 1, "[nc]");
+        head_ = std::make_shared<DetectImpl>(ctx, name, args.integer(0, nc), chs);
+      }
+      argstr << "[" << head_->nc;
+      if (spec_.anchor_based) argstr << ", anchors";
+      argstr << ", [";
+      for (size_t k = 0; k < chs.size(); ++k) argstr << (k ? ", " : "") << chs[k];
+      argstr << "]]";
+    }
+    layer.arguments = argstr.str();
+    ch.push_back(c2);
+    if (layer.block)
+      list->push_back(layer.block);
+    else
+      list->push_back(head_);
+    layers_.push_back(layer);
+  }
+  if (!head_) throw Error(spec_.file + ": the model has no Detect layer (it must be the last row)");
+  for (const auto& [name, used] : used_choices)
+    if (!used)
+      throw Error("architecture choices name site '" + name + "', which this model does not have");
+  register_module("model", list);
+  sites_ = ctx.sites;
+
+  // The first conv reads the image: 8-bit codes with s = 1/255, z = 0.
+  if (layers_[0].from == std::vector<int>{-1})
+    if (auto* conv = dynamic_cast<ConvImpl*>(layers_[0].block.get()))
+      conv->conv->set_image_input(true);
+
+  // Strides from a probe forward (as ultralytics does with a 256 x 256 input).
+  {
+    torch::NoGradGuard no_grad;
+    ShapeProbeGuard probe;
+    auto raw = forward_raw(torch::zeros({1, spec_.channels, 256, 256}));
+    std::vector<double> strides;
+    for (const auto& r : raw) strides.push_back(256.0 / double(r.size(2)));
+    head_->set_strides(strides);
+  }
+  refresh_signedness();
+}
+
+std::vector<Tensor> YoloModelImpl::forward_raw(const Tensor& images) {
+  std::vector<Tensor> outs(layers_.size());
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    std::vector<Tensor> inputs;
+    for (int f : layers_[i].from) inputs.push_back(f < 0 ? images : outs[size_t(f)]);
+    if (!layers_[i].block) return head_->forward_levels(inputs);
+    outs[i] = layers_[i].block->forward_inputs(inputs);
+  }
+  throw Error("model has no head");
+}
+
+DetectOutput YoloModelImpl::forward(const Tensor& images) {
+  DetectOutput out;
+  out.raw = forward_raw(images);
+  if (!is_training()) out.predictions = head_->decode(out.raw);
+  return out;
+}
+
+void YoloModelImpl::refresh_signedness() {
+  std::vector<bool> nonneg(layers_.size(), false);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    std::vector<bool> in;
+    for (int f : layers_[i].from) in.push_back(f < 0 ? true : bool(nonneg[size_t(f)]));
+    if (layers_[i].block)
+      nonneg[i] = layers_[i].block->propagate_nonneg(in);
+    else
+      head_->propagate_nonneg(in);
+  }
+}
+
+void YoloModelImpl::set_arch_mode(ArchMode mode, double tau) {
+  sampling_->mode = mode;
+  sampling_->tau = tau;
+  refresh_signedness();
+}
+
+void YoloModelImpl::force_choices(const ArchChoices& choices) {
+  for (const auto& site : sites_) {
+    auto it = choices.find(site.name);
+    if (it == choices.end()) continue;
+    const SiteChoice& c = it->second;
+    auto index_of = [&](const std::vector<int>& list, int v, const char* what) {
+      auto p = std::find(list.begin(), list.end(), v);
+      if (p == list.end())
+        throw Error("site " + site.name + ": " + what + " " + std::to_string(v) +
+                    " is not a candidate");
+      return int(p - list.begin());
+    };
+    site.conv->force_choice(index_of(site.conv->w_bits(), c.w_bits, "w_bits"),
+                            index_of(site.conv->a_bits(), c.a_bits, "a_bits"));
+    if (site.act && c.act) {
+      const auto& acts = site.act->candidates();
+      auto p = std::find(acts.begin(), acts.end(), *c.act);
+      if (p == acts.end())
+        throw Error("site " + site.name + ": activation " + act_name(*c.act) +
+                    " is not a candidate");
+      site.act->force_choice(int(p - acts.begin()));
+    }
+  }
+  set_arch_mode(ArchMode::kFixed, sampling_->tau);
+}
+
+void YoloModelImpl::set_recompute(bool value) {
+  options_.recompute = value;
+  for (const auto& s : sites_) {
+    s.conv->set_recompute(value);
+    if (s.act) s.act->set_recompute(value);
+  }
+}
+
+void YoloModelImpl::set_fold_bn(bool value) {
+  for (const auto& s : sites_)
+    if (s.block) s.block->set_fold_bn(value);
+}
+
+std::vector<SiteView> YoloModelImpl::sites() const {
+  std::vector<SiteView> out;
+  for (const auto& s : sites_) {
+    SiteView v;
+    v.name = s.name;
+    v.layer = s.layer;
+    v.module = s.module;
+    if (s.act) {
+      v.acts = s.act->candidates();
+      v.act_probs = s.act->probabilities();
+    }
+    v.w_bits = s.conv->w_bits();
+    v.a_bits = s.conv->a_bits();
+    v.w_probs = s.conv->w_probabilities();
+    v.a_probs = s.conv->a_probabilities();
+    v.geometry = s.conv->geometry();
+    out.push_back(v);
+  }
+  return out;
+}
+
+void YoloModelImpl::probe(int64_t h, int64_t w) {
+  torch::NoGradGuard no_grad;
+  ShapeProbeGuard guard;
+  forward_raw(torch::zeros({1, spec_.channels, h, w}));
+}
+
+std::vector<SiteView> YoloModelImpl::sites_at(int64_t h, int64_t w) {
+  probe(h, w);
+  return sites();
+}
+
+ArchChoices YoloModelImpl::argmax_choices() const {
+  ArchChoices out;
+  for (const auto& s : sites_) {
+    SiteChoice c;
+    if (s.act) c.act = s.act->candidates()[size_t(s.act->chosen())];
+    c.w_bits = s.conv->w_bits()[size_t(s.conv->chosen_w())];
+    c.a_bits = s.conv->a_bits()[size_t(s.conv->chosen_a())];
+    out[s.name] = c;
+  }
+  return out;
+}
+
+namespace {
+enum class ParamKind { kWeight, kArch, kQuant };
+ParamKind param_kind(const std::string& name) {
+  if (text::ends_with(name, ".alpha") || text::ends_with(name, ".alpha_w") ||
+      text::ends_with(name, ".alpha_a"))
+    return ParamKind::kArch;
+  if (text::ends_with(name, ".step") || text::ends_with(name, ".beta")) return ParamKind::kQuant;
+  return ParamKind::kWeight;
+}
+}  // namespace
+
+ParamGroups YoloModelImpl::param_groups() const {
+  ParamGroups g;
+  for (const auto& kv : named_parameters(true)) {
+    if (!kv.value().requires_grad()) continue;
+    switch (param_kind(kv.key())) {
+      case ParamKind::kArch:
+        g.arch.push_back(kv.value());
+        break;
+      case ParamKind::kQuant:
+        g.quant.push_back(kv.value());
+        break;
+      case ParamKind::kWeight:
+        g.weights.push_back(kv.value());
+        break;
+    }
+  }
+  return g;
+}
+
+int64_t YoloModelImpl::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& kv : named_parameters(true))
+    if (param_kind(kv.key()) == ParamKind::kWeight) n += kv.value().numel();
+  return n;
+}
+
+ModelSummary YoloModelImpl::summary(int64_t imgsz) {
+  ModelSummary s;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& l = layers_[i];
+    LayerSummary row;
+    row.index = int(i);
+    if (l.from.size() == 1) {
+      row.from = std::to_string(spec_.layers[i].from[0]);
+    } else {
+      std::vector<std::string> parts;
+      for (int f : spec_.layers[i].from) parts.push_back(std::to_string(f));
+      row.from = "[" + text::join(parts, ", ") + "]";
+    }
+    row.repeats = spec_.layers[i].repeats > 1
+                      ? std::max(py_round(spec_.layers[i].repeats * spec_.depth), 1)
+                      : 1;
+    row.module = l.module;
+    row.arguments = l.arguments;
+    row.params = 0;
+    torch::nn::Module* m = l.block ? static_cast<torch::nn::Module*>(l.block.get()) : head_.get();
+    for (const auto& kv : m->named_parameters(true))
+      if (param_kind(kv.key()) == ParamKind::kWeight) row.params += kv.value().numel();
+    s.layers.push_back(row);
+  }
+  s.params = parameter_count();
+  s.modules = int64_t(modules(true).size());
+  probe(imgsz, imgsz);
+  double flops = 0.0;
+  for (const auto& site : sites_) flops += 2.0 * double(site.conv->geometry().macs());
+  s.gflops = flops / 1e9;
+  return s;
+}
+
+YoloModel build_model(const std::string& path, BuildOptions options, const std::string& scale) {
+  return YoloModel(load_model_spec(path, scale), std::move(options));
+}
+
+// ---------------------------------------------------------------------------------------------
+YoloModel derive_model(YoloModel& supernet, const ArchChoices& choices) {
+  BuildOptions o;
+  o.nc = int(supernet->nc());
+  o.choices = choices;
+  o.recompute = supernet->build_options().recompute;
+  // Every choice must be a candidate of its site in the supernet.
+  for (const auto& s : supernet->site_refs()) {
+    auto it = choices.find(s.name);
+    if (it == choices.end()) continue;
+    const auto& wb = s.conv->w_bits();
+    const auto& ab = s.conv->a_bits();
+    if (std::find(wb.begin(), wb.end(), it->second.w_bits) == wb.end() ||
+        std::find(ab.begin(), ab.end(), it->second.a_bits) == ab.end())
+      throw Error("site " + s.name + ": bits (" + bits_str(it->second.w_bits, it->second.a_bits) +
+                  ") are not candidates of the supernet");
+    if (s.act && it->second.act) {
+      const auto& acts = s.act->candidates();
+      if (std::find(acts.begin(), acts.end(), *it->second.act) == acts.end())
+        throw Error("site " + s.name + ": activation " + act_name(*it->second.act) +
+                    " is not a candidate of the supernet");
+    }
+  }
+  YoloModel fixed(supernet->spec(), o);
+  torch::NoGradGuard no_grad;
+  auto src_params = supernet->named_parameters(true);
+  auto src_buffers = supernet->named_buffers(true);
+  for (auto& kv : fixed->named_parameters(true)) {
+    const Tensor* src = src_params.find(kv.key());
+    if (!src || src->sizes() != kv.value().sizes())
+      throw Error("derive: parameter " + kv.key() + " has no counterpart in the supernet");
+    kv.value().copy_(*src);
+  }
+  for (auto& kv : fixed->named_buffers(true)) {
+    const Tensor* src = src_buffers.find(kv.key());
+    if (!src || src->sizes() != kv.value().sizes())
+      throw Error("derive: buffer " + kv.key() + " has no counterpart in the supernet");
+    kv.value().copy_(*src);
+  }
+  fixed->train(supernet->is_training());
+  return fixed;
+}
+
+void write_arch_yaml(const std::string& path, const YoloModel& model, const ArchChoices& choices) {
+  YAML::Emitter out;
+  out << YAML::Comment("mixnas architecture: model YAML + per-site choices (docs/model_yaml.md)");
+  out << YAML::BeginMap;
+  out << YAML::Key << "format" << YAML::Value << "mixnas-arch/1";
+  out << YAML::Key << "model_file" << YAML::Value << model->spec().file;
+  out << YAML::Key << "scale" << YAML::Value << model->spec().scale;
+  out << YAML::Key << "nc" << YAML::Value << model->nc();
+  out << YAML::Key << "model_yaml" << YAML::Value << YAML::Literal << model->spec().text;
+  out << YAML::Key << "sites" << YAML::Value << YAML::BeginMap;
+  for (const auto& site : model->site_refs()) {
+    auto it = choices.find(site.name);
+    if (it == choices.end()) throw Error("write_arch_yaml: no choice for site " + site.name);
+    out << YAML::Key << site.name << YAML::Value << YAML::Flow << YAML::BeginMap;
+    if (it->second.act) out << YAML::Key << "act" << YAML::Value << act_name(*it->second.act);
+    out << YAML::Key << "w_bits" << YAML::Value << it->second.w_bits;
+    out << YAML::Key << "a_bits" << YAML::Value << it->second.a_bits;
+    out << YAML::EndMap;
+  }
+  out << YAML::EndMap << YAML::EndMap;
+  write_file_atomic(path, std::string(out.c_str()) + "\n");
+}
+
+ArchFile read_arch_yaml(const std::string& path) {
+  const std::string text = read_file(path);
+  YAML::Node root = load_yaml_text(text, path);
+  if (!root.IsMap() || !root["model_yaml"] || !root["sites"])
+    throw Error(path + ": not an arch.yaml (needs model_yaml and sites)");
+  if (!root["format"] || root["format"].as<std::string>() != "mixnas-arch/1")
+    throw Error(yaml_where(path, root["format"]) +
+                ": unsupported arch.yaml format (expected mixnas-arch/1)");
+  ArchFile arch;
+  const std::string scale = root["scale"] ? root["scale"].as<std::string>() : "";
+  const std::string model_file =
+      root["model_file"] ? root["model_file"].as<std::string>() : std::string("model_yaml");
+  arch.spec = parse_model_spec(root["model_yaml"].as<std::string>(),
+                               path + " (model_yaml of " + model_file + ")", scale);
+  arch.spec.file = model_file;
+  arch.nc = root["nc"] ? as_int(root["nc"], yaml_where(path, root["nc"]), "nc") : arch.spec.nc;
+  const YAML::Node sites = root["sites"];
+  if (!sites.IsMap()) throw Error(yaml_where(path, sites) + ": sites must be a map name -> choice");
+  for (const auto& kv : sites) {
+    const std::string where = yaml_where(path, kv.second);
+    if (!kv.second.IsMap())
+      throw Error(where + ": a site choice is {act: .., w_bits: .., a_bits: ..}");
+    SiteChoice c;
+    if (kv.second["act"]) c.act = parse_act(kv.second["act"].as<std::string>(), where);
+    if (!kv.second["w_bits"] || !kv.second["a_bits"])
+      throw Error(where + ": a site choice needs w_bits and a_bits");
+    c.w_bits = as_int(kv.second["w_bits"], where, "w_bits");
+    c.a_bits = as_int(kv.second["a_bits"], where, "a_bits");
+    check_bits(c.w_bits, where + ": w_bits");
+    check_bits(c.a_bits, where + ": a_bits");
+    arch.choices[kv.first.as<std::string>()] = c;
+  }
+  return arch;
+}
+
+YoloModel build_from_arch(const ArchFile& arch) {
+  BuildOptions o;
+  o.nc = arch.nc;
+  o.choices = arch.choices;
+  return YoloModel(arch.spec, o);
+}
+
+}  // namespace mixnas::supernet

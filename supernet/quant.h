@@ -1,0 +1,101 @@
+#pragma once
+// Fake quantizers of docs/numerics.md: LSQ for weights (per output channel, symmetric, signed) and
+// LSQ+ for activations (per tensor, unsigned codes with an integer zero point). Bits 1..8, or
+// kFloatBits (32) for no quantization. Rounding is half to even everywhere (torch::round).
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace mixnas::supernet {
+
+constexpr int kFloatBits = 32;
+
+// Throws mixnas::Error naming `where` unless bits is 1..8 or 32.
+void check_bits(int bits, const std::string& where);
+
+// Integer weight codes (float tensor holding integers) for per-channel steps `step` ([C,1,1,1] or
+// broadcastable): b >= 2: clamp(round(w / s), -2^(b-1), 2^(b-1) - 1); b = 1: w >= 0 ? +1 : -1.
+torch::Tensor weight_codes(const torch::Tensor& w, const torch::Tensor& step, int bits);
+// Activation codes: clamp(round(x / s) + z, 0, 2^b - 1).
+torch::Tensor act_codes(const torch::Tensor& x, double step, int64_t zero_point, int bits);
+// Integer zero point of LSQ+: clamp(round(-beta / s), 0, 2^b - 1) (half to even).
+int64_t act_zero_point(double step, double beta, int bits);
+
+// LSQ weight quantizer for one bit-width. The step is learned; it is initialised on the first
+// forward from the weights it sees (2 * mean|w| / sqrt(Qp) per channel; mean|w| for 1 bit, the
+// optimum of binary weights) and its gradient is scaled by 1 / sqrt(Qp * N), N = weights per
+// output channel.
+class WeightQuantizerImpl : public torch::nn::Module {
+ public:
+  WeightQuantizerImpl(int64_t out_channels, int bits);
+  torch::Tensor forward(const torch::Tensor& w);
+  int bits() const { return bits_; }
+  bool initialized() const { return initialized_.item<bool>(); }
+  void init_from(const torch::Tensor& w);
+  // Sets the step (broadcast to every channel) and marks the quantizer initialised.
+  void set_step(double value);
+  torch::Tensor step;  // [C, 1, 1, 1]
+
+ private:
+  int bits_;
+  torch::Tensor initialized_;
+};
+TORCH_MODULE(WeightQuantizer);
+
+// LSQ+ activation quantizer for one bit-width, placed at the input of a conv. Learned step s and
+// offset beta; the forward uses the integer zero point z = clamp(round(-beta / s), 0, 2^b - 1)
+// (straight-through gradient to beta). Unsigned inputs (after ReLU / ReLU6) use z = 0. An image
+// input at 8 bits uses the fixed grid s = 1/255, z = 0.
+class ActQuantizerImpl : public torch::nn::Module {
+ public:
+  explicit ActQuantizerImpl(int bits);
+  // Composite autograd form (used when recompute is off, and as the reference in tests).
+  torch::Tensor forward(const torch::Tensor& x);
+  int bits() const { return bits_; }
+  int64_t qmax() const { return (int64_t{1} << bits_) - 1; }
+  bool is_unsigned() const { return unsigned_; }
+  void set_unsigned(bool value) { unsigned_ = value; }
+  void set_image_input(bool value);
+  bool image_input() const { return image_input_; }
+  // Initialises s and beta from a batch (LSQ+ min/max init) unless already initialised.
+  void maybe_init(const torch::Tensor& x);
+  // Sets s and beta and marks the quantizer initialised.
+  void set_params(double step_value, double beta_value);
+  bool initialized() const { return initialized_.item<bool>(); }
+  double step_value() const;
+  int64_t zero_point() const;
+  // Gradient scale of LSQ: 1 / sqrt(Qp * N), N = elements per sample of the input.
+  double grad_scale(const torch::Tensor& x) const;
+  torch::Tensor step;  // [1]
+  torch::Tensor beta;  // [1]
+
+ private:
+  int bits_;
+  bool unsigned_ = false;
+  bool image_input_ = false;
+  torch::Tensor initialized_;
+};
+TORCH_MODULE(ActQuantizer);
+
+// sum_i probs[i] * Q_i(x) for activation quantizers Q_i (nullptr = fp32 candidate, identity).
+// recompute = true: one fused kernel that keeps only x for backward and recomputes the branches;
+// false: composite autograd ops (keeps every branch). Both give the same values and gradients.
+torch::Tensor mixed_act_quant(const torch::Tensor& x, const torch::Tensor& probs,
+                              const std::vector<ActQuantizerImpl*>& quantizers, bool recompute);
+
+// Round half to even of a float in the range that matters (|v| < 2^22), without a library call.
+// Adding and removing 1.5 * 2^23 rounds in the FPU's default mode (to nearest, ties to even).
+inline float round_half_even(float v) {
+  constexpr float kMagic = 12582912.0f;
+  if (!(v < 4194304.0f && v > -4194304.0f)) return v;  // already integral (or NaN)
+  return (v + kMagic) - kMagic;
+}
+
+// Identity forward, gradient multiplied by `scale` (LSQ's gradient scaling), and round half to
+// even with a straight-through gradient. Exact in the forward (no x + (f(x) - x).detach() tricks,
+// which may move a value by one ulp).
+torch::Tensor grad_scale(const torch::Tensor& x, double scale);
+torch::Tensor round_ste(const torch::Tensor& x);
+
+}  // namespace mixnas::supernet

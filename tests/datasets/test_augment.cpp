@@ -1,0 +1,314 @@
+// Augmentations keep boxes consistent with pixels; the loader is deterministic across threads.
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "core/error.h"
+#include "datasets/augment.h"
+#include "datasets/dataset.h"
+#include "datasets/fmnist_det.h"
+#include "datasets/loader.h"
+#include "test_util.h"
+
+using namespace mixnas;
+using namespace mixnas::data;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// A dark image with one bright rectangle [x0, x1) x [y0, y1) and its exact box.
+Annotated rectangle_image(int w, int h, int x0, int y0, int x1, int y1, int cls = 1) {
+  Annotated a;
+  a.image = Image(w, h, 3, 10);
+  for (int y = y0; y < y1; ++y) {
+    for (int x = x0; x < x1; ++x) {
+      uint8_t* p = a.image.at(x, y);
+      p[0] = p[1] = p[2] = 250;
+    }
+  }
+  a.boxes.push_back(
+      {cls, (x0 + x1) / 2.0f / w, (y0 + y1) / 2.0f / h, float(x1 - x0) / w, float(y1 - y0) / h});
+  return a;
+}
+
+struct PixBox {
+  double x0, y0, x1, y1;
+};
+PixBox pixels_of(const Box& b, int w, int h) {
+  return {(b.cx - b.w / 2) * w, (b.cy - b.h / 2) * h, (b.cx + b.w / 2) * w, (b.cy + b.h / 2) * h};
+}
+
+}  // namespace
+
+TEST_CASE("flip twice is the identity", "[augment]") {
+  Annotated a = rectangle_image(37, 20, 3, 4, 11, 15);
+  a.image.at(0, 0)[0] = 1;  // asymmetric content
+  Annotated b = a;
+  flip_horizontal(&b);
+  CHECK(b.image.pixels != a.image.pixels);
+  CHECK(b.boxes[0].cx == Approx(1 - a.boxes[0].cx));
+  CHECK(b.image.at(36, 0)[0] == 1);
+  flip_horizontal(&b);
+  CHECK(b.image.pixels == a.image.pixels);
+  CHECK(b.boxes[0].cx == Approx(a.boxes[0].cx).margin(1e-7));
+  CHECK(b.boxes[0].w == a.boxes[0].w);
+}
+
+TEST_CASE("letterbox geometry and the mapping round trip", "[augment]") {
+  Annotated a = rectangle_image(300, 200, 30, 20, 120, 180);
+  a.boxes.push_back({0, 0.9f, 0.5f, 0.2f, 1.0f});
+  LetterboxInfo info;
+  Annotated lb = letterbox(a, 160, &info);
+  // Scale 160/300: 300x200 -> 160x107 (106.67 rounded), padded by (160-107)/2 = 26 rows on top.
+  CHECK(lb.image.width == 160);
+  CHECK(lb.image.height == 160);
+  CHECK(info.pad_x == 0);
+  CHECK(info.pad_y == 26);
+  CHECK(info.scale_x == Approx(160.0 / 300));
+  CHECK(info.scale_y == Approx(107.0 / 200));
+  CHECK(lb.image.at(80, 10)[0] == 114);   // padding above
+  CHECK(lb.image.at(80, 150)[0] == 114);  // padding below (26 + 107 = 133)
+  CHECK(lb.image.at(5, 30)[0] == 10);     // content
+  for (size_t i = 0; i < a.boxes.size(); ++i) {
+    Box back = letterbox_to_source(lb.boxes[i], info);
+    CHECK(back.cls == a.boxes[i].cls);
+    CHECK(back.cx == Approx(a.boxes[i].cx).margin(1e-6));
+    CHECK(back.cy == Approx(a.boxes[i].cy).margin(1e-6));
+    CHECK(back.w == Approx(a.boxes[i].w).margin(1e-6));
+    CHECK(back.h == Approx(a.boxes[i].h).margin(1e-6));
+  }
+  // The full-height box spans exactly the content rows 26..133.
+  PixBox full = pixels_of(lb.boxes[1], 160, 160);
+  CHECK(full.y0 == Approx(26).margin(1e-3));
+  CHECK(full.y1 == Approx(133).margin(1e-3));
+  // The rectangle's box still frames the bright pixels.
+  PixBox r = pixels_of(lb.boxes[0], 160, 160);
+  CHECK(lb.image.at(int((r.x0 + r.x1) / 2), int((r.y0 + r.y1) / 2))[0] > 200);
+  CHECK(lb.image.at(int(r.x0) - 2, int((r.y0 + r.y1) / 2))[0] < 40);
+}
+
+TEST_CASE("random affine moves boxes with the pixels", "[augment]") {
+  Annotated a = rectangle_image(128, 128, 40, 50, 90, 80);
+  AugmentOptions o = AugmentOptions::none(128);
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    Rng rng(seed);
+    Annotated out = random_affine(a, rng, 128, 0.3, 0.1, o);
+    REQUIRE(out.boxes.size() == 1);
+    PixBox b = pixels_of(out.boxes[0], 128, 128);
+    // Bright pixels lie inside the box (1 px of interpolation blur), the centre is bright.
+    for (int y = 0; y < 128; ++y) {
+      for (int x = 0; x < 128; ++x) {
+        if (out.image.at(x, y)[0] > 130) {
+          REQUIRE(x >= b.x0 - 1);
+          REQUIRE(x <= b.x1 + 1);
+          REQUIRE(y >= b.y0 - 1);
+          REQUIRE(y <= b.y1 + 1);
+        }
+      }
+    }
+    CHECK(out.image.at(int((b.x0 + b.x1) / 2), int((b.y0 + b.y1) / 2))[0] > 200);
+  }
+}
+
+TEST_CASE("boxes pushed out of the image are clipped or dropped", "[augment]") {
+  Annotated a = rectangle_image(100, 100, 0, 0, 10, 10);
+  a.boxes.push_back({2, 0.5f, 0.5f, 0.2f, 0.2f});
+  AugmentOptions o = AugmentOptions::none(100);
+  // Zoom x1 and shift by -0.45 * 100 is beyond what random_affine draws; use translate near 0.5.
+  Rng rng(3);
+  Annotated out = random_affine(a, rng, 100, 0.0, 0.0, o);  // identity transform
+  REQUIRE(out.boxes.size() == 2);
+  CHECK(out.boxes[0].cx == Approx(0.05f).margin(1e-6));
+  // A tiny box (1.5 px) is dropped.
+  Annotated tiny = rectangle_image(100, 100, 50, 50, 52, 52);
+  tiny.boxes[0].w = 0.015f;
+  Rng rng2(1);
+  CHECK(random_affine(tiny, rng2, 100, 0.0, 0.0, o).boxes.empty());
+}
+
+TEST_CASE("mosaic: boxes inside the image and on their pixels", "[augment]") {
+  AugmentOptions o;
+  o.imgsz = 96;
+  int boxes_seen = 0;
+  for (uint64_t seed = 0; seed < 30; ++seed) {
+    std::array<Annotated, 4> parts = {
+        rectangle_image(96, 64, 10, 10, 50, 40, 0), rectangle_image(80, 96, 30, 20, 70, 90, 1),
+        rectangle_image(96, 96, 40, 40, 90, 90, 2), rectangle_image(50, 96, 5, 5, 45, 60, 3)};
+    Rng rng(seed);
+    Annotated m = mosaic4(parts, rng, o);
+    REQUIRE(m.image.width == 96);
+    REQUIRE(m.image.height == 96);
+    for (const Box& b : m.boxes) {
+      ++boxes_seen;
+      CHECK(b.cx - b.w / 2 >= -1e-6);
+      CHECK(b.cy - b.h / 2 >= -1e-6);
+      CHECK(b.cx + b.w / 2 <= 1 + 1e-6);
+      CHECK(b.cy + b.h / 2 <= 1 + 1e-6);
+      CHECK(b.w * 96 >= o.min_box_px - 1e-4);
+      CHECK(b.h * 96 >= o.min_box_px - 1e-4);
+      if (b.w * 96 >= 4 && b.h * 96 >= 4) {
+        CHECK(m.image.at(int(b.cx * 96), int(b.cy * 96))[0] > 200);
+      }
+    }
+  }
+  CHECK(boxes_seen > 30);
+}
+
+TEST_CASE("HSV jitter keeps greys grey and changes colour", "[augment]") {
+  Image im(4, 1, 3);
+  uint8_t px[4][3] = {{128, 128, 128}, {200, 50, 50}, {20, 200, 60}, {0, 0, 0}};
+  for (int i = 0; i < 4; ++i) std::copy(px[i], px[i] + 3, im.at(i, 0));
+  Image j = im;
+  Rng rng(5);
+  hsv_jitter(&j, rng, 0.0, 0.0, 0.0);  // no gain: colours within HSV rounding
+  for (size_t i = 0; i < im.pixels.size(); ++i) CHECK(std::abs(j.pixels[i] - im.pixels[i]) <= 4);
+  Image k = im;
+  Rng rng2(6);
+  hsv_jitter(&k, rng2, 0.2, 0.7, 0.4);
+  CHECK(k.at(0, 0)[0] == k.at(0, 0)[1]);
+  CHECK(k.at(0, 0)[1] == k.at(0, 0)[2]);
+  CHECK(k.at(3, 0)[0] == 0);
+  CHECK(k.pixels != im.pixels);
+}
+
+namespace {
+struct TinySet {
+  test::ScratchDir dir{"loader"};
+  DatasetConfig config;
+  TinySet() {
+    FmnistDetOptions o;
+    o.out = dir.str();
+    o.train = 10;
+    o.val = 0;
+    o.imgsz = 64;
+    o.threads = 1;
+    config = load_dataset_config(make_fmnist_det(o));
+  }
+};
+
+std::vector<Batch> epoch_batches(BatchLoader& loader, int epoch) {
+  loader.start_epoch(epoch);
+  std::vector<Batch> out;
+  Batch b;
+  while (loader.next(&b)) out.push_back(b);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("loader: same batches for any thread count, new ones each epoch", "[loader]") {
+  TinySet set;
+  auto split = DetectionSplit::load(set.config, "train", {false, 1});
+  LoaderOptions o;
+  o.batch_size = 3;
+  o.aug.imgsz = 64;
+  o.seed = 11;
+  o.workers = 1;
+  BatchLoader one(split, o);
+  o.workers = 3;
+  o.prefetch = 2;
+  BatchLoader three(split, o);
+  CHECK(one.batches_per_epoch() == 4);
+  auto a = epoch_batches(one, 0);
+  auto b = epoch_batches(three, 0);
+  REQUIRE(a.size() == 4);
+  REQUIRE(b.size() == 4);
+  for (size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i].index == static_cast<int64_t>(i));
+    CHECK(a[i].images == b[i].images);
+    CHECK(a[i].targets == b[i].targets);
+    CHECK(a[i].sample_indices == b[i].sample_indices);
+  }
+  CHECK(a[3].size == 1);  // 10 = 3 + 3 + 3 + 1
+  CHECK(a[0].images.size() == 3u * 3 * 64 * 64);
+  // Every sample once per epoch.
+  std::vector<size_t> seen;
+  for (const auto& batch : a)
+    seen.insert(seen.end(), batch.sample_indices.begin(), batch.sample_indices.end());
+  std::sort(seen.begin(), seen.end());
+  for (size_t i = 0; i < 10; ++i) CHECK(seen[i] == i);
+  // Targets: [batch_idx, cls, cx, cy, w, h], normalised.
+  int64_t targets = 0;
+  for (const auto& batch : a) {
+    targets += batch.num_targets();
+    for (int64_t t = 0; t < batch.num_targets(); ++t) {
+      const float* row = &batch.targets[t * 6];
+      CHECK(row[0] >= 0);
+      CHECK(row[0] < batch.size);
+      CHECK(row[1] >= 0);
+      CHECK(row[1] <= 9);
+      CHECK(row[2] - row[4] / 2 >= -1e-5);
+      CHECK(row[2] + row[4] / 2 <= 1 + 1e-5);
+    }
+  }
+  CHECK(targets > 10);
+  // A rerun of the epoch repeats it; the next epoch differs.
+  auto again = epoch_batches(one, 0);
+  CHECK(again[2].images == a[2].images);
+  auto next = epoch_batches(one, 1);
+  CHECK(next[0].images != a[0].images);
+  // Abandoning an epoch midway and starting another is fine.
+  three.start_epoch(5);
+  Batch first;
+  REQUIRE(three.next(&first));
+  auto e5 = epoch_batches(one, 5);
+  CHECK(first.images == e5[0].images);
+  // Mosaic off (close_mosaic) from the next epoch on.
+  one.set_mosaic(false);
+  three.set_mosaic(false);
+  auto c = epoch_batches(one, 2);
+  auto d = epoch_batches(three, 2);
+  CHECK(c[1].images == d[1].images);
+  o.drop_last = true;
+  CHECK(BatchLoader(split, o).batches_per_epoch() == 3);
+}
+
+TEST_CASE("loader: validation batches map back to the labels", "[loader]") {
+  TinySet set;
+  auto split = DetectionSplit::load(set.config, "train", {false, 1});
+  LoaderOptions o;
+  o.batch_size = 4;
+  o.augment = false;
+  o.shuffle = false;
+  o.aug = AugmentOptions::none(96);  // upscale 64 -> 96: letterbox scale 1.5, no padding
+  BatchLoader loader(split, o);
+  auto batches = epoch_batches(loader, 0);
+  REQUIRE(batches.size() == 3);
+  for (const Batch& b : batches) {
+    REQUIRE(b.letterbox.size() == static_cast<size_t>(b.size));
+    size_t row = 0;
+    for (int i = 0; i < b.size; ++i) {
+      const auto& truth = split.samples()[b.sample_indices[i]].boxes;
+      CHECK(b.letterbox[i].scale_x == Approx(1.5));
+      for (const Box& t : truth) {
+        REQUIRE(row < static_cast<size_t>(b.num_targets()));
+        const float* r = &b.targets[row * 6];
+        CHECK(r[0] == i);
+        Box back = letterbox_to_source({int(r[1]), r[2], r[3], r[4], r[5]}, b.letterbox[i]);
+        CHECK(back.cls == t.cls);
+        CHECK(back.cx == Approx(t.cx).margin(1e-5));
+        CHECK(back.h == Approx(t.h).margin(1e-5));
+        ++row;
+      }
+    }
+    CHECK(row == static_cast<size_t>(b.num_targets()));
+    auto f = b.images_float();
+    CHECK(f[7] == Approx(b.images[7] / 255.0f));
+  }
+}
+
+TEST_CASE("loader: an image that vanished is an error naming it", "[loader]") {
+  TinySet set;
+  auto split = DetectionSplit::load(set.config, "train", {false, 1});
+  std::filesystem::remove(split.samples()[4].image_path);
+  LoaderOptions o;
+  o.batch_size = 2;
+  o.aug.imgsz = 64;
+  o.aug.mosaic = false;
+  o.shuffle = false;
+  o.workers = 2;
+  BatchLoader loader(split, o);
+  loader.start_epoch(0);
+  Batch b;
+  CHECK(loader.next(&b));
+  CHECK(loader.next(&b));
+  CHECK_THROWS_WITH(loader.next(&b), Contains("000004.png"));
+}
