@@ -44,6 +44,7 @@ find_package(Threads REQUIRED)
 # -fopenmp on every target (it defines _OPENMP): the shared precompiled header is only valid for
 # translation units compiled with the same flags.
 add_compile_options(${OpenMP_CXX_FLAGS})
+link_libraries(OpenMP::OpenMP_CXX)
 
 # Adds a folder of the tree if it holds a CMakeLists.txt yet.
 function(mixnas_add_folder dir)

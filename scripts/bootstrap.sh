@@ -10,7 +10,7 @@ PACKAGES=(
   # libraries
   libtorch-dev libeigen3-dev libyaml-cpp-dev libcli11-dev catch2 libomp-dev
   libflatbuffers-dev flatbuffers-compiler libcpp-httplib-dev nlohmann-json3-dev
-  libbenchmark-dev libstb-dev
+  libbenchmark-dev libstb-dev libonnx-dev libprotobuf-dev protobuf-compiler
   # fuzzing and ARM throughput analysis
   clang llvm
   # data

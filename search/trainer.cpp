@@ -465,12 +465,13 @@ void Trainer::fit(bool resume) {
       rec.map50_95 = history_.back().map50_95;
     }
     history_.push_back(rec);
-    append_csv(rec);
     double fit = fitness(rec.map50, rec.map50_95);
     bool is_best = fit > best_fitness_;
     if (is_best) best_fitness_ = fit;
+    // Checkpoints first: results.csv never lists an epoch that last.pt does not hold.
     save_checkpoint(last, epoch + 1);
     if (is_best) save_checkpoint(best, epoch + 1);
+    append_csv(rec);
     if (callback_) callback_(rec);
   }
 }

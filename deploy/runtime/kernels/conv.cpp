@@ -634,7 +634,6 @@ std::vector<ConvKernelInfo> conv_kernel_table(const CpuFeatures& features) {
     out.push_back({r.name, r.family, r.precision, r.min_w_bits, r.max_w_bits, r.min_a_bits,
                    r.max_a_bits, r.available(features)});
   });
-  for (ConvKernelInfo& k : conv_lowbit_kernel_table(features)) out.push_back(std::move(k));
   return out;
 }
 

@@ -142,7 +142,8 @@ struct ConvKernelInfo {
   int min_w_bits, max_w_bits, min_a_bits, max_a_bits;  // int precision only
   bool available;                                      // on the CpuFeatures asked about
 };
-// Every row of every table, in priority order, with `available` for `features`.
+// Every row of every table, in priority order, with `available` for `features` (the low-bit rows:
+// conv_lowbit_kernel_table()).
 std::vector<ConvKernelInfo> conv_kernel_table(const CpuFeatures& features = cpu_features());
 // The kernel make_conv_plan picks per (family, precision) on `features`, as "family/precision:
 // name" lines, for `mixnas info`.

@@ -61,8 +61,12 @@ bool no_avx2(const CpuFeatures& f) {
 }
 // AVX-512 VPOPCNTDQ vs the VNNI int8 kernel (vpdpbusd: 64 MACs per instruction); bit-serial costs
 // 3 instructions (vpandq, vpopcntq, vpaddq) per 512 MACs per plane pair.
+// Measured (mixnas-bench-lowbit, YOLOv8n convs): W1A1 wins for K >= 1024, or K >= 128 with
+// out_c >= 128; W2A2 runs ~2x slower than int8 on every layer, so 2+ bits stay on int8.
 bool wins_avx512(int wb, int ab, const ConvGeometry& g) {
-  return wb * ab <= 2 && g.reduction() >= 128;
+  const int k = g.reduction();
+  if (wb * ab == 1) return k >= 1024 || (k >= 128 && g.out_c >= 128);
+  return wb * ab == 2 && k >= 1024 && g.out_c >= 128;
 }
 // AVX2: 7 instructions per 256 MACs per plane pair vs vpmaddwd (16 MACs per instruction).
 bool wins_avx2(int wb, int ab, const ConvGeometry& g) {
@@ -97,7 +101,8 @@ bool wins_neondot(int wb, int ab, const ConvGeometry& g) {
 const LowbitIsa kIsas[] = {
 #if defined(__x86_64__)
     {"avx512vpopcnt", has_avx512vpopcnt, conv_bitserial_shape__avx512vpopcnt, conv_bitserial_block__avx512vpopcnt,
-     conv_bitpack__avx512vpopcnt, wins_avx512, "w_bits * a_bits <= 2 and K >= 128"},
+     conv_bitpack__avx512vpopcnt, wins_avx512,
+     "w1a1: K >= 1024 or (K >= 128 and out_c >= 128); w1a2/w2a1: K >= 1024 and out_c >= 128"},
     {"avx2", has_avx2, conv_bitserial_shape__avx2, conv_bitserial_block__avx2, conv_bitpack__avx2, wins_avx2,
      "w1a1 and K >= 128"},
     {"scalar", no_avx2, conv_bitserial_shape__scalar, conv_bitserial_block__scalar, conv_bitpack__scalar, wins_always,

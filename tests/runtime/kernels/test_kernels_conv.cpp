@@ -379,7 +379,7 @@ TEST_CASE("masked CPU features pick the fallback rows", "[conv]") {
   CHECK(std::string(make_conv_plan(w, none)->kernel_name()) == "conv_f32_gemm_4x8__sse2");
 #endif
   const auto lines = conv_kernel_names_for(full);
-  REQUIRE(lines.size() == 4);
+  REQUIRE(lines.size() >= 4);  // 4 family/precision lines, then the low-bit lines
   CHECK(lines[0].rfind("gemm/fp32: conv_f32_", 0) == 0);
 }
 

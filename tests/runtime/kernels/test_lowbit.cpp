@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -122,6 +123,13 @@ std::string row(const std::string& isa_suffix, int wb, int ab) {
   return "conv_bitserial_w" + std::to_string(wb) + "a" + std::to_string(ab) + isa_suffix;
 }
 
+// The thread count compared against one thread: 2, or MIXNAS_TEST_THREADS (1 under an emulator
+// that cannot start threads, as for test_kernels_conv).
+int test_threads() {
+  const char* env = std::getenv("MIXNAS_TEST_THREADS");
+  return env && std::atoi(env) > 0 ? std::atoi(env) : 2;
+}
+
 const int kPairs[][2] = {{1, 1}, {1, 2}, {1, 3}, {1, 4}, {2, 1}, {2, 2}, {2, 3}, {2, 4},
                          {3, 1}, {3, 2}, {3, 3}, {3, 4}, {4, 1}, {4, 2}, {4, 3}, {4, 4},
                          {1, 8}, {2, 8}, {3, 8}, {4, 8}, {8, 1}, {8, 2}, {8, 3}, {8, 4}};
@@ -183,7 +191,7 @@ TEST_CASE("bit-serial rows match the reference bit for bit", "[lowbit]") {
         REQUIRE(plan);
         INFO(plan->kernel_name() << " shape " << s.in_h << "x" << s.in_w << "x" << s.in_c << ">"
                                  << s.out_c << " k" << s.kh);
-        for (int threads : {1, 2}) {
+        for (int threads : {1, test_threads()}) {
           const Out got = run(*plan, in, in_stride, threads, act);
           REQUIRE(got.codes == ref.codes);
           REQUIRE(std::memcmp(got.f32.data(), ref.f32.data(), got.f32.size() * 4) == 0);
@@ -219,7 +227,7 @@ TEST_CASE("deepest reduction: extreme codes, exact accumulators", "[lowbit]") {
     for (const auto& isa : available_rows()) {
       auto plan = make_conv_plan_lowbit_named(w, row(isa, wb, ab));
       INFO(plan->kernel_name());
-      const Out got = run(*plan, in, g.in_c, 2, Activation::kIdentity);
+      const Out got = run(*plan, in, g.in_c, test_threads(), Activation::kIdentity);
       REQUIRE(got.f32 == ref.f32);
     }
   }
@@ -252,7 +260,7 @@ TEST_CASE("bit-plane sink feeds bit-plane input", "[lowbit]") {
   // shared epilogue.
   ConvWeights w1b = random_weights(g1, 1, 8, rng);
   auto plan1 = make_conv_plan_lowbit_named(w1b, "conv_bitserial_w1a8__scalar");
-  plan1->run(v, ep, 2);
+  plan1->run(v, ep, test_threads());
   for (int px = 0; px < pixels; ++px)
     for (int ch = 0; ch < 80; ++ch)
       for (int b = 0; b < bits; ++b) {
@@ -301,7 +309,7 @@ TEST_CASE("bit-plane sink feeds bit-plane input", "[lowbit]") {
     ep2.sinks = {f, cc};
     ConvInputView v2;
     v2.bit_planes = planes.data(), v2.row_stride = row_stride, v2.plane_stride = plane_stride;
-    plan2->run(v2, ep2, 2);
+    plan2->run(v2, ep2, test_threads());
     INFO(plan2->kernel_name());
     REQUIRE(got.codes == ref.codes);
     REQUIRE(got.f32 == ref.f32);
@@ -347,7 +355,7 @@ TEST_CASE("make_conv_plan picks low-bit rows only where the rule says they win",
     std::vector<uint8_t> in(static_cast<size_t>(6 * 6 * 256));
     for (auto& c : in) c = static_cast<uint8_t>(rng() & ((1u << pair[1]) - 1));
     const Out ref = run(*make_conv_plan_reference(w), in, 256, 1, Activation::kHardswish);
-    const Out got = run(*plan, in, 256, 2, Activation::kHardswish);
+    const Out got = run(*plan, in, 256, test_threads(), Activation::kHardswish);
     REQUIRE(got.codes == ref.codes);
     REQUIRE(got.f32 == ref.f32);
   }
