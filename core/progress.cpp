@@ -82,6 +82,7 @@ std::string Progress::render_line(const std::string& label, int64_t done, int64_
 
 void Progress::maybe_print(bool force) {
   if (finished_ || !log::enabled(log::Level::kInfo)) return;
+  if (force && printed_ && last_printed_done_ == done_) return;  // the final state is shown
   auto now = Clock::now();
   double since_last = std::chrono::duration<double>(now - last_print_).count();
   double period = tty_ ? 0.1 : plain_period_s_;
@@ -101,9 +102,7 @@ void Progress::maybe_print(bool force) {
   }
   std::fflush(stderr);
   printed_ = true;
-  if (complete && tty_) {
-    // Keep the bar for the next print only if more progress comes; finish() adds the newline.
-  }
+  last_printed_done_ = done_;
 }
 
 }  // namespace mixnas

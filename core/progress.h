@@ -44,6 +44,7 @@ class Progress {
   bool tty_;
   bool finished_ = false;
   bool printed_ = false;
+  int64_t last_printed_done_ = -1;
 };
 
 // "1:02:03", "02:03" for seconds.

@@ -26,11 +26,11 @@ if $BIN/mixnas export --help >/dev/null 2>&1 && $BIN/mixnas export $RUN --format
   sleep 1
   $BIN/mixnas agent-ping configs/devices/local.yaml
   $BIN/mixnas bench $RUN/model.mxr --runs 20 --warmup 5 --device configs/devices/local.yaml
-  IMAGES=$(ls datasets/fmnist-det/images/val/*.png | head -n 4)
-  $BIN/mixnas predict $RUN/model.mxr $IMAGES --name demo --exist-ok
+  IMAGES=(datasets/fmnist-det/images/val/*.png)
+  $BIN/mixnas predict $RUN/model.mxr "${IMAGES[@]:0:4}" --name demo --exist-ok
 else
   echo "export is not available yet; predicting with the trained weights"
-  IMAGES=$(ls datasets/fmnist-det/images/val/*.png | head -n 4)
-  $BIN/mixnas predict $RUN/weights/best.pt $IMAGES --name demo --exist-ok
+  IMAGES=(datasets/fmnist-det/images/val/*.png)
+  $BIN/mixnas predict $RUN/weights/best.pt "${IMAGES[@]:0:4}" --name demo --exist-ok
 fi
 echo "== demo done: results in $RUN (results.csv, weights/), drawings in runs/predict/demo =="
