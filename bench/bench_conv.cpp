@@ -1,12 +1,28 @@
 // mixnas-bench-conv: every conv of YOLOv8n (width 0.25, depth 0.33) at 320x320, one thread,
-// mixnas fp32 / int8 kernels against LibTorch's fp32 conv (oneDNN) and quantized convs (oneDNN,
-// fbgemm/x86 and QNNPACK engines, whichever this LibTorch has), measured in the same run.
-// Prints one table row per layer (median time of repeats, microseconds) and LAST the line
+// mixnas fp32 / int8 / low-bit kernels against LibTorch's fp32 conv (oneDNN) and quantized convs
+// (oneDNN, fbgemm/x86 and QNNPACK engines, whichever this LibTorch has), measured in the same run.
+// Prints one table row per layer (median thread CPU time of repeats, microseconds):
+//   mix_f32, onednn_f32           floats in and out
+//   mix_int8, <engine>_i8, qnnpack_i8   uint8 codes in, requantized uint8 codes out
+//   w1a1, w2a2, w4a4              what make_conv_plan runs for that layer at those bit-widths (a
+//                                 low-bit row where the kernel table's rule picks one, else the
+//                                 int8 kernel on the same codes), codes in and out
+//   bs11, bs22, bs44              the bit-serial row of this CPU's best ISA, forced (its input
+//                                 planes packed from codes inside run())
+//   bs22p                         the forced W2A2 row reading bit planes, as a producer conv's
+//                                 kBitPlanes sink writes them (no packing pass)
+//   pick                          b(it-serial) or i(nt8) for w1a1/w2a2/w4a4
+// then a TOTAL row, a FORCED-BITSERIAL line (the forced rows' ratios) and LAST the line
 //   GEOMEAN fp32/onednn_fp32=<r> int8/onednn_int8=<r> int8/qnnpack_int8=<r>
-// with throughput ratios (> 1: mixnas faster).
+//           w2a2/onednn_int8=<r> w2a2/onednn_fp32=<r> w1a1/onednn_int8=<r> w4a4/mixnas_int8=<r>
+// (one line) with throughput ratios, geometric means over the layers (> 1: mixnas faster).
 //
 // Options: --repeats N (default 9), --min-ms M (minimum time per repeat, default 2),
-//          --filter SUBSTRING (only layers whose name contains it).
+//          --filter SUBSTRING (only layers whose name contains it),
+//          --lowbit-pairs: instead, the table the low-bit selection rule is derived from
+//          (docs/kernels.md): per layer the int8 time and, for every (w_bits, a_bits) pair, the
+//          forced bit-serial time over it, '*' where make_conv_plan picks the bit-serial row;
+//          MIXNAS_CPU_DISABLE selects the ISA (e.g. avx512f,avx512bw,avx512vl,avx512vnni for AVX2).
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/torch.h>
 
@@ -22,6 +38,7 @@
 
 #include "deploy/runtime/cpu_features.h"
 #include "deploy/runtime/kernels/conv.h"
+#include "deploy/runtime/kernels/conv_lowbit.h"
 
 using namespace mixnas::rt;
 
@@ -183,13 +200,140 @@ struct Row {
   double mix_f32, mix_int8, torch_f32, torch_q, torch_qnn;
 };
 
+ConvGeometry geometry_of(const Layer& l) {
+  ConvGeometry g;
+  g.in_h = g.in_w = l.hw;
+  g.in_c = l.cin;
+  g.out_c = l.cout;
+  g.kernel_h = g.kernel_w = l.k;
+  g.stride_h = g.stride_w = l.stride;
+  g.pad_top = g.pad_left = g.pad_bottom = g.pad_right = l.k / 2;
+  return g;
+}
+
+// The bit-serial row of the best ISA this CPU has (first available in table order).
+std::string best_bitserial_row(int wb, int ab) {
+  for (const ConvKernelInfo& k : conv_lowbit_kernel_table())
+    if (k.available && k.min_w_bits == wb && k.min_a_bits == ab) return k.name;
+  return "";
+}
+
+bool is_bitserial(const ConvPlan& p) {
+  return std::strstr(p.kernel_name(), "bitserial") != nullptr;
+}
+
+// A low-bit layer: random weight codes of w_bits (1-bit: +-1), random input codes of a_bits with
+// the zero point mid-range, codes out (8-bit, as the int8 columns).
+struct LowbitLayer {
+  ConvWeights w;
+  std::vector<uint8_t> in;
+  std::vector<uint8_t> out;
+  ConvEpilogue ep;
+
+  LowbitLayer(const Layer& l, int wb, int ab, std::mt19937& rng) {
+    const ConvGeometry g = geometry_of(l);
+    w.geometry = g;
+    w.precision = ConvPrecision::kInt;
+    w.w_bits = wb, w.a_bits = ab;
+    const int lo = wb == 1 ? -1 : -(1 << (wb - 1)), hi = wb == 1 ? 1 : (1 << (wb - 1)) - 1;
+    std::uniform_int_distribution<int> q(lo, hi);
+    const size_t count = static_cast<size_t>(g.out_c) * g.reduction();
+    w.weight_codes.resize(count);
+    for (auto& c : w.weight_codes) {
+      int v = q(rng);
+      if (wb == 1 && v == 0) v = 1;
+      c = static_cast<int8_t>(v);
+    }
+    w.weight_scale.assign(g.out_c, 0.01f);
+    w.bias.assign(g.out_c, 0.1f);
+    w.input_scale = 0.1f;
+    w.input_zero_point = (1 << ab) / 2;
+    in.resize(static_cast<size_t>(l.hw) * l.hw * l.cin);
+    for (auto& c : in) c = static_cast<uint8_t>(rng() & ((1u << ab) - 1));
+    out.resize(static_cast<size_t>(g.out_h()) * g.out_w() * l.cout);
+    ConvSink s;
+    s.kind = ConvSink::kCodes;
+    s.data = out.data();
+    s.row_stride = l.cout;
+    s.scale = 0.05f;
+    s.zero_point = 128;
+    ep.sinks = {s};
+  }
+  double time(const ConvPlan& plan) const {
+    ConvInputView v;
+    v.codes = in.data();
+    v.row_stride = w.geometry.in_c;
+    return time_us([&] { plan.run(v, ep, 1); });
+  }
+  // The plan reading the input as bit planes (dense BitPlaneLayout).
+  double time_planes(const ConvPlan& plan) const {
+    const BitPlaneLayout lay{w.geometry.in_c, w.a_bits};
+    const int pixels = w.geometry.in_h * w.geometry.in_w;
+    std::vector<uint64_t> planes(static_cast<size_t>(pixels) * lay.words_per_pixel());
+    pack_bit_planes(in.data(), pixels, w.geometry.in_c, lay, planes.data());
+    ConvInputView v;
+    v.bit_planes = planes.data();
+    v.row_stride = lay.words_per_pixel();
+    v.plane_stride = lay.words_per_plane();
+    return time_us([&] { plan.run(v, ep, 1); });
+  }
+};
+
+// --lowbit-pairs: per layer, the int8 kernel's time and every pair's forced bit-serial time over
+// it.
+int lowbit_pairs_table(const std::string& filter) {
+  const int pairs[][2] = {{1, 1}, {1, 2}, {2, 1}, {2, 2}, {1, 3}, {3, 1}, {1, 4}, {4, 1},
+                          {2, 3}, {3, 2}, {2, 4}, {4, 2}, {3, 3}, {3, 4}, {4, 3}, {4, 4},
+                          {1, 8}, {8, 1}, {2, 8}, {8, 2}, {3, 8}, {8, 3}, {4, 8}, {8, 4}};
+  const CpuFeatures& cpu = cpu_features();
+  std::printf(
+      "# mixnas-bench-conv --lowbit-pairs: forced bit-serial time / int8 kernel time per "
+      "layer and (w_bits, a_bits); '*': make_conv_plan picks the bit-serial row\n");
+  std::printf("# cpu: %s; int8: ", cpu.model_name.c_str());
+  for (const auto& line : conv_kernel_names_for(cpu)) std::printf("[%s] ", line.c_str());
+  std::printf("\n%-22s %-20s %6s %5s %9s", "layer", "shape", "K", "out_c", "int8_us");
+  for (const auto& p : pairs) std::printf("   w%da%d", p[0], p[1]);
+  std::printf("\n");
+  std::mt19937 rng(7);
+  int picked = 0, slower = 0, missed = 0;
+  for (const Layer& l : yolov8n_convs()) {
+    if (!filter.empty() && l.name.find(filter) == std::string::npos) continue;
+    const ConvGeometry g = geometry_of(l);
+    char shape[64];
+    std::snprintf(shape, sizeof shape, "%dx%dx%d>%d k%d s%d", l.hw, l.hw, l.cin, l.cout, l.k,
+                  l.stride);
+    // The int8 kernel's time does not depend on the codes' bit-width: time it once on W8A8.
+    const LowbitLayer l8(l, 8, 8, rng);
+    const double t8 = l8.time(*make_conv_plan(l8.w));
+    std::printf("%-22s %-20s %6d %5d %9.1f", l.name.c_str(), shape, g.reduction(), l.cout, t8);
+    for (const auto& p : pairs) {
+      const LowbitLayer lb(l, p[0], p[1], rng);
+      const double r =
+          lb.time(*make_conv_plan_lowbit_named(lb.w, best_bitserial_row(p[0], p[1]))) / t8;
+      const bool pick = is_bitserial(*make_conv_plan(lb.w));
+      picked += pick;
+      slower += pick && r > 1.0;
+      missed += !pick && r < 0.9;
+      std::printf(" %6.2f%s", r, pick ? "*" : " ");
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+  std::printf("RULE picked=%d picked_slower_than_int8=%d missed_wins_over_10pct=%d\n", picked,
+              slower, missed);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string filter;
+  bool pairs = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--repeats" && i + 1 < argc) {
+    if (a == "--lowbit-pairs") {
+      pairs = true;
+    } else if (a == "--repeats" && i + 1 < argc) {
       g_repeats = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--min-ms" && i + 1 < argc) {
       g_min_ms = std::atof(argv[++i]);
@@ -197,10 +341,12 @@ int main(int argc, char** argv) {
       filter = argv[++i];
     } else {
       std::fprintf(stderr,
-                   "usage: mixnas-bench-conv [--repeats N] [--min-ms M] [--filter SUBSTRING]\n");
+                   "usage: mixnas-bench-conv [--repeats N] [--min-ms M] [--filter SUBSTRING] "
+                   "[--lowbit-pairs]\n");
       return a == "--help" || a == "-h" ? 0 : 2;
     }
   }
+  if (pairs) return lowbit_pairs_table(filter);
   at::set_num_threads(1);
   at::init_num_threads();
   torch::NoGradGuard no_grad;
@@ -233,25 +379,30 @@ int main(int argc, char** argv) {
   std::printf(
       "# mixnas int8: uint8 codes in, requantized uint8 codes out (as quantized::conv2d); "
       "fp32: floats in and out; identity activation, bias on.\n");
-  std::printf("%-24s %-22s %10s %10s %10s %10s %10s %8s %8s %8s\n", "layer", "shape", "mix_f32",
-              "onednn_f32", "mix_int8", (std::string(engine_name(q_main)) + "_i8").c_str(),
-              "qnnpack_i8", "f32x", "i8x", "qnnx");
+  const std::string r11 = best_bitserial_row(1, 1), r22 = best_bitserial_row(2, 2),
+                    r44 = best_bitserial_row(4, 4);
+  std::printf(
+      "# low-bit: w1a1/w2a2/w4a4 = make_conv_plan's pick (random codes, z_a mid-range); "
+      "forced rows %s %s %s\n",
+      r11.c_str(), r22.c_str(), r44.c_str());
+  std::printf("%-24s %-22s %9s %9s %9s %9s %9s %6s %6s %6s | %8s %8s %8s | %8s %8s %8s %8s | %s\n",
+              "layer", "shape", "mix_f32", "onednn_f32", "mix_int8",
+              (std::string(engine_name(q_main)) + "_i8").c_str(), "qnnpack_i8", "f32x", "i8x",
+              "qnnx", "w1a1", "w2a2", "w4a4", "bs11", "bs22", "bs22p", "bs44", "pick");
 
   std::mt19937 rng(7);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   double log_f32 = 0, log_q = 0, log_qnn = 0;
   int n_f32 = 0, n_q = 0, n_qnn = 0;
-  double tot[5] = {0, 0, 0, 0, 0};
+  // Low-bit ratios (w2a2/onednn_int8, w2a2/onednn_fp32, w1a1/onednn_int8, w4a4/mixnas_int8):
+  // picked plans and forced bit-serial rows.
+  double log_pick[4] = {0, 0, 0, 0}, log_forced[4] = {0, 0, 0, 0};
+  int n_low = 0;
+  double tot[12] = {};
   for (const Layer& l : yolov8n_convs()) {
     if (!filter.empty() && l.name.find(filter) == std::string::npos) continue;
     const int pad = l.k / 2;
-    ConvGeometry g;
-    g.in_h = g.in_w = l.hw;
-    g.in_c = l.cin;
-    g.out_c = l.cout;
-    g.kernel_h = g.kernel_w = l.k;
-    g.stride_h = g.stride_w = l.stride;
-    g.pad_top = g.pad_left = g.pad_bottom = g.pad_right = pad;
+    const ConvGeometry g = geometry_of(l);
     const int oh = g.out_h(), ow = g.out_w();
     const size_t wcount = static_cast<size_t>(l.cout) * l.cin * l.k * l.k;
 
@@ -336,26 +487,60 @@ int main(int argc, char** argv) {
     }
     if (q_main != at::QEngine::NoQEngine) at::globalContext().setQEngine(q_main);
 
+    // Low bits: what the kernel table picks, and the bit-serial rows forced.
+    const LowbitLayer l11(l, 1, 1, rng), l22(l, 2, 2, rng), l44(l, 4, 4, rng);
+    auto p11 = make_conv_plan(l11.w), p22 = make_conv_plan(l22.w), p44 = make_conv_plan(l44.w);
+    const double t11 = l11.time(*p11), t22 = l22.time(*p22), t44 = l44.time(*p44);
+    auto forced = [&](const LowbitLayer& lb, const ConvPlan& picked, double t_picked,
+                      const std::string& row) {
+      if (is_bitserial(picked)) return t_picked;
+      return lb.time(*make_conv_plan_lowbit_named(lb.w, row));
+    };
+    const double f11 = forced(l11, *p11, t11, r11), f22 = forced(l22, *p22, t22, r22),
+                 f44 = forced(l44, *p44, t44, r44);
+    const double f22p = l22.time_planes(*make_conv_plan_lowbit_named(l22.w, r22));
+    const std::string pick = std::string(is_bitserial(*p11) ? "b" : "i") +
+                             (is_bitserial(*p22) ? "b" : "i") + (is_bitserial(*p44) ? "b" : "i");
+
     char shape[64];
     std::snprintf(shape, sizeof shape, "%dx%dx%d>%d k%d s%d", l.hw, l.hw, l.cin, l.cout, l.k,
                   l.stride);
     const double f32x = r.torch_f32 / r.mix_f32, i8x = r.torch_q / r.mix_int8,
                  qnnx = r.torch_qnn / r.mix_int8;
-    std::printf("%-24s %-22s %10.1f %10.1f %10.1f %10.1f %10.1f %8.2f %8.2f %8.2f\n",
-                l.name.c_str(), shape, r.mix_f32, r.torch_f32, r.mix_int8, r.torch_q, r.torch_qnn,
-                f32x, i8x, qnnx);
+    std::printf(
+        "%-24s %-22s %9.1f %9.1f %9.1f %9.1f %9.1f %6.2f %6.2f %6.2f | %8.1f %8.1f %8.1f | %8.1f "
+        "%8.1f %8.1f %8.1f | %s\n",
+        l.name.c_str(), shape, r.mix_f32, r.torch_f32, r.mix_int8, r.torch_q, r.torch_qnn, f32x,
+        i8x, qnnx, t11, t22, t44, f11, f22, f22p, f44, pick.c_str());
     std::fflush(stdout);
     log_f32 += std::log(f32x), ++n_f32;
     if (std::isfinite(i8x)) log_q += std::log(i8x), ++n_q;
     if (std::isfinite(qnnx)) log_qnn += std::log(qnnx), ++n_qnn;
-    const double v[5] = {r.mix_f32, r.torch_f32, r.mix_int8, r.torch_q, r.torch_qnn};
-    for (int i = 0; i < 5; ++i) tot[i] += v[i];
+    if (std::isfinite(r.torch_q)) {
+      const double pk[4] = {r.torch_q / t22, r.torch_f32 / t22, r.torch_q / t11, r.mix_int8 / t44};
+      const double fc[4] = {r.torch_q / f22, r.torch_f32 / f22, r.torch_q / f11, r.mix_int8 / f44};
+      for (int i = 0; i < 4; ++i) log_pick[i] += std::log(pk[i]), log_forced[i] += std::log(fc[i]);
+      ++n_low;
+    }
+    const double v[12] = {r.mix_f32, r.torch_f32, r.mix_int8, r.torch_q, r.torch_qnn, t11,
+                          t22,       t44,         f11,        f22,       f22p,        f44};
+    for (int i = 0; i < 12; ++i) tot[i] += v[i];
   }
-  std::printf("%-24s %-22s %10.1f %10.1f %10.1f %10.1f %10.1f %8.2f %8.2f %8.2f\n", "TOTAL (us)",
-              "", tot[0], tot[1], tot[2], tot[3], tot[4], tot[1] / tot[0], tot[3] / tot[2],
-              tot[4] / tot[2]);
+  std::printf(
+      "%-24s %-22s %9.1f %9.1f %9.1f %9.1f %9.1f %6.2f %6.2f %6.2f | %8.1f %8.1f %8.1f | %8.1f "
+      "%8.1f %8.1f %8.1f |\n",
+      "TOTAL (us)", "", tot[0], tot[1], tot[2], tot[3], tot[4], tot[1] / tot[0], tot[3] / tot[2],
+      tot[4] / tot[2], tot[5], tot[6], tot[7], tot[8], tot[9], tot[10], tot[11]);
   auto gm = [](double s, int n) { return n ? std::exp(s / n) : NAN; };
-  std::printf("GEOMEAN fp32/onednn_fp32=%.3f int8/onednn_int8=%.3f int8/qnnpack_int8=%.3f\n",
-              gm(log_f32, n_f32), gm(log_q, n_q), gm(log_qnn, n_qnn));
+  std::printf(
+      "FORCED-BITSERIAL w2a2/onednn_int8=%.3f w2a2/onednn_fp32=%.3f w1a1/onednn_int8=%.3f "
+      "w4a4/mixnas_int8=%.3f\n",
+      gm(log_forced[0], n_low), gm(log_forced[1], n_low), gm(log_forced[2], n_low),
+      gm(log_forced[3], n_low));
+  std::printf(
+      "GEOMEAN fp32/onednn_fp32=%.3f int8/onednn_int8=%.3f int8/qnnpack_int8=%.3f "
+      "w2a2/onednn_int8=%.3f w2a2/onednn_fp32=%.3f w1a1/onednn_int8=%.3f w4a4/mixnas_int8=%.3f\n",
+      gm(log_f32, n_f32), gm(log_q, n_q), gm(log_qnn, n_qnn), gm(log_pick[0], n_low),
+      gm(log_pick[1], n_low), gm(log_pick[2], n_low), gm(log_pick[3], n_low));
   return 0;
 }

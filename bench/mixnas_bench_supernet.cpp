@@ -1,11 +1,24 @@
 // One training step (forward + backward + optimizer) of the yolov8-pico supernet (activations
 // relu, relu6, leakyrelu, hardswish, silu; w_bits {2,4,8}; a_bits {2,4,8}) against the plain
-// all-SiLU fp32 model, 128 x 128, batch 16, same process. Time: median of several steps after
-// warm-up. Memory: peak bytes allocated by LibTorch's CPU allocator during a step (parameters,
-// gradients, optimizer state, activations and temporaries), counted by an allocator wrapper.
+// all-SiLU fp32 model, 128 x 128, batch 16, same process.
+// Memory: peak bytes allocated by LibTorch's CPU allocator during a step (parameters, gradients,
+// optimizer state, activations and temporaries), counted by an allocator wrapper, each model
+// measured on its own after warm-up.
+// Time: median of the step times after warm-up. The plain model and the supernet then also run
+// alternately, one step each, and the time ratio is taken from those interleaved steps: on a shared
+// machine the load changes within seconds, and two runs one after the other can see different
+// loads. Subnormal floats are flushed to zero (see main).
 // Last line: SUPERNET time_ratio=<r> mem_ratio=<r> (goal: time <= 1.6, memory <= 2).
+// Usage: mixnas-bench-supernet [steps (7)]. Environment:
+// - MIXNAS_BENCH_DENORMALS=1 keeps subnormal floats;
+// - MIXNAS_BENCH_BREAKDOWN=1 adds runs that search only activations or only bit-widths;
+// - MIXNAS_BENCH_PROFILE=<prefix> writes one more step of each model as a Chrome trace of
+//   LibTorch's profiler to <prefix>-<tag>.json (not timed), with the phases bench::forward,
+//   bench::loss, bench::backward and bench::optimizer marked.
+#include <ATen/record_function.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -13,6 +26,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -43,6 +57,7 @@ class CountingAllocator final : public c10::Allocator {
   }
   c10::DeleterFnPtr raw_deleter() const override { return &release; }
   int64_t peak() const { return peak_bytes().load(); }
+  int64_t live_bytes() const { return live().load(); }
   void reset_peak() { peak_bytes().store(live().load()); }
 
  private:
@@ -80,66 +95,136 @@ class CountingAllocator final : public c10::Allocator {
 
 CountingAllocator* g_alloc = nullptr;
 
-struct Result {
-  double median_ms;
-  double peak_mb;
-};
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
 
-Result run(const std::string& label, sn::YoloModel model, int warmup, int steps) {
-  const int64_t batch = 16, size = 128;
-  torch::manual_seed(0);
-  torch::Tensor images = torch::rand({batch, 3, size, size});
-  std::vector<float> rows;
-  for (int64_t b = 0; b < batch; ++b)
-    for (int k = 0; k < 3; ++k) {
-      const float c = float((b + k) % 10), cx = 0.2f + 0.3f * float(k),
-                  cy = 0.3f + 0.02f * float(b);
-      rows.insert(rows.end(), {float(b), c, cx, cy, 0.2f, 0.25f});
-    }
-  torch::Tensor targets = torch::tensor(rows).view({-1, 6});
-  model->train();
-  auto loss_fn = sn::make_loss(model);
-  sn::ParamGroups g = model->param_groups();
-  std::vector<torch::Tensor> weights = g.weights;
-  weights.insert(weights.end(), g.quant.begin(), g.quant.end());
-  torch::optim::SGD opt_w(weights, torch::optim::SGDOptions(0.01).momentum(0.9));
-  std::unique_ptr<torch::optim::Adam> opt_a;
-  if (!g.arch.empty())
-    opt_a = std::make_unique<torch::optim::Adam>(g.arch, torch::optim::AdamOptions(1e-3));
-  std::vector<double> times;
-  int64_t peak = 0;
-  for (int i = 0; i < warmup + steps; ++i) {
+double elapsed_ms(std::chrono::steady_clock::time_point a,
+                  std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+constexpr int64_t kBatch = 16, kSize = 128;
+
+// One model with its loss, optimizers and batch. Its memory counts from the live bytes before it
+// was built, so that other models alive in the process (idle while it steps) do not count.
+class Runner {
+ public:
+  Runner(std::string label, std::string tag, const std::string& yaml, sn::BuildOptions options)
+      : label_(std::move(label)), tag_(std::move(tag)), base_bytes_(g_alloc->live_bytes()) {
+    model_ = sn::build_model(yaml, std::move(options));
+    torch::manual_seed(0);
+    images_ = torch::rand({kBatch, 3, kSize, kSize});
+    std::vector<float> rows;
+    for (int64_t b = 0; b < kBatch; ++b)
+      for (int k = 0; k < 3; ++k) {
+        const float c = float((b + k) % 10), cx = 0.2f + 0.3f * float(k),
+                    cy = 0.3f + 0.02f * float(b);
+        rows.insert(rows.end(), {float(b), c, cx, cy, 0.2f, 0.25f});
+      }
+    targets_ = torch::tensor(rows).view({-1, 6});
+    model_->train();
+    loss_fn_ = sn::make_loss(model_);
+    sn::ParamGroups g = model_->param_groups();
+    std::vector<torch::Tensor> weights = g.weights;
+    weights.insert(weights.end(), g.quant.begin(), g.quant.end());
+    opt_w_ =
+        std::make_unique<torch::optim::SGD>(weights, torch::optim::SGDOptions(0.01).momentum(0.9));
+    if (!g.arch.empty())
+      opt_a_ = std::make_unique<torch::optim::Adam>(g.arch, torch::optim::AdamOptions(1e-3));
+  }
+
+  // One training step; with `record`, its times and peak memory join the statistics.
+  void step(bool record) {
     g_alloc->reset_peak();
     auto t0 = std::chrono::steady_clock::now();
-    opt_w.zero_grad();
-    if (opt_a) opt_a->zero_grad();
-    auto items = loss_fn->compute(model->forward(images).raw, targets, size, size);
-    items.total.backward();
-    opt_w.step();
-    if (opt_a) opt_a->step();
+    opt_w_->zero_grad();
+    if (opt_a_) opt_a_->zero_grad();
+    sn::LossItems items;
+    {
+      std::vector<torch::Tensor> raw;
+      {
+        RECORD_FUNCTION("bench::forward", std::vector<c10::IValue>());
+        raw = model_->forward(images_).raw;
+      }
+      RECORD_FUNCTION("bench::loss", std::vector<c10::IValue>());
+      items = loss_fn_->compute(raw, targets_, kSize, kSize);
+    }
     auto t1 = std::chrono::steady_clock::now();
-    if (i >= warmup) {
-      times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-      peak = std::max(peak, g_alloc->peak());
+    {
+      RECORD_FUNCTION("bench::backward", std::vector<c10::IValue>());
+      items.total.backward();
+    }
+    auto t2 = std::chrono::steady_clock::now();
+    {
+      RECORD_FUNCTION("bench::optimizer", std::vector<c10::IValue>());
+      opt_w_->step();
+      if (opt_a_) opt_a_->step();
+    }
+    auto t3 = std::chrono::steady_clock::now();
+    if (!record) return;
+    times_.push_back(elapsed_ms(t0, t3));
+    forward_.push_back(elapsed_ms(t0, t1));
+    backward_.push_back(elapsed_ms(t1, t2));
+    if (measure_memory_) peak_ = std::max(peak_, g_alloc->peak() - base_bytes_);
+  }
+
+  // Warm-up, then `steps` recorded steps on its own; prints the line of the model.
+  void run_alone(int warmup, int steps) {
+    for (int i = 0; i < warmup; ++i) step(false);
+    for (int i = 0; i < steps; ++i) step(true);
+    std::printf(
+        "%-34s step %8.1f ms (median of %d; forward+loss %.1f, backward %.1f)  peak allocated "
+        "%8.1f MiB\n",
+        label_.c_str(), median(times_), steps, median(forward_), median(backward_), peak_mb());
+    if (const char* prefix = std::getenv("MIXNAS_BENCH_PROFILE")) {
+      torch::autograd::profiler::RecordProfile guard(std::string(prefix) + "-" + tag_ + ".json");
+      step(false);
     }
   }
-  std::sort(times.begin(), times.end());
-  Result r{times[times.size() / 2], double(peak) / (1024.0 * 1024.0)};
-  std::printf("%-34s step %8.1f ms (median of %d)  peak allocated %8.1f MiB\n", label.c_str(),
-              r.median_ms, steps, r.peak_mb);
-  return r;
-}
+
+  // Times of the interleaved phase: the statistics start again. Memory is not measured any more
+  // (the other model's steps change the live bytes).
+  void restart_times() {
+    measure_memory_ = false;
+    times_.clear();
+    forward_.clear();
+    backward_.clear();
+  }
+
+  double median_ms() const { return median(times_); }
+  double peak_mb() const { return double(peak_) / (1024.0 * 1024.0); }
+
+ private:
+  std::string label_, tag_;
+  int64_t base_bytes_;
+  sn::YoloModel model_{nullptr};
+  torch::Tensor images_, targets_;
+  std::unique_ptr<sn::DetectionLoss> loss_fn_;
+  std::unique_ptr<torch::optim::SGD> opt_w_;
+  std::unique_ptr<torch::optim::Adam> opt_a_;
+  std::vector<double> times_, forward_, backward_;
+  int64_t peak_ = 0;
+  bool measure_memory_ = true;
+};
 
 }  // namespace
 
 int main(int argc, char** argv) {
   int steps = 7, warmup = 2;
   if (argc > 1) steps = std::max(1, std::atoi(argv[1]));
+  // Subnormal floats flushed to zero (both models): after some steps on this synthetic batch the
+  // plain model's gradients reach subnormal values and its steps slow down 2-10x at random, which
+  // made the ratio swing (0.3 to 1.8 for the same code). MIXNAS_BENCH_DENORMALS=1 keeps them.
+  const bool ftz = !std::getenv("MIXNAS_BENCH_DENORMALS");
+  if (ftz) at::globalContext().setFlushDenormal(true);
   static CountingAllocator counting;
   g_alloc = &counting;
   c10::SetCPUAllocator(&counting, /*priority=*/100);
-  std::printf("mixnas-bench-supernet: yolov8-pico, nc=80, 128x128, batch 16, %d threads\n",
-              at::get_num_threads());
+  std::printf(
+      "mixnas-bench-supernet: yolov8-pico, nc=80, 128x128, batch 16, %d threads, subnormals %s\n",
+      at::get_num_threads(), ftz ? "flushed to zero" : "kept");
   const std::string pico = std::string(MIXNAS_SOURCE_DIR) + "/configs/models/yolov8-pico.yaml";
   sn::SearchSpace space = sn::parse_search_space(YAML::Load(R"(
 activations: [relu, relu6, leakyrelu, hardswish, silu]
@@ -148,28 +233,56 @@ a_bits: [2, 4, 8]
 )"),
                                                  "bench");
   sn::BuildOptions plain_opts;
-  Result plain = run("plain all-SiLU fp32", sn::build_model(pico, plain_opts), warmup, steps);
   sn::BuildOptions keep = plain_opts;
   keep.search_space = space;
   keep.recompute = false;
-  Result kept = run("supernet, branches kept", sn::build_model(pico, keep), warmup, steps);
   sn::BuildOptions rec = keep;
   rec.recompute = true;
-  Result recomputed =
-      run("supernet, branches recomputed", sn::build_model(pico, rec), warmup, steps);
+
+  Runner plain("plain all-SiLU fp32", "plain", pico, plain_opts);
+  plain.run_alone(warmup, steps);
+  double kept_ms = 0.0, kept_mb = 0.0;
+  {
+    Runner kept("supernet, branches kept", "kept", pico, keep);
+    kept.run_alone(warmup, steps);
+    kept_ms = kept.median_ms();
+    kept_mb = kept.peak_mb();
+  }
+  Runner supernet("supernet, branches recomputed", "supernet", pico, rec);
+  supernet.run_alone(warmup, steps);
   if (std::getenv("MIXNAS_BENCH_BREAKDOWN")) {
     sn::BuildOptions acts_only = rec, bits_only = rec;
     acts_only.search_space->w_bits = {32};
     acts_only.search_space->a_bits = {32};
     bits_only.search_space->acts = {sn::Act::kSilu};
-    Result a = run("activation search only", sn::build_model(pico, acts_only), warmup, steps);
-    Result b = run("bit-width search only", sn::build_model(pico, bits_only), warmup, steps);
+    double a_ms = 0.0, b_ms = 0.0;
+    {
+      Runner a("activation search only", "acts", pico, acts_only);
+      a.run_alone(warmup, steps);
+      a_ms = a.median_ms();
+    }
+    {
+      Runner b("bit-width search only", "bits", pico, bits_only);
+      b.run_alone(warmup, steps);
+      b_ms = b.median_ms();
+    }
     std::printf("activations only: time_ratio=%.2f  bits only: time_ratio=%.2f\n",
-                a.median_ms / plain.median_ms, b.median_ms / plain.median_ms);
+                a_ms / plain.median_ms(), b_ms / plain.median_ms());
   }
-  std::printf("branches kept:       time_ratio=%.2f mem_ratio=%.2f\n",
-              kept.median_ms / plain.median_ms, kept.peak_mb / plain.peak_mb);
-  std::printf("SUPERNET time_ratio=%.2f mem_ratio=%.2f\n", recomputed.median_ms / plain.median_ms,
-              recomputed.peak_mb / plain.peak_mb);
+  std::printf("branches kept:       time_ratio=%.2f mem_ratio=%.2f (runs one after the other)\n",
+              kept_ms / plain.median_ms(), kept_mb / plain.peak_mb());
+
+  // Interleaved timing: plain, supernet, plain, supernet, ... (2 * steps steps each).
+  plain.restart_times();
+  supernet.restart_times();
+  const int rounds = 2 * steps;
+  for (int i = 0; i < rounds; ++i) {
+    plain.step(true);
+    supernet.step(true);
+  }
+  std::printf("interleaved (%d steps each): plain %.1f ms, supernet %.1f ms\n", rounds,
+              plain.median_ms(), supernet.median_ms());
+  std::printf("SUPERNET time_ratio=%.2f mem_ratio=%.2f\n", supernet.median_ms() / plain.median_ms(),
+              supernet.peak_mb() / plain.peak_mb());
   return 0;
 }

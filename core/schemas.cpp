@@ -84,7 +84,11 @@ const Schema& search_schema() {
     s.add("search_space", Type::kNode, "",
           "Candidates per site: activations, w_bits, a_bits, rules (docs/search_space.md).")
         .add("search.strategy", Type::kString, "dnas", "Search strategy.", {"dnas", "uniform"})
+        .add("fraction", Type::kFloat, "1.0", "Fraction of the train split used (search, finetune and baselines), for quick runs.")
         .add("search.epochs", Type::kInt, "10", "Supernet epochs, warm-up included.")
+        .add("search.batch", Type::kInt, "16", "Images per supernet batch (weight and architecture steps).")
+        .add("search.lr0", Type::kFloat, "0.002", "AdamW learning rate of the supernet weights (cosine schedule to lr0 x finetune.lrf).")
+        .add("search.finetune", Type::kBool, "true", "After the search: derive, finetune, export, measure, train the baselines and write the report.")
         .add("search.warmup_epochs", Type::kInt, "3", "Weight-only epochs before architecture steps.")
         .add("search.arch_split", Type::kFloat, "0.2", "Fraction of the train split held out for architecture steps.")
         .add("search.arch_lr", Type::kFloat, "0.01", "Adam learning rate of the architecture logits.")
@@ -97,9 +101,14 @@ const Schema& search_schema() {
         .add("cost.target_latency_ms", Type::kFloat, "0", "Latency budget; 0 = 0.7 x the all-8-bit model's.")
         .add("cost.target_memory_bytes", Type::kFloat, "0", "Peak-memory budget; 0 = 0.4 x the all-8-bit model's.")
         .add("cost.shape", Type::kString, "relu", "g(x) applied to cost/target.", {"linear", "relu", "log"})
-        .add("cost.runs", Type::kInt, "20", "Measured runs per latency-table entry (median after warm-up).")
+        .add("cost.runs", Type::kInt, "20", "Measured runs per latency-table entry and per whole model (median after warm-up).")
+        .add("cost.warmup", Type::kInt, "5", "Unmeasured runs before each measurement.")
+        .add("cost.calibrate_n", Type::kInt, "6", "Random whole architectures measured to calibrate the table for a model.")
+        .add("cost.validate_n", Type::kInt, "6", "Random whole architectures measured after the search to report the table's error.")
+        .add("cost.lut_cache", Type::kString, ".cache/mixnas/lut", "Folder of cached latency tables (one per device id); empty = no cache.")
         .add("device", Type::kString, "local", "Where latency is measured: 'local' (in-process runtime) or configs/devices/X.yaml.")
-        .add("baselines", Type::kStringList, "[silu, relu, hardswish]", "Uniform-activation baselines trained with the same budget.");
+        .add("baselines", Type::kStringList, "[silu, relu, hardswish]", "Uniform-activation baselines trained with the same budget; the first is the reference of summary.json's comparison.")
+        .add("baseline_bits", Type::kString, "fp32", "Bits of the baselines: fp32, int8, or the searched model's bits per site.", {"fp32", "int8", "searched"});
     add_train_keys(s, "finetune");
     s.add("quant.freeze_bn_epoch", Type::kInt, "2",
           "Finetune epoch from which BN statistics are frozen.");

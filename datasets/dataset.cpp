@@ -1,5 +1,7 @@
 #include "datasets/dataset.h"
 
+#include <cmath>
+#include <random>
 #include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
@@ -352,6 +354,48 @@ std::string SplitReport::summary(size_t max_listed) const {
   }
   if (from_cache) out << " [cache]";
   return out.str();
+}
+
+DetectionSplit DetectionSplit::subset(const std::vector<size_t>& indices,
+                                      const std::string& name) const {
+  if (indices.empty()) throw Error("split '" + name + "' would hold no image");
+  DetectionSplit out;
+  out.names_ = names_;
+  out.cache_path_ = cache_path_;
+  out.report_.split = name;
+  out.report_.from_cache = report_.from_cache;
+  for (size_t i : indices) {
+    if (i >= samples_.size()) {
+      throw Error("split '" + name + "': sample index " + std::to_string(i) + " is out of range");
+    }
+    out.samples_.push_back(samples_[i]);
+    out.report_.boxes += static_cast<int64_t>(samples_[i].boxes.size());
+    out.report_.backgrounds += samples_[i].boxes.empty() ? 1 : 0;
+  }
+  out.report_.found = out.report_.images = static_cast<int64_t>(out.samples_.size());
+  return out;
+}
+
+std::pair<DetectionSplit, DetectionSplit> DetectionSplit::partition(double fraction,
+                                                                    uint64_t seed) const {
+  if (!(fraction > 0 && fraction < 1)) {
+    throw Error("split fraction must be between 0 and 1 (exclusive), got " + std::to_string(fraction));
+  }
+  size_t n = samples_.size();
+  size_t k = std::max<size_t>(1, static_cast<size_t>(std::llround(fraction * static_cast<double>(n))));
+  if (k >= n) {
+    throw Error("split '" + report_.split + "' has " + std::to_string(n) +
+                " images: too few to hold out " + std::to_string(fraction) + " of them");
+  }
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::mt19937_64 rng(seed ^ 0x5eed5eedULL);
+  std::shuffle(order.begin(), order.end(), rng);
+  std::vector<size_t> first(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k));
+  std::vector<size_t> rest(order.begin() + static_cast<std::ptrdiff_t>(k), order.end());
+  std::sort(first.begin(), first.end());
+  std::sort(rest.begin(), rest.end());
+  return {subset(first, report_.split + "/part"), subset(rest, report_.split + "/rest")};
 }
 
 DetectionSplit DetectionSplit::load(const DatasetConfig& config, const std::string& split,

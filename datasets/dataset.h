@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "datasets/labels.h"
@@ -61,6 +62,13 @@ class DetectionSplit {
   // the split is missing from the YAML, lists no image, or no image is usable.
   static DetectionSplit load(const DatasetConfig& config, const std::string& split,
                              const SplitLoadOptions& options = {});
+
+  // The samples at `indices` (in that order) as a split of their own, named `name` in reports.
+  // Throws mixnas::Error when an index is out of range or the subset is empty.
+  DetectionSplit subset(const std::vector<size_t>& indices, const std::string& name) const;
+  // Deterministic partition for a search: a shuffled `fraction` of the samples (at least one) and
+  // the rest, both in the split's order. Throws mixnas::Error when either part would be empty.
+  std::pair<DetectionSplit, DetectionSplit> partition(double fraction, uint64_t seed) const;
 
   const std::vector<Sample>& samples() const { return samples_; }
   const SplitReport& report() const { return report_; }

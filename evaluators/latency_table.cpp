@@ -45,12 +45,21 @@ LatencyTable LatencyTable::load(const std::string& path) {
       }
       t.entries_[key] = entry;
     }
-    if (auto c = j.find("calibration"); c != j.end()) {
-      t.calibration_.scale = c->at("scale").get<double>();
-      t.calibration_.offset_ms = c->at("offset_ms").get<double>();
-      t.calibration_.mape_pct = c->at("mape_pct").get<double>();
-      t.calibration_.max_err_pct = c->value("max_err_pct", -1.0);
-      t.calibration_.n = c->at("n").get<int>();
+    auto read_cal = [](const nlohmann::json& c) {
+      Calibration cal;
+      cal.scale = c.at("scale").get<double>();
+      cal.offset_ms = c.at("offset_ms").get<double>();
+      cal.mape_pct = c.at("mape_pct").get<double>();
+      cal.max_err_pct = c.value("max_err_pct", -1.0);
+      cal.n = c.at("n").get<int>();
+      if (!std::isfinite(cal.scale) || !std::isfinite(cal.offset_ms)) {
+        throw Error("a calibration has a non-finite scale or offset");
+      }
+      return cal;
+    };
+    if (auto c = j.find("calibration"); c != j.end()) t.calibration_ = read_cal(*c);
+    if (auto c = j.find("calibrations"); c != j.end()) {
+      for (const auto& [key, value] : c->items()) t.calibrations_[key] = read_cal(value);
     }
     return t;
   } catch (const nlohmann::json::exception& e) {
@@ -60,7 +69,23 @@ LatencyTable LatencyTable::load(const std::string& path) {
   }
 }
 
+bool LatencyTable::use_calibration(const std::string& model_key) {
+  auto it = calibrations_.find(model_key);
+  if (it == calibrations_.end()) return false;
+  calibration_ = it->second;
+  return true;
+}
+
 void LatencyTable::save(const std::string& path) const {
+  auto cal_json = [](const Calibration& c) {
+    return nlohmann::json{{"scale", c.scale},
+                          {"offset_ms", c.offset_ms},
+                          {"mape_pct", c.mape_pct},
+                          {"max_err_pct", c.max_err_pct},
+                          {"n", c.n}};
+  };
+  nlohmann::json cals = nlohmann::json::object();
+  for (const auto& [key, c] : calibrations_) cals[key] = cal_json(c);
   nlohmann::json entries = nlohmann::json::object();
   for (const auto& [key, e] : entries_) {
     entries[key] = {{"median_ms", e.median_ms}, {"min_ms", e.min_ms},   {"p90_ms", e.p90_ms},
@@ -73,12 +98,8 @@ void LatencyTable::save(const std::string& path) const {
                       {"threads", threads_},
                       {"runs", runs_},
                       {"entries", entries},
-                      {"calibration",
-                       {{"scale", calibration_.scale},
-                        {"offset_ms", calibration_.offset_ms},
-                        {"mape_pct", calibration_.mape_pct},
-                        {"max_err_pct", calibration_.max_err_pct},
-                        {"n", calibration_.n}}}};
+                      {"calibration", cal_json(calibration_)},
+                      {"calibrations", cals}};
   write_file_atomic(path, j.dump(1) + "\n");
 }
 

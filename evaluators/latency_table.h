@@ -7,7 +7,8 @@
 //   {"format": "mixnas-lut-1", "device_id": "...", "runtime_version": "0.1.0", "threads": 1,
 //    "runs": 20, "entries": {"<signature key>": {"median_ms", "min_ms", "p90_ms", "kernel",
 //    "weight_bytes", "arena_bytes"}, ...},
-//    "calibration": {"scale": 1.0, "offset_ms": 0.0, "mape_pct": -1, "n": 0}}
+//    "calibration": {"scale": 1.0, "offset_ms": 0.0, "mape_pct": -1, "max_err_pct": -1, "n": 0},
+//    "calibrations": {"<model key>": {...same fields...}, ...}}
 #include <functional>
 #include <map>
 #include <string>
@@ -72,6 +73,13 @@ class LatencyTable {
   // Least squares of measured = scale * sum + offset over (sum, measured) pairs; records MAPE.
   void calibrate(const std::vector<std::pair<double, double>>& sum_and_measured);
   const Calibration& calibration() const { return calibration_; }
+  void set_calibration(const Calibration& c) { calibration_ = c; }
+
+  // Calibrations belong to one model (its fixed ops make the offset): they are kept per model
+  // key (model YAML, classes, input size, search space) so a cached table serves many models.
+  void store_calibration(const std::string& model_key) { calibrations_[model_key] = calibration_; }
+  // Makes the stored calibration of `model_key` the active one; false when there is none.
+  bool use_calibration(const std::string& model_key);
 
  private:
   std::string device_id_;
@@ -80,6 +88,7 @@ class LatencyTable {
   int runs_ = 20;
   std::map<std::string, LatencyEntry> entries_;
   Calibration calibration_;
+  std::map<std::string, Calibration> calibrations_;
 };
 
 // Measures on this machine through the runtime (the agent's own measuring code).

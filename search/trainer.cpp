@@ -22,6 +22,14 @@ using Clock = std::chrono::steady_clock;
 
 double fitness(double map50, double map50_95) { return 0.1 * map50 + 0.9 * map50_95; }
 
+void project_quantizer_steps(supernet::YoloModel& model) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : model->named_parameters(true)) {
+    const std::string& name = p.key();
+    if (name.size() >= 5 && name.compare(name.size() - 5, 5, ".step") == 0) p.value().clamp_min_(1e-8);
+  }
+}
+
 TrainOptions TrainOptions::from_config(const config::Config& cfg, const std::string& s) {
   TrainOptions o;
   o.epochs = static_cast<int>(cfg.get_int(s + ".epochs"));
@@ -263,16 +271,23 @@ Trainer::Trainer(supernet::YoloModel model, const data::DetectionSplit& train,
   s.loss = make_loss_for(model_, options_);
   s.loader = std::make_unique<data::BatchLoader>(train_, loader_options(options_, true));
 
-  // Groups as ultralytics: 0 = norm weights and quantizer steps (no decay), 1 = conv weights
-  // (decay), 2 = biases (no decay). Architecture logits of a fixed model are not trained.
-  std::vector<torch::Tensor> g_norm, g_decay, g_bias;
-  auto arch = model_->param_groups().arch;
+  // Groups as ultralytics: 0 = norm weights (no decay), 1 = conv weights (decay), 2 = biases (no
+  // decay); and 3 = quantizer steps and offsets (no decay, lr x kQuantLrScale). Architecture
+  // logits of a fixed model are not trained.
+  std::vector<torch::Tensor> g_norm, g_decay, g_bias, g_quant;
+  auto groups0 = model_->param_groups();
+  auto arch = groups0.arch;
+  auto contains = [](const std::vector<torch::Tensor>& v, const torch::Tensor& t) {
+    return std::any_of(v.begin(), v.end(), [&](const torch::Tensor& a) { return a.is_same(t); });
+  };
   for (const auto& p : model_->named_parameters(true)) {
     const torch::Tensor& t = p.value();
-    bool is_arch = std::any_of(arch.begin(), arch.end(),
-                               [&](const torch::Tensor& a) { return a.is_same(t); });
-    if (is_arch) {
+    if (contains(arch, t)) {
       t.set_requires_grad(false);
+      continue;
+    }
+    if (contains(groups0.quant, t)) {
+      g_quant.push_back(t);
       continue;
     }
     const std::string& name = p.key();
@@ -293,6 +308,7 @@ Trainer::Trainer(supernet::YoloModel model, const data::DetectionSplit& train,
     groups.emplace_back(g_norm, opt(0.0));
     groups.emplace_back(g_decay, opt(options_.weight_decay));
     groups.emplace_back(g_bias, opt(0.0));
+    groups.emplace_back(g_quant, opt(0.0));
     s.optimizer = std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(options_.lr0));
   } else {
     std::vector<torch::optim::OptimizerParamGroup> groups;
@@ -303,10 +319,11 @@ Trainer::Trainer(supernet::YoloModel model, const data::DetectionSplit& train,
     groups.emplace_back(g_norm, opt(0.0));
     groups.emplace_back(g_decay, opt(options_.weight_decay));
     groups.emplace_back(g_bias, opt(0.0));
+    groups.emplace_back(g_quant, opt(0.0));
     s.optimizer = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(options_.lr0));
   }
-  s.group_lr = {options_.lr0, options_.lr0, options_.lr0};
-  s.group_bias = {false, false, true};
+  s.group_lr = {options_.lr0, options_.lr0, options_.lr0, options_.lr0 * kQuantLrScale};
+  s.group_bias = {false, false, true, false};
 
   if (options_.ema) {
     s.ema = supernet::YoloModel(model_->spec(), model_->build_options());
@@ -372,6 +389,7 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
     items.total.backward();
     torch::nn::utils::clip_grad_norm_(model_->parameters(), 10.0);
     s.optimizer->step();
+    project_quantizer_steps(model_);
     ++s.iteration;
     if (s.ema) {
       torch::NoGradGuard no_grad;

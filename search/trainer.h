@@ -110,6 +110,14 @@ class Trainer {
   std::function<void(const EpochRecord&)> callback_;
 };
 
+// Quantizer steps and offsets train in their own optimizer group: no weight decay and a learning
+// rate of lr x kQuantLrScale. Adam moves a parameter by about its learning rate per step whatever
+// the gradient's size, and a weight step is ~1e-4..1e-2: at the weights' rate it would overshoot
+// and turn negative within a few steps.
+constexpr double kQuantLrScale = 0.02;
+// Keeps every learned step positive after an optimizer step (a projection; LSQ needs s > 0).
+void project_quantizer_steps(supernet::YoloModel& model);
+
 // ultralytics' fitness: 0.1 * mAP50 + 0.9 * mAP50-95.
 double fitness(double map50, double map50_95);
 

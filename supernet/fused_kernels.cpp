@@ -6,10 +6,12 @@
 
 #include "supernet/activation.h"
 
-// Versions for AVX-512, AVX2+FMA and baseline x86-64, picked at load time.
+// Versions for AVX-512, AVX2 and baseline x86-64, picked at load time by CPU feature (an
+// "arch=<cpu>" clone would be picked only on that exact CPU model: a newer or virtualised CPU with
+// the same features would run the baseline version). The file is compiled with
+// -ffp-contract=off, so every version computes the same floats.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define MIXNAS_MULTIVERSION \
-  __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#define MIXNAS_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define MIXNAS_MULTIVERSION
 #endif
@@ -19,7 +21,6 @@ namespace mixnas::supernet::fused {
 namespace {
 
 constexpr int64_t kBlock = 1024;  // elements per block: the block's temporaries stay in L1
-constexpr int kLanes = 16;        // independent partial sums (vectorizable reductions)
 
 // exp(x) for x in [-87, 88]: 2^n * e^r with |r| <= ln2/2, degree-6 polynomial (< 2 ulp).
 inline float fast_exp(float x) {
@@ -118,31 +119,23 @@ MIXNAS_MULTIVERSION void act_fwd_dispatch(int act, const float* __restrict x, fl
   }
 }
 
-// gx += p * g * f'(x); returns sum g * f(x) (kLanes independent partial sums, then double).
+// gx += p * g * f'(x); returns sum g * f(x) (a SIMD reduction: float partial sums per lane).
 MIXNAS_MULTIVERSION double act_bwd_dispatch(int act, const float* __restrict x,
                                             const float* __restrict g, float* __restrict gx,
                                             int64_t n, float p) {
-  float lanes[kLanes] = {};
-  double sum = 0.0;
-  const int64_t body = n - n % kLanes;
+  float sum = 0.0f;
   switch (Act(act)) {
-#define M(name)                                              \
-  case Act::name:                                            \
-    for (int64_t k = 0; k < body; k += kLanes)               \
-      for (int j = 0; j < kLanes; ++j) {                     \
-        const float v = x[k + j], gv = g[k + j];             \
-        lanes[j] += gv * value<int(Act::name)>(v);           \
-        gx[k + j] += p * gv * derivative<int(Act::name)>(v); \
-      }                                                      \
-    for (int64_t k = body; k < n; ++k) {                     \
-      sum += double(g[k]) * value<int(Act::name)>(x[k]);     \
-      gx[k] += p * g[k] * derivative<int(Act::name)>(x[k]);  \
-    }                                                        \
+#define M(name)                                                              \
+  case Act::name:                                                            \
+    _Pragma("omp simd reduction(+ : sum)") for (int64_t k = 0; k < n; ++k) { \
+      const float v = x[k], gv = g[k];                                       \
+      sum += gv * value<int(Act::name)>(v);                                  \
+      gx[k] += p * gv * derivative<int(Act::name)>(v);                       \
+    }                                                                        \
     break;
     MIXNAS_FOR_EACH_ACT(M)
 #undef M
   }
-  for (int j = 0; j < kLanes; ++j) sum += lanes[j];
   return sum;
 }
 
@@ -164,53 +157,139 @@ MIXNAS_MULTIVERSION void quant_fwd_block(const float* x, float* out, int64_t n,
   }
 }
 
-MIXNAS_MULTIVERSION void quant_bwd_block(const float* x, const float* g, float* gx, int64_t n,
-                                         const QuantCandidate c, double* acc) {
-  float lv[kLanes] = {}, ls[kLanes] = {}, lb[kLanes] = {};
+MIXNAS_MULTIVERSION void quant_bwd_block(const float* __restrict x, const float* __restrict g,
+                                         float* __restrict gx, int64_t n, const QuantCandidate c,
+                                         double* acc) {
+  const float p = c.p;
   if (c.kind == 0) {
-    for (int64_t k = 0; k < n; ++k) gx[k] += c.p * g[k];
-    double sum = 0.0;
-    for (int64_t k = 0; k < n; ++k) sum += double(g[k]) * x[k];
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t k = 0; k < n; ++k) {
+      gx[k] += p * g[k];
+      sum += g[k] * x[k];
+    }
     acc[0] += sum;
     return;
   }
   const bool learned_z = c.kind == 2 && c.z_inside;
-  const float lo_ds = c.kind == 2 ? -c.z - (learned_z ? c.beta / c.s : 0.0f) : 0.0f;
-  const float hi_ds = c.qmax - c.z - (learned_z ? c.beta / c.s : 0.0f);
+  const float s = c.s, z = c.z, qmax = c.qmax;
+  const float lo_ds = c.kind == 2 ? -z - (learned_z ? c.beta / s : 0.0f) : 0.0f;
+  const float hi_ds = qmax - z - (learned_z ? c.beta / s : 0.0f);
   const float out_db = learned_z ? 1.0f : 0.0f;
-  const float lo_value = -c.z * c.s, hi_value = (c.qmax - c.z) * c.s;
-  auto body = [&](int64_t k, float& v_acc, float& s_acc, float& b_acc) {
-    const float xs = x[k] / c.s;
-    const float u = xs + c.z;
+  const float lo_value = -z * s, hi_value = (qmax - z) * s;
+  float sv = 0.0f, ss = 0.0f, sb = 0.0f;
+#pragma omp simd reduction(+ : sv, ss, sb)
+  for (int64_t k = 0; k < n; ++k) {
+    const float xs = x[k] / s;
+    const float u = xs + z;
     const float gv = g[k];
-    const bool below = u<0.0f, above = u> c.qmax;
-    const float r = round_even(std::min(std::max(u, 0.0f), c.qmax));
-    const float inside_value = (r - c.z) * c.s;
-    const float value = below ? lo_value : (above ? hi_value : inside_value);
-    const float ds = below ? lo_ds : (above ? hi_ds : (r - c.z) - xs);
+    const bool below = u<0.0f, above = u> qmax;
+    const float r = round_even(std::min(std::max(u, 0.0f), qmax));
+    const float value = below ? lo_value : (above ? hi_value : (r - z) * s);
+    const float ds = below ? lo_ds : (above ? hi_ds : (r - z) - xs);
     const float db = (below || above) ? out_db : 0.0f;
-    gx[k] += (below || above) ? 0.0f : c.p * gv;
-    v_acc += gv * value;
-    s_acc += gv * ds;
-    b_acc += gv * db;
-  };
-  int64_t k = 0;
-  for (; k + kLanes <= n; k += kLanes)
-    for (int j = 0; j < kLanes; ++j) body(k + j, lv[j], ls[j], lb[j]);
-  float tv = 0, ts = 0, tb = 0;
-  for (; k < n; ++k) body(k, tv, ts, tb);
-  double sv = tv, ss = ts, sb = tb;
-  for (int j = 0; j < kLanes; ++j) {
-    sv += lv[j];
-    ss += ls[j];
-    sb += lb[j];
+    gx[k] += (below || above) ? 0.0f : p * gv;
+    sv += gv * value;
+    ss += gv * ds;
+    sb += gv * db;
   }
   acc[0] += sv;
   acc[1] += ss;
   acc[2] += sb;
 }
 
+// Weight codes: b >= 2: clamp(round(w / s), -2^(b-1), 2^(b-1) - 1) (clamped first, as the bounds
+// are integers); b = 1: w >= 0 ? +1 : -1. Value s * code.
+MIXNAS_MULTIVERSION void weight_fwd_row(const float* __restrict w, float* __restrict out, int64_t n,
+                                        int bits, float p, float s) {
+  if (bits == 32) {
+    for (int64_t k = 0; k < n; ++k) out[k] += p * w[k];
+  } else if (bits == 1) {
+    for (int64_t k = 0; k < n; ++k) out[k] += p * ((w[k] >= 0.0f ? 1.0f : -1.0f) * s);
+  } else {
+    const float lo = -float(int64_t{1} << (bits - 1)), hi = float((int64_t{1} << (bits - 1)) - 1);
+    for (int64_t k = 0; k < n; ++k) {
+      const float u = std::min(std::max(w[k] / s, lo), hi);
+      out[k] += p * (round_even(u) * s);
+    }
+  }
+}
+
+// gw += p * g inside the clipping range (bounds included, as clamp's gradient); adds sum g * value
+// to acc[0] and sum g * d value / ds to acc[1]. kBinary: 1-bit weights (sign codes).
+template <bool kBinary>
+inline void weight_bwd_body(const float* __restrict w, const float* __restrict g,
+                            float* __restrict gw, int64_t n, float lo, float hi, float p, float s,
+                            double* acc) {
+  float sv = 0.0f, ss = 0.0f;
+#pragma omp simd reduction(+ : sv, ss)
+  for (int64_t k = 0; k < n; ++k) {
+    const float v = w[k] / s, gv = g[k];
+    const bool below = v<lo, above = v> hi;
+    float code, ds;
+    if (kBinary) {
+      code = w[k] >= 0.0f ? 1.0f : -1.0f;
+      ds = (below || above) ? code : code - v;
+    } else {
+      code = round_even(std::min(std::max(v, lo), hi));
+      ds = below ? lo : (above ? hi : code - v);
+    }
+    gw[k] += (below || above) ? 0.0f : p * gv;
+    sv += gv * (code * s);
+    ss += gv * ds;
+  }
+  acc[0] += sv;
+  acc[1] += ss;
+}
+
+MIXNAS_MULTIVERSION void weight_bwd_row(const float* __restrict w, const float* __restrict g,
+                                        float* __restrict gw, int64_t n, int bits, float p, float s,
+                                        double* acc) {
+  if (bits == 32) {
+    float sv = 0.0f;
+#pragma omp simd reduction(+ : sv)
+    for (int64_t k = 0; k < n; ++k) {
+      sv += g[k] * w[k];
+      gw[k] += p * g[k];
+    }
+    acc[0] += sv;
+  } else if (bits == 1) {
+    weight_bwd_body<true>(w, g, gw, n, -1.0f, 1.0f, p, s, acc);
+  } else {
+    weight_bwd_body<false>(w, g, gw, n, -float(int64_t{1} << (bits - 1)),
+                           float((int64_t{1} << (bits - 1)) - 1), p, s, acc);
+  }
+}
+
 }  // namespace
+
+void mixed_weight_forward(const float* w, float* out, int64_t rows, int64_t cols,
+                          const WeightCandidate* c, int count) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t b = 0; b < cols; b += kBlock) {
+      const int64_t m = std::min(kBlock, cols - b), at = r * cols + b;
+      std::fill(out + at, out + at + m, 0.0f);
+      for (int j = 0; j < count; ++j)
+        weight_fwd_row(w + at, out + at, m, c[j].bits, c[j].p,
+                       c[j].bits == 32 ? 1.0f : c[j].step[r]);
+    }
+}
+
+void mixed_weight_backward(const float* w, const float* g, float* gw, int64_t rows, int64_t cols,
+                           const WeightCandidate* c, int count, double* gp, double* gs) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t b = 0; b < cols; b += kBlock) {
+      const int64_t m = std::min(kBlock, cols - b), at = r * cols + b;
+      std::fill(gw + at, gw + at + m, 0.0f);
+      for (int j = 0; j < count; ++j) {
+        double acc[2] = {0.0, 0.0};
+        weight_bwd_row(w + at, g + at, gw + at, m, c[j].bits, c[j].p,
+                       c[j].bits == 32 ? 1.0f : c[j].step[r], acc);
+        gp[j] += acc[0];
+        gs[j * rows + r] += acc[1];
+      }
+    }
+}
 
 void mixed_act_forward(const float* x, float* out, int64_t n, const int* acts, const float* p,
                        int count) {

@@ -25,4 +25,18 @@ void mixed_quant_forward(const float* x, float* out, int64_t n, const QuantCandi
 void mixed_quant_backward(const float* x, const float* g, float* gx, int64_t n,
                           const QuantCandidate* c, int count, double* acc);
 
+// One weight-quantizer candidate: bits 1..8 (LSQ, one step per output channel) or 32 (fp32).
+struct WeightCandidate {
+  int bits;
+  float p;
+  const float* step;  // [rows]; unused for 32 bits
+};
+// out[r][k] = sum_j p_j * Q_j(w[r][k]) over `rows` output channels of `cols` contiguous weights.
+void mixed_weight_forward(const float* w, float* out, int64_t rows, int64_t cols,
+                          const WeightCandidate* c, int count);
+// gw = g * sum_j p_j * 1[inside_j]; gp[j] += sum g * Q_j(w); gs[j * rows + r] += sum over row r of
+// g * dQ_j/ds (without p_j and the LSQ gradient scale).
+void mixed_weight_backward(const float* w, const float* g, float* gw, int64_t rows, int64_t cols,
+                           const WeightCandidate* c, int count, double* gp, double* gs);
+
 }  // namespace mixnas::supernet::fused

@@ -1,6 +1,7 @@
 #include "supernet/mixed.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 
 #include <cmath>
 
@@ -56,7 +57,8 @@ Tensor choice_weights(const Tensor& logits, const ArchSampling& sampling) {
   switch (sampling.mode) {
     case ArchMode::kSoftmax:
     case ArchMode::kFixed:
-      return torch::softmax(logits / tau, 0);
+      // logits / 1 == logits exactly: skip the op (one autograd node less per choice and step).
+      return torch::softmax(tau == 1.0 ? logits : logits / tau, 0);
     case ArchMode::kGumbel:
     case ArchMode::kHardGumbel: {
       Tensor u = torch::rand_like(logits).clamp(1e-10, 1.0 - 1e-7);
@@ -76,6 +78,7 @@ namespace {
 struct MixedActFn : torch::autograd::Function<MixedActFn> {
   static Tensor forward(AutogradContext* ctx, const Tensor& x_in, const Tensor& probs,
                         std::vector<int64_t> acts) {
+    RECORD_FUNCTION("mixnas::mixed_activation", std::vector<c10::IValue>({x_in}));
     Tensor x = x_in.contiguous();
     ctx->save_for_backward({x, probs});
     ctx->saved_data["acts"] = acts;
@@ -266,13 +269,9 @@ Tensor QConv2dImpl::quantized_weight(const Tensor& w) {
     auto* q = wq_[size_t(w_bits_.size() == 1 ? 0 : chosen_w())].get();
     return q ? q->forward(w) : w;
   }
-  Tensor probs = choice_weights(alpha_w, *sampling_);
-  Tensor out;
-  for (size_t j = 0; j < wq_.size(); ++j) {
-    Tensor term = probs[int64_t(j)] * (wq_[j] ? wq_[j]->forward(w) : w);
-    out = out.defined() ? out + term : term;
-  }
-  return out;
+  std::vector<WeightQuantizerImpl*> qs;
+  for (auto& q : wq_) qs.push_back(q.get());
+  return mixed_weight_quant(w, choice_weights(alpha_w, *sampling_), qs, recompute_);
 }
 
 Tensor QConv2dImpl::forward(const Tensor& x) {

@@ -102,6 +102,8 @@ class QConv2dImpl : public torch::nn::Module {
   // Inputs known to be non-negative use unsigned quantizers (z = 0).
   void set_input_nonneg(bool value);
   void set_image_input(bool value);
+  // true: the input and weight mixtures are fused custom autograd functions (mixed_act_quant,
+  // mixed_weight_quant) that keep only their input; false: composite ops keeping every branch.
   void set_recompute(bool value) { recompute_ = value; }
   ActQuantizerImpl* act_quantizer(int bits);        // nullptr for 32 or unknown
   WeightQuantizerImpl* weight_quantizer(int bits);  // nullptr for 32 or unknown

@@ -731,16 +731,16 @@ YoloModel derive_model(YoloModel& supernet, const ArchChoices& choices) {
     if (it == choices.end()) continue;
     const auto& wb = s.conv->w_bits();
     const auto& ab = s.conv->a_bits();
-    if (std::find(wb.begin(), wb.end(), it->second.w_bits) == wb.end() ||
-        std::find(ab.begin(), ab.end(), it->second.a_bits) == ab.end())
+    // fp32 needs no trained quantizer, and an activation has no parameters: both may be chosen
+    // outside the candidates (uniform baselines); other bit-widths need their trained steps.
+    auto known = [](const std::vector<int>& bits, int b) {
+      return b == 32 || std::find(bits.begin(), bits.end(), b) != bits.end();
+    };
+    if (!known(wb, it->second.w_bits) || !known(ab, it->second.a_bits))
       throw Error("site " + s.name + ": bits (" + bits_str(it->second.w_bits, it->second.a_bits) +
                   ") are not candidates of the supernet");
-    if (s.act && it->second.act) {
-      const auto& acts = s.act->candidates();
-      if (std::find(acts.begin(), acts.end(), *it->second.act) == acts.end())
-        throw Error("site " + s.name + ": activation " + act_name(*it->second.act) +
-                    " is not a candidate of the supernet");
-    }
+    if (s.act && !it->second.act)
+      throw Error("site " + s.name + ": the choice names no activation");
   }
   YoloModel fixed(supernet->spec(), o);
   torch::NoGradGuard no_grad;

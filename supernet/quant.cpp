@@ -1,6 +1,7 @@
 #include "supernet/quant.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 
 #include <cmath>
 
@@ -91,12 +92,16 @@ void WeightQuantizerImpl::set_step(double value) {
   initialized_.fill_(true);
 }
 
+double WeightQuantizerImpl::grad_scale(const Tensor& w) const {
+  const double n = double(w.numel()) / double(std::max<int64_t>(w.size(0), 1));
+  return 1.0 / std::sqrt(double(weight_qmax(bits_)) * n);
+}
+
 Tensor WeightQuantizerImpl::forward(const Tensor& w) {
   if (bits_ == kFloatBits) return w;
   if (!initialized()) init_from(w.detach());
   const double qp = double(weight_qmax(bits_));
-  const double n = double(w[0].numel());
-  Tensor s = grad_scale(step, 1.0 / std::sqrt(qp * n));
+  Tensor s = supernet::grad_scale(step, grad_scale(w));
   Tensor v = w / s;
   if (bits_ == 1) {
     // sign(w) with w >= 0 -> +1; straight-through gradient inside |w / s| <= 1.
@@ -188,41 +193,61 @@ Tensor ActQuantizerImpl::forward(const Tensor& x) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fused mixture of activation quantizers. Per candidate i: kind 0 = fp32 (identity), 1 = unsigned
-// (z = 0), 2 = signed LSQ+ (z from beta), 3 = fixed image grid (s = 1/255, z = 0, no learning).
+// Fused mixtures. The custom autograd functions below keep only their input (and the small
+// parameters) for backward and compute the K candidates in one pass over the data, forward and
+// backward; their values are those of the composite forms (same float operations in the same
+// order), their gradients equal the composite ones up to float rounding.
 namespace {
 
+float scalar_value(const Tensor& t) {
+  return t.scalar_type() == torch::kFloat ? *t.data_ptr<float>() : t.item<float>();
+}
+
+// probs as float32 contiguous values.
+std::vector<float> prob_values(const Tensor& probs) {
+  const Tensor p = probs.detach().to(torch::kFloat).contiguous();
+  return std::vector<float>(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+}
+
+// Per activation-quantizer candidate i: kind 0 = fp32 (identity), 1 = unsigned (z = 0), 2 = signed
+// LSQ+ (z from beta), 3 = fixed image grid (s = 1/255, z = 0, no learning). Learned parameters are
+// passed as one list: step for kind 1, step then beta for kind 2, nothing for kinds 0 and 3.
 struct CandidateParams {
   int kind;
-  float p, s, z, qmax, gscale;
+  float p, s, z, qmax;
+  double gscale;
   bool z_inside;  // -beta / s within [0, qmax]: z depends on beta and s
   float beta;
+  int step_index = -1, beta_index = -1;  // positions in the parameter list
 };
 
-std::vector<CandidateParams> candidate_params(const Tensor& probs, const Tensor& steps,
-                                              const Tensor& betas,
+std::vector<CandidateParams> candidate_params(const Tensor& probs, at::TensorList params,
                                               const std::vector<int64_t>& kinds,
                                               const std::vector<int64_t>& bits,
                                               const std::vector<double>& gscales) {
-  const Tensor pc = probs.to(torch::kFloat).contiguous();
-  const Tensor sc = steps.to(torch::kFloat).contiguous();
-  const Tensor bc = betas.to(torch::kFloat).contiguous();
-  auto pa = pc.accessor<float, 1>();
-  auto sa = sc.accessor<float, 1>();
-  auto ba = bc.accessor<float, 1>();
+  const std::vector<float> pv = prob_values(probs);
   std::vector<CandidateParams> out(kinds.size());
+  int next = 0;
   for (size_t i = 0; i < kinds.size(); ++i) {
     CandidateParams& c = out[i];
     c.kind = int(kinds[i]);
-    c.p = pa[i];
-    c.gscale = float(gscales[i]);
+    c.p = pv[i];
+    c.gscale = gscales[i];
     c.qmax = c.kind == 0 ? 0.0f : float((int64_t{1} << bits[i]) - 1);
-    c.s = c.kind == 3 ? 1.0f / 255.0f : sa[i];
-    c.beta = ba[i];
+    c.s = c.kind == 3 ? 1.0f / 255.0f : 1.0f;
+    c.beta = 0.0f;
+    if (c.kind == 1 || c.kind == 2) {
+      c.step_index = next++;
+      c.s = scalar_value(params[size_t(c.step_index)]);
+    }
+    if (c.kind == 2) {
+      c.beta_index = next++;
+      c.beta = scalar_value(params[size_t(c.beta_index)]);
+    }
     c.z = 0.0f;
     c.z_inside = false;
     if (c.kind == 2) {
-      float zf = -c.beta / c.s;
+      const float zf = -c.beta / c.s;
       c.z_inside = zf >= 0.0f && zf <= c.qmax;
       c.z = std::min(std::max(round_half_even(zf), 0.0f), c.qmax);
     }
@@ -236,49 +261,55 @@ std::vector<fused::QuantCandidate> to_fused(const std::vector<CandidateParams>& 
   return out;
 }
 
+Tensor scalar_grad(const Tensor& like, double value) {
+  return torch::full_like(like, value, torch::MemoryFormat::Contiguous);
+}
+
+constexpr int64_t kChunk = 16384;  // elements per parallel work item
+
 struct MixedActQuantFn : torch::autograd::Function<MixedActQuantFn> {
   static Tensor forward(AutogradContext* ctx, const Tensor& x_in, const Tensor& probs,
-                        const Tensor& steps, const Tensor& betas, std::vector<int64_t> kinds,
+                        at::TensorList params, std::vector<int64_t> kinds,
                         std::vector<int64_t> bits, std::vector<double> gscales) {
+    RECORD_FUNCTION("mixnas::mixed_act_quant", std::vector<c10::IValue>({x_in}));
     Tensor x = x_in.contiguous();
-    ctx->save_for_backward({x, probs, steps, betas});
+    variable_list to_save{x, probs};
+    to_save.insert(to_save.end(), params.begin(), params.end());
+    ctx->save_for_backward(to_save);
     ctx->saved_data["kinds"] = kinds;
     ctx->saved_data["bits"] = bits;
     ctx->saved_data["gscales"] = gscales;
-    auto cands =
-        candidate_params(probs.detach(), steps.detach(), betas.detach(), kinds, bits, gscales);
+    const auto fc = to_fused(candidate_params(probs, params, kinds, bits, gscales));
     Tensor out = torch::empty_like(x);
     const float* xp = x.data_ptr<float>();
     float* op = out.data_ptr<float>();
-    const auto fc = to_fused(cands);
-    at::parallel_for(0, x.numel(), 16384, [&](int64_t b, int64_t e) {
+    at::parallel_for(0, x.numel(), kChunk, [&](int64_t b, int64_t e) {
       fused::mixed_quant_forward(xp + b, op + b, e - b, fc.data(), int(fc.size()));
     });
     return out;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    auto saved = ctx->get_saved_variables();
-    Tensor x = saved[0];
+    const variable_list saved = ctx->get_saved_variables();
+    const Tensor& x = saved[0];
+    const at::TensorList params(saved.data() + 2, saved.size() - 2);
     Tensor gout = grads[0].contiguous();
-    auto kinds = ctx->saved_data["kinds"].toIntVector();
-    auto bits = ctx->saved_data["bits"].toIntVector();
-    auto gscales = ctx->saved_data["gscales"].toDoubleVector();
-    auto cands = candidate_params(saved[1], saved[2], saved[3], kinds, bits, gscales);
+    const auto cands = candidate_params(saved[1], params, ctx->saved_data["kinds"].toIntVector(),
+                                        ctx->saved_data["bits"].toIntVector(),
+                                        ctx->saved_data["gscales"].toDoubleVector());
     const int64_t k_count = int64_t(cands.size());
     Tensor gx = torch::empty_like(x);
     const float* xp = x.data_ptr<float>();
     const float* gp = gout.data_ptr<float>();
     float* gxp = gx.data_ptr<float>();
     const int64_t n = x.numel();
-    const int64_t chunk = 16384;
-    const int64_t n_chunks = (n + chunk - 1) / chunk;
+    const int64_t n_chunks = (n + kChunk - 1) / kChunk;
     // Per chunk: d/dp, d/ds, d/dbeta for each candidate (double accumulators).
     std::vector<double> partial(size_t(n_chunks * k_count * 3), 0.0);
     const auto fc = to_fused(cands);
     at::parallel_for(0, n_chunks, 1, [&](int64_t cb, int64_t ce) {
       for (int64_t ch = cb; ch < ce; ++ch) {
-        const int64_t b = ch * chunk, e = std::min(n, b + chunk);
+        const int64_t b = ch * kChunk, e = std::min(n, b + kChunk);
         fused::mixed_quant_backward(xp + b, gp + b, gxp + b, e - b, fc.data(), int(k_count),
                                     partial.data() + ch * k_count * 3);
       }
@@ -287,18 +318,95 @@ struct MixedActQuantFn : torch::autograd::Function<MixedActQuantFn> {
     for (int64_t ch = 0; ch < n_chunks; ++ch)
       for (int64_t j = 0; j < k_count * 3; ++j)
         total[size_t(j)] += partial[size_t(ch * k_count * 3 + j)];
-    Tensor gprob = torch::zeros({k_count});
-    Tensor gstep = torch::zeros({k_count});
-    Tensor gbeta = torch::zeros({k_count});
+    std::vector<float> gprob(size_t(k_count), 0.0f);
+    variable_list out(2 + params.size() + 3);
+    out[0] = gx;
     for (int64_t i = 0; i < k_count; ++i) {
       const auto& c = cands[size_t(i)];
-      gprob[i] = total[size_t(i * 3)];
-      if (c.kind == 1 || c.kind == 2) {
-        gstep[i] = double(c.p) * c.gscale * total[size_t(i * 3 + 1)];
-        if (c.kind == 2) gbeta[i] = double(c.p) * c.gscale * total[size_t(i * 3 + 2)];
-      }
+      gprob[size_t(i)] = float(total[size_t(i * 3)]);
+      if (c.step_index >= 0)
+        out[size_t(2 + c.step_index)] = scalar_grad(
+            params[size_t(c.step_index)], double(c.p) * c.gscale * total[size_t(i * 3 + 1)]);
+      if (c.beta_index >= 0)
+        out[size_t(2 + c.beta_index)] = scalar_grad(
+            params[size_t(c.beta_index)], double(c.p) * c.gscale * total[size_t(i * 3 + 2)]);
     }
-    return {gx, gprob, gstep, gbeta, Tensor(), Tensor(), Tensor()};
+    out[1] = torch::tensor(gprob).to(saved[1].scalar_type());
+    return out;
+  }
+};
+
+// Weights: one candidate per w_bits (32 = fp32); the steps of the quantized ones are passed as a
+// list, in candidate order.
+struct MixedWeightQuantFn : torch::autograd::Function<MixedWeightQuantFn> {
+  static std::vector<fused::WeightCandidate> candidates(const Tensor& probs, at::TensorList steps,
+                                                        const std::vector<int64_t>& bits,
+                                                        std::vector<Tensor>& keep) {
+    const std::vector<float> pv = prob_values(probs);
+    std::vector<fused::WeightCandidate> out;
+    size_t next = 0;
+    for (size_t j = 0; j < bits.size(); ++j) {
+      fused::WeightCandidate c{int(bits[j]), pv[j], nullptr};
+      if (c.bits != kFloatBits) {
+        keep.push_back(steps[next++].detach().to(torch::kFloat).contiguous());
+        c.step = keep.back().data_ptr<float>();
+      }
+      out.push_back(c);
+    }
+    return out;
+  }
+
+  static Tensor forward(AutogradContext* ctx, const Tensor& w_in, const Tensor& probs,
+                        at::TensorList steps, std::vector<int64_t> bits,
+                        std::vector<double> gscales) {
+    RECORD_FUNCTION("mixnas::mixed_weight_quant", std::vector<c10::IValue>({w_in}));
+    Tensor w = w_in.contiguous();
+    variable_list to_save{w, probs};
+    to_save.insert(to_save.end(), steps.begin(), steps.end());
+    ctx->save_for_backward(to_save);
+    ctx->saved_data["bits"] = bits;
+    ctx->saved_data["gscales"] = gscales;
+    std::vector<Tensor> keep;
+    keep.reserve(steps.size());
+    const auto cands = candidates(probs, steps, bits, keep);
+    Tensor out = torch::empty_like(w);
+    const int64_t rows = w.size(0), cols = rows > 0 ? w.numel() / rows : 0;
+    fused::mixed_weight_forward(w.data_ptr<float>(), out.data_ptr<float>(), rows, cols,
+                                cands.data(), int(cands.size()));
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list saved = ctx->get_saved_variables();
+    const Tensor& w = saved[0];
+    const at::TensorList steps(saved.data() + 2, saved.size() - 2);
+    const auto bits = ctx->saved_data["bits"].toIntVector();
+    const auto gscales = ctx->saved_data["gscales"].toDoubleVector();
+    std::vector<Tensor> keep;
+    keep.reserve(steps.size());
+    const auto cands = candidates(saved[1], steps, bits, keep);
+    const int64_t count = int64_t(cands.size());
+    Tensor g = grads[0].contiguous();
+    Tensor gw = torch::empty_like(w);
+    const int64_t rows = w.size(0), cols = rows > 0 ? w.numel() / rows : 0;
+    std::vector<double> gp(size_t(count), 0.0), gs(size_t(count * rows), 0.0);
+    fused::mixed_weight_backward(w.data_ptr<float>(), g.data_ptr<float>(), gw.data_ptr<float>(),
+                                 rows, cols, cands.data(), int(count), gp.data(), gs.data());
+    variable_list out(2 + steps.size() + 2);
+    out[0] = gw;
+    out[1] = torch::tensor(std::vector<float>(gp.begin(), gp.end())).to(saved[1].scalar_type());
+    size_t next = 0;
+    for (int64_t j = 0; j < count; ++j) {
+      if (cands[size_t(j)].bits == kFloatBits) continue;
+      const Tensor& step = steps[next];
+      Tensor gstep = torch::empty(step.sizes(), step.options().dtype(torch::kFloat));
+      float* dst = gstep.data_ptr<float>();
+      const double scale = double(cands[size_t(j)].p) * gscales[size_t(j)];
+      for (int64_t r = 0; r < rows; ++r) dst[r] = float(scale * gs[size_t(j * rows + r)]);
+      out[2 + next] = gstep.to(step.scalar_type());
+      ++next;
+    }
+    return out;
   }
 };
 
@@ -319,26 +427,53 @@ Tensor mixed_act_quant(const Tensor& x, const Tensor& probs,
   }
   std::vector<int64_t> kinds, bits;
   std::vector<double> gscales;
-  std::vector<Tensor> steps, betas;
-  Tensor zero = torch::zeros({1});
+  std::vector<Tensor> params;
   for (auto* q : quantizers) {
     if (!q || q->bits() == kFloatBits) {
       kinds.push_back(0);
       bits.push_back(kFloatBits);
       gscales.push_back(0.0);
-      steps.push_back(zero);
-      betas.push_back(zero);
       continue;
     }
     const bool image = q->image_input() && q->bits() == 8;
-    kinds.push_back(image ? 3 : (q->is_unsigned() ? 1 : 2));
+    const int64_t kind = image ? 3 : (q->is_unsigned() ? 1 : 2);
+    kinds.push_back(kind);
     bits.push_back(q->bits());
     gscales.push_back(q->grad_scale(x));
-    steps.push_back(q->step.view({1}));
-    betas.push_back(q->beta.view({1}));
+    if (kind == 1 || kind == 2) params.push_back(q->step);
+    if (kind == 2) params.push_back(q->beta);
   }
-  return MixedActQuantFn::apply(x, probs.to(torch::kFloat), torch::cat(steps), torch::cat(betas),
-                                kinds, bits, gscales);
+  return MixedActQuantFn::apply(x, probs, at::TensorList(params), kinds, bits, gscales);
+}
+
+Tensor mixed_weight_quant(const Tensor& w, const Tensor& probs,
+                          const std::vector<WeightQuantizerImpl*>& quantizers, bool fused) {
+  auto quantized = [](const WeightQuantizerImpl* q) { return q && q->bits() != kFloatBits; };
+  for (auto* q : quantizers)
+    if (quantized(q) && !q->initialized()) q->init_from(w.detach());
+  if (!fused || w.scalar_type() != torch::kFloat || w.dim() < 1 || w.size(0) == 0) {
+    Tensor out;
+    for (size_t j = 0; j < quantizers.size(); ++j) {
+      Tensor branch = quantized(quantizers[j]) ? quantizers[j]->forward(w) : w;
+      Tensor term = probs[int64_t(j)] * branch;
+      out = out.defined() ? out + term : term;
+    }
+    return out;
+  }
+  std::vector<int64_t> bits;
+  std::vector<double> gscales;
+  std::vector<Tensor> steps;
+  for (auto* q : quantizers) {
+    if (!quantized(q)) {
+      bits.push_back(kFloatBits);
+      gscales.push_back(0.0);
+      continue;
+    }
+    bits.push_back(q->bits());
+    gscales.push_back(q->grad_scale(w));
+    steps.push_back(q->step);
+  }
+  return MixedWeightQuantFn::apply(w, probs, at::TensorList(steps), bits, gscales);
 }
 
 }  // namespace mixnas::supernet

@@ -35,6 +35,8 @@ class WeightQuantizerImpl : public torch::nn::Module {
   void init_from(const torch::Tensor& w);
   // Sets the step (broadcast to every channel) and marks the quantizer initialised.
   void set_step(double value);
+  // Gradient scale of LSQ: 1 / sqrt(Qp * N), N = weights per output channel of w (Qp = 1 at 1 bit).
+  double grad_scale(const torch::Tensor& w) const;
   torch::Tensor step;  // [C, 1, 1, 1]
 
  private:
@@ -83,6 +85,13 @@ TORCH_MODULE(ActQuantizer);
 // false: composite autograd ops (keeps every branch). Both give the same values and gradients.
 torch::Tensor mixed_act_quant(const torch::Tensor& x, const torch::Tensor& probs,
                               const std::vector<ActQuantizerImpl*>& quantizers, bool recompute);
+
+// sum_j probs[j] * Q_j(w) for weight quantizers Q_j (nullptr or 32 bits = fp32 candidate,
+// identity); initialises the quantizers from w first. fused = true: one custom autograd function
+// (a single pass over w forward and backward, keeps only w); false: composite autograd ops. Both
+// give the same values and, up to float rounding, the same gradients.
+torch::Tensor mixed_weight_quant(const torch::Tensor& w, const torch::Tensor& probs,
+                                 const std::vector<WeightQuantizerImpl*>& quantizers, bool fused);
 
 // Round half to even of a float in the range that matters (|v| < 2^22), without a library call.
 // Adding and removing 1.5 * 2^23 rounds in the FPU's default mode (to nearest, ties to even).

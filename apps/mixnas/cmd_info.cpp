@@ -10,6 +10,7 @@
 #include "core/text.h"
 #include "core/version.h"
 #include "deploy/runtime/cpu_features.h"
+#include "deploy/runtime/kernels/conv.h"
 #ifdef HAVE_MIXNAS_SUPERNET
 #include <torch/version.h>
 #endif
@@ -41,6 +42,11 @@ Runner add_info_command(CLI::App& app) {
     std::printf("features:  %s\n", names.empty() ? "(none)" : text::join(names, " ").c_str());
     std::printf("cores:     %d logical\n", cpu.logical_cores);
     std::printf("threads:   %d (OpenMP default)\n", omp_get_max_threads());
+    // The conv kernels the runtime's tables pick on this CPU, and for the low bit-widths which
+    // (w_bits, a_bits) pairs run bit-serial and which fall back to the int8 kernel, and why.
+    std::printf("conv kernels:\n");
+    for (const std::string& line : rt::conv_kernel_names_for(cpu))
+      std::printf("  %s\n", line.c_str());
 #ifdef HAVE_MIXNAS_SUPERNET
     std::printf("libtorch:  %s\n", TORCH_VERSION);
 #else

@@ -1,17 +1,49 @@
+// mixnas search CONFIG [key=value ...] [--resume]: the whole search job into runs/search/<name>.
+#include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "apps/mixnas/commands.h"
+#include "apps/mixnas/search_setup.h"
+#include "core/atomic_file.h"
+#include "core/log.h"
+#include "core/run_dir.h"
 #include "core/schemas.h"
 
 namespace mixnas::cli {
+namespace fs = std::filesystem;
 
 Runner add_search_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("search", "Run a search: supernet, derive, finetune, export, measure, report");
+  auto* cmd = app.add_subcommand(
+      "search", "Run a search: supernet, derive, finetune, export, measure, baselines, report");
   auto words = std::make_shared<ConfigArgs>();
+  auto resume = std::make_shared<bool>(false);
   add_config_args(cmd, *words);
-  return [words] {
+  cmd->add_flag("--resume", *resume,
+                "Continue runs/search/<name> where it stopped (search epoch, finetune, baselines)");
+  return [words, resume] {
     config::Config cfg = load_config_args(*words, config::search_schema());
-    return not_implemented("search", "issue 8: DNAS search");
+    search::Measurer measurer = measurer_from_config(cfg);
+    std::string run = make_run_dir("search", cfg.get_string("name"),
+                                   *resume || cfg.get_bool("exist_ok"));
+    if (!*resume || !fs::exists(run + "/args.yaml")) write_file_atomic(run + "/args.yaml", cfg.to_yaml());
+    log::info("search into ", run, ", latency measured on ", measurer.device_id);
+    nlohmann::json summary = search::run_search(cfg, measurer, run, *resume);
+    if (summary.contains("searched")) {
+      const auto& s = summary["searched"];
+      std::printf("searched: mAP50-95=%.4f mAP50=%.4f latency=%.3f ms peak=%lld bytes\n",
+                  s["map50_95"].get<double>(), s["map50"].get<double>(),
+                  s["latency_ms"].get<double>(), static_cast<long long>(s["peak_bytes"].get<int64_t>()));
+    }
+    nlohmann::json baselines = summary.value("baselines", nlohmann::json::object());
+    for (const auto& [name, b] : baselines.items()) {
+      std::printf("baseline %s: mAP50-95=%.4f mAP50=%.4f latency=%.3f ms peak=%lld bytes\n",
+                  name.c_str(), b["map50_95"].get<double>(), b["map50"].get<double>(),
+                  b["latency_ms"].get<double>(), static_cast<long long>(b["peak_bytes"].get<int64_t>()));
+    }
+    std::printf("summary: %s/summary.json\n", run.c_str());
+    if (fs::exists(run + "/report.html")) std::printf("report: %s/report.html\n", run.c_str());
+    return 0;
   };
 }
 

@@ -23,7 +23,7 @@ supernet::YoloModel build_fixed_model(const std::string& model_path, int nc) {
   }
   std::string text;
   if (fs::exists(model_path)) text = read_file(model_path);
-  if (text.find("choices:") != std::string::npos) {
+  if (text.find("mixnas-arch/1") != std::string::npos) {
     supernet::ArchFile arch = supernet::read_arch_yaml(model_path);
     if (nc > 0 && arch.nc != nc) {
       throw Error(model_path + ": the architecture has nc=" + std::to_string(arch.nc) +

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
+#include <utility>
 
 #include "core/error.h"
 #include "deploy/runtime/kernels/conv.h"
@@ -174,6 +175,64 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
       throw Error("conv node '" + node.name + "': " + e.what());
     }
   }
+  wire_bit_planes();
+}
+
+void Session::wire_bit_planes() {
+  const Graph& g = model_->graph();
+  const size_t nt = g.tensors.size();
+  planes_.assign(nt, {});
+  plane_base_.assign(nt, -1);
+  plane_channel_.assign(nt, 0);
+  planes_only_.assign(nt, 0);
+  if (!options_.bit_plane_activations) return;
+  std::vector<int> producer(nt, -1);
+  std::vector<char> planes_reader(nt, 0), other_reader(nt, 0);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    for (int t : n.outputs) producer[t] = static_cast<int>(i);
+    const bool takes_planes = conv_plans_[i] && conv_plans_[i]->accepts_bit_planes();
+    for (size_t k = 0; k < n.inputs.size(); ++k)
+      (takes_planes && k == 0 ? planes_reader : other_reader)[n.inputs[k]] = 1;
+  }
+  for (int t : g.output.tensors) other_reader[t] = 1;
+  const bool inspectable = options_.check_memory || options_.arena != ArenaStrategy::kGreedyBySize;
+  for (size_t t = 0; t < nt; ++t) {
+    const TensorDesc& d = g.tensors[t];
+    if (!planes_reader[t] || d.is_float() || plan_.view_of[t] >= 0 || producer[t] < 0) continue;
+    // Written by one conv, or by convs writing every slice of a concat in place: those epilogues
+    // can write the planes. Anything else (the graph input, split, pool, upsample, a concat that
+    // copies a slice) leaves the reader to pack codes.
+    const Node& p = g.nodes[producer[t]];
+    std::vector<std::pair<int, int>> views;  // (slice tensor, channel offset)
+    if (p.op == OpType::kConcat) {
+      int offset = 0;
+      bool all_views = true;
+      for (int in : p.inputs) {
+        all_views = all_views && plan_.fused_input[in] && plan_.view_of[in] == static_cast<int>(t);
+        views.push_back({in, offset});
+        offset += g.tensors[in].shape[2];
+      }
+      if (!all_views) continue;
+    } else if (p.op != OpType::kConv2d) {
+      continue;
+    }
+    const int pixels = d.shape[0] * d.shape[1], wpp = (d.shape[2] + 63) / 64;
+    planes_[t].words_per_plane = wpp;
+    planes_[t].words.assign(static_cast<size_t>(pixels) * d.bits * wpp, 0);
+    planes_only_[t] = !other_reader[t] && !inspectable;
+    for (const auto& [view, channel] : views) {
+      plane_base_[view] = static_cast<int>(t);
+      plane_channel_[view] = channel;
+      planes_only_[view] = planes_only_[t];
+    }
+  }
+}
+
+bool Session::reads_bit_planes(int node) const {
+  if (node < 0 || node >= static_cast<int>(conv_plans_.size()) || !conv_plans_[node]) return false;
+  const int x = model_->graph().nodes[node].inputs[0];
+  return conv_plans_[node]->accepts_bit_planes() && !planes_[x].words.empty();
 }
 
 Session::~Session() = default;
@@ -224,6 +283,7 @@ MemoryReport Session::memory() const {
     m.resident_weight_bytes += static_cast<int64_t>(p->packed_weight_bytes());
     m.scratch_bytes += static_cast<int64_t>(p->scratch_bytes());
   }
+  for (const PlaneBuffer& b : planes_) m.scratch_bytes += static_cast<int64_t>(b.words.size() * 8);
   m.peak_bytes = m.arena_bytes + m.resident_weight_bytes + m.scratch_bytes;
   return m;
 }
@@ -402,6 +462,13 @@ void Session::run_conv(int index) {
     in.f32 = reinterpret_cast<const float*>(data(node.inputs[0]));
   else
     in.codes = data(node.inputs[0]);
+  if (reads_bit_planes(index)) {  // written by the producer's epilogue: no packing pass
+    const PlaneBuffer& b = planes_[node.inputs[0]];
+    in.codes = nullptr;
+    in.bit_planes = b.words.data();
+    in.plane_stride = b.words_per_plane;
+    in.row_stride = x.bits * b.words_per_plane;
+  }
   ConvEpilogue ep;
   ep.act.kind = static_cast<Activation>(node.conv.activation);
   ep.act.alpha = node.conv.alpha;
@@ -421,7 +488,20 @@ void Session::run_conv(int index) {
       s.zero_point = o.zero_point[0];
       s.bits = o.bits;
     }
-    ep.sinks.push_back(s);
+    if (!planes_only_[t]) ep.sinks.push_back(s);
+    // The same codes as bit planes, for bit-serial readers of this tensor or of the concat it is
+    // a slice of.
+    const int base = planes_[t].words.empty() ? plane_base_[t] : t;
+    if (base >= 0) {
+      PlaneBuffer& b = planes_[base];
+      ConvSink p = s;
+      p.kind = ConvSink::kBitPlanes;
+      p.data = b.words.data();
+      p.plane_stride = b.words_per_plane;
+      p.row_stride = o.bits * b.words_per_plane;
+      p.channel_offset = base == t ? 0 : plane_channel_[t];
+      ep.sinks.push_back(p);
+    }
   }
   conv_plans_[index]->run(in, ep, threads_);
 }

@@ -53,6 +53,15 @@ struct SessionOptions {
   int threads = 1;  // <= 0: OpenMP's default
   ArenaStrategy arena = ArenaStrategy::kGreedyBySize;
   bool reference_kernels = false;  // scalar reference convs instead of the table's kernels
+  // true: code tensors read by bit-serial convs (conv_lowbit.h) are written as bit planes by their
+  // producing convs' epilogues (a producer conv, or the convs writing a concat's slices), so the
+  // readers run no packing pass; the codes are written too unless every reader takes the planes
+  // (and the tensor is no graph output; kNoReuse and check_memory keep them for inspection).
+  // false: each bit-serial reader packs the codes itself. Results are identical either way.
+  // Off by default: on AVX-512 the reader's packing (one byte test per 64 channels and plane) costs
+  // less than the producer's per-vector plane gather, and chains of W1A1 convs measured 2-3% slower
+  // with planes (docs/kernels.md).
+  bool bit_plane_activations = false;
   // After every node, check that no live tensor changed since it was written, and fill dead
   // tensors with a poison pattern. Throws mixnas::Error on a violation. Slow; for tests.
   bool check_memory = false;
@@ -65,7 +74,7 @@ struct MemoryReport {
   int64_t sum_tensor_bytes = 0;       // one buffer per activation tensor (no reuse)
   int64_t weight_bytes = 0;           // packed weight buffers of the package
   int64_t resident_weight_bytes = 0;  // weights as the chosen kernels hold them (packed)
-  int64_t scratch_bytes = 0;          // conv plans' scratch
+  int64_t scratch_bytes = 0;          // conv plans' scratch, plus bit-plane activation copies
   int64_t peak_bytes = 0;             // arena + resident weights + scratch
 };
 
@@ -136,6 +145,9 @@ class Session {
   const Model& model() const { return *model_; }
   // Conv kernel chosen for a node ("" for other ops).
   std::string kernel_name(int node) const;
+  // Whether the conv node reads its input as bit planes written by the producer's epilogue
+  // (SessionOptions::bit_plane_activations), i.e. runs no packing pass.
+  bool reads_bit_planes(int node) const;
 
  private:
   void run_node(int index);
@@ -143,6 +155,7 @@ class Session {
   uint8_t* data(int tensor) const;
   uint64_t checksum(int tensor) const;
   void check_memory_after(int node);
+  void wire_bit_planes();
 
   std::shared_ptr<const Model> model_;
   SessionOptions options_;
@@ -154,9 +167,21 @@ class Session {
   };
   std::unique_ptr<uint8_t, ArenaFree> arena_;
   std::vector<std::unique_ptr<ConvPlan>> conv_plans_;  // per node, null for other ops
-  std::vector<uint64_t> checksums_;                    // check_memory
-  std::vector<char> written_;                          // check_memory: producer has run
-  std::vector<double>* node_times_ = nullptr;          // profiling
+  // Bit-plane activations (wire_bit_planes): per tensor its planes (BitPlaneLayout of its channels
+  // and bits; empty = none), and for a concat slice written in place the concat tensor whose planes
+  // it also writes, at which channel.
+  struct PlaneBuffer {
+    std::vector<uint64_t> words;
+    int words_per_plane = 0;
+  };
+  std::vector<PlaneBuffer> planes_;
+  std::vector<int> plane_base_, plane_channel_;
+  // Per tensor: only read as bit planes (every reader takes the planes, not a graph output, no
+  // debugging arena), so its producers write no codes.
+  std::vector<char> planes_only_;
+  std::vector<uint64_t> checksums_;            // check_memory
+  std::vector<char> written_;                  // check_memory: producer has run
+  std::vector<double>* node_times_ = nullptr;  // profiling
 };
 
 }  // namespace mixnas::rt

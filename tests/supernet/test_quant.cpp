@@ -160,3 +160,216 @@ TEST_CASE("fused mixed activation quantizer equals the composite form", "[quant]
     CHECK(torch::allclose(grads[0][i], grads[1][i], 1e-4, 1e-5));
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fused mixtures (one custom autograd function, one pass over the data) against the composite
+// form built from torch ops, on random data plus the points where the two could disagree: the
+// clipping bounds themselves (the straight-through gradient passes there, as clamp's does), ties
+// of the rounding (half to even) and zero. Steps are powers of two so that those points are
+// exact floats.
+namespace {
+
+// Mixture of the given activation quantizers (nullptr: fp32), fused and composite, on x; returns
+// the output and the gradients of x, of the logits and of every step and beta (undefined where the
+// form gives none).
+struct MixResult {
+  Tensor out;
+  std::vector<Tensor> grads;
+};
+
+Tensor grad_or_undefined(const Tensor& t) {
+  return t.grad().defined() ? t.grad().clone() : Tensor();
+}
+
+void clear_grads(std::vector<Tensor> params) {
+  for (Tensor& t : params)
+    if (t.grad().defined()) t.mutable_grad() = Tensor();
+}
+
+MixResult run_act_mix(const std::vector<std::shared_ptr<ActQuantizerImpl>>& owned,
+                      const std::vector<ActQuantizerImpl*>& qs, const Tensor& x0,
+                      const Tensor& logits0, const Tensor& gout, bool fused) {
+  std::vector<Tensor> params;
+  for (auto& q : owned) params.insert(params.end(), {q->step, q->beta});
+  clear_grads(params);
+  Tensor x = x0.clone().requires_grad_(true);
+  Tensor logits = logits0.clone().requires_grad_(true);
+  MixResult r;
+  r.out = mixed_act_quant(x, torch::softmax(logits, 0), qs, fused);
+  (r.out * gout).sum().backward();
+  r.grads = {x.grad().clone(), logits.grad().clone()};
+  for (const Tensor& p : params) r.grads.push_back(grad_or_undefined(p));
+  return r;
+}
+
+void check_same(const MixResult& fused, const MixResult& composite) {
+  CHECK(torch::equal(fused.out, composite.out));
+  REQUIRE(fused.grads.size() == composite.grads.size());
+  for (size_t i = 0; i < fused.grads.size(); ++i) {
+    INFO("gradient " << i << " (0: input, 1: logits, then per quantizer step, beta)");
+    REQUIRE(fused.grads[i].defined() == composite.grads[i].defined());
+    if (!fused.grads[i].defined()) continue;
+    const Tensor a = fused.grads[i], b = composite.grads[i];
+    INFO("fused " << a.flatten().slice(0, 0, 8) << "\ncomposite " << b.flatten().slice(0, 0, 8));
+    CHECK(torch::allclose(a, b, 1e-4, 1e-5));
+  }
+}
+
+// Random values over about twice the clipping range of each quantizer, plus its clip bounds,
+// ties of the rounding and zero.
+Tensor act_points(const std::vector<std::shared_ptr<ActQuantizerImpl>>& owned) {
+  std::vector<Tensor> parts;
+  for (auto& q : owned) {
+    const float s = float(q->step_value()), z = float(q->zero_point()), m = float(q->qmax());
+    const float lo = -z * s, hi = (m - z) * s;
+    parts.push_back(torch::rand({200}) * (2.0f * (hi - lo)) + (lo - 0.5f * (hi - lo)));
+    std::vector<float> exact = {lo, hi, 0.0f, -0.0f, lo - s, hi + s};
+    for (float k = 0.0f; k < std::min(m, 6.0f); k += 1.0f)
+      exact.push_back((k + 0.5f - z) * s);  // u = k + 0.5: a tie
+    parts.push_back(torch::tensor(exact));
+  }
+  Tensor flat = torch::cat(parts);
+  // Pad to a [2, 3, n] tensor (a batch, so that the LSQ gradient scale has N = 3 n).
+  const int64_t n = (flat.numel() + 5) / 6;
+  flat = torch::cat({flat, torch::zeros({6 * n - flat.numel()})});
+  return flat.view({2, 3, n});
+}
+
+}  // namespace
+
+TEST_CASE("fused activation-quantizer mixture equals the composite form at every point",
+          "[quant][fused]") {
+  torch::manual_seed(21);
+  for (int bits : {1, 2, 4, 8}) {
+    for (bool is_unsigned : {false, true}) {
+      INFO("bits " << bits << (is_unsigned ? " unsigned" : " signed"));
+      std::vector<std::shared_ptr<ActQuantizerImpl>> owned;
+      // Candidate A: z inside the code range, exact. B: -beta/s not an integer (z rounded).
+      // C: beta > 0, so -beta/s < 0 and z = 0 is clamped (no gradient to beta through z).
+      // D: 8 bits with another step. E: fp32.
+      const float m = float((1 << bits) - 1);
+      const float za = std::floor(m / 2.0f);
+      struct Spec {
+        int bits;
+        float s, beta;
+      };
+      const std::vector<Spec> specs = {{bits, 0.25f, -za * 0.25f},
+                                       {bits, 0.125f, -(za + 0.375f) * 0.125f},
+                                       {bits, 0.5f, 0.75f},
+                                       {8, 0.0625f, -3.0f}};
+      for (const Spec& sp : specs) {
+        owned.push_back(std::make_shared<ActQuantizerImpl>(sp.bits));
+        owned.back()->set_unsigned(is_unsigned);
+        owned.back()->set_params(sp.s, sp.beta);
+      }
+      std::vector<ActQuantizerImpl*> qs;
+      for (auto& q : owned) qs.push_back(q.get());
+      qs.push_back(nullptr);
+      Tensor x = act_points(owned);
+      Tensor gout = torch::randn_like(x);
+      Tensor logits = torch::tensor({0.3f, -0.2f, 0.5f, 0.1f, -0.4f});
+      MixResult fused = run_act_mix(owned, qs, x, logits, gout, true);
+      MixResult composite = run_act_mix(owned, qs, x, logits, gout, false);
+      check_same(fused, composite);
+      // Every learned step got a gradient; beta only through a signed quantizer's zero point.
+      for (size_t i = 0; i < owned.size(); ++i) {
+        CHECK(fused.grads[2 + 2 * i].defined());
+        CHECK(fused.grads[3 + 2 * i].defined() == !is_unsigned);
+      }
+    }
+  }
+}
+
+TEST_CASE("fused activation-quantizer mixture: image grid and ties round half to even",
+          "[quant][fused]") {
+  auto image = std::make_shared<ActQuantizerImpl>(8);
+  image->set_image_input(true);
+  auto q2 = std::make_shared<ActQuantizerImpl>(2);
+  q2->set_unsigned(true);
+  q2->set_params(0.5, 0.0);
+  std::vector<std::shared_ptr<ActQuantizerImpl>> owned{image, q2};
+  std::vector<ActQuantizerImpl*> qs{image.get(), q2.get()};
+  // Image grid (s = 1/255, z = 0): values near the first codes, near 254.5 and above the range.
+  // 2 bits unsigned, s = 0.5: x / s = 0.5, 1.5, 2.5 are ties -> 0, 2, 2 (half to even).
+  Tensor x = torch::tensor({0.5f / 255.0f, 1.5f / 255.0f, 2.5f / 255.0f, 254.5f / 255.0f,
+                            300.0f / 255.0f, 0.25f, 0.75f, 1.25f})
+                 .view({1, 2, 4});
+  Tensor gout = torch::randn_like(x);
+  Tensor logits = torch::tensor({0.0f, 0.0f});
+  MixResult fused = run_act_mix(owned, qs, x, logits, gout, true);
+  MixResult composite = run_act_mix(owned, qs, x, logits, gout, false);
+  check_same(fused, composite);
+  Tensor expected = 0.5f * (act_codes(x, 1.0 / 255.0, 0, 8) * (1.0f / 255.0f)) +
+                    0.5f * (act_codes(x, 0.5, 0, 2) * 0.5f);
+  CHECK(torch::equal(fused.out, expected));
+  CHECK(values(act_codes(x, 0.5, 0, 2)).back() == 2.0f);  // 2.5 -> 2 (even)
+}
+
+namespace {
+
+MixResult run_weight_mix(const std::vector<std::shared_ptr<WeightQuantizerImpl>>& owned,
+                         const std::vector<WeightQuantizerImpl*>& qs, const Tensor& w0,
+                         const Tensor& logits0, const Tensor& gout, bool fused) {
+  std::vector<Tensor> steps;
+  for (auto& q : owned) steps.push_back(q->step);
+  clear_grads(steps);
+  Tensor w = w0.clone().requires_grad_(true);
+  Tensor logits = logits0.clone().requires_grad_(true);
+  MixResult r;
+  r.out = mixed_weight_quant(w, torch::softmax(logits, 0), qs, fused);
+  (r.out * gout).sum().backward();
+  r.grads = {w.grad().clone(), logits.grad().clone()};
+  for (const Tensor& s : steps) r.grads.push_back(grad_or_undefined(s));
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("fused weight-quantizer mixture equals the composite form at every point",
+          "[quant][fused]") {
+  torch::manual_seed(22);
+  const int64_t channels = 5, per_channel = 4 * 3 * 3;
+  // Per-channel steps, powers of two.
+  Tensor steps = torch::tensor({0.25f, 0.125f, 0.5f, 0.0625f, 1.0f}).view({channels, 1, 1, 1});
+  for (const std::vector<int>& bit_set :
+       {std::vector<int>{2, 4, 8}, std::vector<int>{1, 2, 4, 8, 32}, std::vector<int>{1, 32}}) {
+    INFO("bits " << Catch::Detail::stringify(bit_set));
+    std::vector<std::shared_ptr<WeightQuantizerImpl>> owned;
+    std::vector<WeightQuantizerImpl*> qs;
+    for (int b : bit_set) {
+      if (b == kFloatBits) {
+        qs.push_back(nullptr);
+        continue;
+      }
+      owned.push_back(std::make_shared<WeightQuantizerImpl>(channels, b));
+      owned.back()->set_step(1.0);
+      {
+        torch::NoGradGuard no_grad;
+        owned.back()->step.copy_(steps * float(owned.size()));  // distinct steps per candidate
+      }
+      qs.push_back(owned.back().get());
+    }
+    // Random weights over about twice the widest clipping range, then per channel the exact
+    // points of every candidate: both clip bounds, a value just outside each, ties, zero.
+    Tensor w = torch::randn({channels, 4, 3, 3}) * 3.0f * steps;
+    auto wa = w.accessor<float, 4>();
+    for (int64_t c = 0; c < channels; ++c) {
+      std::vector<float> exact = {0.0f, -0.0f};
+      for (auto& q : owned) {
+        const float s = q->step[c].item<float>();
+        const float lo = q->bits() == 1 ? -1.0f : -float(1 << (q->bits() - 1));
+        const float hi = q->bits() == 1 ? 1.0f : float((1 << (q->bits() - 1)) - 1);
+        for (float v : {lo, hi, lo - 1.0f, hi + 1.0f, 0.5f, 1.5f, -0.5f, -2.5f})
+          exact.push_back(v * s);
+      }
+      for (size_t i = 0; i < exact.size() && int64_t(i) < per_channel; ++i)
+        wa[c][int64_t(i) / 9][(int64_t(i) / 3) % 3][int64_t(i) % 3] = exact[i];
+    }
+    Tensor gout = torch::randn_like(w);
+    Tensor logits = torch::randn({int64_t(bit_set.size())});
+    MixResult fused = run_weight_mix(owned, qs, w, logits, gout, true);
+    MixResult composite = run_weight_mix(owned, qs, w, logits, gout, false);
+    check_same(fused, composite);
+    for (size_t i = 0; i < owned.size(); ++i) CHECK(fused.grads[2 + i].defined());
+  }
+}

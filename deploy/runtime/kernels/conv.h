@@ -20,6 +20,8 @@
 //   gemm fp32:  conv_f32_gemm_8x32__avx512f, _6x16__avx2_fma, _4x8__sse2 | _6x16__neon
 //   gemm int:   conv_qu8_gemm_8x32c4__avx512vnni, _6x16c2__avx2 | _4x16c4__neondot, _8x8__neon
 //   depthwise:  conv_{f32,qu8}_dwconv_16c__avx512f, _8c__avx2, _4c__baseline (SSE2 / NEON)
+//   low-bit:    conv_bitserial_w<W>a<A>__<isa> (conv_lowbit.h), above the int rows, per layer
+//               where the ISA's rule says they beat int8 (docs/kernels.md)
 //   otherwise (grouped convs, x86 without AVX2 for int): the scalar reference.
 // GEMM kernels read 1x1/stride-1 inputs in place, other convs through per-tap input pointers
 // (indirect GEMM) when in_c suits the kernel's k-group, else through an im2col copy.
@@ -118,6 +120,10 @@ class ConvPlan {
   // accumulator tile) plus, for indirect kernels, the per-tap input pointers of every output pixel
   // (out_h * out_w * kernel_h * kernel_w pointers, rebuilt when the input address changes).
   virtual size_t scratch_bytes() const { return 0; }
+  // True when run() reads ConvInputView::bit_planes (the low-bit rows, conv_lowbit.h): a producer
+  // conv can then write this plan's input as bit planes (ConvSink::kBitPlanes) and no packing pass
+  // runs. Plans that return false read codes only.
+  virtual bool accepts_bit_planes() const { return false; }
   const ConvWeights& weights() const { return weights_; }
 
  protected:

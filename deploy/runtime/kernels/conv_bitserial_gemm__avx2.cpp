@@ -1,6 +1,7 @@
 // Bit-serial integer conv (conv_lowbit.h), AVX2: 256-bit AND, popcount per byte by two vpshufb
 // nibble lookups (no vector popcount before AVX-512), byte counters flushed into 64-bit lanes with
-// vpsadbw (one 64-bit lane per output channel) before they can overflow. Planes packed from codes with vpmovmskb.
+// vpsadbw (one 64-bit lane per output channel) before they can overflow. Planes packed from codes
+// with vpmovmskb.
 #define MIXNAS_KERNEL_ISA isa_bitserial_avx2
 #include <immintrin.h>
 
@@ -81,6 +82,11 @@ void conv_bitserial_block__avx2(const BitserialJob& job, int pixel_begin, int pi
 unsigned conv_bitpack__avx2(const uint8_t* codes, int row_stride, int in_c, int a_bits, int p0,
                             int p1, uint64_t* planes, int32_t* sums) {
   return isa_bitserial_avx2::bitpack(codes, row_stride, in_c, a_bits, p0, p1, planes, sums);
+}
+
+void conv_bitsums__avx2(const uint64_t* planes, int pixel_stride, int plane_stride, int in_c,
+                        int a_bits, int pixels, int32_t* sums) {
+  isa_bitserial_avx2::bitsums(planes, pixel_stride, plane_stride, in_c, a_bits, pixels, sums);
 }
 
 }  // namespace mixnas::rt

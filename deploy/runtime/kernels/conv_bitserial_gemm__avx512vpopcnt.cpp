@@ -1,6 +1,6 @@
 // Bit-serial integer conv (conv_lowbit.h), AVX-512 with VPOPCNTDQ: 512-bit AND + vpopcntq into
-// 64-bit lanes (no flushes); each 64-bit lane is one output channel, the activation word broadcast. Planes packed from codes with
-// vptestmb (one mask per plane per 64 channels).
+// 64-bit lanes (no flushes); each 64-bit lane is one output channel, the activation word broadcast.
+// Planes packed from codes with vptestmb (one mask per plane per 64 channels).
 #define MIXNAS_KERNEL_ISA isa_bitserial_avx512vpopcnt
 #include <immintrin.h>
 
@@ -69,6 +69,12 @@ unsigned conv_bitpack__avx512vpopcnt(const uint8_t* codes, int row_stride, int i
                                      int p0, int p1, uint64_t* planes, int32_t* sums) {
   return isa_bitserial_avx512vpopcnt::bitpack(codes, row_stride, in_c, a_bits, p0, p1, planes,
                                               sums);
+}
+
+void conv_bitsums__avx512vpopcnt(const uint64_t* planes, int pixel_stride, int plane_stride,
+                                 int in_c, int a_bits, int pixels, int32_t* sums) {
+  isa_bitserial_avx512vpopcnt::bitsums(planes, pixel_stride, plane_stride, in_c, a_bits, pixels,
+                                       sums);
 }
 
 }  // namespace mixnas::rt

@@ -1,7 +1,7 @@
 // Bit-serial integer conv (conv_lowbit.h), AArch64 NEON: 128-bit AND + vcnt (popcount per byte)
 // into byte counters (one 64-bit lane per output channel), flushed into 64-bit lanes
-// (vpaddl/vpadal) before they can overflow. The dot-product build (conv_bitserial_gemm__neondot.cpp)
-// flushes with udot against ones instead.
+// (vpaddl/vpadal) before they can overflow. The dot-product build
+// (conv_bitserial_gemm__neondot.cpp) flushes with udot against ones instead.
 #ifndef MIXNAS_BITSERIAL_NEONDOT
 #define MIXNAS_KERNEL_ISA isa_bitserial_neon
 #endif
@@ -54,6 +54,10 @@ void MIXNAS_BS_NAME(conv_bitserial_block)(const BitserialJob& job, int pixel_beg
 unsigned MIXNAS_BS_NAME(conv_bitpack)(const uint8_t* codes, int row_stride, int in_c, int a_bits,
                                       int p0, int p1, uint64_t* planes, int32_t* sums) {
   return MIXNAS_KERNEL_ISA::bitpack_portable(codes, row_stride, in_c, a_bits, p0, p1, planes, sums);
+}
+void MIXNAS_BS_NAME(conv_bitsums)(const uint64_t* planes, int pixel_stride, int plane_stride,
+                                  int in_c, int a_bits, int pixels, int32_t* sums) {
+  MIXNAS_KERNEL_ISA::bitsums(planes, pixel_stride, plane_stride, in_c, a_bits, pixels, sums);
 }
 #undef MIXNAS_BS_NAME
 

@@ -39,4 +39,9 @@ unsigned conv_bitpack__scalar(const uint8_t* codes, int row_stride, int in_c, in
                                                 sums);
 }
 
+void conv_bitsums__scalar(const uint64_t* planes, int pixel_stride, int plane_stride, int in_c,
+                          int a_bits, int pixels, int32_t* sums) {
+  isa_bitserial_scalar::bitsums(planes, pixel_stride, plane_stride, in_c, a_bits, pixels, sums);
+}
+
 }  // namespace mixnas::rt

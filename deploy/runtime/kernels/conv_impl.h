@@ -20,43 +20,111 @@ inline float* acc_tile(const ConvJob& j, unsigned char* scratch, size_t a_bytes_
                                   conv_scratch_a_bytes(j, static_cast<int>(a_bytes_per_elem)));
 }
 
-// ConvSink::kBitPlanes: quantizes rows y (stride n_pad) of pixels [p0, p0 + m) like kCodes and
-// writes the codes as bit planes (conv_lowbit.h BitPlaneLayout), 8 channels per multiply-gather;
-// bits of other channels in the words are kept.
+template <int B>
+struct PlaneCount {
+  static constexpr int value = B;
+};
+
+inline bool same_grid(const ConvSink& a, const ConvSink& b) {
+  return a.bits == b.bits && a.zero_point == b.zero_point && a.scale == b.scale;
+}
+
+// For a kBitPlanes sink that the loop of a code sink fills from the codes it quantizes: that code
+// sink (the first kCodes sink of the same grid; it fills the first such plane sink only), else -1
+// (the planes are quantized on their own). -1 for other sinks.
+inline int planes_source(const ConvJob& j, int s) {
+  const ConvSink& p = j.sinks[s];
+  if (p.kind != ConvSink::kBitPlanes) return -1;
+  for (int t = 0; t < s; ++t)  // an earlier plane sink of the grid takes the code sink's loop
+    if (j.sinks[t].kind == ConvSink::kBitPlanes && same_grid(j.sinks[t], p)) return -1;
+  for (int t = 0; t < j.num_sinks; ++t)
+    if (j.sinks[t].kind == ConvSink::kCodes && same_grid(j.sinks[t], p)) return t;
+  return -1;
+}
+
+// Writes bits[b] (bit t = bit b of the code of channel channel + t, n <= 64 channels) into the
+// planes of pixel p, keeping the bits of other channels.
+inline void store_plane_bits(const ConvSink& sink, int p, int channel, int n,
+                             const uint64_t* bits) {
+  uint64_t* px = static_cast<uint64_t*>(sink.data) + static_cast<size_t>(p) * sink.row_stride;
+  const int bit = sink.channel_offset + channel, sh = bit & 63;
+  const uint64_t keep = n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
+  for (int b = 0; b < sink.bits; ++b) {
+    const uint64_t g = bits[b] & keep;
+    uint64_t* w = px + static_cast<size_t>(b) * sink.plane_stride + (bit >> 6);
+    w[0] = (w[0] & ~(keep << sh)) | (g << sh);
+    if (sh + n > 64) w[1] = (w[1] & ~(keep >> (64 - sh))) | (g >> (64 - sh));
+  }
+}
+
+// Quantizes rows y (stride n_pad) of pixels [p0, p0 + m) to the grid of `sink`: the codes into
+// `sink` when it is a kCodes sink, and their bit planes into `planes` (a kBitPlanes sink of the
+// same grid, or nullptr) while they are in registers.
 template <int N>
-void epilogue_bit_planes(const ConvSink& sink, int p0, int m, const float* y, int n_pad, int oc) {
+void quantize_rows(const ConvSink& sink, const ConvSink* planes, int p0, int m, const float* y,
+                   int n_pad, int oc) {
   using F = typename Vec<N>::F;
   using I = typename Vec<N>::I;
+  uint8_t* out = sink.kind == ConvSink::kCodes
+                     ? static_cast<uint8_t*>(sink.data) + sink.channel_offset
+                     : nullptr;
   const float qmax = static_cast<float>((1 << sink.bits) - 1);
   const float zp = static_cast<float>(sink.zero_point);
   const F scale = vsplat<F>(sink.scale);
-  uint8_t codes[N + 8] = {};
-  for (int i = 0; i < m; ++i) {
-    const float* row = y + static_cast<size_t>(i) * n_pad;
-    uint64_t* px =
-        static_cast<uint64_t*>(sink.data) + static_cast<size_t>(p0 + i) * sink.row_stride;
-    for (int c = 0; c < oc; c += N) {
-      F v = vclamp(vload<F>(row + c) / scale, -4194304.0f, 4194304.0f);
-      v = vclamp(vround_small(v) + zp, 0.0f, qmax);
-      const typename Vec<N>::U8 q =
-          __builtin_convertvector(__builtin_convertvector(v, I), typename Vec<N>::U8);
-      std::memcpy(codes, &q, N);
-      for (int c8 = 0; c8 < N && c + c8 < oc; c8 += 8) {
-        const int n = imin(8, oc - c - c8);
-        uint64_t x;
-        std::memcpy(&x, codes + c8, 8);
-        const int bit = sink.channel_offset + c + c8;
-        const uint64_t keep = n == 8 ? 0xffull : (uint64_t{1} << n) - 1;
-        for (int b = 0; b < sink.bits; ++b) {
-          const uint64_t g =
-              (((x >> b) & 0x0101010101010101ull) * 0x0102040810204080ull >> 56) & keep;
-          uint64_t* w = px + static_cast<size_t>(b) * sink.plane_stride + (bit >> 6);
-          const int sh = bit & 63;
-          w[0] = (w[0] & ~(keep << sh)) | (g << sh);
-          if (sh + n > 64) w[1] = (w[1] & ~(keep >> (64 - sh))) | (g >> (64 - sh));
+  // B = planes filled in the same loop (0: none); the plane count as a constant keeps the
+  // gathered bits in registers.
+  auto rows = [&](auto planes_count) {
+    constexpr int B = decltype(planes_count)::value;
+    for (int i = 0; i < m; ++i) {
+      const float* row = y + static_cast<size_t>(i) * n_pad;
+      uint8_t* dst = out ? out + static_cast<size_t>(p0 + i) * sink.row_stride : nullptr;
+      uint64_t bits[B > 0 ? B : 1] = {};
+      int base = 0;  // channel of bit 0 in bits[]
+      for (int c = 0; c < oc; c += N) {
+        // |v| is clamped to 2^22 first: beyond it every code clamps to 0 or qmax anyway.
+        F v = vclamp(vload<F>(row + c) / scale, -4194304.0f, 4194304.0f);
+        v = vclamp(vround_small(v) + zp, 0.0f, qmax);
+        typename Vec<N>::U8 q =
+            __builtin_convertvector(__builtin_convertvector(v, I), typename Vec<N>::U8);
+        if (dst) {
+          if (c + N <= oc) {
+            vstore(dst + c, q);
+          } else {
+            std::memcpy(dst + c, &q, oc - c);
+          }
+        }
+        if constexpr (B > 0) {
+          for (int b = 0; b < B; ++b)
+            bits[b] |= static_cast<uint64_t>(byte_bits<N>(q, b)) << (c - base);
+          const int end = imin(c + N, oc);
+          if (end - base == 64 || end == oc) {  // 64 channels (N divides 64), or the last ones
+            store_plane_bits(*planes, p0 + i, base, end - base, bits);
+            base = end;
+            for (int b = 0; b < B; ++b) bits[b] = 0;
+          }
         }
       }
     }
+  };
+  switch (planes ? sink.bits : 0) {
+    case 0:
+      rows(PlaneCount<0>{});
+      break;
+    case 1:
+      rows(PlaneCount<1>{});
+      break;
+    case 2:
+      rows(PlaneCount<2>{});
+      break;
+    case 3:
+      rows(PlaneCount<3>{});
+      break;
+    case 4:
+      rows(PlaneCount<4>{});
+      break;
+    default:
+      rows(PlaneCount<8>{});  // 5..8 planes: all 8 gathered, sink.bits stored
+      break;
   }
 }
 
@@ -102,31 +170,17 @@ void epilogue(const ConvJob& j, int p0, int m, void* acc, bool int_acc) {
       }
       continue;
     }
-    if (sink.kind == ConvSink::kBitPlanes) {
-      epilogue_bit_planes<N>(sink, p0, m, y, n_pad, oc);
-      continue;
-    }
-    uint8_t* out = static_cast<uint8_t*>(sink.data) + sink.channel_offset;
-    const float qmax = static_cast<float>((1 << sink.bits) - 1);
-    const float zp = static_cast<float>(sink.zero_point);
-    const F scale = vsplat<F>(sink.scale);
-    for (int i = 0; i < m; ++i) {
-      const float* row = y + static_cast<size_t>(i) * n_pad;
-      uint8_t* dst = out + static_cast<size_t>(p0 + i) * sink.row_stride;
-      for (int c = 0; c < oc; c += N) {
-        // |v| is clamped to 2^22 first: beyond it every code clamps to 0 or qmax anyway.
-        F v = vclamp(vload<F>(row + c) / scale, -4194304.0f, 4194304.0f);
-        v = vclamp(vround_small(v) + zp, 0.0f, qmax);
-        typename Vec<N>::U8 q =
-            __builtin_convertvector(__builtin_convertvector(v, I), typename Vec<N>::U8);
-        if (c + N <= oc) {
-          vstore(dst + c, q);
-        } else {
-          std::memcpy(dst + c, &q, oc - c);
-        }
-      }
-    }
+    if (sink.kind == ConvSink::kBitPlanes) continue;  // after the code sinks, below
+    // A bit-plane sink of the same grid that this code sink's loop fills as it goes.
+    const ConvSink* planes = nullptr;
+    for (int t = 0; t < j.num_sinks && !planes; ++t)
+      if (planes_source(j, t) == s) planes = &j.sinks[t];
+    quantize_rows<N>(sink, planes, p0, m, y, n_pad, oc);
   }
+  // Bit-plane sinks without a code sink of their grid (those were filled above).
+  for (int s = 0; s < j.num_sinks; ++s)
+    if (j.sinks[s].kind == ConvSink::kBitPlanes && planes_source(j, s) < 0)
+      quantize_rows<N>(j.sinks[s], &j.sinks[s], p0, m, y, n_pad, oc);
 }
 
 // Copies the receptive field of pixels [p0, p0 + m) into rows of k_pad elements:

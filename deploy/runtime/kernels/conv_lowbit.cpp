@@ -31,7 +31,19 @@ int round_up(int x, int m) {
 
 // ---------------------------------------------------------------------------------------------
 // The rows. One bit-serial block function per ISA serves every (w_bits, a_bits); a row per pair
-// names it and carries the rule of where it wins.
+// names it. Which rows make_conv_plan picks is a static rule per ISA (below), derived from
+// `mixnas-bench-conv --lowbit-pairs` (docs/kernels.md has the tables): the bit-serial row of a pair
+// runs on a layer only where it measured at least ~10% faster than the int8 kernel of the same
+// CPU on every YOLOv8n conv of that class; everywhere else the int8 kernel runs on the same codes
+// (exact: it takes 1..8-bit codes as bytes). No timing happens at plan time, so the pick, and with
+// it the latency, is the same in every process.
+
+// The bit-serial row of (w_bits, a_bits) runs where K = kernel_h * kernel_w * in_c >= min_k,
+// in_c >= min_in_c and out_c >= min_out_c; several rules of one pair are alternatives.
+struct PairRule {
+  int w_bits, a_bits;
+  int min_k, min_in_c, min_out_c;
+};
 
 struct LowbitIsa {
   const char* suffix;
@@ -39,15 +51,12 @@ struct LowbitIsa {
   BitserialShape (*shape)(int w_bits, int a_bits, int* lanes);
   BitserialBlockFn block;
   BitPackFn pack;
-  // Measured on the CPU class this ISA row runs on (bench/mixnas_bench_lowbit.cpp): true where the
-  // bit-serial kernel beats the int8 kernel of the same CPU for this layer.
-  bool (*wins)(int w_bits, int a_bits, const ConvGeometry& g);
-  const char* rule;  // the rule in words, for `mixnas info`
+  BitSumFn sums;
+  const PairRule* rules;  // nullptr: forced only (never picked)
+  int num_rules;
+  const char* int8_kernel;  // what runs instead (for `mixnas info`)
+  const char* why;          // why the other pairs stay on int8 on this CPU class
 };
-
-[[maybe_unused]] bool never(int, int, const ConvGeometry&) {
-  return false;
-}
 
 #if defined(__x86_64__)
 bool has_avx512vpopcnt(const CpuFeatures& f) {
@@ -59,23 +68,35 @@ bool has_avx2(const CpuFeatures& f) {
 bool no_avx2(const CpuFeatures& f) {
   return !f.avx2;
 }
-// AVX-512 VPOPCNTDQ vs the VNNI int8 kernel (vpdpbusd: 64 MACs per instruction); bit-serial costs
-// 3 instructions (vpandq, vpopcntq, vpaddq) per 512 MACs per plane pair.
-// Measured (mixnas-bench-lowbit, YOLOv8n convs): W1A1 wins for K >= 1024, or K >= 128 with
-// out_c >= 128; W2A2 runs ~2x slower than int8 on every layer, so 2+ bits stay on int8.
-bool wins_avx512(int wb, int ab, const ConvGeometry& g) {
-  const int k = g.reduction();
-  if (wb * ab == 1) return k >= 1024 || (k >= 128 && g.out_c >= 128);
-  return wb * ab == 2 && k >= 1024 && g.out_c >= 128;
-}
-// AVX2: 7 instructions per 256 MACs per plane pair vs vpmaddwd (16 MACs per instruction).
-bool wins_avx2(int wb, int ab, const ConvGeometry& g) {
-  return wb * ab <= 1 && g.reduction() >= 128;
-}
-// Without AVX2 there is no int8 kernel row (the int8 reference runs): bit-serial always wins.
-bool wins_always(int wb, int ab, const ConvGeometry&) {
-  return wb <= 4 && ab <= 4;
-}
+// AVX-512 VPOPCNTDQ vs the VNNI int8 kernel. Measured on the development CPU (AMD family 0x1A,
+// KVM): vpdpbusd zmm ~1.75/cycle (112 MACs), vpandq/vpaddq 2/cycle, vpopcntq 1/cycle, so one plane
+// pair costs 1.5 cycles per 512 MACs: W1A1 peaks at ~340 MACs/cycle (3x int8), W1A2/W2A1 at ~170
+// (1.5x), W2A2 at ~85 (0.75x: below int8 before any overhead). Whole layers (packing, A side,
+// epilogue) leave W1A1 ahead for K >= 512 (0.47-0.85 of int8) and 1x1 K >= 192 with out_c >= 128
+// (0.65-0.89), W1A2 for K >= 2048 (0.77-0.88); W2A1 is at best 0.90, W2A2 and wider >= 1.3.
+const PairRule kAvx512Rules[] = {
+    {1, 1, 512, 1, 1},
+    {1, 1, 192, 1, 128},
+    {1, 2, 2048, 1, 1},
+};
+// AVX2 vs the AVX2 int8 kernel (vpmaddwd, 16 MACs per instruction): popcount by two vpshufb nibble
+// lookups, ~8 instructions per plane pair per 256 MACs. Measured with AVX-512 masked
+// (MIXNAS_CPU_DISABLE) on the development CPU: W1A1 0.29-0.67 of int8 for K >= 128 with
+// in_c >= 32, W1A2/W2A1 0.50-0.80 for K >= 256 with in_c >= 64, W1A3/W3A1 0.70-0.76 for
+// K >= 2048; W2A2 reaches 0.92 at best.
+const PairRule kAvx2Rules[] = {
+    {1, 1, 128, 32, 1}, {1, 2, 256, 64, 1}, {2, 1, 256, 64, 1},
+    {1, 3, 2048, 1, 1}, {3, 1, 2048, 1, 1},
+};
+// Without AVX2 the int8 rows are the scalar reference (direct loops, one MAC per multiply):
+// 64-bit AND + popcount beats it for every pair.
+const PairRule kScalarRules[] = {
+    {1, 1, 1, 1, 1}, {1, 2, 1, 1, 1}, {1, 3, 1, 1, 1}, {1, 4, 1, 1, 1}, {2, 1, 1, 1, 1},
+    {2, 2, 1, 1, 1}, {2, 3, 1, 1, 1}, {2, 4, 1, 1, 1}, {3, 1, 1, 1, 1}, {3, 2, 1, 1, 1},
+    {3, 3, 1, 1, 1}, {3, 4, 1, 1, 1}, {4, 1, 1, 1, 1}, {4, 2, 1, 1, 1}, {4, 3, 1, 1, 1},
+    {4, 4, 1, 1, 1}, {1, 8, 1, 1, 1}, {2, 8, 1, 1, 1}, {3, 8, 1, 1, 1}, {4, 8, 1, 1, 1},
+    {8, 1, 1, 1, 1}, {8, 2, 1, 1, 1}, {8, 3, 1, 1, 1}, {8, 4, 1, 1, 1},
+};
 #endif
 #if defined(__aarch64__)
 bool has_neon(const CpuFeatures& f) {
@@ -87,36 +108,78 @@ bool has_dotprod(const CpuFeatures& f) {
 bool neon_only(const CpuFeatures& f) {
   return f.neon && !f.dotprod;
 }
-// Cortex-A72 class (no sdot; int8 runs smlal, 4 MACs per instruction): vand + vcnt + vadd per 128
-// MACs per plane pair (llvm-mca, bench/mca/report.sh).
-bool wins_neon(int wb, int ab, const ConvGeometry& g) {
-  return wb * ab <= 4 && g.reduction() >= 64;
-}
-// sdot cores (16 MACs per instruction): only the 1-bit x 1-bit kernel keeps ahead.
-bool wins_neondot(int wb, int ab, const ConvGeometry& g) {
-  return wb * ab <= 1 && g.reduction() >= 128;
-}
+// Cortex-A72 class (no sdot; the int8 kernel runs smlal, 4 MACs per instruction): vand + vcnt +
+// vadd per 128 MACs per plane pair; llvm-mca (bench/mca/report.sh) puts the W2A2 step at ~2.6x the
+// int8 step. No device was measured: the thresholds carry over the overheads measured on x86 for
+// the same compute ratios (AVX2 W1A1 ~4x: wins for K >= 128 with in_c >= 32; 2x: K >= 256 with
+// in_c >= 64).
+const PairRule kNeonRules[] = {
+    {1, 1, 128, 32, 1}, {1, 2, 128, 32, 1}, {2, 1, 128, 32, 1}, {2, 2, 256, 64, 1},
+    {1, 3, 256, 64, 1}, {3, 1, 256, 64, 1}, {1, 4, 256, 64, 1}, {4, 1, 256, 64, 1},
+};
+// sdot cores (Cortex-A76 class, 16 MACs per instruction): only W1A1 keeps a compute edge (~2x per
+// llvm-mca); W2A2 is ~1.1x before overheads.
+const PairRule kNeondotRules[] = {
+    {1, 1, 256, 64, 1},
+};
 #endif
+
+#define MIXNAS_RULES(r) r, static_cast<int>(sizeof(r) / sizeof(r[0]))
 
 const LowbitIsa kIsas[] = {
 #if defined(__x86_64__)
-    {"avx512vpopcnt", has_avx512vpopcnt, conv_bitserial_shape__avx512vpopcnt, conv_bitserial_block__avx512vpopcnt,
-     conv_bitpack__avx512vpopcnt, wins_avx512,
-     "w1a1: K >= 1024 or (K >= 128 and out_c >= 128); w1a2/w2a1: K >= 1024 and out_c >= 128"},
-    {"avx2", has_avx2, conv_bitserial_shape__avx2, conv_bitserial_block__avx2, conv_bitpack__avx2, wins_avx2,
-     "w1a1 and K >= 128"},
-    {"scalar", no_avx2, conv_bitserial_shape__scalar, conv_bitserial_block__scalar, conv_bitpack__scalar, wins_always,
-     "always (no int8 kernel without AVX2)"},
+    {"avx512vpopcnt", has_avx512vpopcnt, conv_bitserial_shape__avx512vpopcnt,
+     conv_bitserial_block__avx512vpopcnt, conv_bitpack__avx512vpopcnt, conv_bitsums__avx512vpopcnt,
+     MIXNAS_RULES(kAvx512Rules), "conv_qu8_gemm_8x32c4__avx512vnni",
+     "each of the W*A plane pairs costs AND+POPCNT+ADD, 1.5 cycles per 512 MACs, vs ~0.6 cycles "
+     "for vpdpbusd: measured slower than (or within 10% of) int8 on every YOLOv8n conv"},
+    {"avx2", has_avx2, conv_bitserial_shape__avx2, conv_bitserial_block__avx2, conv_bitpack__avx2,
+     conv_bitsums__avx2, MIXNAS_RULES(kAvx2Rules), "conv_qu8_gemm_6x16c2__avx2",
+     "W*A plane pairs of ~8 instructions per 256 MACs each vs vpmaddwd's 16 MACs: measured slower "
+     "than (or within 10% of) int8 on every YOLOv8n conv"},
+    {"scalar", no_avx2, conv_bitserial_shape__scalar, conv_bitserial_block__scalar,
+     conv_bitpack__scalar, conv_bitsums__scalar, MIXNAS_RULES(kScalarRules), "conv_qu8_reference",
+     "(none)"},
 #elif defined(__aarch64__)
-    {"neondot", has_dotprod, conv_bitserial_shape__neondot, conv_bitserial_block__neondot, conv_bitpack__neondot, wins_neondot,
-     "w1a1 and K >= 128"},
-    {"neon", neon_only, conv_bitserial_shape__neon, conv_bitserial_block__neon, conv_bitpack__neon, wins_neon,
-     "w_bits * a_bits <= 4 and K >= 64"},
-    {"neon", has_neon, conv_bitserial_shape__neon, conv_bitserial_block__neon, conv_bitpack__neon, never, "forced only"},
+    {"neondot", has_dotprod, conv_bitserial_shape__neondot, conv_bitserial_block__neondot,
+     conv_bitpack__neondot, conv_bitsums__neondot, MIXNAS_RULES(kNeondotRules),
+     "conv_qu8_gemm_4x16c4__neondot",
+     "sdot does 16 MACs per instruction; W*A plane pairs of vand+vcnt+vadd per 128 MACs each "
+     "keep no margin (llvm-mca, Cortex-A76)"},
+    {"neon", neon_only, conv_bitserial_shape__neon, conv_bitserial_block__neon, conv_bitpack__neon,
+     conv_bitsums__neon, MIXNAS_RULES(kNeonRules), "conv_qu8_gemm_8x8__neon",
+     "W*A > 4 plane pairs of vand+vcnt+vadd per 128 MACs each exceed smlal's cost"},
+    {"neon", has_neon, conv_bitserial_shape__neon, conv_bitserial_block__neon, conv_bitpack__neon,
+     conv_bitsums__neon, nullptr, 0, "", ""},
 #endif
-    {"scalar", [](const CpuFeatures&) { return true; }, conv_bitserial_shape__scalar, conv_bitserial_block__scalar,
-     conv_bitpack__scalar, never, "forced only"},
+    {"scalar", [](const CpuFeatures&) { return true; }, conv_bitserial_shape__scalar,
+     conv_bitserial_block__scalar, conv_bitpack__scalar, conv_bitsums__scalar, nullptr, 0, "", ""},
 };
+#undef MIXNAS_RULES
+
+bool rule_picks(const PairRule& r, int wb, int ab, const ConvGeometry& g) {
+  return r.w_bits == wb && r.a_bits == ab && g.reduction() >= r.min_k && g.in_c >= r.min_in_c &&
+         g.out_c >= r.min_out_c;
+}
+
+// The first available row is the CPU's best ISA; its rules decide.
+const LowbitIsa* best_isa(const CpuFeatures& f) {
+  for (const LowbitIsa& isa : kIsas)
+    if (isa.available(f)) return &isa;
+  return nullptr;
+}
+
+// "K >= 192 and out_c >= 128"; "" for a rule without conditions.
+std::string rule_text(const PairRule& r) {
+  std::string t;
+  auto add = [&](const char* what, int v) {
+    if (v > 1) t += (t.empty() ? "" : " and ") + std::string(what) + " >= " + std::to_string(v);
+  };
+  add("K", r.min_k);
+  add("in_c", r.min_in_c);
+  add("out_c", r.min_out_c);
+  return t;
+}
 
 const int kBits[] = {1, 2, 3, 4, 8};
 
@@ -158,7 +221,31 @@ class BitserialPlan final : public ConvPlan {
     j.k_pad = round_up(j.k, 64);
     j.n_pad = round_up(g.out_c, 16);
     job_.w_bits = W, job_.a_bits = A;
-    job_.kw = (j.k + 63) / 64;
+    // The A side (conv_bitserial_job.h): taps of whole words are read in place; otherwise kernel
+    // rows of row strings when their starts fall on 16-bit steps (at most 4 shifted copies);
+    // otherwise an im2col copy.
+    const int taps = g.kernel_h * g.kernel_w;
+    int gcd = 64;
+    for (int v = g.stride_w * g.in_c; v % gcd != 0;) gcd /= 2;
+    if (taps == 1 || g.in_c % 64 == 0) {
+      job_.aside = BitserialASide::kTaps;
+    } else if (g.dilation_w == 1 && gcd >= 16) {
+      job_.aside = BitserialASide::kRowSeg;
+      job_.shift = gcd;
+      job_.seg_words = (g.kernel_w * g.in_c + 63) / 64;
+      job_.padded_w = g.in_w + g.pad_left + g.pad_right;
+      job_.row_words = (job_.padded_w * g.in_c + 63) / 64 + job_.seg_words + 1;
+    } else {
+      job_.aside = BitserialASide::kIm2col;
+    }
+    // Reduction index kk (taps-major: tap = kh * kernel_w + kx, then channel) -> its bit in the
+    // packed k extent: kernel rows padded to whole words for kRowSeg, else contiguous.
+    const int seg_bits = g.kernel_w * g.in_c;
+    auto bit_of = [&](int kk) {
+      if (job_.aside != BitserialASide::kRowSeg) return kk;
+      return kk / seg_bits * job_.seg_words * 64 + kk % seg_bits;
+    };
+    job_.kw = job_.aside == BitserialASide::kRowSeg ? g.kernel_h * job_.seg_words : (j.k + 63) / 64;
     job_.wpp = (g.in_c + 63) / 64;
     job_.w_mul = W == 1 ? 2 : 1;
     job_.w_off = W == 1 ? 1 : 1 << (W - 1);
@@ -202,19 +289,15 @@ class BitserialPlan final : public ConvPlan {
           const unsigned u = W == 1 ? (q > 0 ? 1u : 0u) : static_cast<unsigned>(q + (1 << (W - 1)));
           for (int i = 0; i < W; ++i)
             if (u >> i & 1)
-              base[(static_cast<size_t>(kk / 64) * W + i) * width + n] |= uint64_t{1} << (kk % 64);
+              base[(static_cast<size_t>(bit_of(kk) / 64) * W + i) * width + n] |=
+                  uint64_t{1} << (bit_of(kk) % 64);
         }
       n0 += width;
     }
-    pad_planes_.assign(static_cast<size_t>(A) * job_.wpp + 1, 0);
-    for (int b = 0; b < A; ++b)
-      if (w.input_zero_point >> b & 1)
-        for (int c = 0; c < cin; ++c) pad_planes_[b * job_.wpp + c / 64] |= uint64_t{1} << (c % 64);
     j.scale = scale_.data();
     j.bias = bias_.data();
     j.acc_offset = offset_.data();
     job_.weights = weights_packed_.data();
-    job_.pad_planes = pad_planes_.data();
     scratch_per_thread_ = bitserial_scratch_bytes(job_);
   }
 
@@ -235,19 +318,8 @@ class BitserialPlan final : public ConvPlan {
       lj.planes = in.bit_planes;
       lj.pixel_stride = in.row_stride;
       lj.plane_stride = in.plane_stride;
-      const int tail = g.in_c % 64;
-      const uint64_t last = tail ? (uint64_t{1} << tail) - 1 : ~uint64_t{0};
-      int32_t* sums = sums_.data();
-      for (int p = 0; p < in_pixels; ++p) {
-        const uint64_t* px = in.bit_planes + static_cast<size_t>(p) * in.row_stride;
-        int64_t s = 0;
-        for (int b = 0; b < A; ++b)
-          for (int w = 0; w < wpp; ++w) {
-            const uint64_t v = px[b * in.plane_stride + w] & (w == wpp - 1 ? last : ~uint64_t{0});
-            s += static_cast<int64_t>(__builtin_popcountll(v)) << b;
-          }
-        sums[p] = static_cast<int32_t>(s);
-      }
+      lj.pad_planes = pad_planes(in.plane_stride);
+      isa_.sums(in.bit_planes, in.row_stride, in.plane_stride, g.in_c, A, in_pixels, sums_.data());
     } else {
       if (!in.codes) fail(weights_, "the input view has neither codes nor bit_planes");
       if (in.row_stride < g.in_c)
@@ -267,8 +339,10 @@ class BitserialPlan final : public ConvPlan {
       lj.planes = planes;
       lj.pixel_stride = A * wpp;
       lj.plane_stride = wpp;
+      lj.pad_planes = pad_planes(wpp);
     }
     lj.pixel_sum = sums_.data();
+    if (lj.aside == BitserialASide::kRowSeg) build_row_strings(lj);
     j.in_codes = in.codes;
     j.in_stride = in.row_stride;
     j.act = ep.act;
@@ -291,14 +365,85 @@ class BitserialPlan final : public ConvPlan {
   const char* kernel_name() const override {
     return name_.c_str();
   }
+  bool accepts_bit_planes() const override {
+    return true;
+  }
   size_t packed_weight_bytes() const override {
     return weights_packed_.size() * 8 + 4 * (scale_.size() + bias_.size() + offset_.size());
   }
   size_t scratch_bytes() const override {
-    return scratch_per_thread_ + planes_.size() * 8 + sums_.size() * 4;
+    return scratch_per_thread_ + planes_.size() * 8 + sums_.size() * 4 + pad_.size() * 8 +
+           rows_.size() * 8 + prefix_.size() * 4;
   }
 
  private:
+  // kRowSeg: every input row's planes as one string per plane (padding columns and the padding
+  // row hold z_a), its shifted copies, and the prefix sums of the codes along each row.
+  void build_row_strings(BitserialJob& lj) const {
+    const ConvJob& j = lj.base;
+    const int A = lj.a_bits, in_c = j.in_c, rw = lj.row_words, wp = lj.padded_w;
+    const int copies = 64 / lj.shift;
+    const size_t row_block = static_cast<size_t>(A) * rw, copy_block = (j.in_h + 1) * row_block;
+    rows_.resize(copies * copy_block);
+    prefix_.resize(static_cast<size_t>(j.in_h + 1) * (wp + 1));
+    std::fill(rows_.begin(), rows_.begin() + copy_block, 0);
+    const int32_t pad_sum = in_c * j.zero_point;
+    for (int r = 0; r <= j.in_h; ++r) {
+      uint64_t* row = rows_.data() + r * row_block;
+      int32_t* prefix = prefix_.data() + static_cast<size_t>(r) * (wp + 1);
+      prefix[0] = 0;
+      for (int x = 0; x < wp; ++x) {
+        const int iw = x - j.pad_left;
+        const uint64_t* src = lj.pad_planes;
+        int32_t sum = pad_sum;
+        if (r < j.in_h && iw >= 0 && iw < j.in_w) {
+          const size_t pix = static_cast<size_t>(r) * j.in_w + iw;
+          src = lj.planes + pix * lj.pixel_stride;
+          sum = lj.pixel_sum[pix];
+        }
+        prefix[x + 1] = prefix[x] + sum;
+        for (int b = 0; b < A; ++b)
+          append_bits(row + static_cast<size_t>(b) * rw, x * in_c, src + b * lj.plane_stride, in_c);
+      }
+    }
+    for (int c = 1; c < copies; ++c) {
+      const int sh = c * lj.shift;
+      uint64_t* dst = rows_.data() + c * copy_block;
+      for (size_t r = 0; r < (j.in_h + 1) * static_cast<size_t>(A); ++r) {
+        const uint64_t* src = rows_.data() + r * rw;
+        uint64_t* d = dst + r * rw;
+        for (int w = 0; w + 1 < rw; ++w) d[w] = src[w] >> sh | src[w + 1] << (64 - sh);
+        d[rw - 1] = src[rw - 1] >> sh;
+      }
+    }
+    lj.rows = rows_.data();
+    lj.row_prefix = prefix_.data();
+  }
+  // ORs the low `nbits` bits of src (words) into dst at bit `pos` (dst has a word to spare).
+  static void append_bits(uint64_t* dst, int pos, const uint64_t* src, int nbits) {
+    const int sh = pos & 63;
+    uint64_t* d = dst + (pos >> 6);
+    for (int w = 0; w * 64 < nbits; ++w) {
+      uint64_t v = src[w];
+      if (nbits - w * 64 < 64) v &= (uint64_t{1} << (nbits - w * 64)) - 1;
+      d[w] |= v << sh;
+      if (sh) d[w + 1] |= v >> (64 - sh);
+    }
+  }
+  // The padding pixel (every channel z_a) as a_bits planes `stride` words apart, plus one spare
+  // word (im2col may read one word past a plane).
+  const uint64_t* pad_planes(int stride) const {
+    if (stride == pad_stride_) return pad_.data();
+    const ConvWeights& w = weights_;
+    pad_.assign(static_cast<size_t>(w.a_bits) * stride + 1, 0);
+    for (int b = 0; b < w.a_bits; ++b)
+      if (w.input_zero_point >> b & 1)
+        for (int c = 0; c < w.geometry.in_c; ++c)
+          pad_[static_cast<size_t>(b) * stride + c / 64] |= uint64_t{1} << (c % 64);
+    pad_stride_ = stride;
+    return pad_.data();
+  }
+
   void check_epilogue(const ConvEpilogue& ep) const {
     const ConvWeights& w = weights_;
     const int oc = w.geometry.out_c;
@@ -337,13 +482,16 @@ class BitserialPlan final : public ConvPlan {
   const LowbitIsa& isa_;
   std::string name_;
   BitserialJob job_{};
-  std::vector<uint64_t> weights_packed_, pad_planes_;
+  std::vector<uint64_t> weights_packed_;
+  mutable std::vector<uint64_t> pad_;
+  mutable int pad_stride_ = -1;
   std::vector<float> scale_, bias_;
   std::vector<int32_t> offset_;
   size_t scratch_per_thread_ = 0;
   mutable std::vector<std::vector<unsigned char>> scratch_;
   mutable std::vector<uint64_t> planes_;
-  mutable std::vector<int32_t> sums_;
+  mutable std::vector<int32_t> sums_, prefix_;
+  mutable std::vector<uint64_t> rows_;
 };
 
 }  // namespace
@@ -385,15 +533,19 @@ std::vector<ConvKernelInfo> conv_lowbit_kernel_table(const CpuFeatures& features
   return out;
 }
 
+std::string conv_lowbit_pick(const ConvWeights& w, const CpuFeatures& features) {
+  if (!conv_fits(w)) return "";
+  const LowbitIsa* isa = best_isa(features);
+  if (!isa || !isa->rules) return "";
+  for (int i = 0; i < isa->num_rules; ++i)
+    if (rule_picks(isa->rules[i], w.w_bits, w.a_bits, w.geometry))
+      return row_name(*isa, w.w_bits, w.a_bits);
+  return "";
+}
+
 std::unique_ptr<ConvPlan> make_conv_plan_lowbit(const ConvWeights& w, const CpuFeatures& features) {
-  if (!conv_fits(w)) return nullptr;
-  for (const LowbitIsa& isa : kIsas)
-    if (isa.available(features)) {
-      // The first available ISA is the CPU's best; when it does not win, int8 does.
-      if (isa.wins(w.w_bits, w.a_bits, w.geometry)) return std::make_unique<BitserialPlan>(w, isa);
-      return nullptr;
-    }
-  return nullptr;
+  if (conv_lowbit_pick(w, features).empty()) return nullptr;
+  return std::make_unique<BitserialPlan>(w, *best_isa(features));
 }
 
 std::unique_ptr<ConvPlan> make_conv_plan_lowbit_named(const ConvWeights& w,
@@ -420,26 +572,39 @@ std::unique_ptr<ConvPlan> make_conv_plan_lowbit_named(const ConvWeights& w,
 
 std::vector<std::string> conv_lowbit_kernel_names_for(const CpuFeatures& features) {
   std::vector<std::string> out;
-  for (const LowbitIsa& isa : kIsas) {
-    if (!isa.available(features)) continue;
-    std::string active, int8;
-    for (int wb : kBits)
-      for (int ab : kBits) {
-        if (!pair_supported(wb, ab) || wb == 8 || ab == 8) continue;
-        // Does the rule pick the row for some layer? Probe a deep 3x3 conv.
-        ConvGeometry g;
-        g.in_h = g.in_w = 8, g.in_c = 256, g.out_c = 64, g.kernel_h = g.kernel_w = 3;
-        const std::string pair = "w" + std::to_string(wb) + "a" + std::to_string(ab);
-        std::string& list = isa.wins(wb, ab, g) ? active : int8;
-        list += (list.empty() ? "" : " ") + pair;
+  const LowbitIsa* isa = best_isa(features);
+  if (!isa) return out;
+  std::string int8;
+  for (int wb : kBits)
+    for (int ab : kBits) {
+      if (!pair_supported(wb, ab)) continue;
+      const std::string pair = "w" + std::to_string(wb) + "a" + std::to_string(ab);
+      std::vector<std::string> alternatives;
+      bool always = false;
+      for (int i = 0; i < isa->num_rules; ++i)
+        if (isa->rules[i].w_bits == wb && isa->rules[i].a_bits == ab) {
+          alternatives.push_back(rule_text(isa->rules[i]));
+          always = always || alternatives.back().empty();
+        }
+      if (alternatives.empty()) {
+        int8 += (int8.empty() ? "" : " ") + pair;
+      } else if (always) {
+        out.push_back("gemm/lowbit " + pair + ": " + row_name(*isa, wb, ab) +
+                      " on every layer (int8 would run " + isa->int8_kernel + ")");
+      } else {
+        std::string where;
+        for (const std::string& a : alternatives)
+          where +=
+              (where.empty() ? "" : " or ") +
+              (alternatives.size() > 1 && a.find(" and ") != std::string::npos ? "(" + a + ")" : a);
+        out.push_back("gemm/lowbit " + pair + ": " + row_name(*isa, wb, ab) + " where " + where +
+                      ", else int8 (" + isa->int8_kernel + ")");
       }
-    if (!active.empty())
-      out.push_back(std::string("gemm/lowbit: conv_bitserial_*__") + isa.suffix + " for " + active +
-                    " where " + isa.rule + ", else int8");
-    out.push_back(std::string("gemm/lowbit: int8 kernels for ") + (int8.empty() ? "none" : int8) +
-                  (active.empty() ? " (bit-serial never beats int8 on this CPU)" : ""));
-    break;
-  }
+    }
+  if (!int8.empty())
+    out.push_back(std::string("gemm/lowbit int8 fallback: ") + int8 + " run " +
+                  (isa->rules ? isa->int8_kernel : "the int8 kernel") + " on their codes: " +
+                  (isa->rules ? isa->why : "no bit-serial rule for this CPU"));
   return out;
 }
 

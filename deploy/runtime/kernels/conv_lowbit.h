@@ -1,7 +1,7 @@
 #pragma once
 // Low-bit (1..4-bit, and 8-bit x 1..4-bit) integer conv kernels of the mixnas runtime: bit-serial
 // GEMM rows that sit above the int8 rows of the gemm table (conv.h), chosen per layer only where
-// they measured faster than the int8 kernel on that CPU (see conv_lowbit.cpp, kBitserialWins).
+// they measured faster than the int8 kernel on that CPU class (conv_lowbit_pick, docs/kernels.md).
 //
 // Bit planes (BitPlaneLayout): a code tensor [pixels][channels] of `bits`-bit codes is stored as
 // `bits` planes per pixel; plane b holds bit b of every code, channel c at bit c % 64 of word
@@ -45,8 +45,12 @@ void unpack_bit_planes(const uint64_t* planes, int pixels, const BitPlaneLayout&
 
 // The low-bit rows (bit-serial GEMM per ISA, one row per (w_bits, a_bits)), in priority order.
 std::vector<ConvKernelInfo> conv_lowbit_kernel_table(const CpuFeatures& features = cpu_features());
-// A plan from the low-bit rows when one fits `w`, is available on `features` and is expected to
-// beat the int8 kernel for this layer (measured rule); nullptr otherwise (use the int8 rows).
+// The low-bit row make_conv_plan runs for `w` on `features`: the bit-serial row of the CPU's best
+// ISA where that ISA's static rule (conv_lowbit.cpp, docs/kernels.md) says it beats the int8
+// kernel for this layer's shape and bit-widths; "" where the int8 kernel runs (the same results:
+// it reads 1..8-bit codes as bytes).
+std::string conv_lowbit_pick(const ConvWeights& w, const CpuFeatures& features = cpu_features());
+// A plan of conv_lowbit_pick's row, nullptr when it is "" (use the int8 rows).
 // `w` must have been validated (make_conv_plan does).
 std::unique_ptr<ConvPlan> make_conv_plan_lowbit(const ConvWeights& w,
                                                 const CpuFeatures& features = cpu_features());
@@ -54,8 +58,9 @@ std::unique_ptr<ConvPlan> make_conv_plan_lowbit(const ConvWeights& w,
 // Throws mixnas::Error when the row does not fit `w` or this CPU lacks its ISA. Validates `w`.
 std::unique_ptr<ConvPlan> make_conv_plan_lowbit_named(const ConvWeights& w,
                                                       const std::string& kernel);
-// For `mixnas info`: which low-bit kernels make_conv_plan uses on `features` ("gemm/lowbit: ..."
-// lines), or that the int8 kernels run the low bit-widths on this CPU.
+// For `mixnas info`: per (w_bits, a_bits) pair with a rule on `features`, the bit-serial row and
+// where it runs ("gemm/lowbit w1a1: <row> where K >= ..., else int8 (<int8 kernel>)"), then the
+// pairs that always run the int8 kernel and why ("gemm/lowbit int8 fallback: ...").
 std::vector<std::string> conv_lowbit_kernel_names_for(const CpuFeatures& features = cpu_features());
 
 }  // namespace mixnas::rt

@@ -10,6 +10,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #ifndef MIXNAS_KERNEL_ISA
 #error "define MIXNAS_KERNEL_ISA (a namespace name) before including simd.h"
@@ -64,6 +67,32 @@ template <class V>
 inline V vround_small(V x) {
   const float magic = 12582912.0f;
   return (x + magic) - magic;
+}
+
+// Bit b of each of the N bytes of q as an N-bit mask (bit t = bit b of byte t).
+template <int N>
+inline uint32_t byte_bits(typename Vec<N>::U8 q, int b) {
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+  if constexpr (N == 16) {
+    __m128i x;
+    std::memcpy(&x, &q, 16);
+    return _mm_test_epi8_mask(x, _mm_set1_epi8(static_cast<char>(1 << b)));
+  }
+#elif defined(__SSE2__)
+  if constexpr (N == 16) {
+    __m128i x;
+    std::memcpy(&x, &q, 16);
+    return static_cast<uint32_t>(_mm_movemask_epi8(_mm_slli_epi16(x, 7 - b))) & 0xffffu;
+  }
+#endif
+  uint32_t r = 0;
+  for (int k = 0; k < N; k += 8) {
+    uint64_t x = 0;
+    std::memcpy(&x, reinterpret_cast<const uint8_t*>(&q) + k, N - k < 8 ? N - k : 8);
+    r |= static_cast<uint32_t>(((x >> b) & 0x0101010101010101ull) * 0x0102040810204080ull >> 56)
+         << k;
+  }
+  return N >= 32 ? r : r & ((uint32_t{1} << N) - 1);
 }
 
 }  // namespace mixnas::rt::MIXNAS_KERNEL_ISA

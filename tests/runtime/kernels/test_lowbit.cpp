@@ -2,19 +2,25 @@
 // bit-serial row this CPU runs, for every (w_bits, a_bits) pair, against the scalar reference over
 // the kernel test shape list plus odd channel counts and the deepest reduction make_conv_plan
 // accepts (K = 65792). Integer results must match bit for bit (float and code sinks compared
-// exactly; the epilogue is shared). Also: bit-plane sinks and bit-plane input, error paths.
+// exactly; the epilogue is shared). Also: bit-plane sinks and bit-plane input, error paths, the
+// selection rule (make_conv_plan's pick against the recorded measurements; the int8 fallback gives
+// the same bits), and a session whose producer convs write bit planes for bit-serial readers.
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "deploy/runtime/builder.h"
 #include "deploy/runtime/kernels/conv.h"
 #include "deploy/runtime/kernels/conv_lowbit.h"
+#include "deploy/runtime/session.h"
 
 using namespace mixnas::rt;
 
@@ -27,14 +33,29 @@ struct Shape {
 // tests/runtime/kernels/test_kernels_conv.cpp's dense shapes, odd channel counts, channels across
 // 64-bit words, and the deepest reduction.
 const Shape kShapes[] = {
-    {8, 8, 16, 16, 1, 1, 1, 0, 0, 0, 0, 1},   {8, 8, 3, 16, 3, 3, 2, 1, 1, 1, 1, 1},
-    {7, 9, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1},     {10, 10, 17, 33, 5, 5, 1, 2, 2, 2, 2, 1},
-    {12, 12, 8, 19, 6, 6, 2, 2, 2, 2, 2, 1},  {9, 9, 13, 37, 1, 1, 2, 0, 0, 0, 0, 1},
-    {11, 10, 12, 20, 3, 3, 2, 1, 1, 0, 0, 1}, {9, 9, 6, 10, 3, 3, 1, 2, 2, 2, 2, 2},
-    {20, 20, 32, 40, 3, 3, 1, 1, 1, 1, 1, 1}, {40, 40, 64, 64, 1, 1, 1, 0, 0, 0, 0, 1},
-    {64, 64, 16, 16, 1, 1, 1, 0, 0, 0, 0, 1}, {5, 4, 1024, 32, 3, 3, 1, 1, 1, 1, 1, 1},
-    {6, 5, 71, 9, 3, 3, 1, 1, 1, 1, 1, 1},    {5, 5, 131, 3, 3, 3, 1, 0, 1, 1, 0, 1},
-    {4, 4, 80, 80, 3, 3, 1, 1, 1, 1, 1, 1},   {3, 3, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1},
+    {8, 8, 16, 16, 1, 1, 1, 0, 0, 0, 0, 1},
+    {8, 8, 3, 16, 3, 3, 2, 1, 1, 1, 1, 1},
+    {7, 9, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1},
+    {10, 10, 17, 33, 5, 5, 1, 2, 2, 2, 2, 1},
+    {12, 12, 8, 19, 6, 6, 2, 2, 2, 2, 2, 1},
+    {9, 9, 13, 37, 1, 1, 2, 0, 0, 0, 0, 1},
+    {11, 10, 12, 20, 3, 3, 2, 1, 1, 0, 0, 1},
+    {9, 9, 6, 10, 3, 3, 1, 2, 2, 2, 2, 2},
+    {20, 20, 32, 40, 3, 3, 1, 1, 1, 1, 1, 1},
+    {40, 40, 64, 64, 1, 1, 1, 0, 0, 0, 0, 1},
+    {64, 64, 16, 16, 1, 1, 1, 0, 0, 0, 0, 1},
+    {5, 4, 1024, 32, 3, 3, 1, 1, 1, 1, 1, 1},
+    {6, 5, 71, 9, 3, 3, 1, 1, 1, 1, 1, 1},
+    {5, 5, 131, 3, 3, 3, 1, 0, 1, 1, 0, 1},
+    {4, 4, 80, 80, 3, 3, 1, 1, 1, 1, 1, 1},
+    {3, 3, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1},
+    // Row-segment A side (in_c * stride_w on 16-bit steps): 1, 2 and 4 shifted copies, asymmetric
+    // padding, non-square kernels, multi-word channels.
+    {9, 11, 48, 24, 3, 3, 1, 1, 0, 0, 1, 1},
+    {10, 9, 32, 20, 3, 3, 2, 1, 1, 0, 0, 1},
+    {7, 13, 16, 9, 3, 5, 1, 0, 2, 1, 2, 1},
+    {6, 7, 112, 17, 2, 3, 1, 1, 0, 0, 2, 1},
+    {5, 6, 8, 33, 3, 3, 2, 1, 1, 1, 1, 1},
 };
 
 ConvGeometry geometry(const Shape& s) {
@@ -336,31 +357,50 @@ TEST_CASE("bit-serial errors: out-of-range codes, wrong bits, unknown names", "[
   // mixnas info lines exist and name either bit-serial rows or int8.
   const auto lines = conv_lowbit_kernel_names_for();
   REQUIRE(!lines.empty());
-  for (const auto& l : lines) REQUIRE(l.rfind("gemm/lowbit: ", 0) == 0);
+  for (const auto& l : lines) REQUIRE(l.rfind("gemm/lowbit ", 0) == 0);
 }
 
 TEST_CASE("make_conv_plan picks low-bit rows only where the rule says they win", "[lowbit]") {
   std::mt19937 rng(13);
-  const ConvGeometry deep = geometry({6, 6, 256, 64, 3, 3, 1, 1, 1, 1, 1, 1});
-  for (const auto& pair : kPairs) {
-    const ConvWeights w = random_weights(deep, pair[0], pair[1], rng);
-    auto lowbit = make_conv_plan_lowbit(w);
-    auto plan = make_conv_plan(w);
-    if (lowbit) {
-      REQUIRE(std::string(plan->kernel_name()) == lowbit->kernel_name());
-    } else {
-      REQUIRE(std::string(plan->kernel_name()).find("bitserial") == std::string::npos);
+  // A deep 3x3 (bit-serial for W1A1 on every ISA's rule), a 1x1 of 192 channels, and shallow
+  // shapes where the int8 kernel runs the low-bit codes: both paths give the reference's bits.
+  const Shape shapes[] = {{6, 6, 256, 64, 3, 3, 1, 1, 1, 1, 1, 1},
+                          {5, 5, 192, 128, 1, 1, 1, 0, 0, 0, 0, 1},
+                          {7, 7, 32, 24, 3, 3, 1, 1, 1, 1, 1, 1},
+                          {6, 6, 16, 16, 1, 1, 1, 0, 0, 0, 0, 1}};
+  std::vector<std::array<int, 2>> pairs;  // every low-bit pair, and two the bit-serial rows lack
+  for (const auto& p : kPairs) pairs.push_back({p[0], p[1]});
+  pairs.push_back({5, 3});
+  pairs.push_back({8, 8});
+  int lowbit_picks = 0, int8_picks = 0;
+  for (const Shape& s : shapes)
+    for (const auto& pair : pairs) {
+      const ConvGeometry g = geometry(s);
+      const ConvWeights w = random_weights(g, pair[0], pair[1], rng);
+      auto lowbit = make_conv_plan_lowbit(w);
+      auto plan = make_conv_plan(w);
+      REQUIRE(conv_lowbit_pick(w) == (lowbit ? lowbit->kernel_name() : ""));
+      if (lowbit) {
+        REQUIRE(std::string(plan->kernel_name()) == lowbit->kernel_name());
+        ++lowbit_picks;
+      } else {
+        REQUIRE(std::string(plan->kernel_name()).find("bitserial") == std::string::npos);
+        ++int8_picks;
+      }
+      // Whatever is picked matches the reference (through the table entry point).
+      std::vector<uint8_t> in(static_cast<size_t>(s.in_h) * s.in_w * s.in_c);
+      for (auto& c : in) c = static_cast<uint8_t>(rng() & ((1u << pair[1]) - 1));
+      const Out ref = run(*make_conv_plan_reference(w), in, s.in_c, 1, Activation::kHardswish);
+      const Out got = run(*plan, in, s.in_c, test_threads(), Activation::kHardswish);
+      INFO(plan->kernel_name());
+      REQUIRE(got.codes == ref.codes);
+      REQUIRE(got.f32 == ref.f32);
     }
-    // Whatever is picked matches the reference (through the table entry point).
-    std::vector<uint8_t> in(static_cast<size_t>(6 * 6 * 256));
-    for (auto& c : in) c = static_cast<uint8_t>(rng() & ((1u << pair[1]) - 1));
-    const Out ref = run(*make_conv_plan_reference(w), in, 256, 1, Activation::kHardswish);
-    const Out got = run(*plan, in, 256, test_threads(), Activation::kHardswish);
-    REQUIRE(got.codes == ref.codes);
-    REQUIRE(got.f32 == ref.f32);
-  }
+  REQUIRE(lowbit_picks > 0);
+  REQUIRE(int8_picks > 0);
   // The int8 rows write bit-plane sinks through the same epilogue.
-  const ConvWeights w8 = random_weights(geometry({5, 5, 16, 20, 3, 3, 1, 1, 1, 1, 1, 1}), 8, 8, rng);
+  const ConvWeights w8 =
+      random_weights(geometry({5, 5, 16, 20, 3, 3, 1, 1, 1, 1, 1, 1}), 8, 8, rng);
   std::vector<uint8_t> in(5 * 5 * 16), codes(5 * 5 * 20);
   for (auto& c : in) c = static_cast<uint8_t>(rng());
   std::vector<uint64_t> planes(5 * 5 * 3, 0);
@@ -376,7 +416,363 @@ TEST_CASE("make_conv_plan picks low-bit rows only where the rule says they win",
   std::vector<uint8_t> back(5 * 5 * 20);
   unpack_bit_planes(planes.data(), 25, BitPlaneLayout{20, 3}, back.data(), 20);
   REQUIRE(back == codes);
+  // Plane sinks before, after and without a code sink of their grid, two of one grid, 5 planes:
+  // each holds the codes of its grid.
+  for (int bits : {3, 5}) {
+    std::vector<uint64_t> p1(5 * 5 * bits), p2(5 * 5 * bits), p3(5 * 5 * 2, ~uint64_t{0});
+    std::vector<uint8_t> codes_b(5 * 5 * 20), codes_2(5 * 5 * 20);
+    ConvSink cb = c, c2 = c;
+    cb.data = codes_b.data(), cb.bits = bits, cb.zero_point = 3;
+    c2.data = codes_2.data(), c2.bits = 2, c2.scale = 0.7f, c2.zero_point = 1;
+    ConvSink q1 = cb, q2 = cb, q3 = c2;
+    q1.kind = q2.kind = q3.kind = ConvSink::kBitPlanes;
+    q1.data = p1.data(), q2.data = p2.data(), q3.data = p3.data();
+    q1.plane_stride = q2.plane_stride = q3.plane_stride = 1;
+    q1.row_stride = q2.row_stride = bits, q3.row_stride = 2;
+    ep.sinks = {q1, cb, q2, q3};
+    make_conv_plan(w8)->run(v, ep, 1);
+    ep.sinks = {c2};
+    make_conv_plan(w8)->run(v, ep, 1);
+    for (const auto* pl : {&p1, &p2}) {
+      unpack_bit_planes(pl->data(), 25, BitPlaneLayout{20, bits}, back.data(), 20);
+      REQUIRE(back == codes_b);
+    }
+    unpack_bit_planes(p3.data(), 25, BitPlaneLayout{20, 2}, back.data(), 20);
+    REQUIRE(back == codes_2);
+  }
   p.plane_stride = 0;
   ep.sinks = {p};
   REQUIRE_THROWS_AS(make_conv_plan(w8)->run(v, ep, 1), mixnas::Error);
 }
+
+namespace {
+
+// A small 1-bit graph: conv (8-bit input) -> 1-bit codes -> W1A1 3x3 -> 1-bit codes read by a 1x1
+// and a 3x3 conv that write the two slices of a concat in place -> W1A1 3x3 over the concat ->
+// float output. Every 1-bit tensor is produced by conv epilogues, so bit-serial readers get it as
+// bit planes.
+std::shared_ptr<const Model> lowbit_model(std::mt19937& rng) {
+  GraphBuilder b("test_lowbit");
+  const int x = b.add_input("image", 8, 8, Grid::codes(8, 1.0f / 255, 0));
+  auto layer = [&](int out_c, int k, int w_bits, int in_c) {
+    ConvLayer l = ConvLayer::square(out_c, k, 1, static_cast<int>(Activation::kRelu));
+    l.w_bits = w_bits;
+    std::uniform_int_distribution<int> q(w_lo(w_bits), w_hi(w_bits));
+    l.weight_codes.resize(static_cast<size_t>(out_c) * in_c * k * k);
+    for (auto& c : l.weight_codes) {
+      int v = q(rng);
+      if (w_bits == 1 && v == 0) v = 1;
+      c = static_cast<int8_t>(v);
+    }
+    l.weight_scale.assign(out_c, 1.0f / (k * std::sqrt(static_cast<float>(in_c))));
+    l.bias.assign(out_c, 0.05f);
+    return l;
+  };
+  const Grid bit = Grid::codes(1, 0.25f, 0);
+  const int c0 = b.add_conv("c0", x, layer(128, 3, 8, 3), {bit})[0];
+  const int c1 = b.add_conv("c1", c0, layer(128, 3, 1, 128), {bit})[0];
+  const int c2a = b.add_conv("c2a", c1, layer(64, 1, 1, 128), {bit})[0];
+  const int c2b = b.add_conv("c2b", c1, layer(64, 3, 1, 128), {bit})[0];
+  const int cat = b.add_concat("cat", {c2a, c2b});
+  const int c3 = b.add_conv("c3", cat, layer(128, 3, 1, 128), {Grid::f32()})[0];
+  b.set_outputs({c3, c1});
+  return Model::from_graph(b.graph());
+}
+
+std::vector<std::vector<uint8_t>> run_session(const std::shared_ptr<const Model>& model,
+                                              SessionOptions options,
+                                              const std::vector<uint8_t>& image, int* planes_read) {
+  options.arena = ArenaStrategy::kNoReuse;
+  options.check_memory = true;
+  Session s(model, options);
+  s.set_input_codes(image.data(), image.size());
+  s.run_graph();
+  *planes_read = 0;
+  for (size_t i = 0; i < model->graph().nodes.size(); ++i)
+    *planes_read += s.reads_bit_planes(static_cast<int>(i));
+  std::vector<std::vector<uint8_t>> tensors;
+  for (size_t t = 0; t < model->graph().tensors.size(); ++t)
+    if (model->graph().tensors[t].kind == TensorKind::kActivation)
+      tensors.push_back(s.tensor_bytes(static_cast<int>(t)));
+  return tensors;
+}
+
+}  // namespace
+
+TEST_CASE("session: producers write bit planes for bit-serial readers, same results", "[lowbit]") {
+  std::mt19937 rng(17);
+  const auto model = lowbit_model(rng);
+  std::vector<uint8_t> image(8 * 8 * 3);
+  for (auto& c : image) c = static_cast<uint8_t>(rng());
+  SessionOptions planes, codes, reference;
+  planes.threads = codes.threads = test_threads();
+  planes.bit_plane_activations = true;
+  codes.bit_plane_activations = false;
+  reference.reference_kernels = true;
+  int read_planes = 0, read_codes = 0, read_ref = 0;
+  const auto a = run_session(model, planes, image, &read_planes);
+  const auto b = run_session(model, codes, image, &read_codes);
+  const auto r = run_session(model, reference, image, &read_ref);
+  REQUIRE(read_codes == 0);
+  REQUIRE(read_ref == 0);
+  // Every tensor (codes and the float output) bit for bit, whichever kernels and inputs ran.
+  REQUIRE(a == r);
+  REQUIRE(b == r);
+  // The readers of c1 and of the concat take planes wherever the table picked bit-serial rows.
+  int bitserial = 0;
+  Session s(model, planes);
+  for (size_t i = 0; i < model->graph().nodes.size(); ++i) {
+    const std::string k = s.kernel_name(static_cast<int>(i));
+    const bool bs = k.find("bitserial") != std::string::npos;
+    bitserial += bs;
+    const std::string& name = model->graph().nodes[i].name;
+    INFO(name << " " << k);
+    if (name != "c0") REQUIRE(s.reads_bit_planes(static_cast<int>(i)) == bs);
+  }
+  REQUIRE(read_planes == bitserial);
+  if (bitserial == 0) WARN("no bit-serial row picked on this CPU: the plane path did not run");
+  // With the default arena the producers of plane-only tensors (c0's and the concat's slices)
+  // write no codes at all: the graph outputs still match the reference bit for bit.
+  auto outputs = [&](SessionOptions o) {
+    Session run(model, o);
+    run.set_input_codes(image.data(), image.size());
+    run.run_graph();
+    std::vector<std::vector<float>> v;
+    for (const RawOutput& out : run.outputs()) v.push_back(out.values);
+    return v;
+  };
+  REQUIRE(outputs(planes) == outputs(reference));
+}
+
+#if defined(__x86_64__)
+namespace {
+
+// What `mixnas-bench-conv --lowbit-pairs` measured on the development CPU (docs/kernels.md): per
+// YOLOv8n conv at 320x320 (one thread), the forced bit-serial row's time over the int8 kernel's.
+struct MeasuredLayer {
+  const char* name;
+  int hw, in_c, out_c, k, stride;
+  float ratio[6];
+};
+// bit-serial time / int8 time: w1a1, w1a2, w2a1, w2a2
+// AVX-512 VPOPCNTDQ rows vs conv_qu8_gemm_8x32c4__avx512vnni.
+const MeasuredLayer kMeasuredAvx512[] = {
+    {"0.conv", 320, 3, 16, 3, 2, {2.36, 2.90, 2.51, 2.90}},
+    {"1.conv", 160, 16, 32, 3, 2, {2.53, 3.31, 3.09, 3.86}},
+    {"2.c2f.cv1", 80, 32, 32, 1, 1, {1.59, 2.02, 2.46, 2.23}},
+    {"2.c2f.m0.cv1", 80, 16, 16, 3, 1, {1.91, 2.65, 2.32, 2.76}},
+    {"2.c2f.m0.cv2", 80, 16, 16, 3, 1, {1.94, 2.65, 2.42, 2.79}},
+    {"2.c2f.cv2", 80, 48, 32, 1, 1, {1.46, 1.82, 2.28, 2.06}},
+    {"3.conv", 80, 32, 64, 3, 2, {1.29, 1.87, 1.88, 2.62}},
+    {"4.c2f.cv1", 40, 64, 64, 1, 1, {1.10, 1.45, 1.83, 1.64}},
+    {"4.c2f.m0.cv1", 40, 32, 32, 3, 1, {1.23, 1.68, 1.94, 2.41}},
+    {"4.c2f.m0.cv2", 40, 32, 32, 3, 1, {1.19, 1.75, 1.83, 2.43}},
+    {"4.c2f.m1.cv1", 40, 32, 32, 3, 1, {1.20, 1.70, 1.80, 2.41}},
+    {"4.c2f.m1.cv2", 40, 32, 32, 3, 1, {1.23, 1.69, 1.78, 2.43}},
+    {"4.c2f.cv2", 40, 128, 64, 1, 1, {1.01, 1.39, 1.67, 1.69}},
+    {"5.conv", 40, 64, 128, 3, 2, {0.68, 1.07, 1.43, 1.77}},
+    {"6.c2f.cv1", 20, 128, 128, 1, 1, {0.89, 1.20, 1.64, 1.72}},
+    {"6.c2f.m0.cv1", 20, 64, 64, 3, 1, {0.74, 1.07, 1.20, 1.68}},
+    {"6.c2f.m0.cv2", 20, 64, 64, 3, 1, {0.77, 1.16, 1.24, 1.77}},
+    {"6.c2f.m1.cv1", 20, 64, 64, 3, 1, {0.73, 1.15, 1.22, 1.74}},
+    {"6.c2f.m1.cv2", 20, 64, 64, 3, 1, {0.74, 1.12, 1.27, 1.76}},
+    {"6.c2f.cv2", 20, 256, 128, 1, 1, {0.80, 1.15, 1.38, 1.68}},
+    {"7.conv", 20, 128, 256, 3, 2, {0.57, 0.95, 1.12, 1.69}},
+    {"8.c2f.cv1", 10, 256, 256, 1, 1, {0.76, 1.08, 1.37, 1.68}},
+    {"8.c2f.m0.cv1", 10, 128, 128, 3, 1, {0.58, 0.94, 1.10, 1.65}},
+    {"8.c2f.m0.cv2", 10, 128, 128, 3, 1, {0.58, 0.93, 1.11, 1.65}},
+    {"8.c2f.cv2", 10, 384, 256, 1, 1, {0.72, 1.05, 1.34, 1.76}},
+    {"9.sppf.cv1", 10, 256, 128, 1, 1, {0.81, 1.15, 1.39, 1.64}},
+    {"9.sppf.cv2", 10, 512, 256, 1, 1, {0.65, 1.00, 1.17, 1.64}},
+    {"12.c2f.cv1", 20, 384, 128, 1, 1, {0.70, 1.05, 1.18, 1.60}},
+    {"12.c2f.m0.cv1", 20, 64, 64, 3, 1, {0.79, 1.15, 1.34, 1.82}},
+    {"12.c2f.m0.cv2", 20, 64, 64, 3, 1, {0.80, 1.16, 1.38, 1.82}},
+    {"12.c2f.cv2", 20, 192, 128, 1, 1, {0.82, 1.14, 1.54, 1.59}},
+    {"15.c2f.cv1", 40, 192, 64, 1, 1, {0.95, 1.34, 1.59, 1.79}},
+    {"15.c2f.m0.cv1", 40, 32, 32, 3, 1, {1.27, 1.86, 2.04, 2.47}},
+    {"15.c2f.m0.cv2", 40, 32, 32, 3, 1, {1.28, 1.82, 2.87, 2.42}},
+    {"15.c2f.cv2", 40, 96, 64, 1, 1, {1.19, 1.68, 1.95, 1.46}},
+    {"16.conv", 40, 64, 64, 3, 2, {0.85, 1.28, 1.47, 1.90}},
+    {"18.c2f.cv1", 20, 192, 128, 1, 1, {0.83, 1.20, 1.43, 1.66}},
+    {"18.c2f.m0.cv1", 20, 64, 64, 3, 1, {0.79, 1.12, 1.32, 1.74}},
+    {"18.c2f.m0.cv2", 20, 64, 64, 3, 1, {0.78, 1.18, 1.28, 1.81}},
+    {"18.c2f.cv2", 20, 192, 128, 1, 1, {0.89, 1.16, 1.51, 1.70}},
+    {"19.conv", 20, 128, 128, 3, 2, {0.61, 0.97, 1.13, 1.76}},
+    {"21.c2f.cv1", 10, 384, 256, 1, 1, {0.66, 1.00, 1.42, 1.68}},
+    {"21.c2f.m0.cv1", 10, 128, 128, 3, 1, {0.61, 0.95, 1.13, 1.68}},
+    {"21.c2f.m0.cv2", 10, 128, 128, 3, 1, {0.62, 0.97, 1.17, 1.67}},
+    {"21.c2f.cv2", 10, 384, 256, 1, 1, {0.72, 1.05, 1.34, 1.82}},
+    {"22.detect.p3.box0", 40, 64, 64, 3, 1, {0.71, 1.10, 1.20, 1.67}},
+    {"22.detect.p3.box1", 40, 64, 64, 3, 1, {0.74, 1.17, 1.23, 1.73}},
+    {"22.detect.p3.box2", 40, 64, 64, 1, 1, {1.13, 1.47, 1.95, 1.73}},
+    {"22.detect.p3.cls0", 40, 64, 80, 3, 1, {0.61, 0.93, 1.10, 1.53}},
+    {"22.detect.p3.cls1", 40, 80, 80, 3, 1, {0.62, 1.00, 1.03, 1.60}},
+    {"22.detect.p3.cls2", 40, 80, 80, 1, 1, {1.15, 1.48, 1.90, 1.90}},
+    {"22.detect.p4.box0", 20, 128, 64, 3, 1, {0.61, 0.97, 1.08, 1.71}},
+    {"22.detect.p4.box1", 20, 64, 64, 3, 1, {0.76, 1.12, 1.25, 1.71}},
+    {"22.detect.p4.box2", 20, 64, 64, 1, 1, {1.23, 1.52, 2.00, 1.69}},
+    {"22.detect.p4.cls0", 20, 128, 80, 3, 1, {0.51, 0.81, 0.96, 1.48}},
+    {"22.detect.p4.cls1", 20, 80, 80, 3, 1, {0.67, 1.08, 1.18, 1.69}},
+    {"22.detect.p4.cls2", 20, 80, 80, 1, 1, {1.16, 1.54, 1.94, 1.99}},
+    {"22.detect.p5.box0", 10, 256, 64, 3, 1, {0.55, 0.88, 1.00, 1.58}},
+    {"22.detect.p5.box1", 10, 64, 64, 3, 1, {0.85, 1.23, 1.45, 1.91}},
+    {"22.detect.p5.box2", 10, 64, 64, 1, 1, {1.17, 1.53, 1.86, 1.70}},
+    {"22.detect.p5.cls0", 10, 256, 80, 3, 1, {0.47, 0.77, 0.90, 1.38}},
+    {"22.detect.p5.cls1", 10, 80, 80, 3, 1, {0.69, 1.04, 1.20, 1.71}},
+    {"22.detect.p5.cls2", 10, 80, 80, 1, 1, {1.26, 1.60, 2.05, 2.15}},
+};
+// bit-serial time / int8 time: w1a1, w1a2, w2a1, w2a2, w1a3, w3a1
+// AVX2 rows vs conv_qu8_gemm_6x16c2__avx2 (AVX-512 masked with MIXNAS_CPU_DISABLE).
+const MeasuredLayer kMeasuredAvx2[] = {
+    {"0.conv", 320, 3, 16, 3, 2, {2.53, 2.82, 2.61, 3.10, 3.28, 2.74}},
+    {"1.conv", 160, 16, 32, 3, 2, {1.20, 1.56, 1.48, 1.95, 2.00, 1.69}},
+    {"2.c2f.cv1", 80, 32, 32, 1, 1, {1.07, 1.31, 1.31, 1.62, 1.62, 1.49}},
+    {"2.c2f.m0.cv1", 80, 16, 16, 3, 1, {0.89, 1.22, 1.12, 1.53, 1.49, 1.38}},
+    {"2.c2f.m0.cv2", 80, 16, 16, 3, 1, {0.89, 1.23, 1.12, 1.49, 1.51, 1.35}},
+    {"2.c2f.cv2", 80, 48, 32, 1, 1, {1.26, 1.52, 1.48, 1.81, 1.95, 1.64}},
+    {"3.conv", 80, 32, 64, 3, 2, {0.65, 1.00, 0.93, 1.37, 1.25, 1.22}},
+    {"4.c2f.cv1", 40, 64, 64, 1, 1, {0.85, 1.05, 1.09, 1.36, 1.34, 1.23}},
+    {"4.c2f.m0.cv1", 40, 32, 32, 3, 1, {0.56, 0.86, 0.81, 1.24, 1.10, 1.10}},
+    {"4.c2f.m0.cv2", 40, 32, 32, 3, 1, {0.59, 0.88, 0.88, 1.32, 1.17, 1.16}},
+    {"4.c2f.m1.cv1", 40, 32, 32, 3, 1, {0.59, 0.90, 0.87, 1.33, 1.18, 1.14}},
+    {"4.c2f.m1.cv2", 40, 32, 32, 3, 1, {0.60, 0.89, 0.84, 1.28, 1.14, 1.14}},
+    {"4.c2f.cv2", 40, 128, 64, 1, 1, {0.67, 0.89, 0.87, 1.17, 1.12, 1.05}},
+    {"5.conv", 40, 64, 128, 3, 2, {0.43, 0.67, 0.69, 1.12, 1.04, 1.00}},
+    {"6.c2f.cv1", 20, 128, 128, 1, 1, {0.65, 0.85, 0.87, 1.16, 1.10, 1.05}},
+    {"6.c2f.m0.cv1", 20, 64, 64, 3, 1, {0.42, 0.69, 0.74, 1.04, 1.03, 0.90}},
+    {"6.c2f.m0.cv2", 20, 64, 64, 3, 1, {0.43, 0.67, 0.74, 1.04, 1.03, 0.87}},
+    {"6.c2f.m1.cv1", 20, 64, 64, 3, 1, {0.42, 0.67, 0.67, 1.12, 1.04, 0.95}},
+    {"6.c2f.m1.cv2", 20, 64, 64, 3, 1, {0.43, 0.67, 0.70, 1.05, 1.01, 0.90}},
+    {"6.c2f.cv2", 20, 256, 128, 1, 1, {0.51, 0.76, 0.75, 1.11, 0.98, 0.98}},
+    {"7.conv", 20, 128, 256, 3, 2, {0.36, 0.60, 0.64, 1.00, 0.83, 0.82}},
+    {"8.c2f.cv1", 10, 256, 256, 1, 1, {0.55, 0.75, 0.80, 1.13, 0.99, 0.97}},
+    {"8.c2f.m0.cv1", 10, 128, 128, 3, 1, {0.33, 0.57, 0.59, 0.96, 0.82, 0.78}},
+    {"8.c2f.m0.cv2", 10, 128, 128, 3, 1, {0.34, 0.60, 0.61, 0.98, 0.84, 0.80}},
+    {"8.c2f.cv2", 10, 384, 256, 1, 1, {0.46, 0.68, 0.73, 1.07, 0.94, 0.88}},
+    {"9.sppf.cv1", 10, 256, 128, 1, 1, {0.53, 0.71, 0.78, 1.09, 0.97, 0.91}},
+    {"9.sppf.cv2", 10, 512, 256, 1, 1, {0.42, 0.65, 0.71, 1.04, 0.87, 0.85}},
+    {"12.c2f.cv1", 20, 384, 128, 1, 1, {0.44, 0.65, 0.68, 1.05, 0.89, 0.89}},
+    {"12.c2f.m0.cv1", 20, 64, 64, 3, 1, {0.42, 0.66, 0.73, 1.08, 0.91, 0.89}},
+    {"12.c2f.m0.cv2", 20, 64, 64, 3, 1, {0.43, 0.69, 0.68, 1.11, 0.98, 1.01}},
+    {"12.c2f.cv2", 20, 192, 128, 1, 1, {0.58, 0.80, 0.82, 1.16, 1.07, 1.03}},
+    {"15.c2f.cv1", 40, 192, 64, 1, 1, {0.59, 0.82, 0.81, 1.16, 1.09, 1.05}},
+    {"15.c2f.m0.cv1", 40, 32, 32, 3, 1, {0.58, 0.86, 0.82, 1.24, 1.14, 1.08}},
+    {"15.c2f.m0.cv2", 40, 32, 32, 3, 1, {0.55, 0.84, 0.82, 1.22, 1.08, 1.03}},
+    {"15.c2f.cv2", 40, 96, 64, 1, 1, {0.81, 1.09, 1.08, 1.44, 1.39, 1.30}},
+    {"16.conv", 40, 64, 64, 3, 2, {0.47, 0.72, 0.74, 1.15, 1.05, 1.04}},
+    {"18.c2f.cv1", 20, 192, 128, 1, 1, {0.56, 0.77, 0.80, 1.14, 1.03, 0.99}},
+    {"18.c2f.m0.cv1", 20, 64, 64, 3, 1, {0.43, 0.69, 0.73, 1.14, 1.01, 0.90}},
+    {"18.c2f.m0.cv2", 20, 64, 64, 3, 1, {0.45, 0.69, 0.74, 1.12, 0.98, 0.90}},
+    {"18.c2f.cv2", 20, 192, 128, 1, 1, {0.59, 0.80, 0.84, 1.16, 1.07, 1.02}},
+    {"19.conv", 20, 128, 128, 3, 2, {0.36, 0.59, 0.63, 0.98, 0.80, 0.79}},
+    {"21.c2f.cv1", 10, 384, 256, 1, 1, {0.46, 0.71, 0.73, 1.08, 0.92, 0.91}},
+    {"21.c2f.m0.cv1", 10, 128, 128, 3, 1, {0.31, 0.51, 0.50, 0.83, 0.90, 0.93}},
+    {"21.c2f.m0.cv2", 10, 128, 128, 3, 1, {0.34, 0.59, 0.61, 0.99, 0.85, 0.80}},
+    {"21.c2f.cv2", 10, 384, 256, 1, 1, {0.46, 0.68, 0.73, 1.08, 0.91, 0.96}},
+    {"22.detect.p3.box0", 40, 64, 64, 3, 1, {0.41, 0.65, 0.64, 1.03, 0.95, 0.93}},
+    {"22.detect.p3.box1", 40, 64, 64, 3, 1, {0.42, 0.70, 0.66, 1.10, 1.00, 0.90}},
+    {"22.detect.p3.box2", 40, 64, 64, 1, 1, {0.89, 1.10, 1.12, 1.41, 1.42, 1.29}},
+    {"22.detect.p3.cls0", 40, 64, 80, 3, 1, {0.42, 0.63, 0.62, 1.01, 0.90, 0.82}},
+    {"22.detect.p3.cls1", 40, 80, 80, 3, 1, {0.42, 0.66, 0.65, 1.11, 0.91, 0.93}},
+    {"22.detect.p3.cls2", 40, 80, 80, 1, 1, {1.03, 1.34, 1.36, 1.76, 1.73, 1.59}},
+    {"22.detect.p4.box0", 20, 128, 64, 3, 1, {0.34, 0.62, 0.59, 0.99, 0.86, 0.82}},
+    {"22.detect.p4.box1", 20, 64, 64, 3, 1, {0.43, 0.69, 0.70, 1.08, 1.06, 1.04}},
+    {"22.detect.p4.box2", 20, 64, 64, 1, 1, {1.09, 1.21, 1.17, 1.47, 1.45, 1.47}},
+    {"22.detect.p4.cls0", 20, 128, 80, 3, 1, {0.32, 0.59, 0.54, 0.93, 0.89, 0.78}},
+    {"22.detect.p4.cls1", 20, 80, 80, 3, 1, {0.42, 0.69, 0.68, 1.12, 0.94, 0.88}},
+    {"22.detect.p4.cls2", 20, 80, 80, 1, 1, {1.09, 1.35, 1.38, 1.80, 1.73, 1.62}},
+    {"22.detect.p5.box0", 10, 256, 64, 3, 1, {0.29, 0.51, 0.54, 0.92, 0.70, 0.75}},
+    {"22.detect.p5.box1", 10, 64, 64, 3, 1, {0.45, 0.69, 0.76, 1.04, 1.14, 0.98}},
+    {"22.detect.p5.box2", 10, 64, 64, 1, 1, {0.90, 1.08, 1.16, 1.38, 1.35, 1.27}},
+    {"22.detect.p5.cls0", 10, 256, 80, 3, 1, {0.30, 0.52, 0.56, 0.95, 0.72, 0.76}},
+    {"22.detect.p5.cls1", 10, 80, 80, 3, 1, {0.41, 0.65, 0.69, 1.04, 0.89, 0.89}},
+    {"22.detect.p5.cls2", 10, 80, 80, 1, 1, {1.06, 1.44, 1.95, 1.99, 1.76, 1.60}},
+};
+
+const int kPairsAvx512[][2] = {{1, 1}, {1, 2}, {2, 1}, {2, 2}};
+const int kPairsAvx2[][2] = {{1, 1}, {1, 2}, {2, 1}, {2, 2}, {1, 3}, {3, 1}};
+
+CpuFeatures x86_features(bool avx512) {
+  CpuFeatures f;
+  f.arch = "x86_64";
+  f.sse41 = f.avx2 = f.fma = true;
+  f.avx512f = f.avx512bw = f.avx512vl = f.avx512vnni = f.avx512vpopcntdq = avx512;
+  return f;
+}
+
+ConvWeights layer_weights(const MeasuredLayer& l, int wb, int ab) {
+  ConvWeights w;
+  w.geometry = geometry(
+      {l.hw, l.hw, l.in_c, l.out_c, l.k, l.k, l.stride, l.k / 2, l.k / 2, l.k / 2, l.k / 2, 1});
+  w.precision = ConvPrecision::kInt;
+  w.w_bits = wb, w.a_bits = ab;
+  return w;
+}
+
+// The rule picks bit-serial rows only where they measured >= 8% faster than int8, and misses no
+// layer where they measured >= 25% faster.
+template <size_t NL, size_t NP>
+void check_rule_against(const MeasuredLayer (&layers)[NL], const int (&pairs)[NP][2],
+                        const CpuFeatures& f, const std::string& isa_suffix) {
+  int picked = 0;
+  for (const MeasuredLayer& l : layers)
+    for (size_t p = 0; p < NP; ++p) {
+      const ConvWeights w = layer_weights(l, pairs[p][0], pairs[p][1]);
+      const std::string pick = conv_lowbit_pick(w, f);
+      INFO(l.name << " w" << pairs[p][0] << "a" << pairs[p][1] << " measured " << l.ratio[p]
+                  << " pick '" << pick << "'");
+      if (!pick.empty()) {
+        REQUIRE(pick == row(isa_suffix, pairs[p][0], pairs[p][1]));
+        REQUIRE(l.ratio[p] <= 0.92f);
+        ++picked;
+      } else {
+        REQUIRE(l.ratio[p] >= 0.75f);
+      }
+    }
+  REQUIRE(picked > 0);
+}
+
+}  // namespace
+
+TEST_CASE("selection rule agrees with the recorded measurements (x86)", "[lowbit]") {
+  check_rule_against(kMeasuredAvx512, kPairsAvx512, x86_features(true), "__avx512vpopcnt");
+  check_rule_against(kMeasuredAvx2, kPairsAvx2, x86_features(false), "__avx2");
+  // Pairs without a rule stay on int8 on every layer; without AVX2 (no int8 kernel but the
+  // scalar reference) every pair runs bit-serial.
+  CpuFeatures none;
+  none.arch = "x86_64";
+  for (const MeasuredLayer& l : kMeasuredAvx512) {
+    REQUIRE(conv_lowbit_pick(layer_weights(l, 4, 4), x86_features(true)).empty());
+    REQUIRE(conv_lowbit_pick(layer_weights(l, 2, 2), x86_features(false)).empty());
+    REQUIRE(conv_lowbit_pick(layer_weights(l, 8, 2), x86_features(false)).empty());
+    REQUIRE(conv_lowbit_pick(layer_weights(l, 4, 4), none) == "conv_bitserial_w4a4__scalar");
+    REQUIRE(conv_lowbit_pick(layer_weights(l, 8, 3), none) == "conv_bitserial_w8a3__scalar");
+  }
+}
+#endif
+
+#if defined(__aarch64__)
+TEST_CASE("selection rule: NEON and dot-product cores", "[lowbit]") {
+  CpuFeatures neon, dot;
+  neon.arch = dot.arch = "aarch64";
+  neon.neon = dot.neon = dot.dotprod = true;
+  auto pick = [](const Shape& s, int wb, int ab, const CpuFeatures& f) {
+    ConvWeights w;
+    w.geometry = geometry(s);
+    w.precision = ConvPrecision::kInt;
+    w.w_bits = wb, w.a_bits = ab;
+    return conv_lowbit_pick(w, f);
+  };
+  const Shape deep{20, 20, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1};     // K = 576
+  const Shape narrow{40, 40, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1};   // K = 288, in_c = 32
+  const Shape shallow{40, 40, 16, 16, 1, 1, 1, 0, 0, 0, 0, 1};  // K = 16
+  REQUIRE(pick(deep, 2, 2, neon) == "conv_bitserial_w2a2__neon");
+  REQUIRE(pick(narrow, 2, 2, neon).empty());
+  REQUIRE(pick(narrow, 1, 1, neon) == "conv_bitserial_w1a1__neon");
+  REQUIRE(pick(shallow, 1, 1, neon).empty());
+  REQUIRE(pick(deep, 4, 4, neon).empty());
+  REQUIRE(pick(deep, 1, 1, dot) == "conv_bitserial_w1a1__neondot");
+  REQUIRE(pick(deep, 2, 2, dot).empty());
+  REQUIRE(pick(narrow, 1, 1, dot).empty());
+}
+#endif

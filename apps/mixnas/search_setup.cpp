@@ -1,0 +1,53 @@
+#include "apps/mixnas/search_setup.h"
+
+#include <memory>
+
+#include "apps/mixnas/commands.h"
+#include "core/error.h"
+#include "core/version.h"
+#include "datasets/dataset.h"
+#include "evaluators/agent/client.h"
+
+namespace mixnas::cli {
+
+search::Measurer measurer_from_config(const config::Config& cfg) {
+  agent::MeasureOptions mo;
+  mo.runs = static_cast<int>(cfg.get_int("cost.runs"));
+  mo.warmup = static_cast<int>(cfg.get_int("cost.warmup"));
+  int threads = static_cast<int>(cfg.get_int("threads"));
+  mo.threads = threads > 0 ? threads : 1;
+  try {
+    mo.validate();
+  } catch (const Error& e) {
+    throw Error(cfg.where("cost.runs").str() + ": " + e.what());
+  }
+  const std::string device = cfg.get_string("device");
+  if (device == "local") return search::local_measurer(mo);
+  auto remote = std::make_shared<agent::RemoteEvaluator>(load_device_config(cfg.resolve_path("device")));
+  search::Measurer m;
+  m.device_id = remote->device_id();
+  m.runtime_version = MIXNAS_VERSION;
+  m.options = mo;
+  m.layers = [remote, mo](const std::vector<agent::LayerSignature>& layers) {
+    return remote->measure_layers(layers, mo);
+  };
+  m.model = [remote, mo](const std::string& package) { return remote->benchmark(package, mo); };
+  return m;
+}
+
+supernet::YoloModel supernet_from_config(const config::Config& cfg) {
+  int nc = static_cast<int>(cfg.get_int("nc"));
+  if (nc <= 0) nc = data::load_dataset_config(cfg.resolve_path("data")).num_classes();
+  YAML::Node space = cfg.get_node("search_space");
+  if (!space || space.IsNull()) {
+    throw Error(cfg.where("search_space").str() +
+                ": 'search_space' is required (candidates per site; docs/search_space.md)");
+  }
+  supernet::BuildOptions bo;
+  bo.nc = nc;
+  bo.search_space = supernet::parse_search_space(space, cfg.where("search_space").file);
+  bo.recompute = cfg.get_bool("search.recompute");
+  return supernet::build_model(cfg.resolve_path("model"), bo);
+}
+
+}  // namespace mixnas::cli

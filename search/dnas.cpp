@@ -1,0 +1,805 @@
+#include "search/dnas.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/version.h"
+#include "datasets/loader.h"
+#include "datasets/torch_batch.h"
+#include "deploy/export/export.h"
+#include "evaluators/agent/device_id.h"
+#include "search/cost.h"
+#include "search/lut.h"
+#include "search/report.h"
+#include "supernet/loss.h"
+
+namespace mixnas::search {
+namespace fs = std::filesystem;
+namespace sn = mixnas::supernet;
+using Clock = std::chrono::steady_clock;
+
+Measurer local_measurer(const agent::MeasureOptions& options) {
+  Measurer m;
+  m.device_id = agent::device_id();
+  m.runtime_version = MIXNAS_VERSION;
+  m.options = options;
+  m.layers = eval::local_measurer(options);
+  m.model = [options](const std::string& package) {
+    return agent::measure_package(package, options);
+  };
+  return m;
+}
+
+SearchOptions SearchOptions::from_config(const config::Config& cfg) {
+  SearchOptions o;
+  o.strategy = cfg.get_string("search.strategy");
+  o.epochs = static_cast<int>(cfg.get_int("search.epochs"));
+  o.warmup_epochs = static_cast<int>(cfg.get_int("search.warmup_epochs"));
+  o.batch = static_cast<int>(cfg.get_int("search.batch"));
+  o.lr0 = cfg.get_float("search.lr0");
+  o.arch_split = cfg.get_float("search.arch_split");
+  o.arch_lr = cfg.get_float("search.arch_lr");
+  o.sampling = cfg.get_string("search.sampling");
+  o.tau_start = cfg.get_float("search.tau_start");
+  o.tau_end = cfg.get_float("search.tau_end");
+  o.recompute = cfg.get_bool("search.recompute");
+  o.finetune = cfg.get_bool("search.finetune");
+  o.lambda_latency = cfg.get_float("cost.lambda_latency");
+  o.lambda_memory = cfg.get_float("cost.lambda_memory");
+  o.target_latency_ms = cfg.get_float("cost.target_latency_ms");
+  o.target_memory_bytes = cfg.get_float("cost.target_memory_bytes");
+  o.shape = cfg.get_string("cost.shape");
+  o.calibrate_n = static_cast<int>(cfg.get_int("cost.calibrate_n"));
+  o.validate_n = static_cast<int>(cfg.get_int("cost.validate_n"));
+  o.lut_cache = cfg.get_string("cost.lut_cache").empty() ? "" : cfg.resolve_path("cost.lut_cache");
+  o.fraction = cfg.get_float("fraction");
+  o.baselines = cfg.get_string_list("baselines");
+  o.baseline_bits = cfg.get_string("baseline_bits");
+  o.train = TrainOptions::from_config(cfg, "finetune");
+  auto fail = [&](const std::string& key, const std::string& what) {
+    throw Error(cfg.where(key).str() + ": '" + key + "' " + what);
+  };
+  if (o.epochs < 1) fail("search.epochs", "must be at least 1");
+  if (o.warmup_epochs < 0 || o.warmup_epochs > o.epochs) {
+    fail("search.warmup_epochs", "must be between 0 and search.epochs");
+  }
+  if (o.batch < 1) fail("search.batch", "must be at least 1");
+  if (!(o.lr0 > 0)) fail("search.lr0", "must be positive");
+  if (!(o.arch_split > 0 && o.arch_split < 1)) fail("search.arch_split", "must be in (0, 1)");
+  if (!(o.arch_lr > 0)) fail("search.arch_lr", "must be positive");
+  if (!(o.tau_start > 0) || !(o.tau_end > 0)) fail("search.tau_start", "and tau_end must be positive");
+  if (o.lambda_latency < 0) fail("cost.lambda_latency", "must not be negative");
+  if (o.lambda_memory < 0) fail("cost.lambda_memory", "must not be negative");
+  if (o.target_latency_ms < 0) fail("cost.target_latency_ms", "must not be negative");
+  if (o.target_memory_bytes < 0) fail("cost.target_memory_bytes", "must not be negative");
+  if (o.calibrate_n < 2) fail("cost.calibrate_n", "must be at least 2 (a line needs two points)");
+  if (o.validate_n < 0) fail("cost.validate_n", "must not be negative");
+  if (!(o.fraction > 0 && o.fraction <= 1)) fail("fraction", "must be in (0, 1]");
+  for (const auto& b : o.baselines) sn::parse_act(b, cfg.where("baselines").str() + ": baselines");
+  return o;
+}
+
+double cost_shape(const std::string& shape, double x) {
+  if (shape == "linear") return x;
+  if (shape == "log") return std::log(std::max(x, 1e-12));
+  return std::max(0.0, x - 1.0);
+}
+
+torch::Tensor cost_shape(const std::string& shape, const torch::Tensor& x) {
+  if (shape == "linear") return x;
+  if (shape == "log") return torch::log(torch::clamp_min(x, 1e-12));
+  return torch::relu(x - 1.0);
+}
+
+// ------------------------------------------------------------------ supernet search
+
+struct SupernetSearch::State {
+  std::unique_ptr<torch::optim::AdamW> weight_opt;
+  std::unique_ptr<torch::optim::Adam> arch_opt;
+  std::unique_ptr<sn::DetectionLoss> loss;
+  std::unique_ptr<data::BatchLoader> weight_loader, arch_loader;
+  std::vector<torch::Tensor> arch, others;
+  int64_t iteration = 0;
+};
+
+namespace {
+
+data::LoaderOptions search_loader_options(const SearchOptions& o, bool mosaic) {
+  data::LoaderOptions lo;
+  lo.batch_size = o.batch;
+  lo.workers = std::max(1, o.train.workers);
+  lo.shuffle = true;
+  lo.augment = true;
+  lo.seed = o.train.seed;
+  lo.aug.imgsz = o.train.imgsz;
+  lo.aug.mosaic = mosaic && o.train.mosaic > 0;
+  lo.aug.mosaic_prob = o.train.mosaic;
+  lo.aug.flip = o.train.fliplr > 0;
+  lo.aug.fliplr = o.train.fliplr;
+  lo.aug.affine = o.train.scale > 0 || o.train.translate > 0;
+  lo.aug.scale = o.train.scale;
+  lo.aug.translate = o.train.translate;
+  lo.aug.hsv = o.train.hsv_h > 0 || o.train.hsv_s > 0 || o.train.hsv_v > 0;
+  lo.aug.hsv_h = o.train.hsv_h;
+  lo.aug.hsv_s = o.train.hsv_s;
+  lo.aug.hsv_v = o.train.hsv_v;
+  return lo;
+}
+
+std::unique_ptr<sn::DetectionLoss> loss_for(const sn::YoloModel& model, const TrainOptions& o) {
+  if (model->anchor_based()) return sn::make_loss(model);
+  sn::V8LossOptions lo;
+  lo.box = o.box;
+  lo.cls = o.cls;
+  lo.dfl = o.dfl;
+  return sn::make_v8_loss(model->nc(), model->strides(), lo);
+}
+
+void set_requires_grad(const std::vector<torch::Tensor>& ts, bool value) {
+  for (const auto& t : ts) const_cast<torch::Tensor&>(t).set_requires_grad(value);
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+const char* kResultsHeader =
+    "epoch,tau,train/weight_loss,train/arch_loss,cost/E_latency_ms,cost/E_memory_bytes,"
+    "derived/latency_ms,derived/memory_bytes,seconds\n";
+
+std::string results_row(const SearchEpoch& r) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%d,%.5f,%.5f,%.5f,%.5f,%.1f,%.5f,%.1f,%.2f\n", r.epoch, r.tau,
+                r.weight_loss, r.arch_loss, r.expected_latency_ms, r.expected_memory_bytes,
+                r.derived_latency_ms, r.derived_memory_bytes, r.seconds);
+  return buf;
+}
+
+// One probs.csv row per candidate of every searchable site.
+std::string probability_rows(int epoch, const sn::YoloModel& model) {
+  std::ostringstream out;
+  torch::NoGradGuard no_grad;
+  for (const auto& s : model->sites()) {
+    auto emit = [&](const char* kind, const torch::Tensor& p, const std::vector<std::string>& names) {
+      if (names.size() < 2) return;
+      auto pc = p.to(torch::kFloat64).contiguous();
+      for (size_t i = 0; i < names.size(); ++i) {
+        out << epoch << ',' << s.name << ',' << kind << ',' << names[i] << ','
+            << fmt("%.6f", pc.data_ptr<double>()[i]) << '\n';
+      }
+    };
+    std::vector<std::string> acts, ws, as;
+    for (auto a : s.acts) acts.push_back(sn::act_name(a));
+    for (int b : s.w_bits) ws.push_back(std::to_string(b));
+    for (int b : s.a_bits) as.push_back(std::to_string(b));
+    if (!acts.empty()) emit("act", s.act_probs, acts);
+    emit("w_bits", s.w_probs, ws);
+    emit("a_bits", s.a_probs, as);
+  }
+  return out.str();
+}
+
+}  // namespace
+
+SupernetSearch::SupernetSearch(sn::YoloModel supernet, const data::DetectionSplit& weight_split,
+                               const data::DetectionSplit& arch_split, const CostModel& cost,
+                               SearchOptions options, std::string run_dir,
+                               double target_latency_ms, double target_memory_bytes)
+    : model_(std::move(supernet)),
+      weight_split_(weight_split),
+      arch_split_(arch_split),
+      cost_(cost),
+      options_(std::move(options)),
+      run_dir_(std::move(run_dir)),
+      target_latency_ms_(target_latency_ms),
+      target_memory_bytes_(target_memory_bytes),
+      state_(std::make_unique<State>()) {
+  State& s = *state_;
+  s.loss = loss_for(model_, options_.train);
+  s.weight_loader =
+      std::make_unique<data::BatchLoader>(weight_split_, search_loader_options(options_, true));
+  // Architecture batches without mosaic: they judge the candidates on whole images.
+  s.arch_loader =
+      std::make_unique<data::BatchLoader>(arch_split_, search_loader_options(options_, false));
+  sn::ParamGroups groups = model_->param_groups();
+  s.arch = groups.arch;
+  if (s.arch.empty()) throw Error("the search space leaves no site with two candidates: nothing to search");
+  std::vector<torch::Tensor> decay, no_decay, quant;
+  auto contains = [](const std::vector<torch::Tensor>& v, const torch::Tensor& t) {
+    return std::any_of(v.begin(), v.end(), [&](const torch::Tensor& a) { return a.is_same(t); });
+  };
+  for (const auto& p : model_->named_parameters(true)) {
+    const torch::Tensor& t = p.value();
+    if (contains(s.arch, t)) continue;
+    s.others.push_back(t);
+    if (contains(groups.quant, t)) {
+      quant.push_back(t);
+      continue;
+    }
+    const std::string& name = p.key();
+    bool bias = name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0;
+    (t.dim() > 1 && !bias ? decay : no_decay).push_back(t);
+  }
+  std::vector<torch::optim::OptimizerParamGroup> wg;
+  auto wopt = [&](double wd) {
+    return std::make_unique<torch::optim::AdamWOptions>(
+        torch::optim::AdamWOptions(options_.lr0).betas({options_.train.momentum, 0.999}).weight_decay(wd));
+  };
+  wg.emplace_back(no_decay, wopt(0.0));
+  wg.emplace_back(decay, wopt(options_.train.weight_decay));
+  wg.emplace_back(quant, wopt(0.0));
+  s.weight_opt = std::make_unique<torch::optim::AdamW>(wg, torch::optim::AdamWOptions(options_.lr0));
+  s.arch_opt = std::make_unique<torch::optim::Adam>(
+      s.arch, torch::optim::AdamOptions(options_.arch_lr).betas({0.5, 0.999}).weight_decay(0.0));
+}
+
+SupernetSearch::~SupernetSearch() = default;
+
+void SupernetSearch::on_epoch_end(std::function<void(const SearchEpoch&)> callback) {
+  callback_ = std::move(callback);
+}
+
+std::string SupernetSearch::checkpoint_path() const {
+  return (fs::path(run_dir_) / "weights" / "supernet.pt").string();
+}
+
+bool SupernetSearch::finished() const {
+  return !history_.empty() && history_.back().epoch >= options_.epochs;
+}
+
+void SupernetSearch::run_epoch(int epoch, SearchEpoch& rec) {
+  State& s = *state_;
+  const bool arch_phase = epoch >= options_.warmup_epochs;
+  // Temperature: exponential from tau_start to tau_end over the architecture epochs.
+  double tau = 1.0;
+  sn::ArchMode mode = sn::ArchMode::kSoftmax;
+  if (arch_phase) {
+    int n = options_.epochs - options_.warmup_epochs;
+    double t = n > 1 ? static_cast<double>(epoch - options_.warmup_epochs) / (n - 1) : 1.0;
+    tau = options_.tau_start * std::pow(options_.tau_end / options_.tau_start, t);
+    mode = sn::parse_arch_mode(options_.sampling);
+  }
+  // Warm-up trains every candidate evenly (softmax of untouched logits = uniform mixture).
+  model_->set_arch_mode(mode, arch_phase ? tau : 1.0);
+  rec.tau = arch_phase ? tau : 1.0;
+
+  s.weight_loader->start_epoch(epoch);
+  const int64_t nb = s.weight_loader->batches_per_epoch();
+  const int64_t nb_arch = s.arch_loader->batches_per_epoch();
+  // Every architecture batch is seen once per epoch: one architecture step every `every` weight
+  // steps.
+  const int64_t every = std::max<int64_t>(1, nb / std::max<int64_t>(1, nb_arch));
+  int arch_round = 0;
+  s.arch_loader->start_epoch(epoch * 1000 + arch_round);
+  const double warm_iters = std::max(1.0, std::min(300.0, static_cast<double>(nb)));
+  const double x = static_cast<double>(epoch) / options_.epochs;
+  const double lf = ((1.0 - std::cos(x * M_PI)) / 2.0) * (options_.train.lrf - 1.0) + 1.0;
+
+  model_->train();
+  Progress progress(std::string(arch_phase ? "search " : "warm-up ") + std::to_string(epoch + 1) +
+                        "/" + std::to_string(options_.epochs),
+                    nb, "batch");
+  data::Batch batch;
+  double sum_w = 0, sum_a = 0;
+  int64_t nw = 0, na = 0;
+  double last_lat = 0, last_mem = 0;
+  auto t0 = Clock::now();
+  while (s.weight_loader->next(&batch)) {
+    double lr = options_.lr0 * lf;
+    if (static_cast<double>(s.iteration) < warm_iters) lr *= static_cast<double>(s.iteration + 1) / warm_iters;
+    auto& wgroups = s.weight_opt->param_groups();
+    for (size_t g = 0; g < wgroups.size(); ++g) {
+      static_cast<torch::optim::AdamWOptions&>(wgroups[g].options()).lr(g == 2 ? lr * kQuantLrScale : lr);
+    }
+    // Weight step: architecture logits frozen.
+    set_requires_grad(s.arch, false);
+    data::TensorBatch tb = data::to_tensors(batch);
+    auto raw = model_->forward_raw(tb.images);
+    auto items = s.loss->compute(raw, tb.targets, batch.height, batch.width);
+    s.weight_opt->zero_grad();
+    items.total.backward();
+    torch::nn::utils::clip_grad_norm_(s.others, 10.0);
+    s.weight_opt->step();
+    project_quantizer_steps(model_);
+    set_requires_grad(s.arch, true);
+    sum_w += items.total.item<double>();
+    ++nw;
+    ++s.iteration;
+
+    if (arch_phase && nw % every == 0) {
+      data::Batch ab;
+      if (!s.arch_loader->next(&ab)) {
+        s.arch_loader->start_epoch(epoch * 1000 + (++arch_round));
+        s.arch_loader->next(&ab);
+      }
+      // Architecture step: weights frozen; detection loss on held-out images plus the cost.
+      set_requires_grad(s.others, false);
+      data::TensorBatch atb = data::to_tensors(ab);
+      auto araw = model_->forward_raw(atb.images);
+      auto aitems = s.loss->compute(araw, atb.targets, ab.height, ab.width);
+      torch::Tensor lat = cost_.expected_latency_ms(model_);
+      torch::Tensor mem = cost_.expected_memory_bytes(model_);
+      torch::Tensor total = aitems.total.to(torch::kFloat64);
+      if (options_.lambda_latency > 0) {
+        total = total + options_.lambda_latency * cost_shape(options_.shape, lat / target_latency_ms_);
+      }
+      if (options_.lambda_memory > 0) {
+        total = total + options_.lambda_memory * cost_shape(options_.shape, mem / target_memory_bytes_);
+      }
+      s.arch_opt->zero_grad();
+      total.backward();
+      s.arch_opt->step();
+      set_requires_grad(s.others, true);
+      sum_a += total.item<double>();
+      last_lat = lat.item<double>();
+      last_mem = mem.item<double>();
+      ++na;
+    }
+    std::string post = "loss=" + fmt("%.3f", sum_w / static_cast<double>(nw));
+    if (na > 0) post += " E[lat]=" + fmt("%.2f", last_lat) + "ms E[mem]=" + fmt("%.0f", last_mem / 1024) + "KiB";
+    progress.set_postfix(post);
+    progress.advance();
+  }
+  progress.finish();
+  rec.epoch = epoch + 1;
+  rec.weight_loss = nw ? sum_w / static_cast<double>(nw) : 0;
+  rec.arch_loss = na ? sum_a / static_cast<double>(na) : 0;
+  {
+    torch::NoGradGuard no_grad;
+    rec.expected_latency_ms = cost_.expected_latency_ms(model_).item<double>();
+    rec.expected_memory_bytes = cost_.expected_memory_bytes(model_).item<double>();
+  }
+  sn::ArchChoices derived = model_->argmax_choices();
+  rec.derived_latency_ms = cost_.latency_ms(derived);
+  rec.derived_memory_bytes = cost_.memory_bytes(derived);
+  rec.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  log::info("search epoch ", rec.epoch, "/", options_.epochs, ": loss ", fmt("%.4f", rec.weight_loss),
+            ", E[latency] ", fmt("%.3f", rec.expected_latency_ms), " ms (target ",
+            fmt("%.3f", target_latency_ms_), "), E[memory] ",
+            fmt("%.0f", rec.expected_memory_bytes / 1024), " KiB (target ",
+            fmt("%.0f", target_memory_bytes_ / 1024), "), argmax ",
+            fmt("%.3f", rec.derived_latency_ms), " ms");
+}
+
+void SupernetSearch::save_checkpoint(int epoch) const {
+  const State& s = *state_;
+  torch::serialize::OutputArchive archive;
+  archive.write("format", c10::IValue(std::string("mixnas-search-checkpoint-1")));
+  archive.write("epoch", c10::IValue(static_cast<int64_t>(epoch)));
+  archive.write("iteration", c10::IValue(s.iteration));
+  std::string results = kResultsHeader;
+  for (const auto& r : history_) results += results_row(r);
+  archive.write("results_csv", c10::IValue(results));
+  archive.write("probs_csv", c10::IValue(probs_csv_));
+  std::vector<double> hist;
+  for (const auto& r : history_) {
+    hist.insert(hist.end(), {double(r.epoch), r.tau, r.weight_loss, r.arch_loss,
+                             r.expected_latency_ms, r.expected_memory_bytes, r.derived_latency_ms,
+                             r.derived_memory_bytes, r.seconds});
+  }
+  archive.write("history", torch::tensor(hist, torch::kFloat64), /*is_buffer=*/true);
+  torch::serialize::OutputArchive model_archive, wopt, aopt;
+  model_->save(model_archive);
+  archive.write("model", model_archive);
+  s.weight_opt->save(wopt);
+  archive.write("weight_optimizer", wopt);
+  s.arch_opt->save(aopt);
+  archive.write("arch_optimizer", aopt);
+  // The random stream (Gumbel noise) continues exactly after a resume.
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  torch::Tensor rng;
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    rng = gen.get_state();
+  }
+  archive.write("rng", rng, /*is_buffer=*/true);
+  write_file_atomic(checkpoint_path(), [&](std::ostream& out) { archive.save_to(out); });
+}
+
+int SupernetSearch::load_checkpoint() {
+  const std::string path = checkpoint_path();
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw Error(path + ": not a readable search checkpoint (" + std::string(e.what_without_backtrace()) + ")");
+  }
+  c10::IValue v;
+  if (!archive.try_read("format", v) || !v.isString() ||
+      v.toStringRef() != "mixnas-search-checkpoint-1") {
+    throw Error(path + ": not a mixnas search checkpoint");
+  }
+  State& s = *state_;
+  archive.read("epoch", v);
+  int epoch = static_cast<int>(v.toInt());
+  archive.read("iteration", v);
+  s.iteration = v.toInt();
+  archive.read("probs_csv", v);
+  probs_csv_ = v.toStringRef();
+  torch::serialize::InputArchive model_archive, wopt, aopt;
+  archive.read("model", model_archive);
+  try {
+    model_->load(model_archive);
+  } catch (const c10::Error& e) {
+    throw Error(path + ": the checkpoint does not fit this search's supernet (another model or "
+                "search space?): " + std::string(e.what_without_backtrace()));
+  }
+  archive.read("weight_optimizer", wopt);
+  s.weight_opt->load(wopt);
+  archive.read("arch_optimizer", aopt);
+  s.arch_opt->load(aopt);
+  torch::Tensor rng;
+  archive.read("rng", rng, /*is_buffer=*/true);
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(rng);
+  }
+  torch::Tensor hist;
+  archive.read("history", hist, /*is_buffer=*/true);
+  history_.clear();
+  auto h = hist.contiguous();
+  const double* d = h.data_ptr<double>();
+  for (int64_t i = 0; i + 9 <= h.numel(); i += 9) {
+    SearchEpoch r;
+    r.epoch = static_cast<int>(d[i]);
+    r.tau = d[i + 1];
+    r.weight_loss = d[i + 2];
+    r.arch_loss = d[i + 3];
+    r.expected_latency_ms = d[i + 4];
+    r.expected_memory_bytes = d[i + 5];
+    r.derived_latency_ms = d[i + 6];
+    r.derived_memory_bytes = d[i + 7];
+    r.seconds = d[i + 8];
+    history_.push_back(r);
+  }
+  return epoch;
+}
+
+void SupernetSearch::fit(bool resume) {
+  fs::create_directories(fs::path(run_dir_) / "weights");
+  const std::string results = (fs::path(run_dir_) / "results.csv").string();
+  const std::string probs = (fs::path(run_dir_) / "probs.csv").string();
+  int start = 0;
+  if (resume && fs::exists(checkpoint_path())) {
+    start = load_checkpoint();
+    log::info("resuming the search from ", checkpoint_path(), " after epoch ", start, " of ",
+              options_.epochs);
+  } else {
+    probs_csv_ = "epoch,site,kind,candidate,probability\n" + probability_rows(0, model_);
+  }
+  auto write_logs = [&] {
+    std::string r = kResultsHeader;
+    for (const auto& e : history_) r += results_row(e);
+    write_file_atomic(results, r);
+    write_file_atomic(probs, probs_csv_);
+  };
+  write_logs();
+  for (int epoch = start; epoch < options_.epochs; ++epoch) {
+    SearchEpoch rec;
+    run_epoch(epoch, rec);
+    history_.push_back(rec);
+    probs_csv_ += probability_rows(epoch + 1, model_);
+    // Checkpoint first: the logs never list an epoch the checkpoint does not hold.
+    save_checkpoint(epoch + 1);
+    write_logs();
+    if (callback_) callback_(rec);
+  }
+  model_->set_arch_mode(sn::ArchMode::kFixed);
+}
+
+// ------------------------------------------------------------------ the whole job
+
+namespace {
+
+struct Figures {
+  std::string name;
+  sn::ArchChoices choices;
+  double map50_95 = -1, map50 = -1;
+  double latency_ms = 0;
+  double predicted_ms = -1;
+  int64_t peak_bytes = 0, weight_bytes = 0, arena_bytes = 0;
+  Proxies proxies;
+  std::vector<rt::NodeProfile> nodes;
+  std::string dir;
+};
+
+nlohmann::json figures_json(const Figures& f) {
+  nlohmann::json j = {{"map50_95", f.map50_95},
+                      {"map50", f.map50},
+                      {"latency_ms", f.latency_ms},
+                      {"peak_bytes", f.peak_bytes},
+                      {"weight_bytes", f.weight_bytes},
+                      {"arena_bytes", f.arena_bytes},
+                      {"macs", f.proxies.macs},
+                      {"bops", f.proxies.bops},
+                      {"params", f.proxies.params}};
+  if (f.predicted_ms >= 0) j["predicted_latency_ms"] = f.predicted_ms;
+  return j;
+}
+
+// The epoch record with the best fitness (what weights/best.pt holds).
+EpochRecord best_record(const std::vector<EpochRecord>& h) {
+  EpochRecord best;
+  double bf = -1;
+  for (const auto& r : h) {
+    double f = fitness(r.map50, r.map50_95);
+    if (f > bf) {
+      bf = f;
+      best = r;
+    }
+  }
+  return best;
+}
+
+// Trains `model` into `dir` (resuming a started run), exports model.mxr (+ onnx and arch.yaml
+// when `all_formats`) into `out_dir` and measures it.
+Figures train_export_measure(const std::string& name, sn::YoloModel model, const sn::ArchChoices& choices,
+                             const data::DetectionSplit& train, const data::DetectionSplit& val,
+                             const TrainOptions& options, const std::string& dir,
+                             const std::string& out_dir, bool resume, bool all_formats,
+                             const std::vector<std::string>& class_names, const Measurer& measurer,
+                             const CostModel& cost) {
+  Figures f;
+  f.name = name;
+  f.choices = choices;
+  f.dir = dir;
+  fs::create_directories(dir);
+  bool started = fs::exists(fs::path(dir) / "weights" / "last.pt");
+  log::info(name, ": training into ", dir, started && resume ? " (resuming)" : "");
+  Trainer trainer(model, train, val, options, dir);
+  trainer.fit(resume && started);
+  EpochRecord best = best_record(trainer.history());
+  f.map50 = best.map50;
+  f.map50_95 = best.map50_95;
+
+  exporter::ExportRequest req;
+  req.input = (fs::path(dir) / "weights" / "best.pt").string();
+  req.formats = all_formats ? std::vector<std::string>{"mxr", "onnx"} : std::vector<std::string>{"mxr"};
+  if (all_formats && !exporter::onnx_available()) req.formats = {"mxr"};
+  req.options.imgsz = options.imgsz;
+  req.options.class_names = class_names;
+  req.output_dir = out_dir;
+  exporter::run_export(req);
+  std::string package = read_file((fs::path(out_dir) / "model.mxr").string());
+  agent::MeasureResult r = measurer.model(package);
+  f.latency_ms = r.latency.median_ms;
+  f.peak_bytes = r.memory.peak_bytes;
+  f.weight_bytes = r.memory.resident_weight_bytes;
+  f.arena_bytes = r.memory.arena_bytes;
+  f.nodes = r.nodes;
+  f.proxies = cost.proxies(choices);
+  log::info(name, ": mAP50-95 ", fmt("%.4f", f.map50_95), " mAP50 ", fmt("%.4f", f.map50),
+            ", measured ", fmt("%.3f", f.latency_ms), " ms, peak ", f.peak_bytes, " bytes");
+  return f;
+}
+
+bool predictable(const CostModel& cost, const sn::ArchChoices& choices) {
+  try {
+    cost.raw_latency_ms(choices);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+nlohmann::json run_search(const config::Config& cfg, const Measurer& measurer,
+                          const std::string& run_dir, bool resume, const SearchHooks& hooks) {
+  auto t_start = Clock::now();
+  SearchOptions o = SearchOptions::from_config(cfg);
+  const int imgsz = o.train.imgsz;
+  const uint64_t seed = o.train.seed;
+  if (o.train.threads > 0) torch::set_num_threads(o.train.threads);
+
+  // Data: the train split (or a fraction of it) and val.
+  data::DatasetConfig dataset = data::load_dataset_config(cfg.resolve_path("data"));
+  int nc = cfg.get_int("nc") > 0 ? static_cast<int>(cfg.get_int("nc")) : dataset.num_classes();
+  data::DetectionSplit full_train = data::DetectionSplit::load(dataset, "train");
+  data::DetectionSplit val = data::DetectionSplit::load(dataset, "val");
+  log::info(full_train.report().summary());
+  log::info(val.report().summary());
+  data::DetectionSplit train = o.fraction < 1 ? full_train.partition(o.fraction, seed).first
+                                              : full_train.subset([&] {
+                                                  std::vector<size_t> all(full_train.size());
+                                                  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+                                                  return all;
+                                                }(), "train");
+  if (o.fraction < 1) log::info("using ", train.size(), " train images (fraction ", o.fraction, ")");
+
+  // The supernet.
+  torch::manual_seed(seed);
+  if (!cfg.get_node("search_space") || cfg.get_node("search_space").IsNull()) {
+    throw Error(cfg.where("search_space").str() +
+                ": 'search_space' is required (candidates per site; docs/search_space.md)");
+  }
+  sn::BuildOptions bo;
+  bo.nc = nc;
+  bo.search_space = sn::parse_search_space(cfg.get_node("search_space"), cfg.where("search_space").file);
+  bo.recompute = o.recompute;
+  const std::string model_path = cfg.resolve_path("model");
+  sn::YoloModel supernet = sn::build_model(model_path, bo);
+  log::info("supernet ", model_path, ": ", supernet->parameter_count(), " parameters, ",
+            supernet->site_refs().size(), " sites");
+
+  // Costs: the latency table of this device, calibrated on whole models.
+  CostModel cost(supernet, imgsz);
+  const std::string lut_path = (fs::path(run_dir) / "lut.json").string();
+  LutRequest lr;
+  lr.model_key = model_key(supernet, imgsz);
+  lr.cache_dir = o.lut_cache;
+  lr.run_copy = lut_path;
+  lr.calibrate_n = o.calibrate_n;
+  lr.seed = seed;
+  lr.imgsz = imgsz;
+  lr.reuse_run_copy = resume;
+  eval::LatencyTable table = prepare_table(supernet, cost, measurer, lr);
+  cost.attach(table);
+
+  sn::ArchChoices reference = cost.reference_choices();
+  double target_lat = o.target_latency_ms > 0 ? o.target_latency_ms : 0.7 * cost.latency_ms(reference);
+  double target_mem = o.target_memory_bytes > 0 ? o.target_memory_bytes : 0.4 * cost.memory_bytes(reference);
+  log::info("targets: latency ", fmt("%.3f", target_lat), " ms, memory ",
+            fmt("%.0f", target_mem / 1024), " KiB (reference: ", fmt("%.3f", cost.latency_ms(reference)),
+            " ms, ", fmt("%.0f", cost.memory_bytes(reference) / 1024), " KiB)");
+
+  // The search.
+  sn::ArchChoices searched;
+  std::vector<SearchEpoch> search_history;
+  std::string probs_csv;
+  if (o.strategy == "dnas") {
+    auto [arch_part, weight_part] = train.partition(o.arch_split, seed);
+    log::info("search: ", weight_part.size(), " images for weights, ", arch_part.size(),
+              " for the architecture");
+    // Seeded here, so the table's calibration (measured or cached) does not change the search.
+    torch::manual_seed(seed + 1);
+    SupernetSearch search(supernet, weight_part, arch_part, cost, o, run_dir, target_lat, target_mem);
+    if (hooks.on_search_epoch) search.on_epoch_end(hooks.on_search_epoch);
+    search.fit(resume);
+    searched = supernet->argmax_choices();
+    search_history = search.history();
+    sn::write_arch_yaml((fs::path(run_dir) / "arch.yaml").string(), supernet, searched);
+    log::info("derived architecture: ", (fs::path(run_dir) / "arch.yaml").string(),
+              " (predicted ", fmt("%.3f", cost.latency_ms(searched)), " ms)");
+  }
+
+  nlohmann::json summary;
+  summary["run_dir"] = run_dir;
+  summary["device_id"] = measurer.device_id;
+  summary["strategy"] = o.strategy;
+  summary["imgsz"] = imgsz;
+  summary["targets"] = {{"latency_ms", target_lat}, {"memory_bytes", target_mem}};
+  if (!o.finetune) {
+    summary["searched_arch"] = (fs::path(run_dir) / "arch.yaml").string();
+    write_file_atomic((fs::path(run_dir) / "summary.json").string(), summary.dump(2) + "\n");
+    return summary;
+  }
+
+  std::vector<std::string> names = dataset.names;
+  std::optional<Figures> searched_fig;
+  if (o.strategy == "dnas") {
+    sn::YoloModel derived = sn::derive_model(supernet, searched);
+    searched_fig = train_export_measure("searched", derived, searched, train, val, o.train,
+                                        (fs::path(run_dir) / "finetune").string(), run_dir, resume,
+                                        true, names, measurer, cost);
+    searched_fig->predicted_ms = cost.latency_ms(searched);
+    write_file_atomic((fs::path(run_dir) / "weights" / "best.pt").string(),
+                      read_file((fs::path(run_dir) / "finetune" / "weights" / "best.pt").string()));
+  }
+
+  // Baselines: one activation everywhere, the configured bits policy, the same budget.
+  std::vector<Figures> baselines;
+  for (const auto& act_text : o.baselines) {
+    sn::Act act = sn::parse_act(act_text, "baselines");
+    sn::ArchChoices choices = cost.uniform_choices(act, o.baseline_bits, searched);
+    std::string dir = (fs::path(run_dir) / "baselines" / sn::act_name(act)).string();
+    sn::YoloModel model{nullptr};
+    TrainOptions options = o.train;
+    if (o.strategy == "dnas") {
+      model = sn::derive_model(supernet, choices);
+    } else {
+      // Without a supernet a baseline trains from scratch for the budget of a whole search.
+      torch::manual_seed(seed);
+      sn::BuildOptions fb;
+      fb.nc = nc;
+      fb.choices = choices;
+      model = sn::YoloModel(supernet->spec(), fb);
+      options.epochs = o.epochs + o.train.epochs;
+    }
+    Figures f = train_export_measure(sn::act_name(act), model, choices, train, val, options, dir,
+                                     dir, resume, false, names, measurer, cost);
+    if (predictable(cost, choices)) f.predicted_ms = cost.latency_ms(choices);
+    baselines.push_back(f);
+  }
+
+  // How well the table predicts whole models it was not calibrated on.
+  std::vector<std::pair<double, double>> pred_meas;
+  if (searched_fig) pred_meas.push_back({searched_fig->predicted_ms, searched_fig->latency_ms});
+  for (const auto& b : baselines)
+    if (b.predicted_ms >= 0) pred_meas.push_back({b.predicted_ms, b.latency_ms});
+  std::vector<std::pair<double, double>> val_pairs =
+      measure_random_architectures(supernet, cost, measurer, o.validate_n, seed + 7919, imgsz);
+  pred_meas.insert(pred_meas.end(), val_pairs.begin(), val_pairs.end());
+  LutAccuracy acc = lut_accuracy(pred_meas);
+
+  if (searched_fig) summary["searched"] = figures_json(*searched_fig);
+  summary["baselines"] = nlohmann::json::object();
+  for (const auto& b : baselines) summary["baselines"][b.name] = figures_json(b);
+  summary["lut_mape"] = acc.mape_pct;
+  summary["lut_max_err"] = acc.max_err_pct;
+  summary["lut_n"] = acc.n;
+  summary["baseline_bits"] = o.baseline_bits;
+  if (searched_fig && !baselines.empty()) {
+    const Figures& ref = baselines.front();
+    summary["vs_" + ref.name] = {
+        {"map50_95_delta", searched_fig->map50_95 - ref.map50_95},
+        {"latency_reduction_pct", 100.0 * (1.0 - searched_fig->latency_ms / ref.latency_ms)},
+        {"peak_memory_reduction_pct",
+         100.0 * (1.0 - static_cast<double>(searched_fig->peak_bytes) / static_cast<double>(ref.peak_bytes))}};
+  }
+  summary["seconds"] = std::chrono::duration<double>(Clock::now() - t_start).count();
+  write_file_atomic((fs::path(run_dir) / "summary.json").string(), summary.dump(2) + "\n");
+
+  // The report.
+  ReportInput in;
+  in.title = "mixnas search: " + fs::path(run_dir).filename().string();
+  in.config_text = cfg.to_yaml();
+  in.summary = summary;
+  in.history = search_history;
+  in.probs_csv = fs::exists(fs::path(run_dir) / "probs.csv")
+                     ? read_file((fs::path(run_dir) / "probs.csv").string())
+                     : std::string();
+  auto add_model = [&](const Figures& f) {
+    ReportModel m;
+    m.name = f.name;
+    m.map50_95 = f.map50_95;
+    m.map50 = f.map50;
+    m.latency_ms = f.latency_ms;
+    m.peak_bytes = f.peak_bytes;
+    m.weight_bytes = f.weight_bytes;
+    m.choices = f.choices;
+    m.nodes = f.nodes;
+    in.models.push_back(m);
+  };
+  if (searched_fig) add_model(*searched_fig);
+  for (const auto& b : baselines) add_model(b);
+  for (const auto& s : cost.sites()) {
+    ReportSite rs;
+    rs.name = s.name;
+    rs.acts.clear();
+    for (auto a : s.acts) rs.acts.push_back(sn::act_name(a));
+    rs.w_bits = s.w_bits;
+    rs.a_bits = s.a_bits;
+    rs.macs = s.geometry.macs();
+    in.sites.push_back(rs);
+  }
+  if (searched_fig) {
+    auto sigs = cost.signatures(searched_fig->choices);
+    for (size_t i = 0; i < sigs.size() && i < in.sites.size(); ++i) {
+      if (!table.has(sigs[i].key())) continue;
+      const auto& e = table.at(sigs[i].key());
+      in.sites[i].searched_latency_ms = e.median_ms;
+      in.sites[i].weight_bytes = e.weight_bytes;
+      in.sites[i].arena_bytes = e.arena_bytes;
+    }
+  }
+  write_report((fs::path(run_dir) / "report.html").string(), in);
+  log::info("report: ", (fs::path(run_dir) / "report.html").string());
+  return summary;
+}
+
+}  // namespace mixnas::search

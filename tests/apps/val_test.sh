@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# mixnas val of a trained model, end to end: a short training on a tiny fmnist-det, then val by
+# weights file, by run folder and by train config. Each prints the ultralytics table, and its P, R,
+# mAP50 and mAP50-95 are those the trainer's own validation of the same weights wrote into
+# results.csv (last.pt: the last epoch; best.pt: the epoch of best fitness). Data that does not fit
+# the model is refused.
+#   val_test.sh MIXNAS_BINARY SOURCE_DIR
+set -euo pipefail
+MIXNAS=$1 SRC=$2
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$MIXNAS" -q data make fmnist-det --out ds --train 96 --val 16 --imgsz 64 --seed 5 >/dev/null
+cat > tiny.yaml <<YAML
+model: $SRC/configs/models/yolov8-pico.yaml
+data: ds/fmnist-det.yaml
+imgsz: 64
+threads: 1
+name: t
+train: {epochs: 3, batch: 8, workers: 1, warmup_epochs: 0.5, lr0: 0.01}
+augment: {mosaic: 0.0}
+YAML
+"$MIXNAS" -q train tiny.yaml >/dev/null
+csv=runs/train/t/results.csv
+
+# "P R mAP50 mAP50-95" of an epoch row of results.csv.
+row_metrics() { awk -F, -v r="$1" 'NR == r + 1 { print $5, $6, $7, $8 }' "$csv"; }
+last_epoch=$(($(wc -l < "$csv") - 1))
+best_epoch=$(awk -F, 'NR > 1 { f = 0.1 * $7 + 0.9 * $8; if (NR == 2 || f > best) { best = f; e = $1 } } END { print e }' "$csv")
+
+check_val() {  # EPOCH OUTPUT
+  local epoch=$1 out=$2
+  grep -qE '^ +Class +Images +Instances +P +R +mAP50 +mAP50-95$' <<<"$out" || fail "no table header in: $out"
+  local all
+  all=$(grep -E '^ +all +16 +[0-9]+ ' <<<"$out") || fail "no 'all' row over 16 images in: $out"
+  # One row per class with instances: the names of fmnist-det.
+  local rows
+  rows=$(grep -cE '^ +(T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle boot) ' <<<"$out" || true)
+  [ "$rows" -ge 3 ] || fail "fewer than 3 class rows in: $out"
+  local last
+  last=$(tail -n 1 <<<"$out")
+  [[ $last =~ ^mAP50-95=([0-9.]+)\ mAP50=([0-9.]+)$ ]] || fail "last line '$last'"
+  # The table prints 3 significant digits, the csv 5 decimals, the last line 4.
+  read -r p r m50 m95 <<<"$(row_metrics "$epoch")"
+  read -r _ _ _ tp tr _ _ <<<"$all"
+  awk -v a="$tp" -v b="$p" -v c="$tr" -v d="$r" -v e="${BASH_REMATCH[2]}" -v f="$m50" \
+      -v g="${BASH_REMATCH[1]}" -v h="$m95" 'function off(x, y) { return (x - y > 6e-5 + 5e-3 * y) || (y - x > 6e-5 + 5e-3 * y) }
+      BEGIN { exit (off(a, b) || off(c, d) || off(e, f) || off(g, h) || c + 0 <= 0) }' ||
+    fail "epoch $epoch: val says P=$tp R=$tr '$last', results.csv P=$p R=$r mAP50=$m50 mAP50-95=$m95 (R must be > 0)"
+}
+
+out=$("$MIXNAS" -q val runs/train/t/weights/last.pt data=ds/fmnist-det.yaml imgsz=64 threads=1)
+check_val "$last_epoch" "$out"
+out=$("$MIXNAS" -q val runs/train/t threads=1)
+check_val "$best_epoch" "$out"
+out=$("$MIXNAS" -q val tiny.yaml)
+check_val "$best_epoch" "$out"
+out=$("$MIXNAS" -q val tiny.yaml weights=runs/train/t/weights/last.pt)
+check_val "$last_epoch" "$out"
+
+# Data that does not fit the model: exit 1 and a message saying so.
+printf 'path: ds\ntrain: images/train\nval: images/val\nnames: [a, b, c]\n' > three.yaml
+set +e
+out=$("$MIXNAS" val runs/train/t/weights/best.pt data=three.yaml 2>&1); rc=$?
+set -e
+[ $rc -eq 1 ] || fail "3-class data: exit $rc, expected 1: $out"
+grep -qF "the model detects 10 classes but three.yaml names 3" <<<"$out" || fail "3-class data: $out"
+set +e
+out=$("$MIXNAS" val runs/train/t/weights/best.pt data=ds/fmnist-det.yaml nc=5 2>&1); rc=$?
+set -e
+[ $rc -eq 1 ] || fail "nc=5: exit $rc, expected 1: $out"
+grep -qF "nc=5 but ds/fmnist-det.yaml names 10 classes" <<<"$out" || fail "nc=5: $out"
+echo "val ok: last.pt = epoch $last_epoch, best.pt = epoch $best_epoch, by weights, run folder and config; mismatched data refused"
