@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The search as a user runs it, on a tiny config (yolov8-pico at 64 px, 96 train images):
+#   1. the whole pipeline (table, search, derive, finetune, export, measure, baseline, report);
+#   2. kill -9 during the search, then --resume: the same arch.yaml as an uninterrupted run;
+#   3. lambda_latency = 0 vs a large lambda_latency: different architectures, the second faster
+#      on the runtime.
+#   search_test.sh MIXNAS_BINARY SOURCE_DIR
+set -euo pipefail
+MIXNAS=$1 SRC=$2
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+"$MIXNAS" -q data make fmnist-det --out ds --train 96 --val 32 --imgsz 64 --seed 3
+cat > tiny.yaml <<YAML
+model: $SRC/configs/models/yolov8-pico.yaml
+data: ds/fmnist-det.yaml
+imgsz: 64
+threads: 1
+seed: 1
+search_space:
+  activations: [relu, silu]
+  w_bits: [4, 8]
+  a_bits: [8, 32]
+  rules:
+    - {layers: [0, 0], w_bits: [8], a_bits: [8]}
+search: {epochs: 3, warmup_epochs: 1, batch: 16, arch_lr: 0.05}
+cost: {runs: 5, warmup: 1, calibrate_n: 3, validate_n: 2, lut_cache: lutcache}
+baselines: [silu]
+finetune: {epochs: 1, batch: 16, workers: 1}
+augment: {mosaic: 1.0, close_mosaic: 0}
+YAML
+
+# 1. The whole pipeline.
+"$MIXNAS" -q lut build tiny.yaml
+"$MIXNAS" -q search tiny.yaml --name full
+for f in args.yaml arch.yaml results.csv probs.csv lut.json model.mxr summary.json report.html \
+         weights/best.pt weights/supernet.pt baselines/silu/model.mxr; do
+  [ -s runs/search/full/$f ] || { echo "missing runs/search/full/$f"; exit 1; }
+done
+python3 - runs/search/full/summary.json <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+for part in [s["searched"], s["baselines"]["silu"]]:
+    for k in ["map50_95", "map50", "latency_ms", "peak_bytes", "weight_bytes"]:
+        assert k in part, k
+    assert part["latency_ms"] > 0 and part["peak_bytes"] > 0
+assert s["lut_mape"] >= 0, s["lut_mape"]
+PY
+grep -q "<svg" runs/search/full/report.html || { echo "report without plots"; exit 1; }
+[ "$(wc -l < runs/search/full/results.csv)" -eq 4 ] || { echo "results.csv should hold 3 epochs"; exit 1; }
+
+# 2. kill -9 during the search, then --resume (search only: the architecture is what matters).
+"$MIXNAS" -q search tiny.yaml search.finetune=false search.epochs=4 --name straight
+"$MIXNAS" -q search tiny.yaml search.finetune=false search.epochs=4 --name killed &
+pid=$!
+for _ in $(seq 1 600); do
+  if [ -f runs/search/killed/results.csv ] && [ "$(wc -l < runs/search/killed/results.csv)" -ge 2 ]; then break; fi
+  if ! kill -0 $pid 2>/dev/null; then echo "the search ended before it could be killed"; exit 1; fi
+  sleep 0.05
+done
+kill -9 $pid
+wait $pid 2>/dev/null || true
+if [ -f runs/search/killed/arch.yaml ]; then echo "the search finished before the kill; the test proves nothing"; exit 1; fi
+"$MIXNAS" -q search tiny.yaml search.finetune=false search.epochs=4 --name killed --resume
+diff runs/search/straight/arch.yaml runs/search/killed/arch.yaml || { echo "resumed search chose another architecture"; exit 1; }
+diff <(cut -d, -f1-8 runs/search/straight/results.csv) <(cut -d, -f1-8 runs/search/killed/results.csv) \
+  || { echo "resumed search logged other figures"; exit 1; }
+
+# 3. The latency term steers the search.
+"$MIXNAS" -q search tiny.yaml cost.lambda_latency=0 cost.lambda_memory=0 baselines=[] --name lam0
+"$MIXNAS" -q search tiny.yaml cost.lambda_latency=50 cost.lambda_memory=0 cost.target_latency_ms=0.001 baselines=[] --name lam50
+if diff -q runs/search/lam0/arch.yaml runs/search/lam50/arch.yaml >/dev/null; then
+  echo "lambda_latency changed nothing"; exit 1
+fi
+python3 - runs/search/lam0/summary.json runs/search/lam50/summary.json <<'PY'
+import json, sys
+a = json.load(open(sys.argv[1]))["searched"]["latency_ms"]
+b = json.load(open(sys.argv[2]))["searched"]["latency_ms"]
+print(f"lambda 0: {a:.4f} ms, lambda 50: {b:.4f} ms")
+assert b < 0.9 * a, "the latency-driven architecture is not measurably faster"
+PY
+echo "search ok"
