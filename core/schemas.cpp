@@ -5,17 +5,21 @@ namespace {
 
 // Keys shared by every run: where it lands and how it is seeded.
 void add_run_keys(Schema& s) {
-  s.add("name", Type::kString, "exp", "Run name: results go to runs/<command>/<name> (exp, exp2, ...).")
-      .add("exist_ok", Type::kBool, "false", "Reuse runs/<command>/<name> instead of numbering a new one.")
+  s.add("name", Type::kString, "exp",
+        "Run name: results go to runs/<command>/<name> (exp, exp2, ...).")
+      .add("exist_ok", Type::kBool, "false",
+           "Reuse runs/<command>/<name> instead of numbering a new one.")
       .add("seed", Type::kInt, "0", "Random seed (data order, augmentation, initialisation).")
       .add("threads", Type::kInt, "0", "CPU threads for training and measurement; 0 = all cores.");
 }
 
 void add_model_data_keys(Schema& s) {
-  s.add("model", Type::kString, "", "Model YAML (ultralytics format, e.g. configs/models/yolov8-pico.yaml) or arch.yaml.")
+  s.add("model", Type::kString, "",
+        "Model YAML (ultralytics format, e.g. configs/models/yolov8-pico.yaml) or arch.yaml.")
       .add("data", Type::kString, "", "Dataset YAML (ultralytics format: path, train, val, names).")
       .add("nc", Type::kInt, "0", "Number of classes; 0 = from the dataset YAML.")
-      .add("imgsz", Type::kInt, "160", "Square input size in pixels (a multiple of the model's largest stride).");
+      .add("imgsz", Type::kInt, "160",
+           "Square input size in pixels (a multiple of the model's largest stride).");
 }
 
 void add_train_keys(Schema& s, const std::string& p) {
@@ -24,13 +28,17 @@ void add_train_keys(Schema& s, const std::string& p) {
       .add(p + ".optimizer", Type::kString, "AdamW", "Optimizer.", {"SGD", "AdamW"})
       .add(p + ".lr0", Type::kFloat, "0.002", "Initial learning rate (after warm-up).")
       .add(p + ".lrf", Type::kFloat, "0.01", "Final learning rate as a fraction of lr0.")
-      .add(p + ".schedule", Type::kString, "cosine", "Learning-rate schedule.", {"cosine", "linear"})
+      .add(p + ".schedule", Type::kString, "cosine", "Learning-rate schedule.",
+           {"cosine", "linear"})
       .add(p + ".momentum", Type::kFloat, "0.937", "SGD momentum / Adam beta1.")
-      .add(p + ".weight_decay", Type::kFloat, "0.0005", "Weight decay of conv weights (not of BN, biases or quantizer steps).")
+      .add(p + ".weight_decay", Type::kFloat, "0.0005",
+           "Weight decay of conv weights (not of BN, biases or quantizer steps).")
       .add(p + ".warmup_epochs", Type::kFloat, "1.0", "Linear learning-rate warm-up, in epochs.")
-      .add(p + ".ema", Type::kBool, "true", "Keep an exponential moving average of the weights for validation.")
+      .add(p + ".ema", Type::kBool, "true",
+           "Keep an exponential moving average of the weights for validation.")
       .add(p + ".workers", Type::kInt, "2", "Data-loader threads.")
-      .add(p + ".val_every", Type::kInt, "1", "Validate every N epochs (and always after the last).");
+      .add(p + ".val_every", Type::kInt, "1",
+           "Validate every N epochs (and always after the last).");
 }
 
 void add_augment_keys(Schema& s) {
@@ -38,7 +46,8 @@ void add_augment_keys(Schema& s) {
       .add("augment.close_mosaic", Type::kInt, "5", "Switch mosaic off for the last N epochs.")
       .add("augment.fliplr", Type::kFloat, "0.5", "Probability of a horizontal flip.")
       .add("augment.scale", Type::kFloat, "0.5", "Random affine scale gain (+/-).")
-      .add("augment.translate", Type::kFloat, "0.1", "Random affine translation (+/- fraction of size).")
+      .add("augment.translate", Type::kFloat, "0.1",
+           "Random affine translation (+/- fraction of size).")
       .add("augment.hsv_h", Type::kFloat, "0.015", "Hue jitter (fraction).")
       .add("augment.hsv_s", Type::kFloat, "0.7", "Saturation jitter (fraction).")
       .add("augment.hsv_v", Type::kFloat, "0.4", "Value jitter (fraction).");
@@ -78,37 +87,62 @@ const Schema& train_schema() {
 
 const Schema& search_schema() {
   static const Schema schema = [] {
-    Schema s("search", "Searches activations and bit-widths: mixnas search CONFIG [key=value ...].");
+    Schema s("search",
+             "Searches activations and bit-widths: mixnas search CONFIG [key=value ...].");
     add_run_keys(s);
     add_model_data_keys(s);
     s.add("search_space", Type::kNode, "",
           "Candidates per site: activations, w_bits, a_bits, rules (docs/search_space.md).")
         .add("search.strategy", Type::kString, "dnas", "Search strategy.", {"dnas", "uniform"})
-        .add("fraction", Type::kFloat, "1.0", "Fraction of the train split used (search, finetune and baselines), for quick runs.")
+        .add("fraction", Type::kFloat, "1.0",
+             "Fraction of the train split used (search, finetune and baselines), for quick runs.")
         .add("search.epochs", Type::kInt, "10", "Supernet epochs, warm-up included.")
-        .add("search.batch", Type::kInt, "16", "Images per supernet batch (weight and architecture steps).")
-        .add("search.lr0", Type::kFloat, "0.002", "AdamW learning rate of the supernet weights (cosine schedule to lr0 x finetune.lrf).")
-        .add("search.finetune", Type::kBool, "true", "After the search: derive, finetune, export, measure, train the baselines and write the report.")
-        .add("search.warmup_epochs", Type::kInt, "3", "Weight-only epochs before architecture steps.")
-        .add("search.arch_split", Type::kFloat, "0.2", "Fraction of the train split held out for architecture steps.")
-        .add("search.arch_lr", Type::kFloat, "0.01", "Adam learning rate of the architecture logits.")
-        .add("search.sampling", Type::kString, "gumbel", "How candidates are mixed.", {"softmax", "gumbel", "hard_gumbel"})
-        .add("search.tau_start", Type::kFloat, "5.0", "Gumbel-softmax temperature at the first architecture epoch.")
-        .add("search.tau_end", Type::kFloat, "0.5", "Temperature at the last epoch (exponential schedule).")
-        .add("search.recompute", Type::kBool, "false", "Recompute candidate branches in backward to save memory.")
+        .add("search.batch", Type::kInt, "16",
+             "Images per supernet batch (weight and architecture steps).")
+        .add("search.lr0", Type::kFloat, "0.002",
+             "AdamW learning rate of the supernet weights (cosine schedule to lr0 x finetune.lrf).")
+        .add("search.finetune", Type::kBool, "true",
+             "After the search: derive, finetune, export, measure, train the baselines and write "
+             "the report.")
+        .add("search.warmup_epochs", Type::kInt, "3",
+             "Weight-only epochs before architecture steps.")
+        .add("search.arch_split", Type::kFloat, "0.2",
+             "Fraction of the train split held out for architecture steps.")
+        .add("search.arch_lr", Type::kFloat, "0.01",
+             "Adam learning rate of the architecture logits.")
+        .add("search.sampling", Type::kString, "gumbel", "How candidates are mixed.",
+             {"softmax", "gumbel", "hard_gumbel"})
+        .add("search.tau_start", Type::kFloat, "5.0",
+             "Gumbel-softmax temperature at the first architecture epoch.")
+        .add("search.tau_end", Type::kFloat, "0.5",
+             "Temperature at the last epoch (exponential schedule).")
+        .add("search.recompute", Type::kBool, "false",
+             "Recompute candidate branches in backward to save memory.")
         .add("cost.lambda_latency", Type::kFloat, "0.1", "Weight of the latency term.")
         .add("cost.lambda_memory", Type::kFloat, "0.05", "Weight of the memory term.")
-        .add("cost.target_latency_ms", Type::kFloat, "0", "Latency budget; 0 = 0.7 x the all-8-bit model's.")
-        .add("cost.target_memory_bytes", Type::kFloat, "0", "Peak-memory budget; 0 = 0.4 x the all-8-bit model's.")
-        .add("cost.shape", Type::kString, "relu", "g(x) applied to cost/target.", {"linear", "relu", "log"})
-        .add("cost.runs", Type::kInt, "20", "Measured runs per latency-table entry and per whole model (median after warm-up).")
+        .add("cost.target_latency_ms", Type::kFloat, "0",
+             "Latency budget; 0 = 0.7 x the all-8-bit model's.")
+        .add("cost.target_memory_bytes", Type::kFloat, "0",
+             "Peak-memory budget; 0 = 0.4 x the all-8-bit model's.")
+        .add("cost.shape", Type::kString, "relu", "g(x) applied to cost/target.",
+             {"linear", "relu", "log"})
+        .add("cost.runs", Type::kInt, "20",
+             "Measured runs per latency-table entry and per whole model (median after warm-up).")
         .add("cost.warmup", Type::kInt, "5", "Unmeasured runs before each measurement.")
-        .add("cost.calibrate_n", Type::kInt, "6", "Random whole architectures measured to calibrate the table for a model.")
-        .add("cost.validate_n", Type::kInt, "6", "Random whole architectures measured after the search to report the table's error.")
-        .add("cost.lut_cache", Type::kString, ".cache/mixnas/lut", "Folder of cached latency tables (one per device id); empty = no cache.")
-        .add("device", Type::kString, "local", "Where latency is measured: 'local' (in-process runtime) or configs/devices/X.yaml.")
-        .add("baselines", Type::kStringList, "[silu, relu, hardswish]", "Uniform-activation baselines trained with the same budget; the first is the reference of summary.json's comparison.")
-        .add("baseline_bits", Type::kString, "fp32", "Bits of the baselines: fp32, int8, or the searched model's bits per site.", {"fp32", "int8", "searched"});
+        .add("cost.calibrate_n", Type::kInt, "6",
+             "Random whole architectures measured to calibrate the table for a model.")
+        .add("cost.validate_n", Type::kInt, "6",
+             "Random whole architectures measured after the search to report the table's error.")
+        .add("cost.lut_cache", Type::kString, ".cache/mixnas/lut",
+             "Folder of cached latency tables (one per device id); empty = no cache.")
+        .add("device", Type::kString, "local",
+             "Where latency is measured: 'local' (in-process runtime) or configs/devices/X.yaml.")
+        .add("baselines", Type::kStringList, "[silu, relu, hardswish]",
+             "Uniform-activation baselines trained with the same budget; the first is the "
+             "reference of summary.json's comparison.")
+        .add("baseline_bits", Type::kString, "fp32",
+             "Bits of the baselines: fp32, int8, or the searched model's bits per site.",
+             {"fp32", "int8", "searched"});
     add_train_keys(s, "finetune");
     s.add("quant.freeze_bn_epoch", Type::kInt, "2",
           "Finetune epoch from which BN statistics are frozen.");
@@ -122,7 +156,8 @@ const Schema& search_schema() {
 
 const Schema& device_schema() {
   static const Schema schema = [] {
-    Schema s("device", "A class of devices measured through mixnas-agent (configs/devices/*.yaml).");
+    Schema s("device",
+             "A class of devices measured through mixnas-agent (configs/devices/*.yaml).");
     s.add("name", Type::kString, "", "Device class name, e.g. rpi4.")
         .add("agents", Type::kStringList, "", "host:port of each agent of this class.")
         .add("token_file", Type::kString, "", "File holding the bearer token the agents expect.")
@@ -133,6 +168,8 @@ const Schema& device_schema() {
   return schema;
 }
 
-std::vector<const Schema*> all_schemas() { return {&train_schema(), &search_schema(), &device_schema()}; }
+std::vector<const Schema*> all_schemas() {
+  return {&train_schema(), &search_schema(), &device_schema()};
+}
 
 }  // namespace mixnas::config

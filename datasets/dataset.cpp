@@ -1,9 +1,9 @@
 #include "datasets/dataset.h"
 
-#include <cmath>
-#include <random>
 #include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
+#include <cmath>
+#include <random>
 
 #include <algorithm>
 #include <atomic>
@@ -379,10 +379,12 @@ DetectionSplit DetectionSplit::subset(const std::vector<size_t>& indices,
 std::pair<DetectionSplit, DetectionSplit> DetectionSplit::partition(double fraction,
                                                                     uint64_t seed) const {
   if (!(fraction > 0 && fraction < 1)) {
-    throw Error("split fraction must be between 0 and 1 (exclusive), got " + std::to_string(fraction));
+    throw Error("split fraction must be between 0 and 1 (exclusive), got " +
+                std::to_string(fraction));
   }
   size_t n = samples_.size();
-  size_t k = std::max<size_t>(1, static_cast<size_t>(std::llround(fraction * static_cast<double>(n))));
+  size_t k =
+      std::max<size_t>(1, static_cast<size_t>(std::llround(fraction * static_cast<double>(n))));
   if (k >= n) {
     throw Error("split '" + report_.split + "' has " + std::to_string(n) +
                 " images: too few to hold out " + std::to_string(fraction) + " of them");

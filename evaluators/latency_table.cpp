@@ -11,7 +11,8 @@
 
 namespace mixnas::eval {
 
-LatencyTable::LatencyTable(std::string device_id, std::string runtime_version, int threads, int runs)
+LatencyTable::LatencyTable(std::string device_id, std::string runtime_version, int threads,
+                           int runs)
     : device_id_(std::move(device_id)),
       runtime_version_(std::move(runtime_version)),
       threads_(threads),
@@ -20,18 +21,21 @@ LatencyTable::LatencyTable(std::string device_id, std::string runtime_version, i
 LatencyTable LatencyTable::load(const std::string& path) {
   std::string text = read_file(path);
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) throw Error(path + ": not a JSON object (a latency table?)");
+  if (j.is_discarded() || !j.is_object())
+    throw Error(path + ": not a JSON object (a latency table?)");
   auto field = [&](const char* name) -> const nlohmann::json& {
     auto it = j.find(name);
     if (it == j.end()) throw Error(path + ": missing field '" + std::string(name) + "'");
     return *it;
   };
   if (field("format") != "mixnas-lut-1") {
-    throw Error(path + ": unknown table format " + field("format").dump() + " (expected mixnas-lut-1)");
+    throw Error(path + ": unknown table format " + field("format").dump() +
+                " (expected mixnas-lut-1)");
   }
   try {
-    LatencyTable t(field("device_id").get<std::string>(), field("runtime_version").get<std::string>(),
-                   field("threads").get<int>(), field("runs").get<int>());
+    LatencyTable t(field("device_id").get<std::string>(),
+                   field("runtime_version").get<std::string>(), field("threads").get<int>(),
+                   field("runs").get<int>());
     for (const auto& [key, e] : field("entries").items()) {
       LatencyEntry entry;
       entry.median_ms = e.at("median_ms").get<double>();
@@ -88,8 +92,11 @@ void LatencyTable::save(const std::string& path) const {
   for (const auto& [key, c] : calibrations_) cals[key] = cal_json(c);
   nlohmann::json entries = nlohmann::json::object();
   for (const auto& [key, e] : entries_) {
-    entries[key] = {{"median_ms", e.median_ms}, {"min_ms", e.min_ms},   {"p90_ms", e.p90_ms},
-                    {"kernel", e.kernel},       {"weight_bytes", e.weight_bytes},
+    entries[key] = {{"median_ms", e.median_ms},
+                    {"min_ms", e.min_ms},
+                    {"p90_ms", e.p90_ms},
+                    {"kernel", e.kernel},
+                    {"weight_bytes", e.weight_bytes},
                     {"arena_bytes", e.arena_bytes}};
   }
   nlohmann::json j = {{"format", "mixnas-lut-1"},

@@ -36,8 +36,8 @@ struct Calibration {
 };
 
 // Measures a batch of signatures (locally or through agents), rows in order.
-using LayerMeasurer = std::function<std::vector<agent::LayerRow>(
-    const std::vector<agent::LayerSignature>&)>;
+using LayerMeasurer =
+    std::function<std::vector<agent::LayerRow>(const std::vector<agent::LayerSignature>&)>;
 
 class LatencyTable {
  public:
@@ -53,8 +53,7 @@ class LatencyTable {
   const std::string& runtime_version() const { return runtime_version_; }
   int threads() const { return threads_; }
   // True when the table was measured on this device id and runtime version with these threads.
-  bool matches(const std::string& device_id, const std::string& runtime_version,
-               int threads) const;
+  bool matches(const std::string& device_id, const std::string& runtime_version, int threads) const;
 
   bool has(const std::string& key) const { return entries_.count(key) > 0; }
   // Throws mixnas::Error when the key is missing (run `mixnas lut build`).

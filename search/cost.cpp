@@ -12,7 +12,9 @@ namespace sn = mixnas::supernet;
 
 namespace {
 
-int bytes_per_element(int bits) { return bits == 32 ? 4 : 1; }
+int bytes_per_element(int bits) {
+  return bits == 32 ? 4 : 1;
+}
 
 // The activation name the runtime knows (layer signatures use it).
 std::string rt_act(const CostModel::Site& s, size_t a) {
@@ -23,18 +25,30 @@ std::string rt_act(const CostModel::Site& s, size_t a) {
 // when no table is attached yet (the table's numbers decide once attached).
 int act_rank(sn::Act a) {
   switch (a) {
-    case sn::Act::kIdentity: return 0;
-    case sn::Act::kRelu: return 1;
-    case sn::Act::kRelu6: return 2;
-    case sn::Act::kLeakyRelu: return 3;
-    case sn::Act::kHardsigmoid: return 4;
-    case sn::Act::kHardswish: return 5;
-    case sn::Act::kSigmoid: return 6;
-    case sn::Act::kSilu: return 7;
-    case sn::Act::kTanh: return 8;
-    case sn::Act::kGeluTanh: return 9;
-    case sn::Act::kGelu: return 10;
-    case sn::Act::kMish: return 11;
+    case sn::Act::kIdentity:
+      return 0;
+    case sn::Act::kRelu:
+      return 1;
+    case sn::Act::kRelu6:
+      return 2;
+    case sn::Act::kLeakyRelu:
+      return 3;
+    case sn::Act::kHardsigmoid:
+      return 4;
+    case sn::Act::kHardswish:
+      return 5;
+    case sn::Act::kSigmoid:
+      return 6;
+    case sn::Act::kSilu:
+      return 7;
+    case sn::Act::kTanh:
+      return 8;
+    case sn::Act::kGeluTanh:
+      return 9;
+    case sn::Act::kGelu:
+      return 10;
+    case sn::Act::kMish:
+      return 11;
   }
   return 0;
 }
@@ -166,10 +180,11 @@ torch::Tensor CostModel::expected_latency_ms(const sn::YoloModel& model) const {
     const auto& v = views[i];
     int64_t na = s.has_act ? static_cast<int64_t>(s.acts.size()) : 1;
     int64_t nw = static_cast<int64_t>(s.w_bits.size()), nb = static_cast<int64_t>(s.a_bits.size());
-    torch::Tensor lat = torch::from_blob(const_cast<float*>(s.latency.data()), {na, nw, nb},
-                                         torch::kFloat32)
-                            .to(torch::kFloat64);
-    torch::Tensor pa = s.has_act ? v.act_probs.to(torch::kFloat64) : torch::ones({1}, torch::kFloat64);
+    torch::Tensor lat =
+        torch::from_blob(const_cast<float*>(s.latency.data()), {na, nw, nb}, torch::kFloat32)
+            .to(torch::kFloat64);
+    torch::Tensor pa =
+        s.has_act ? v.act_probs.to(torch::kFloat64) : torch::ones({1}, torch::kFloat64);
     torch::Tensor pw = v.w_probs.to(torch::kFloat64), pb = v.a_probs.to(torch::kFloat64);
     total = total + torch::einsum("a,w,b,awb->", {pa, pw, pb, lat});
   }
@@ -185,18 +200,19 @@ torch::Tensor CostModel::expected_memory_bytes(const sn::YoloModel& model) const
     const Site& s = sites_[i];
     const auto& v = views[i];
     int64_t nw = static_cast<int64_t>(s.w_bits.size());
-    torch::Tensor wb = torch::from_blob(const_cast<float*>(s.weight_bytes.data()), {nw},
-                                        torch::kFloat32)
-                           .to(torch::kFloat64);
+    torch::Tensor wb =
+        torch::from_blob(const_cast<float*>(s.weight_bytes.data()), {nw}, torch::kFloat32)
+            .to(torch::kFloat64);
     weights = weights + (v.w_probs.to(torch::kFloat64) * wb).sum();
     std::vector<double> per_b;
     for (int b : s.a_bits) per_b.push_back(bytes_per_element(b));
-    torch::Tensor eb = (v.a_probs.to(torch::kFloat64) * torch::tensor(per_b, torch::kFloat64)).sum();
+    torch::Tensor eb =
+        (v.a_probs.to(torch::kFloat64) * torch::tensor(per_b, torch::kFloat64)).sum();
     const auto& g = s.geometry;
     double in_elems = static_cast<double>(g.in_channels * g.in_h * g.in_w);
     double out_elems = static_cast<double>(g.out_channels * g.out_h * g.out_w);
-    torch::Tensor out_bytes = s.head_output ? torch::full({}, 4.0 * out_elems, torch::kFloat64)
-                                            : eb * out_elems;
+    torch::Tensor out_bytes =
+        s.head_output ? torch::full({}, 4.0 * out_elems, torch::kFloat64) : eb * out_elems;
     acts.push_back(eb * in_elems + out_bytes);
   }
   return weights + torch::stack(acts).max();
@@ -323,7 +339,8 @@ sn::ArchChoices CostModel::uniform_choices(sn::Act act, const std::string& bits_
       c.a_bits = pick(s.a_bits);
     } else if (bits_policy == "searched") {
       auto it = searched.find(s.name);
-      if (it == searched.end()) throw Error("uniform_choices: searched architecture lacks " + s.name);
+      if (it == searched.end())
+        throw Error("uniform_choices: searched architecture lacks " + s.name);
       c.w_bits = it->second.w_bits;
       c.a_bits = it->second.a_bits;
     } else {

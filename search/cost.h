@@ -27,8 +27,9 @@ struct Proxies {
   int64_t macs = 0;
   double bops = 0;  // sum of MACs * w_bits * a_bits (fp32 sides count as 32)
   int64_t params = 0;
-  int64_t weight_bytes = 0;            // packed at each site's w_bits (LUT entries)
-  int64_t peak_activation_bytes = 0;   // the largest input + output of one conv, as the arena holds them
+  int64_t weight_bytes = 0;  // packed at each site's w_bits (LUT entries)
+  int64_t peak_activation_bytes =
+      0;  // the largest input + output of one conv, as the arena holds them
 };
 
 class CostModel {
@@ -52,8 +53,8 @@ class CostModel {
   torch::Tensor expected_memory_bytes(const supernet::YoloModel& model) const;
 
   // For one fixed architecture (sites missing from `choices` take their first candidate).
-  double latency_ms(const supernet::ArchChoices& choices) const;        // calibrated
-  double raw_latency_ms(const supernet::ArchChoices& choices) const;    // uncalibrated sum
+  double latency_ms(const supernet::ArchChoices& choices) const;      // calibrated
+  double raw_latency_ms(const supernet::ArchChoices& choices) const;  // uncalibrated sum
   double memory_bytes(const supernet::ArchChoices& choices) const;
   Proxies proxies(const supernet::ArchChoices& choices) const;
 

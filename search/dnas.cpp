@@ -78,7 +78,8 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   if (!(o.lr0 > 0)) fail("search.lr0", "must be positive");
   if (!(o.arch_split > 0 && o.arch_split < 1)) fail("search.arch_split", "must be in (0, 1)");
   if (!(o.arch_lr > 0)) fail("search.arch_lr", "must be positive");
-  if (!(o.tau_start > 0) || !(o.tau_end > 0)) fail("search.tau_start", "and tau_end must be positive");
+  if (!(o.tau_start > 0) || !(o.tau_end > 0))
+    fail("search.tau_start", "and tau_end must be positive");
   if (o.lambda_latency < 0) fail("cost.lambda_latency", "must not be negative");
   if (o.lambda_memory < 0) fail("cost.lambda_memory", "must not be negative");
   if (o.target_latency_ms < 0) fail("cost.target_latency_ms", "must not be negative");
@@ -173,7 +174,8 @@ std::string probability_rows(int epoch, const sn::YoloModel& model) {
   std::ostringstream out;
   torch::NoGradGuard no_grad;
   for (const auto& s : model->sites()) {
-    auto emit = [&](const char* kind, const torch::Tensor& p, const std::vector<std::string>& names) {
+    auto emit = [&](const char* kind, const torch::Tensor& p,
+                    const std::vector<std::string>& names) {
       if (names.size() < 2) return;
       auto pc = p.to(torch::kFloat64).contiguous();
       for (size_t i = 0; i < names.size(); ++i) {
@@ -196,8 +198,8 @@ std::string probability_rows(int epoch, const sn::YoloModel& model) {
 
 SupernetSearch::SupernetSearch(sn::YoloModel supernet, const data::DetectionSplit& weight_split,
                                const data::DetectionSplit& arch_split, const CostModel& cost,
-                               SearchOptions options, std::string run_dir,
-                               double target_latency_ms, double target_memory_bytes)
+                               SearchOptions options, std::string run_dir, double target_latency_ms,
+                               double target_memory_bytes)
     : model_(std::move(supernet)),
       weight_split_(weight_split),
       arch_split_(arch_split),
@@ -216,7 +218,8 @@ SupernetSearch::SupernetSearch(sn::YoloModel supernet, const data::DetectionSpli
       std::make_unique<data::BatchLoader>(arch_split_, search_loader_options(options_, false));
   sn::ParamGroups groups = model_->param_groups();
   s.arch = groups.arch;
-  if (s.arch.empty()) throw Error("the search space leaves no site with two candidates: nothing to search");
+  if (s.arch.empty())
+    throw Error("the search space leaves no site with two candidates: nothing to search");
   std::vector<torch::Tensor> decay, no_decay, quant;
   auto contains = [](const std::vector<torch::Tensor>& v, const torch::Tensor& t) {
     return std::any_of(v.begin(), v.end(), [&](const torch::Tensor& a) { return a.is_same(t); });
@@ -235,13 +238,15 @@ SupernetSearch::SupernetSearch(sn::YoloModel supernet, const data::DetectionSpli
   }
   std::vector<torch::optim::OptimizerParamGroup> wg;
   auto wopt = [&](double wd) {
-    return std::make_unique<torch::optim::AdamWOptions>(
-        torch::optim::AdamWOptions(options_.lr0).betas({options_.train.momentum, 0.999}).weight_decay(wd));
+    return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(options_.lr0)
+                                                            .betas({options_.train.momentum, 0.999})
+                                                            .weight_decay(wd));
   };
   wg.emplace_back(no_decay, wopt(0.0));
   wg.emplace_back(decay, wopt(options_.train.weight_decay));
   wg.emplace_back(quant, wopt(0.0));
-  s.weight_opt = std::make_unique<torch::optim::AdamW>(wg, torch::optim::AdamWOptions(options_.lr0));
+  s.weight_opt =
+      std::make_unique<torch::optim::AdamW>(wg, torch::optim::AdamWOptions(options_.lr0));
   s.arch_opt = std::make_unique<torch::optim::Adam>(
       s.arch, torch::optim::AdamOptions(options_.arch_lr).betas({0.5, 0.999}).weight_decay(0.0));
 }
@@ -299,10 +304,12 @@ void SupernetSearch::run_epoch(int epoch, SearchEpoch& rec) {
   auto t0 = Clock::now();
   while (s.weight_loader->next(&batch)) {
     double lr = options_.lr0 * lf;
-    if (static_cast<double>(s.iteration) < warm_iters) lr *= static_cast<double>(s.iteration + 1) / warm_iters;
+    if (static_cast<double>(s.iteration) < warm_iters)
+      lr *= static_cast<double>(s.iteration + 1) / warm_iters;
     auto& wgroups = s.weight_opt->param_groups();
     for (size_t g = 0; g < wgroups.size(); ++g) {
-      static_cast<torch::optim::AdamWOptions&>(wgroups[g].options()).lr(g == 2 ? lr * kQuantLrScale : lr);
+      static_cast<torch::optim::AdamWOptions&>(wgroups[g].options())
+          .lr(g == 2 ? lr * kQuantLrScale : lr);
     }
     // Weight step: architecture logits frozen.
     set_requires_grad(s.arch, false);
@@ -334,10 +341,12 @@ void SupernetSearch::run_epoch(int epoch, SearchEpoch& rec) {
       torch::Tensor mem = cost_.expected_memory_bytes(model_);
       torch::Tensor total = aitems.total.to(torch::kFloat64);
       if (options_.lambda_latency > 0) {
-        total = total + options_.lambda_latency * cost_shape(options_.shape, lat / target_latency_ms_);
+        total =
+            total + options_.lambda_latency * cost_shape(options_.shape, lat / target_latency_ms_);
       }
       if (options_.lambda_memory > 0) {
-        total = total + options_.lambda_memory * cost_shape(options_.shape, mem / target_memory_bytes_);
+        total =
+            total + options_.lambda_memory * cost_shape(options_.shape, mem / target_memory_bytes_);
       }
       s.arch_opt->zero_grad();
       total.backward();
@@ -349,7 +358,9 @@ void SupernetSearch::run_epoch(int epoch, SearchEpoch& rec) {
       ++na;
     }
     std::string post = "loss=" + fmt("%.3f", sum_w / static_cast<double>(nw));
-    if (na > 0) post += " E[lat]=" + fmt("%.2f", last_lat) + "ms E[mem]=" + fmt("%.0f", last_mem / 1024) + "KiB";
+    if (na > 0)
+      post +=
+          " E[lat]=" + fmt("%.2f", last_lat) + "ms E[mem]=" + fmt("%.0f", last_mem / 1024) + "KiB";
     progress.set_postfix(post);
     progress.advance();
   }
@@ -366,9 +377,9 @@ void SupernetSearch::run_epoch(int epoch, SearchEpoch& rec) {
   rec.derived_latency_ms = cost_.latency_ms(derived);
   rec.derived_memory_bytes = cost_.memory_bytes(derived);
   rec.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  log::info("search epoch ", rec.epoch, "/", options_.epochs, ": loss ", fmt("%.4f", rec.weight_loss),
-            ", E[latency] ", fmt("%.3f", rec.expected_latency_ms), " ms (target ",
-            fmt("%.3f", target_latency_ms_), "), E[memory] ",
+  log::info("search epoch ", rec.epoch, "/", options_.epochs, ": loss ",
+            fmt("%.4f", rec.weight_loss), ", E[latency] ", fmt("%.3f", rec.expected_latency_ms),
+            " ms (target ", fmt("%.3f", target_latency_ms_), "), E[memory] ",
             fmt("%.0f", rec.expected_memory_bytes / 1024), " KiB (target ",
             fmt("%.0f", target_memory_bytes_ / 1024), "), argmax ",
             fmt("%.3f", rec.derived_latency_ms), " ms");
@@ -386,9 +397,9 @@ void SupernetSearch::save_checkpoint(int epoch) const {
   archive.write("probs_csv", c10::IValue(probs_csv_));
   std::vector<double> hist;
   for (const auto& r : history_) {
-    hist.insert(hist.end(), {double(r.epoch), r.tau, r.weight_loss, r.arch_loss,
-                             r.expected_latency_ms, r.expected_memory_bytes, r.derived_latency_ms,
-                             r.derived_memory_bytes, r.seconds});
+    hist.insert(hist.end(),
+                {double(r.epoch), r.tau, r.weight_loss, r.arch_loss, r.expected_latency_ms,
+                 r.expected_memory_bytes, r.derived_latency_ms, r.derived_memory_bytes, r.seconds});
   }
   archive.write("history", torch::tensor(hist, torch::kFloat64), /*is_buffer=*/true);
   torch::serialize::OutputArchive model_archive, wopt, aopt;
@@ -415,7 +426,8 @@ int SupernetSearch::load_checkpoint() {
   try {
     archive.load_from(path);
   } catch (const c10::Error& e) {
-    throw Error(path + ": not a readable search checkpoint (" + std::string(e.what_without_backtrace()) + ")");
+    throw Error(path + ": not a readable search checkpoint (" +
+                std::string(e.what_without_backtrace()) + ")");
   }
   c10::IValue v;
   if (!archive.try_read("format", v) || !v.isString() ||
@@ -434,8 +446,10 @@ int SupernetSearch::load_checkpoint() {
   try {
     model_->load(model_archive);
   } catch (const c10::Error& e) {
-    throw Error(path + ": the checkpoint does not fit this search's supernet (another model or "
-                "search space?): " + std::string(e.what_without_backtrace()));
+    throw Error(path +
+                ": the checkpoint does not fit this search's supernet (another model or "
+                "search space?): " +
+                std::string(e.what_without_backtrace()));
   }
   archive.read("weight_optimizer", wopt);
   s.weight_opt->load(wopt);
@@ -518,14 +532,10 @@ struct Figures {
 };
 
 nlohmann::json figures_json(const Figures& f) {
-  nlohmann::json j = {{"map50_95", f.map50_95},
-                      {"map50", f.map50},
-                      {"latency_ms", f.latency_ms},
-                      {"peak_bytes", f.peak_bytes},
-                      {"weight_bytes", f.weight_bytes},
-                      {"arena_bytes", f.arena_bytes},
-                      {"macs", f.proxies.macs},
-                      {"bops", f.proxies.bops},
+  nlohmann::json j = {{"map50_95", f.map50_95},         {"map50", f.map50},
+                      {"latency_ms", f.latency_ms},     {"peak_bytes", f.peak_bytes},
+                      {"weight_bytes", f.weight_bytes}, {"arena_bytes", f.arena_bytes},
+                      {"macs", f.proxies.macs},         {"bops", f.proxies.bops},
                       {"params", f.proxies.params}};
   if (f.predicted_ms >= 0) j["predicted_latency_ms"] = f.predicted_ms;
   return j;
@@ -547,12 +557,12 @@ EpochRecord best_record(const std::vector<EpochRecord>& h) {
 
 // Trains `model` into `dir` (resuming a started run), exports model.mxr (+ onnx and arch.yaml
 // when `all_formats`) into `out_dir` and measures it.
-Figures train_export_measure(const std::string& name, sn::YoloModel model, const sn::ArchChoices& choices,
-                             const data::DetectionSplit& train, const data::DetectionSplit& val,
-                             const TrainOptions& options, const std::string& dir,
-                             const std::string& out_dir, bool resume, bool all_formats,
-                             const std::vector<std::string>& class_names, const Measurer& measurer,
-                             const CostModel& cost) {
+Figures train_export_measure(const std::string& name, sn::YoloModel model,
+                             const sn::ArchChoices& choices, const data::DetectionSplit& train,
+                             const data::DetectionSplit& val, const TrainOptions& options,
+                             const std::string& dir, const std::string& out_dir, bool resume,
+                             bool all_formats, const std::vector<std::string>& class_names,
+                             const Measurer& measurer, const CostModel& cost) {
   Figures f;
   f.name = name;
   f.choices = choices;
@@ -568,7 +578,8 @@ Figures train_export_measure(const std::string& name, sn::YoloModel model, const
 
   exporter::ExportRequest req;
   req.input = (fs::path(dir) / "weights" / "best.pt").string();
-  req.formats = all_formats ? std::vector<std::string>{"mxr", "onnx"} : std::vector<std::string>{"mxr"};
+  req.formats =
+      all_formats ? std::vector<std::string>{"mxr", "onnx"} : std::vector<std::string>{"mxr"};
   if (all_formats && !exporter::onnx_available()) req.formats = {"mxr"};
   req.options.imgsz = options.imgsz;
   req.options.class_names = class_names;
@@ -614,12 +625,16 @@ nlohmann::json run_search(const config::Config& cfg, const Measurer& measurer,
   log::info(full_train.report().summary());
   log::info(val.report().summary());
   data::DetectionSplit train = o.fraction < 1 ? full_train.partition(o.fraction, seed).first
-                                              : full_train.subset([&] {
-                                                  std::vector<size_t> all(full_train.size());
-                                                  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
-                                                  return all;
-                                                }(), "train");
-  if (o.fraction < 1) log::info("using ", train.size(), " train images (fraction ", o.fraction, ")");
+                                              : full_train.subset(
+                                                    [&] {
+                                                      std::vector<size_t> all(full_train.size());
+                                                      for (size_t i = 0; i < all.size(); ++i)
+                                                        all[i] = i;
+                                                      return all;
+                                                    }(),
+                                                    "train");
+  if (o.fraction < 1)
+    log::info("using ", train.size(), " train images (fraction ", o.fraction, ")");
 
   // The supernet.
   torch::manual_seed(seed);
@@ -629,7 +644,8 @@ nlohmann::json run_search(const config::Config& cfg, const Measurer& measurer,
   }
   sn::BuildOptions bo;
   bo.nc = nc;
-  bo.search_space = sn::parse_search_space(cfg.get_node("search_space"), cfg.where("search_space").file);
+  bo.search_space =
+      sn::parse_search_space(cfg.get_node("search_space"), cfg.where("search_space").file);
   bo.recompute = o.recompute;
   const std::string model_path = cfg.resolve_path("model");
   sn::YoloModel supernet = sn::build_model(model_path, bo);
@@ -651,11 +667,14 @@ nlohmann::json run_search(const config::Config& cfg, const Measurer& measurer,
   cost.attach(table);
 
   sn::ArchChoices reference = cost.reference_choices();
-  double target_lat = o.target_latency_ms > 0 ? o.target_latency_ms : 0.7 * cost.latency_ms(reference);
-  double target_mem = o.target_memory_bytes > 0 ? o.target_memory_bytes : 0.4 * cost.memory_bytes(reference);
+  double target_lat =
+      o.target_latency_ms > 0 ? o.target_latency_ms : 0.7 * cost.latency_ms(reference);
+  double target_mem =
+      o.target_memory_bytes > 0 ? o.target_memory_bytes : 0.4 * cost.memory_bytes(reference);
   log::info("targets: latency ", fmt("%.3f", target_lat), " ms, memory ",
-            fmt("%.0f", target_mem / 1024), " KiB (reference: ", fmt("%.3f", cost.latency_ms(reference)),
-            " ms, ", fmt("%.0f", cost.memory_bytes(reference) / 1024), " KiB)");
+            fmt("%.0f", target_mem / 1024),
+            " KiB (reference: ", fmt("%.3f", cost.latency_ms(reference)), " ms, ",
+            fmt("%.0f", cost.memory_bytes(reference) / 1024), " KiB)");
 
   // The search.
   sn::ArchChoices searched;
@@ -667,14 +686,15 @@ nlohmann::json run_search(const config::Config& cfg, const Measurer& measurer,
               " for the architecture");
     // Seeded here, so the table's calibration (measured or cached) does not change the search.
     torch::manual_seed(seed + 1);
-    SupernetSearch search(supernet, weight_part, arch_part, cost, o, run_dir, target_lat, target_mem);
+    SupernetSearch search(supernet, weight_part, arch_part, cost, o, run_dir, target_lat,
+                          target_mem);
     if (hooks.on_search_epoch) search.on_epoch_end(hooks.on_search_epoch);
     search.fit(resume);
     searched = supernet->argmax_choices();
     search_history = search.history();
     sn::write_arch_yaml((fs::path(run_dir) / "arch.yaml").string(), supernet, searched);
-    log::info("derived architecture: ", (fs::path(run_dir) / "arch.yaml").string(),
-              " (predicted ", fmt("%.3f", cost.latency_ms(searched)), " ms)");
+    log::info("derived architecture: ", (fs::path(run_dir) / "arch.yaml").string(), " (predicted ",
+              fmt("%.3f", cost.latency_ms(searched)), " ms)");
   }
 
   nlohmann::json summary;
@@ -748,8 +768,8 @@ nlohmann::json run_search(const config::Config& cfg, const Measurer& measurer,
     summary["vs_" + ref.name] = {
         {"map50_95_delta", searched_fig->map50_95 - ref.map50_95},
         {"latency_reduction_pct", 100.0 * (1.0 - searched_fig->latency_ms / ref.latency_ms)},
-        {"peak_memory_reduction_pct",
-         100.0 * (1.0 - static_cast<double>(searched_fig->peak_bytes) / static_cast<double>(ref.peak_bytes))}};
+        {"peak_memory_reduction_pct", 100.0 * (1.0 - static_cast<double>(searched_fig->peak_bytes) /
+                                                         static_cast<double>(ref.peak_bytes))}};
   }
   summary["seconds"] = std::chrono::duration<double>(Clock::now() - t_start).count();
   write_file_atomic((fs::path(run_dir) / "summary.json").string(), summary.dump(2) + "\n");

@@ -50,9 +50,11 @@ double measure_architecture(sn::YoloModel& supernet, const sn::ArchChoices& choi
   return measurer.model(package).latency.median_ms;
 }
 
-std::vector<std::pair<double, double>> measure_random_architectures(
-    sn::YoloModel& supernet, const CostModel& cost, const Measurer& measurer, int n, uint64_t seed,
-    int imgsz, bool raw) {
+std::vector<std::pair<double, double>> measure_random_architectures(sn::YoloModel& supernet,
+                                                                    const CostModel& cost,
+                                                                    const Measurer& measurer, int n,
+                                                                    uint64_t seed, int imgsz,
+                                                                    bool raw) {
   std::vector<std::pair<double, double>> out;
   if (n <= 0) return out;
   Progress progress("whole models", n, "model");
@@ -98,7 +100,8 @@ eval::LatencyTable prepare_table(sn::YoloModel& supernet, const CostModel& cost,
     if (usable(t)) {
       table = t;
       from_run = true;
-      log::info("latency table: ", req.run_copy, " (", table.size(), " entries, kept from the run)");
+      log::info("latency table: ", req.run_copy, " (", table.size(),
+                " entries, kept from the run)");
     } else {
       log::warn(req.run_copy, " was measured on ", t.device_id(), " (runtime ", t.runtime_version(),
                 ", ", t.threads(), " threads): measuring a new table for ", measurer.device_id);
@@ -113,7 +116,8 @@ eval::LatencyTable prepare_table(sn::YoloModel& supernet, const CostModel& cost,
         table = t;
         log::info("latency table cache: ", cache_file, " (", table.size(), " entries)");
       } else {
-        log::info("latency table cache ", cache_file, " is for another runtime version or thread "
+        log::info("latency table cache ", cache_file,
+                  " is for another runtime version or thread "
                   "count: starting a new one");
       }
     }

@@ -19,11 +19,11 @@ std::string model_key(const supernet::YoloModel& model, int imgsz);
 
 struct LutRequest {
   std::string model_key;
-  std::string cache_dir;   // "" = no cache; else <cache_dir>/<device_id>.json
-  std::string run_copy;    // where the table used is written (run folder lut.json); "" = nowhere
+  std::string cache_dir;  // "" = no cache; else <cache_dir>/<device_id>.json
+  std::string run_copy;   // where the table used is written (run folder lut.json); "" = nowhere
   bool reuse_run_copy = false;  // a resumed run keeps the table it started with
   int calibrate_n = 6;
-  bool recalibrate = false;     // measure the calibration even when one is stored
+  bool recalibrate = false;  // measure the calibration even when one is stored
   uint64_t seed = 0;
   int imgsz = 160;
 };
@@ -40,9 +40,11 @@ double measure_architecture(supernet::YoloModel& supernet, const supernet::ArchC
                             const Measurer& measurer, int imgsz);
 
 // (predicted, measured) latency pairs of n random architectures drawn with `seed`.
-std::vector<std::pair<double, double>> measure_random_architectures(
-    supernet::YoloModel& supernet, const CostModel& cost, const Measurer& measurer, int n,
-    uint64_t seed, int imgsz, bool raw = false);
+std::vector<std::pair<double, double>> measure_random_architectures(supernet::YoloModel& supernet,
+                                                                    const CostModel& cost,
+                                                                    const Measurer& measurer, int n,
+                                                                    uint64_t seed, int imgsz,
+                                                                    bool raw = false);
 
 struct LutAccuracy {
   double mape_pct = -1, max_err_pct = -1;

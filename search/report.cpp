@@ -16,11 +16,20 @@ std::string esc(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -32,7 +41,9 @@ std::string num(double v, int digits = 3) {
   return buf;
 }
 
-std::string kib(double bytes) { return num(bytes / 1024.0, 1) + " KiB"; }
+std::string kib(double bytes) {
+  return num(bytes / 1024.0, 1) + " KiB";
+}
 
 // A fixed palette: activations and bit-widths get stable colours.
 const char* kPalette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
@@ -40,7 +51,7 @@ const char* kPalette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
 std::string color_of(const std::string& key) {
   static const std::map<std::string, int> fixed = {
       {"relu", 0}, {"relu6", 1}, {"leakyrelu", 2}, {"hardswish", 3}, {"silu", 4},
-      {"gelu", 5}, {"mish", 6},  {"identity", 9},  {"sigmoid", 7},  {"tanh", 8}};
+      {"gelu", 5}, {"mish", 6},  {"identity", 9},  {"sigmoid", 7},   {"tanh", 8}};
   auto it = fixed.find(key);
   if (it != fixed.end()) return kPalette[it->second];
   size_t h = std::hash<std::string>{}(key);
@@ -48,13 +59,20 @@ std::string color_of(const std::string& key) {
 }
 std::string bits_color(int bits) {
   switch (bits) {
-    case 1: return "#fde0dd";
-    case 2: return "#fcc5c0";
-    case 3: return "#fa9fb5";
-    case 4: return "#f768a1";
-    case 8: return "#9ecae1";
-    case 32: return "#dddddd";
-    default: return "#c6dbef";
+    case 1:
+      return "#fde0dd";
+    case 2:
+      return "#fcc5c0";
+    case 3:
+      return "#fa9fb5";
+    case 4:
+      return "#f768a1";
+    case 8:
+      return "#9ecae1";
+    case 32:
+      return "#dddddd";
+    default:
+      return "#c6dbef";
   }
 }
 
@@ -91,10 +109,13 @@ std::string scatter(const std::vector<ReportModel>& models) {
   for (int i = 0; i <= 4; ++i) {
     double vx = ax.lo + (ax.hi - ax.lo) * i / 4, vy = ay.lo + (ay.hi - ay.lo) * i / 4;
     double px = ax.map(vx, L, W - R), py = ay.map(vy, H - B, T);
-    s << "<text x='" << px << "' y='" << H - B + 16 << "' text-anchor='middle'>" << num(vx, 2) << "</text>";
-    s << "<text x='" << L - 6 << "' y='" << py + 4 << "' text-anchor='end'>" << num(vy, 3) << "</text>";
+    s << "<text x='" << px << "' y='" << H - B + 16 << "' text-anchor='middle'>" << num(vx, 2)
+      << "</text>";
+    s << "<text x='" << L - 6 << "' y='" << py + 4 << "' text-anchor='end'>" << num(vy, 3)
+      << "</text>";
   }
-  s << "<text x='" << (L + W - R) / 2 << "' y='" << H - 6 << "' text-anchor='middle'>measured latency (ms)</text>";
+  s << "<text x='" << (L + W - R) / 2 << "' y='" << H - 6
+    << "' text-anchor='middle'>measured latency (ms)</text>";
   s << "<text x='14' y='" << (T + H - B) / 2 << "' transform='rotate(-90 14 " << (T + H - B) / 2
     << ")' text-anchor='middle'>mAP50-95</text>";
   for (size_t i = 0; i < models.size(); ++i) {
@@ -129,10 +150,13 @@ std::string lines(const std::vector<std::pair<std::string, std::vector<double>>>
   s << "<line x1='" << L << "' y1='" << H - B << "' x2='" << W - R << "' y2='" << H - B
     << "' stroke='#333'/><line x1='" << L << "' y1='" << T << "' x2='" << L << "' y2='" << H - B
     << "' stroke='#333'/>";
-  s << "<text x='" << L - 4 << "' y='" << T + 8 << "' text-anchor='end'>" << num(ay.hi, 2) << "</text>";
-  s << "<text x='" << L - 4 << "' y='" << H - B << "' text-anchor='end'>" << num(ay.lo, 2) << "</text>";
+  s << "<text x='" << L - 4 << "' y='" << T + 8 << "' text-anchor='end'>" << num(ay.hi, 2)
+    << "</text>";
+  s << "<text x='" << L - 4 << "' y='" << H - B << "' text-anchor='end'>" << num(ay.lo, 2)
+    << "</text>";
   s << "<text x='" << (L + W - R) / 2 << "' y='" << H - 4 << "' text-anchor='middle'>epoch</text>";
-  if (!ylabel.empty()) s << "<text x='" << L + 4 << "' y='" << T + 10 << "'>" << esc(ylabel) << "</text>";
+  if (!ylabel.empty())
+    s << "<text x='" << L + 4 << "' y='" << T + 10 << "'>" << esc(ylabel) << "</text>";
   for (const auto& [label, v] : series) {
     s << "<polyline fill='none' stroke-width='2' stroke='" << color_of(label) << "' points='";
     for (size_t i = 0; i < v.size() && i < xs.size(); ++i) {
@@ -145,7 +169,8 @@ std::string lines(const std::vector<std::pair<std::string, std::vector<double>>>
 }
 
 // probs.csv -> site -> kind -> candidate -> values per epoch (epochs in order).
-using Probs = std::map<std::string, std::map<std::string, std::map<std::string, std::vector<double>>>>;
+using Probs =
+    std::map<std::string, std::map<std::string, std::map<std::string, std::vector<double>>>>;
 Probs parse_probs(const std::string& csv, std::vector<double>* epochs) {
   Probs p;
   std::istringstream in(csv);
@@ -179,9 +204,11 @@ Probs parse_probs(const std::string& csv, std::vector<double>* epochs) {
 
 std::string render_report(const ReportInput& in) {
   std::ostringstream h;
-  h << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>" << esc(in.title) << "</title><style>"
+  h << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>" << esc(in.title)
+    << "</title><style>"
     << "body{font-family:sans-serif;margin:24px;color:#222;max-width:1200px}"
-    << "table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:3px 8px;"
+    << "table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:3px "
+       "8px;"
     << "font-size:13px;text-align:right}th{background:#f3f3f3}td.l,th.l{text-align:left}"
     << ".plot{background:#fafafa;border:1px solid #ddd;margin:4px}.plot text{font-size:11px}"
     << ".grid{display:flex;flex-wrap:wrap}.cell{margin:4px;font-size:11px}"
@@ -201,8 +228,8 @@ std::string render_report(const ReportInput& in) {
        "<th>latency (ms)</th><th>peak memory</th><th>weights</th></tr>";
   for (const auto& m : in.models) {
     h << "<tr><td class='l'>" << esc(m.name) << "</td><td>" << num(m.map50_95, 4) << "</td><td>"
-      << num(m.map50, 4) << "</td><td>" << num(m.latency_ms, 3) << "</td><td>" << kib(double(m.peak_bytes))
-      << "</td><td>" << kib(double(m.weight_bytes)) << "</td></tr>";
+      << num(m.map50, 4) << "</td><td>" << num(m.latency_ms, 3) << "</td><td>"
+      << kib(double(m.peak_bytes)) << "</td><td>" << kib(double(m.weight_bytes)) << "</td></tr>";
   }
   h << "</table>";
   for (const auto& [key, v] : s.items()) {
@@ -227,7 +254,8 @@ std::string render_report(const ReportInput& in) {
     for (const auto& [a, _] : acts_seen)
       h << "<span class='sw' style='background:" << color_of(a) << "'></span>" << esc(a);
     h << "</p><table><tr><th class='l'>site</th><th class='l'>candidates</th><th>MACs</th>"
-         "<th class='l'>activation</th><th>w_bits</th><th>a_bits</th><th>table latency (ms)</th><th>weights</th><th>activations</th></tr>";
+         "<th class='l'>activation</th><th>w_bits</th><th>a_bits</th><th>table latency "
+         "(ms)</th><th>weights</th><th>activations</th></tr>";
     for (const auto& site : in.sites) {
       auto it = searched->choices.find(site.name);
       if (it == searched->choices.end()) continue;
@@ -240,12 +268,14 @@ std::string render_report(const ReportInput& in) {
       for (int b : site.a_bits) cand += std::to_string(b) + " ";
       cand += "}";
       std::string act = c.act ? supernet::act_name(*c.act) : "-";
-      h << "<tr><td class='l'>" << esc(site.name) << "</td><td class='l'>" << esc(cand) << "</td><td>"
-        << site.macs << "</td><td class='l' style='background:" << (c.act ? color_of(act) : "#fff")
-        << ";color:#fff'>" << esc(act) << "</td><td style='background:" << bits_color(c.w_bits) << "'>"
-        << c.w_bits << "</td><td style='background:" << bits_color(c.a_bits) << "'>" << c.a_bits
-        << "</td><td>" << (site.searched_latency_ms >= 0 ? num(site.searched_latency_ms, 4) : "-")
-        << "</td><td>" << (site.weight_bytes >= 0 ? kib(double(site.weight_bytes)) : "-") << "</td><td>"
+      h << "<tr><td class='l'>" << esc(site.name) << "</td><td class='l'>" << esc(cand)
+        << "</td><td>" << site.macs
+        << "</td><td class='l' style='background:" << (c.act ? color_of(act) : "#fff")
+        << ";color:#fff'>" << esc(act) << "</td><td style='background:" << bits_color(c.w_bits)
+        << "'>" << c.w_bits << "</td><td style='background:" << bits_color(c.a_bits) << "'>"
+        << c.a_bits << "</td><td>"
+        << (site.searched_latency_ms >= 0 ? num(site.searched_latency_ms, 4) : "-") << "</td><td>"
+        << (site.weight_bytes >= 0 ? kib(double(site.weight_bytes)) : "-") << "</td><td>"
         << (site.arena_bytes >= 0 ? kib(double(site.arena_bytes)) : "-") << "</td></tr>";
     }
     h << "</table>";
@@ -262,7 +292,8 @@ std::string render_report(const ReportInput& in) {
       loss.push_back(e.weight_loss);
     }
     h << "<h2>Search</h2><div class='grid'>"
-      << lines({{"E[latency] ms", lat}, {"argmax latency ms", dlat}}, xs, 380, 220, false, "latency (ms)")
+      << lines({{"E[latency] ms", lat}, {"argmax latency ms", dlat}}, xs, 380, 220, false,
+               "latency (ms)")
       << lines({{"E[memory] KiB", mem}}, xs, 380, 220, false, "memory (KiB)")
       << lines({{"weight loss", loss}}, xs, 380, 220, false, "training loss") << "</div>";
   }
@@ -277,11 +308,13 @@ std::string render_report(const ReportInput& in) {
       for (const auto& [site, kinds] : p) {
         for (const auto& [kind, cands] : kinds) {
           std::vector<std::pair<std::string, std::vector<double>>> series;
-          for (const auto& [cand, v] : cands) series.push_back({kind == "act" ? cand : kind + "=" + cand, v});
+          for (const auto& [cand, v] : cands)
+            series.push_back({kind == "act" ? cand : kind + "=" + cand, v});
           h << "<div class='cell'>" << esc(site) << " " << esc(kind) << "<br>"
             << lines(series, epochs, 230, 130, true, "") << "<br>";
           for (const auto& [label, _] : series)
-            h << "<span class='sw' style='background:" << color_of(label) << "'></span>" << esc(label);
+            h << "<span class='sw' style='background:" << color_of(label) << "'></span>"
+              << esc(label);
           h << "</div>";
         }
       }
@@ -294,15 +327,18 @@ std::string render_report(const ReportInput& in) {
     if (m.nodes.empty()) continue;
     double total = 0;
     for (const auto& n : m.nodes) total += n.median_ms;
-    h << "<details" << (m.name == "searched" ? " open" : "") << "><summary><b>Latency per layer: "
-      << esc(m.name) << "</b> (sum of medians " << num(total, 3) << " ms)</summary><table>"
-      << "<tr><th class='l'>node</th><th class='l'>op</th><th class='l'>kernel</th><th>median (ms)</th>"
+    h << "<details" << (m.name == "searched" ? " open" : "")
+      << "><summary><b>Latency per layer: " << esc(m.name) << "</b> (sum of medians "
+      << num(total, 3) << " ms)</summary><table>"
+      << "<tr><th class='l'>node</th><th class='l'>op</th><th class='l'>kernel</th><th>median "
+         "(ms)</th>"
          "<th class='l'>share</th></tr>";
     for (const auto& n : m.nodes) {
       double share = total > 0 ? n.median_ms / total : 0;
       h << "<tr><td class='l'>" << esc(n.name) << "</td><td class='l'>" << esc(n.op)
         << "</td><td class='l'>" << esc(n.kernel) << "</td><td>" << num(n.median_ms, 4)
-        << "</td><td class='l'><span style='display:inline-block;background:#4e79a7;height:10px;width:"
+        << "</td><td class='l'><span "
+           "style='display:inline-block;background:#4e79a7;height:10px;width:"
         << static_cast<int>(share * 300) << "px'></span> " << num(share * 100, 1) << "%</td></tr>";
     }
     h << "</table></details>";
@@ -310,8 +346,8 @@ std::string render_report(const ReportInput& in) {
   h << "<h2>Memory</h2><table><tr><th class='l'>model</th><th>peak (arena + weights + scratch)</th>"
        "<th>weights as held by the kernels</th></tr>";
   for (const auto& m : in.models) {
-    h << "<tr><td class='l'>" << esc(m.name) << "</td><td>" << kib(double(m.peak_bytes)) << "</td><td>"
-      << kib(double(m.weight_bytes)) << "</td></tr>";
+    h << "<tr><td class='l'>" << esc(m.name) << "</td><td>" << kib(double(m.peak_bytes))
+      << "</td><td>" << kib(double(m.weight_bytes)) << "</td></tr>";
   }
   h << "</table>";
   h << "<h2>Config</h2><pre>" << esc(in.config_text) << "</pre>";

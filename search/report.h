@@ -40,8 +40,8 @@ struct ReportInput {
   std::string config_text;
   nlohmann::json summary;
   std::vector<SearchEpoch> history;
-  std::string probs_csv;             // epoch,site,kind,candidate,probability
-  std::vector<ReportModel> models;   // the searched model first, then the baselines
+  std::string probs_csv;            // epoch,site,kind,candidate,probability
+  std::vector<ReportModel> models;  // the searched model first, then the baselines
   std::vector<ReportSite> sites;
 };
 

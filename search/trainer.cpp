@@ -20,13 +20,16 @@ namespace mixnas::search {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-double fitness(double map50, double map50_95) { return 0.1 * map50 + 0.9 * map50_95; }
+double fitness(double map50, double map50_95) {
+  return 0.1 * map50 + 0.9 * map50_95;
+}
 
 void project_quantizer_steps(supernet::YoloModel& model) {
   torch::NoGradGuard no_grad;
   for (auto& p : model->named_parameters(true)) {
     const std::string& name = p.key();
-    if (name.size() >= 5 && name.compare(name.size() - 5, 5, ".step") == 0) p.value().clamp_min_(1e-8);
+    if (name.size() >= 5 && name.compare(name.size() - 5, 5, ".step") == 0)
+      p.value().clamp_min_(1e-8);
   }
 }
 
@@ -71,7 +74,8 @@ TrainOptions TrainOptions::from_config(const config::Config& cfg, const std::str
   positive("imgsz", o.imgsz);
   positive(s + ".lr0", o.lr0);
   if (o.imgsz % 32 != 0) {
-    throw Error(cfg.where("imgsz").str() + ": 'imgsz' must be a multiple of 32 (the largest stride)");
+    throw Error(cfg.where("imgsz").str() +
+                ": 'imgsz' must be a multiple of 32 (the largest stride)");
   }
   return o;
 }
@@ -90,8 +94,10 @@ std::unique_ptr<supernet::DetectionLoss> make_loss_for(const supernet::YoloModel
 
 bool has_quantized_sites(const supernet::YoloModel& model) {
   for (const auto& s : model->sites()) {
-    for (int b : s.w_bits) if (b < 32) return true;
-    for (int b : s.a_bits) if (b < 32) return true;
+    for (int b : s.w_bits)
+      if (b < 32) return true;
+    for (int b : s.a_bits)
+      if (b < 32) return true;
   }
   return false;
 }
@@ -143,8 +149,8 @@ std::string model_text_for_checkpoint(const supernet::YoloModel& model) {
 }
 
 supernet::YoloModel model_from_arch_text(const std::string& text, const std::string& origin) {
-  fs::path tmp = fs::temp_directory_path() /
-                 ("mixnas_arch_read_" + std::to_string(::getpid()) + ".yaml");
+  fs::path tmp =
+      fs::temp_directory_path() / ("mixnas_arch_read_" + std::to_string(::getpid()) + ".yaml");
   write_file_atomic(tmp.string(), text);
   try {
     auto arch = supernet::read_arch_yaml(tmp.string());
@@ -302,25 +308,30 @@ Trainer::Trainer(supernet::YoloModel model, const data::DetectionSplit& train,
   if (options_.optimizer == "SGD") {
     std::vector<torch::optim::OptimizerParamGroup> groups;
     auto opt = [&](double wd) {
-      return std::make_unique<torch::optim::SGDOptions>(
-          torch::optim::SGDOptions(options_.lr0).momentum(options_.momentum).nesterov(true).weight_decay(wd));
+      return std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(options_.lr0)
+                                                            .momentum(options_.momentum)
+                                                            .nesterov(true)
+                                                            .weight_decay(wd));
     };
     groups.emplace_back(g_norm, opt(0.0));
     groups.emplace_back(g_decay, opt(options_.weight_decay));
     groups.emplace_back(g_bias, opt(0.0));
     groups.emplace_back(g_quant, opt(0.0));
-    s.optimizer = std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(options_.lr0));
+    s.optimizer =
+        std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(options_.lr0));
   } else {
     std::vector<torch::optim::OptimizerParamGroup> groups;
     auto opt = [&](double wd) {
-      return std::make_unique<torch::optim::AdamWOptions>(
-          torch::optim::AdamWOptions(options_.lr0).betas({options_.momentum, 0.999}).weight_decay(wd));
+      return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(options_.lr0)
+                                                              .betas({options_.momentum, 0.999})
+                                                              .weight_decay(wd));
     };
     groups.emplace_back(g_norm, opt(0.0));
     groups.emplace_back(g_decay, opt(options_.weight_decay));
     groups.emplace_back(g_bias, opt(0.0));
     groups.emplace_back(g_quant, opt(0.0));
-    s.optimizer = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(options_.lr0));
+    s.optimizer =
+        std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(options_.lr0));
   }
   s.group_lr = {options_.lr0, options_.lr0, options_.lr0, options_.lr0 * kQuantLrScale};
   s.group_bias = {false, false, true, false};
@@ -335,7 +346,9 @@ Trainer::Trainer(supernet::YoloModel model, const data::DetectionSplit& train,
 
 Trainer::~Trainer() = default;
 
-supernet::YoloModel& Trainer::eval_model() { return state_->ema ? state_->ema : model_; }
+supernet::YoloModel& Trainer::eval_model() {
+  return state_->ema ? state_->ema : model_;
+}
 
 void Trainer::on_epoch_end(std::function<void(const EpochRecord&)> callback) {
   callback_ = std::move(callback);
@@ -376,8 +389,10 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
       if (options_.optimizer == "SGD") {
         auto& o = static_cast<torch::optim::SGDOptions&>(groups[g].options());
         o.lr(lr);
-        if (it < nw) o.momentum(0.8 + (options_.momentum - 0.8) * (it / nw));
-        else o.momentum(options_.momentum);
+        if (it < nw)
+          o.momentum(0.8 + (options_.momentum - 0.8) * (it / nw));
+        else
+          o.momentum(options_.momentum);
       } else {
         static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(lr);
       }
@@ -427,7 +442,8 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
   rec.dfl_loss = seen ? sum_dfl / seen : 0;
   auto& groups = s.optimizer->param_groups();
   auto lr_of = [&](size_t g) {
-    if (options_.optimizer == "SGD") return static_cast<torch::optim::SGDOptions&>(groups[g].options()).lr();
+    if (options_.optimizer == "SGD")
+      return static_cast<torch::optim::SGDOptions&>(groups[g].options()).lr();
     return static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr();
   };
   rec.lr0 = lr_of(0);
@@ -504,9 +520,10 @@ void Trainer::append_csv(const EpochRecord& r) const {
             "val/dfl_loss,lr/pg0,lr/pg1,lr/pg2\n";
   }
   char buf[512];
-  std::snprintf(buf, sizeof buf, "%d,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.6g,%.6g,%.6g\n",
-                r.epoch, r.box_loss, r.cls_loss, r.dfl_loss, r.precision, r.recall, r.map50,
-                r.map50_95, r.val_box, r.val_cls, r.val_dfl, r.lr0, r.lr1, r.lr2);
+  std::snprintf(buf, sizeof buf,
+                "%d,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.6g,%.6g,%.6g\n", r.epoch,
+                r.box_loss, r.cls_loss, r.dfl_loss, r.precision, r.recall, r.map50, r.map50_95,
+                r.val_box, r.val_cls, r.val_dfl, r.lr0, r.lr1, r.lr2);
   line << buf;
   // Rewritten whole and atomically: a crash leaves the previous complete file.
   std::string old = fresh ? std::string() : read_file(path);
@@ -548,7 +565,8 @@ int Trainer::load_checkpoint(const std::string& path) {
   try {
     archive.load_from(path);
   } catch (const c10::Error& e) {
-    throw Error(path + ": not a readable mixnas checkpoint (" + std::string(e.what_without_backtrace()) + ")");
+    throw Error(path + ": not a readable mixnas checkpoint (" +
+                std::string(e.what_without_backtrace()) + ")");
   }
   c10::IValue v;
   archive.read("epoch", v);
@@ -607,8 +625,7 @@ supernet::YoloModel load_trained_model(const std::string& weights_path,
     throw Error(weights_path + ": not a readable mixnas checkpoint");
   }
   c10::IValue v;
-  if (!archive.try_read("format", v) || !v.isString() ||
-      v.toStringRef() != "mixnas-checkpoint-1") {
+  if (!archive.try_read("format", v) || !v.isString() || v.toStringRef() != "mixnas-checkpoint-1") {
     throw Error(weights_path + ": not a mixnas checkpoint (no format tag)");
   }
   if (class_names) {

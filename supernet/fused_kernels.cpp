@@ -102,10 +102,11 @@ inline float derivative(float x) {
   }
 }
 
-#define MIXNAS_FOR_EACH_ACT(M)                                                          \
-  M(kIdentity)                                                                          \
-  M(kRelu) M(kRelu6) M(kLeakyRelu) M(kHardswish) M(kSilu) M(kSigmoid) M(kTanh) M(kGelu) \
-      M(kGeluTanh) M(kMish) M(kHardsigmoid)
+#define MIXNAS_FOR_EACH_ACT(M)                                                              \
+  M(kIdentity)                                                                              \
+  M(kRelu)                                                                                  \
+  M(kRelu6) M(kLeakyRelu) M(kHardswish) M(kSilu) M(kSigmoid) M(kTanh) M(kGelu) M(kGeluTanh) \
+      M(kMish) M(kHardsigmoid)
 
 MIXNAS_MULTIVERSION void act_fwd_dispatch(int act, const float* __restrict x, float* __restrict out,
                                           int64_t n, float p) {

@@ -33,7 +33,8 @@ int run_lut(const config::Config& cfg, bool validate, const LutState& st) {
   search::CostModel cost(supernet, imgsz);
   search::LutRequest req;
   req.model_key = search::model_key(supernet, imgsz);
-  req.cache_dir = cfg.get_string("cost.lut_cache").empty() ? "" : cfg.resolve_path("cost.lut_cache");
+  req.cache_dir =
+      cfg.get_string("cost.lut_cache").empty() ? "" : cfg.resolve_path("cost.lut_cache");
   req.run_copy = st.out;
   req.calibrate_n = static_cast<int>(cfg.get_int("cost.calibrate_n"));
   req.recalibrate = st.recalibrate && !validate;
@@ -45,15 +46,15 @@ int run_lut(const config::Config& cfg, bool validate, const LutState& st) {
   eval::LatencyTable table = search::prepare_table(supernet, cost, measurer, req);
   cost.attach(table);
   const auto& c = table.calibration();
-  std::printf("table: %zu entries for %s (runtime %s, %d thread(s)); calibration scale=%.4f "
-              "offset=%.4f ms (fit on %d models, MAPE %.2f%%)\n",
-              table.size(), table.device_id().c_str(), table.runtime_version().c_str(),
-              table.threads(), c.scale, c.offset_ms, c.n, c.mape_pct);
+  std::printf(
+      "table: %zu entries for %s (runtime %s, %d thread(s)); calibration scale=%.4f "
+      "offset=%.4f ms (fit on %d models, MAPE %.2f%%)\n",
+      table.size(), table.device_id().c_str(), table.runtime_version().c_str(), table.threads(),
+      c.scale, c.offset_ms, c.n, c.mape_pct);
   if (!validate) return 0;
   // Architectures drawn apart from the calibration's (another seed).
-  auto pairs = search::measure_random_architectures(supernet, cost, measurer, st.n,
-                                                    static_cast<uint64_t>(cfg.get_int("seed")) + 31337u,
-                                                    imgsz);
+  auto pairs = search::measure_random_architectures(
+      supernet, cost, measurer, st.n, static_cast<uint64_t>(cfg.get_int("seed")) + 31337u, imgsz);
   for (size_t i = 0; i < pairs.size(); ++i) {
     std::printf("arch %zu: predicted %.4f ms, measured %.4f ms (%+.2f%%)\n", i, pairs[i].first,
                 pairs[i].second, 100.0 * (pairs[i].first - pairs[i].second) / pairs[i].second);
@@ -66,18 +67,23 @@ int run_lut(const config::Config& cfg, bool validate, const LutState& st) {
 }  // namespace
 
 Runner add_lut_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("lut", "Build or validate the latency lookup table of a search config");
+  auto* cmd =
+      app.add_subcommand("lut", "Build or validate the latency lookup table of a search config");
   cmd->require_subcommand(1);
   auto st = std::make_shared<LutState>();
-  auto* build = cmd->add_subcommand("build", "Measure every candidate layer of the config's search space "
-                                             "and calibrate on whole models");
+  auto* build = cmd->add_subcommand("build",
+                                    "Measure every candidate layer of the config's search space "
+                                    "and calibrate on whole models");
   add_config_args(build, st->build);
-  build->add_flag("--recalibrate", st->recalibrate, "Measure the calibration even when one is stored");
+  build->add_flag("--recalibrate", st->recalibrate,
+                  "Measure the calibration even when one is stored");
   build->add_option("--out", st->out, "Also write the table used to this file");
-  auto* validate = cmd->add_subcommand("validate", "Measure n random architectures whole against the "
-                                                   "table's prediction");
+  auto* validate = cmd->add_subcommand("validate",
+                                       "Measure n random architectures whole against the "
+                                       "table's prediction");
   add_config_args(validate, st->validate);
-  validate->add_option("-n,--n", st->n, "Number of random architectures")->check(CLI::Range(1, 10000));
+  validate->add_option("-n,--n", st->n, "Number of random architectures")
+      ->check(CLI::Range(1, 10000));
   return [st, build, validate] {
     bool is_validate = validate->parsed();
     ConfigArgs args = is_validate ? st->validate : st->build;

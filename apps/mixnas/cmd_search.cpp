@@ -24,22 +24,25 @@ Runner add_search_command(CLI::App& app) {
   return [words, resume] {
     config::Config cfg = load_config_args(*words, config::search_schema());
     search::Measurer measurer = measurer_from_config(cfg);
-    std::string run = make_run_dir("search", cfg.get_string("name"),
-                                   *resume || cfg.get_bool("exist_ok"));
-    if (!*resume || !fs::exists(run + "/args.yaml")) write_file_atomic(run + "/args.yaml", cfg.to_yaml());
+    std::string run =
+        make_run_dir("search", cfg.get_string("name"), *resume || cfg.get_bool("exist_ok"));
+    if (!*resume || !fs::exists(run + "/args.yaml"))
+      write_file_atomic(run + "/args.yaml", cfg.to_yaml());
     log::info("search into ", run, ", latency measured on ", measurer.device_id);
     nlohmann::json summary = search::run_search(cfg, measurer, run, *resume);
     if (summary.contains("searched")) {
       const auto& s = summary["searched"];
       std::printf("searched: mAP50-95=%.4f mAP50=%.4f latency=%.3f ms peak=%lld bytes\n",
                   s["map50_95"].get<double>(), s["map50"].get<double>(),
-                  s["latency_ms"].get<double>(), static_cast<long long>(s["peak_bytes"].get<int64_t>()));
+                  s["latency_ms"].get<double>(),
+                  static_cast<long long>(s["peak_bytes"].get<int64_t>()));
     }
     nlohmann::json baselines = summary.value("baselines", nlohmann::json::object());
     for (const auto& [name, b] : baselines.items()) {
       std::printf("baseline %s: mAP50-95=%.4f mAP50=%.4f latency=%.3f ms peak=%lld bytes\n",
                   name.c_str(), b["map50_95"].get<double>(), b["map50"].get<double>(),
-                  b["latency_ms"].get<double>(), static_cast<long long>(b["peak_bytes"].get<int64_t>()));
+                  b["latency_ms"].get<double>(),
+                  static_cast<long long>(b["peak_bytes"].get<int64_t>()));
     }
     std::printf("summary: %s/summary.json\n", run.c_str());
     if (fs::exists(run + "/report.html")) std::printf("report: %s/report.html\n", run.c_str());

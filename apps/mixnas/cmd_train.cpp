@@ -37,7 +37,8 @@ supernet::YoloModel build_fixed_model(const std::string& model_path, int nc) {
 }
 
 Runner add_train_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("train", "Train a fixed model (model YAML or arch.yaml) from a config");
+  auto* cmd =
+      app.add_subcommand("train", "Train a fixed model (model YAML or arch.yaml) from a config");
   auto words = std::make_shared<ConfigArgs>();
   auto resume = std::make_shared<bool>(false);
   add_config_args(cmd, *words);
@@ -56,8 +57,8 @@ Runner add_train_command(CLI::App& app) {
     torch::manual_seed(static_cast<uint64_t>(cfg.get_int("seed")));
     if (options.threads > 0) torch::set_num_threads(options.threads);
     supernet::YoloModel model = build_fixed_model(cfg.resolve_path("model"), nc);
-    std::string run = make_run_dir("train", cfg.get_string("name"),
-                                   *resume || cfg.get_bool("exist_ok"));
+    std::string run =
+        make_run_dir("train", cfg.get_string("name"), *resume || cfg.get_bool("exist_ok"));
     if (!*resume) write_file_atomic(run + "/args.yaml", cfg.to_yaml());
     log::info("training ", cfg.get_string("model"), " (", model->parameter_count(),
               " parameters) on ", dataset.yaml_path, " into ", run);
@@ -65,7 +66,8 @@ Runner add_train_command(CLI::App& app) {
     trainer.fit(*resume);
     const auto& h = trainer.history();
     if (!h.empty()) {
-      std::printf("results: %s/results.csv, weights: %s/weights/best.pt\n", run.c_str(), run.c_str());
+      std::printf("results: %s/results.csv, weights: %s/weights/best.pt\n", run.c_str(),
+                  run.c_str());
       std::printf("final mAP50=%.4f mAP50-95=%.4f best_fitness=%.4f\n", h.back().map50,
                   h.back().map50_95, trainer.best_fitness());
     }

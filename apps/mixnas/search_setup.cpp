@@ -23,7 +23,8 @@ search::Measurer measurer_from_config(const config::Config& cfg) {
   }
   const std::string device = cfg.get_string("device");
   if (device == "local") return search::local_measurer(mo);
-  auto remote = std::make_shared<agent::RemoteEvaluator>(load_device_config(cfg.resolve_path("device")));
+  auto remote =
+      std::make_shared<agent::RemoteEvaluator>(load_device_config(cfg.resolve_path("device")));
   search::Measurer m;
   m.device_id = remote->device_id();
   m.runtime_version = MIXNAS_VERSION;

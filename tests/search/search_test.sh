@@ -72,11 +72,16 @@ diff <(cut -d, -f1-8 runs/search/straight/results.csv) <(cut -d, -f1-8 runs/sear
 if diff -q runs/search/lam0/arch.yaml runs/search/lam50/arch.yaml >/dev/null; then
   echo "lambda_latency changed nothing"; exit 1
 fi
-python3 - runs/search/lam0/summary.json runs/search/lam50/summary.json <<'PY'
-import json, sys
-a = json.load(open(sys.argv[1]))["searched"]["latency_ms"]
-b = json.load(open(sys.argv[2]))["searched"]["latency_ms"]
-print(f"lambda 0: {a:.4f} ms, lambda 50: {b:.4f} ms")
-assert b < 0.9 * a, "the latency-driven architecture is not measurably faster"
-PY
+# Measured again with more runs, alternating, best median of three (one-layer timings at 64 px
+# are noisy on a shared machine; the search's own 5-run figures are not enough to compare).
+best() { sort -g | head -1; }
+for _ in 1 2 3; do
+  for m in lam0 lam50; do
+    "$MIXNAS" -q bench runs/search/$m/model.mxr --runs 50 --warmup 5 |
+      sed -n 's/^LATENCY median_ms=\([0-9.]*\).*/\1/p' >> $m.ms
+  done
+done
+a=$(best < lam0.ms) b=$(best < lam50.ms)
+echo "lambda 0: $a ms, lambda 50: $b ms (best medians)"
+python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); assert b < 0.9 * a, 'the latency-driven architecture is not measurably faster'" "$a" "$b"
 echo "search ok"

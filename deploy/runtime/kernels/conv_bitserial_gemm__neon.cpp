@@ -24,14 +24,26 @@ struct IsaNeon {
   static Acc popadd(Acc acc, V x) { return vaddq_u8(acc, vcntq_u8(x)); }
 #ifdef MIXNAS_BITSERIAL_NEONDOT
   using Wide = uint32x4_t;  // two 32-bit halves per channel, summed in lanes()
-  static Wide wide_zero() { return vdupq_n_u32(0); }
-  static Wide widen(Wide w, Acc a) { return vdotq_u32(w, a, vdupq_n_u8(1)); }
-  static Lanes64<2>::T lanes(Wide w) { return (Lanes64<2>::T)vpaddlq_u32(w); }
+  static Wide wide_zero() {
+    return vdupq_n_u32(0);
+  }
+  static Wide widen(Wide w, Acc a) {
+    return vdotq_u32(w, a, vdupq_n_u8(1));
+  }
+  static Lanes64<2>::T lanes(Wide w) {
+    return (Lanes64<2>::T)vpaddlq_u32(w);
+  }
 #else
   using Wide = uint64x2_t;
-  static Wide wide_zero() { return vdupq_n_u64(0); }
-  static Wide widen(Wide w, Acc a) { return vpadalq_u32(w, vpaddlq_u16(vpaddlq_u8(a))); }
-  static Lanes64<2>::T lanes(Wide w) { return (Lanes64<2>::T)w; }
+  static Wide wide_zero() {
+    return vdupq_n_u64(0);
+  }
+  static Wide widen(Wide w, Acc a) {
+    return vpadalq_u32(w, vpaddlq_u16(vpaddlq_u8(a)));
+  }
+  static Lanes64<2>::T lanes(Wide w) {
+    return (Lanes64<2>::T)w;
+  }
 #endif
 };
 

@@ -46,57 +46,57 @@ __attribute__((always_inline)) inline void bitserial_tile(const uint64_t* const*
   using Wide = typename Isa::Wide;
   using Ln = typename Lanes64<L>::T;
   // acc[r][v][s] += popcount(w_i AND a_j) for i + j = s, one word (L channels) at a time.
-  auto step = [&](const uint64_t* const* ar, int k, const uint64_t* bp,
-                  Acc(&acc)[MR][NVU][S]) __attribute__((always_inline)) {
+  auto step = [&](const uint64_t* const* ar, int k, const uint64_t* bp, Acc(&acc)[MR][NVU][S])
+      __attribute__((always_inline)) {
     Vt wv[W][NVU];
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int i = 0; i < W; ++i)
-      #pragma GCC unroll 16
+#pragma GCC unroll 16
       for (int v = 0; v < NVU; ++v) wv[i][v] = Isa::load(bp + i * NRU + v * L);
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
-      #pragma GCC unroll 16
+#pragma GCC unroll 16
       for (int j = 0; j < A; ++j) {
         const Vt x = Isa::bcast(ar[r] + j * ps + k);
-        #pragma GCC unroll 16
+#pragma GCC unroll 16
         for (int i = 0; i < W; ++i)
-          #pragma GCC unroll 16
+#pragma GCC unroll 16
           for (int v = 0; v < NVU; ++v)
             acc[r][v][i + j] = Isa::popadd(acc[r][v][i + j], Isa::vand(wv[i][v], x));
       }
   };
   Wide wide[MR][NVU][S];
   if constexpr (Isa::kByteAcc) {
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
-      #pragma GCC unroll 16
+#pragma GCC unroll 16
       for (int v = 0; v < NVU; ++v)
-        #pragma GCC unroll 16
+#pragma GCC unroll 16
         for (int s = 0; s < S; ++s) wide[r][v][s] = Isa::wide_zero();
     // Byte counters take at most 8 * min(W, A) per step and group: flushed before 255.
     constexpr int kFlush = 255 / (8 * bs_min(W, A));
     Acc acc[MR][NVU][S];
     auto zero = [&]() __attribute__((always_inline)) {
-      #pragma GCC unroll 16
+#pragma GCC unroll 16
       for (int r = 0; r < MR; ++r)
-        #pragma GCC unroll 16
+#pragma GCC unroll 16
         for (int v = 0; v < NVU; ++v)
-          #pragma GCC unroll 16
+#pragma GCC unroll 16
           for (int s = 0; s < S; ++s) acc[r][v][s] = Isa::acc_zero();
     };
     auto flush = [&]() __attribute__((always_inline)) {
-      #pragma GCC unroll 16
+#pragma GCC unroll 16
       for (int r = 0; r < MR; ++r)
-        #pragma GCC unroll 16
+#pragma GCC unroll 16
         for (int v = 0; v < NVU; ++v)
-          #pragma GCC unroll 16
+#pragma GCC unroll 16
           for (int s = 0; s < S; ++s) wide[r][v][s] = Isa::widen(wide[r][v][s], acc[r][v][s]);
     };
     zero();
     int budget = kFlush;
     for (int t = 0; t < taps; ++t) {
       const uint64_t* ar[MR];
-      #pragma GCC unroll 16
+#pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) ar[r] = a[t * MR + r];
       for (int k0 = 0; k0 < seg;) {
         const int k1 = k0 + bs_min(seg - k0, budget);
@@ -116,15 +116,15 @@ __attribute__((always_inline)) inline void bitserial_tile(const uint64_t* const*
     }
     flush();
   } else {  // 64-bit lane counters: no flushes
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
-      #pragma GCC unroll 16
+#pragma GCC unroll 16
       for (int v = 0; v < NVU; ++v)
-        #pragma GCC unroll 16
+#pragma GCC unroll 16
         for (int s = 0; s < S; ++s) wide[r][v][s] = Isa::acc_zero();
     for (int t = 0; t < taps; ++t) {
       const uint64_t* ar[MR];
-      #pragma GCC unroll 16
+#pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) ar[r] = a[t * MR + r];
       for (int k = 0; k < seg; ++k, b += W * NRU) {
         MIXNAS_BS_MCA_BEGIN(W, A, MR, NVU);
@@ -133,12 +133,12 @@ __attribute__((always_inline)) inline void bitserial_tile(const uint64_t* const*
       }
     }
   }
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int v = 0; v < NVU; ++v) {
       Ln t = Isa::lanes(wide[r][v][0]);
-      #pragma GCC unroll 16
+#pragma GCC unroll 16
       for (int s = 1; s < S; ++s) t += Isa::lanes(wide[r][v][s]) << s;
       std::memcpy(out + r * NRU + v * L, &t, sizeof t);
     }
@@ -264,8 +264,8 @@ void bitserial_panel(const uint64_t* const* ptrs, int tiles, int m, int taps, in
   constexpr int NRU = NVU * Isa::kLanes;
   for (int t = 0; t < tiles; ++t) {
     int64_t r[MR * NRU];
-    bitserial_tile<Isa, W, A, MR, NVU>(ptrs + static_cast<size_t>(t) * taps * MR, taps, seg, ps,
-                                       b, r);
+    bitserial_tile<Isa, W, A, MR, NVU>(ptrs + static_cast<size_t>(t) * taps * MR, taps, seg, ps, b,
+                                       r);
     for (int rr = 0; rr < MR; ++rr) {
       const int i = t * MR + rr;
       if (i >= m) break;
