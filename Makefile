@@ -21,7 +21,7 @@ build: configure
 	cmake --build --preset default -j $(JOBS)
 
 test-host: build
-	ctest --preset default -j $(JOBS)
+	ctest --preset default -j $(JOBS) --output-on-failure
 
 test-fuzz: bootstrap
 	MIXNAS_FUZZ_SESSION=OFF bash fuzz/run.sh $(FUZZ_SECONDS)
@@ -29,7 +29,7 @@ test-fuzz: bootstrap
 test-aarch64: bootstrap
 	cmake --preset aarch64
 	cmake --build --preset aarch64 -j $(JOBS)
-	ctest --preset aarch64 -j $(JOBS)
+	ctest --preset aarch64 -j $(JOBS) --output-on-failure
 
 test: test-host test-fuzz test-aarch64
 

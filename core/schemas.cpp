@@ -19,7 +19,11 @@ void add_model_data_keys(Schema& s) {
       .add("data", Type::kString, "", "Dataset YAML (ultralytics format: path, train, val, names).")
       .add("nc", Type::kInt, "0", "Number of classes; 0 = from the dataset YAML.")
       .add("imgsz", Type::kInt, "160",
-           "Square input size in pixels (a multiple of the model's largest stride).");
+           "Square input size in pixels (a multiple of the model's largest stride).")
+      .add("cache", Type::kString, "ram",
+           "Keep decoded images in RAM (up to 40% of the available memory) so every epoch after "
+           "the first skips decoding; none = decode on every use.",
+           {"ram", "none"});
 }
 
 void add_train_keys(Schema& s, const std::string& p) {

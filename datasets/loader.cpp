@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "datasets/image_cache.h"
 
 namespace mixnas::data {
 
@@ -41,6 +42,7 @@ int64_t BatchLoader::batches_per_epoch() const {
 
 Annotated BatchLoader::load(size_t index) const {
   const Sample& s = split_.samples().at(index);
+  if (options_.cache) return {*ImageCache::process().get(s.image_path), s.boxes};
   return {load_image(s.image_path), s.boxes};
 }
 

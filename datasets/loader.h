@@ -22,6 +22,7 @@ struct LoaderOptions {
   bool shuffle = true;
   bool drop_last = false;
   bool augment = true;  // false: letterbox only (validation)
+  bool cache = false;   // decoded images from ImageCache::process() (config key `cache: ram`)
   uint64_t seed = 0;
   AugmentOptions aug;
 };

@@ -123,6 +123,7 @@ data::LoaderOptions search_loader_options(const SearchOptions& o, bool mosaic) {
   lo.shuffle = true;
   lo.augment = true;
   lo.seed = o.train.seed;
+  lo.cache = o.train.cache;
   lo.aug.imgsz = o.train.imgsz;
   lo.aug.mosaic = mosaic && o.train.mosaic > 0;
   lo.aug.mosaic_prob = o.train.mosaic;
@@ -615,7 +616,7 @@ nlohmann::json run_search(const config::Config& cfg, const Measurer& measurer,
   SearchOptions o = SearchOptions::from_config(cfg);
   const int imgsz = o.train.imgsz;
   const uint64_t seed = o.train.seed;
-  if (o.train.threads > 0) torch::set_num_threads(o.train.threads);
+  set_torch_threads(o.train.threads);
 
   // Data: the train split (or a fraction of it) and val.
   data::DatasetConfig dataset = data::load_dataset_config(cfg.resolve_path("data"));

@@ -6,12 +6,14 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "datasets/image_cache.h"
 #include "datasets/loader.h"
 #include "datasets/torch_batch.h"
 #include "supernet/loss.h"
@@ -19,6 +21,11 @@
 namespace mixnas::search {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+
+void set_torch_threads(int threads) {
+  const int n = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
+  if (n > 0 && torch::get_num_threads() != n) torch::set_num_threads(n);
+}
 
 double fitness(double map50, double map50_95) {
   return 0.1 * map50 + 0.9 * map50_95;
@@ -50,6 +57,7 @@ TrainOptions TrainOptions::from_config(const config::Config& cfg, const std::str
   o.val_every = static_cast<int>(cfg.get_int(s + ".val_every"));
   o.seed = static_cast<uint64_t>(cfg.get_int("seed"));
   o.threads = static_cast<int>(cfg.get_int("threads"));
+  o.cache = cfg.get_string("cache") == "ram";
   o.mosaic = cfg.get_float("augment.mosaic");
   o.close_mosaic = static_cast<int>(cfg.get_int("augment.close_mosaic"));
   o.fliplr = cfg.get_float("augment.fliplr");
@@ -109,6 +117,7 @@ data::LoaderOptions loader_options(const TrainOptions& o, bool train) {
   lo.shuffle = train;
   lo.augment = train;
   lo.seed = o.seed;
+  lo.cache = o.cache;
   if (train) {
     lo.aug.imgsz = o.imgsz;
     lo.aug.mosaic = o.mosaic > 0;
@@ -266,7 +275,7 @@ Trainer::Trainer(supernet::YoloModel model, const data::DetectionSplit& train,
       options_(std::move(options)),
       run_dir_(std::move(run_dir)),
       state_(std::make_unique<State>()) {
-  if (options_.threads > 0) torch::set_num_threads(options_.threads);
+  set_torch_threads(options_.threads);
   torch::manual_seed(static_cast<uint64_t>(options_.seed));
   if (static_cast<int>(train_.names().size()) != model_->nc()) {
     throw Error("the model has " + std::to_string(model_->nc()) + " classes, the dataset " +
@@ -474,6 +483,10 @@ void Trainer::fit(bool resume) {
   if (start >= options_.epochs) {
     log::info("training already finished (", start, " epochs)");
     return;
+  }
+  if (options_.cache) {
+    log::info("cache: ram, decoded images kept as they are first read (budget ",
+              data::ImageCache::process().max_bytes() >> 20, " MiB; `cache: none` turns it off)");
   }
   for (int epoch = start; epoch < options_.epochs; ++epoch) {
     EpochRecord rec;

@@ -35,7 +35,8 @@ struct TrainOptions {
   int workers = 2;
   int val_every = 1;
   uint64_t seed = 0;
-  int threads = 0;
+  int threads = 0;    // LibTorch intra-op threads; 0 = all cores
+  bool cache = true;  // decoded images kept in RAM (config key `cache`)
   // Augmentation.
   double mosaic = 1.0;
   int close_mosaic = 5;
@@ -117,6 +118,9 @@ class Trainer {
 constexpr double kQuantLrScale = 0.02;
 // Keeps every learned step positive after an optimizer step (a projection; LSQ needs s > 0).
 void project_quantizer_steps(supernet::YoloModel& model);
+
+// LibTorch intra-op threads: `threads`, or every core when 0 (the config's `threads: 0`).
+void set_torch_threads(int threads);
 
 // ultralytics' fitness: 0.1 * mAP50 + 0.9 * mAP50-95.
 double fitness(double map50, double map50_95);

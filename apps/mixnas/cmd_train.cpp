@@ -55,7 +55,7 @@ Runner add_train_command(CLI::App& app) {
     log::info(val.report().summary());
     // Seeded before the model exists: its initial weights are part of what a seed fixes.
     torch::manual_seed(static_cast<uint64_t>(cfg.get_int("seed")));
-    if (options.threads > 0) torch::set_num_threads(options.threads);
+    search::set_torch_threads(options.threads);
     supernet::YoloModel model = build_fixed_model(cfg.resolve_path("model"), nc);
     std::string run =
         make_run_dir("train", cfg.get_string("name"), *resume || cfg.get_bool("exist_ok"));

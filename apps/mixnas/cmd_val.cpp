@@ -132,7 +132,7 @@ int validate_model(const std::vector<std::string>& words) {
     throw Error(cfg.where("nc").str() + ": nc=" + std::to_string(cfg.get_int("nc")) + " but " +
                 data_path + " names " + std::to_string(dataset.num_classes()) + " classes");
   }
-  if (options.threads > 0) torch::set_num_threads(options.threads);
+  search::set_torch_threads(options.threads);
   std::vector<std::string> trained_names;
   supernet::YoloModel model = search::load_trained_model(source.weights, &trained_names);
   if (model->nc() != dataset.num_classes()) {

@@ -13,6 +13,7 @@
 // conv's grid and dequantized, exactly as the trainer's fake quantization does) and quantized
 // weights with a float input (the weights are stored as the floats code * step).
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <tuple>
@@ -95,7 +96,10 @@ rt::Graph ir_to_graph(const IrModel& ir, std::vector<int>* tensor_values) {
     }
   }
 
-  rt::GraphBuilder b("mixnas export" + (ir.source.empty() ? "" : " (" + ir.source + ")"));
+  // The producer names the source by file name only: a package's bytes do not depend on the folder
+  // it was exported from (the golden packages are compared byte for byte on other machines).
+  const std::string source = std::filesystem::path(ir.source).filename().string();
+  rt::GraphBuilder b("mixnas export" + (source.empty() ? "" : " (" + source + ")"));
   std::map<GridKey, int> rep;  // (value, grid) -> runtime tensor
   std::map<GridKey, int> dequantized;
   const auto get = [&](int v, const rt::Grid& g) -> int {

@@ -8,6 +8,7 @@
 // Both write the raw head outputs: YOLOv8 per level [1, 4 * reg_max + nc, h, w]; YOLOv5 per level
 // [1, na, h, w, 5 + nc]. Decode and NMS are not part of the ONNX graph.
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <tuple>
@@ -55,7 +56,8 @@ class OnnxWriter {
     model.set_producer_name(o_.producer);
     model.set_producer_version("0.1");
     model.set_domain("ai.mixnas");
-    model.set_doc_string("mixnas export of " + ir_.source);
+    model.set_doc_string("mixnas export of " +
+                         std::filesystem::path(ir_.source).filename().string());
     auto* opset = model.add_opset_import();
     opset->set_domain("");
     opset->set_version(kOpset);

@@ -6,6 +6,7 @@
 #include "datasets/augment.h"
 #include "datasets/dataset.h"
 #include "datasets/fmnist_det.h"
+#include "datasets/image_cache.h"
 #include "datasets/loader.h"
 #include "test_util.h"
 
@@ -311,4 +312,58 @@ TEST_CASE("loader: an image that vanished is an error naming it", "[loader]") {
   CHECK(loader.next(&b));
   CHECK(loader.next(&b));
   CHECK_THROWS_WITH(loader.next(&b), Contains("000004.png"));
+}
+
+TEST_CASE("image cache: the loader's batches are the same with and without it", "[loader]") {
+  TinySet set;
+  auto split = DetectionSplit::load(set.config, "train", {false, 1});
+  LoaderOptions o;
+  o.batch_size = 4;
+  o.aug.imgsz = 64;
+  o.seed = 5;
+  o.workers = 2;
+  BatchLoader plain(split, o);
+  o.cache = true;
+  BatchLoader cached(split, o);
+  ImageCache::process().clear();
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    auto a = epoch_batches(plain, epoch);
+    auto b = epoch_batches(cached, epoch);
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      CHECK(a[i].images == b[i].images);
+      CHECK(a[i].targets == b[i].targets);
+    }
+  }
+  // Every image of the split decoded once and kept (mosaic reads them all in two epochs).
+  CHECK(ImageCache::process().images() == split.size());
+  // Cached images are served even after their files are gone.
+  std::filesystem::remove(split.samples()[4].image_path);
+  auto again = epoch_batches(cached, 0);
+  CHECK(again.size() == 3);
+  ImageCache::process().clear();
+  CHECK_THROWS_WITH(epoch_batches(cached, 0), Contains("000004.png"));
+}
+
+TEST_CASE("image cache: budget, equality with decoding, failures not kept", "[loader]") {
+  test::ScratchDir dir("cache");
+  const std::string a = dir / "a.png", b = dir / "b.png";
+  test::write_png(a, 20, 10, 50);
+  test::write_png(b, 20, 10, 90);
+  const size_t one = 20 * 10 * 3 + sizeof(Image) + a.size();
+  ImageCache cache(one + 10);  // room for one image
+  auto ia = cache.get(a);
+  CHECK(ia->pixels == load_image(a).pixels);
+  CHECK(cache.images() == 1);
+  CHECK(cache.bytes() == one);
+  CHECK(cache.get(a).get() == ia.get());  // served from memory
+  auto ib = cache.get(b);                 // over budget: decoded, not kept
+  CHECK(ib->pixels == load_image(b).pixels);
+  CHECK(cache.images() == 1);
+  CHECK(cache.get(b).get() != ib.get());
+  const std::string c = dir / "c.png";
+  CHECK_THROWS_WITH(cache.get(c), Contains("c.png"));
+  test::write_png(c, 4, 4, 1);
+  cache.clear();
+  CHECK(cache.get(c)->width == 4);  // the earlier failure was not cached
 }

@@ -205,8 +205,15 @@ supernet::YoloModel make_golden_model(const std::string& name) {
   }
   model->eval();
   model->set_fold_bn(true);
-  // Calibration on an image other than the golden input.
-  model->forward_raw(image_tensor(rt::golden::make_input_image(kGoldenImgsz, kGoldenImgsz, 7)));
+  // Calibration on an image other than the golden input, in double precision: the quantizers'
+  // initial steps and offsets come from min/max and mean |w| of tensors that float convolutions
+  // compute with machine-dependent summation orders (oneDNN and BLAS pick kernels per CPU). In
+  // double those differences stay ~1e-16 relative, far below what coarse() keeps, so every
+  // machine derives the same parameters and the same package bytes.
+  model->to(torch::kDouble);
+  model->forward_raw(
+      image_tensor(rt::golden::make_input_image(kGoldenImgsz, kGoldenImgsz, 7)).to(torch::kDouble));
+  model->to(torch::kFloat);
   for (const auto& site : model->site_refs()) {
     Stream s(key(site.name, r.seed, 4));
     for (int b : site.conv->w_bits())
