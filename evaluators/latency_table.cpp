@@ -177,11 +177,17 @@ void LatencyTable::calibrate(const std::vector<std::pair<double, double>>& pairs
     sxy += x * y;
   }
   double denom = static_cast<double>(n) * sxx - sx * sx;
+  calibration_.scale = 0;
   if (n >= 2 && std::abs(denom) > 1e-12) {
     calibration_.scale = (static_cast<double>(n) * sxy - sx * sy) / denom;
     calibration_.offset_ms = (sy - calibration_.scale * sx) / static_cast<double>(n);
-  } else {
-    calibration_.scale = sx > 0 ? sy / sx : 1.0;
+  }
+  // A slope that is not positive says the layer sums do not explain the whole-model times (layers
+  // so small that the fixed ops and timing noise dominate). Kept, it would turn the latency term
+  // around: the search would be pushed towards the slower candidates. The fit through the origin
+  // keeps the table's order of candidates instead.
+  if (!(calibration_.scale > 0)) {
+    calibration_.scale = sxx > 0 && sxy > 0 ? sxy / sxx : 1.0;
     calibration_.offset_ms = 0;
   }
   double sum_err = 0, max_err = 0;

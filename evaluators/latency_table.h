@@ -70,6 +70,7 @@ class LatencyTable {
   double predict_ms(const std::vector<std::string>& keys) const;
   double raw_sum_ms(const std::vector<std::string>& keys) const;
   // Least squares of measured = scale * sum + offset over (sum, measured) pairs; records MAPE.
+  // The scale stays positive: when the fitted slope is not, the fit goes through the origin.
   void calibrate(const std::vector<std::pair<double, double>>& sum_and_measured);
   const Calibration& calibration() const { return calibration_; }
   void set_calibration(const Calibration& c) { calibration_ = c; }
