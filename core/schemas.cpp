@@ -10,7 +10,9 @@ void add_run_keys(Schema& s) {
       .add("exist_ok", Type::kBool, "false",
            "Reuse runs/<command>/<name> instead of numbering a new one.")
       .add("seed", Type::kInt, "0", "Random seed (data order, augmentation, initialisation).")
-      .add("threads", Type::kInt, "0", "CPU threads for training and measurement; 0 = all cores.");
+      .add("threads", Type::kInt, "0",
+           "CPU threads: LibTorch training and validation use this many (0 = all cores); latency "
+           "measurements of the runtime too (0 = one thread).");
 }
 
 void add_model_data_keys(Schema& s) {

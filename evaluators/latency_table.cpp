@@ -43,6 +43,10 @@ LatencyTable LatencyTable::load(const std::string& path) {
       entry.p90_ms = e.at("p90_ms").get<double>();
       entry.kernel = e.at("kernel").get<std::string>();
       entry.weight_bytes = e.at("weight_bytes").get<int64_t>();
+      // Tables written before the field existed: their kernels held what the package held.
+      entry.resident_weight_bytes = e.contains("resident_weight_bytes")
+                                        ? e.at("resident_weight_bytes").get<int64_t>()
+                                        : entry.weight_bytes;
       entry.arena_bytes = e.at("arena_bytes").get<int64_t>();
       if (!(entry.median_ms >= 0) || !std::isfinite(entry.median_ms)) {
         throw Error("entry '" + key + "' has an invalid median_ms");
@@ -97,6 +101,7 @@ void LatencyTable::save(const std::string& path) const {
                     {"p90_ms", e.p90_ms},
                     {"kernel", e.kernel},
                     {"weight_bytes", e.weight_bytes},
+                    {"resident_weight_bytes", e.resident_weight_bytes},
                     {"arena_bytes", e.arena_bytes}};
   }
   nlohmann::json j = {{"format", "mixnas-lut-1"},
@@ -147,6 +152,7 @@ size_t LatencyTable::fill(const std::vector<agent::LayerSignature>& signatures,
       e.p90_ms = r.latency.p90_ms;
       e.kernel = r.kernel;
       e.weight_bytes = r.weight_bytes;
+      e.resident_weight_bytes = r.resident_weight_bytes;
       e.arena_bytes = r.arena_bytes;
       entries_[r.key] = e;
     }

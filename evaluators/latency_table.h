@@ -6,7 +6,7 @@
 // File format (lut.json):
 //   {"format": "mixnas-lut-1", "device_id": "...", "runtime_version": "0.1.0", "threads": 1,
 //    "runs": 20, "entries": {"<signature key>": {"median_ms", "min_ms", "p90_ms", "kernel",
-//    "weight_bytes", "arena_bytes"}, ...},
+//    "weight_bytes", "resident_weight_bytes", "arena_bytes"}, ...},
 //    "calibration": {"scale": 1.0, "offset_ms": 0.0, "mape_pct": -1, "max_err_pct": -1, "n": 0},
 //    "calibrations": {"<model key>": {...same fields...}, ...}}
 #include <functional>
@@ -22,6 +22,9 @@ struct LatencyEntry {
   double median_ms = 0, min_ms = 0, p90_ms = 0;
   std::string kernel;
   int64_t weight_bytes = 0, arena_bytes = 0;
+  // Weights as the kernel the runtime chose holds them: the layer's share of peak memory. Larger
+  // than weight_bytes where low bits fall back to a wider kernel (kernels.md).
+  int64_t resident_weight_bytes = 0;
 };
 
 // predicted whole-model latency = scale * (sum of layer entries) + offset_ms: the offset covers

@@ -158,12 +158,14 @@ void CostModel::attach(const eval::LatencyTable& table) {
     size_t na = s.has_act ? s.acts.size() : 1, nw = s.w_bits.size(), nb = s.a_bits.size();
     s.latency.assign(na * nw * nb, 0.0f);
     s.weight_bytes.assign(nw, 0.0f);
+    s.resident_bytes.assign(nw * nb, 0.0f);
     for (size_t a = 0; a < na; ++a)
       for (size_t w = 0; w < nw; ++w)
         for (size_t b = 0; b < nb; ++b) {
           const auto& e = table.at(signature(s, a, s.w_bits[w], s.a_bits[b]).key());
           s.latency[(a * nw + w) * nb + b] = static_cast<float>(e.median_ms);
           if (a == 0 && b == 0) s.weight_bytes[w] = static_cast<float>(e.weight_bytes);
+          if (a == 0) s.resident_bytes[w * nb + b] = static_cast<float>(e.resident_weight_bytes);
         }
   }
   calibration_ = table.calibration();
@@ -199,11 +201,13 @@ torch::Tensor CostModel::expected_memory_bytes(const sn::YoloModel& model) const
   for (size_t i = 0; i < sites_.size(); ++i) {
     const Site& s = sites_[i];
     const auto& v = views[i];
-    int64_t nw = static_cast<int64_t>(s.w_bits.size());
+    // Weights as the kernels hold them: the kernel (and so the resident size) depends on both bits.
+    int64_t nw = static_cast<int64_t>(s.w_bits.size()), nb = static_cast<int64_t>(s.a_bits.size());
     torch::Tensor wb =
-        torch::from_blob(const_cast<float*>(s.weight_bytes.data()), {nw}, torch::kFloat32)
+        torch::from_blob(const_cast<float*>(s.resident_bytes.data()), {nw, nb}, torch::kFloat32)
             .to(torch::kFloat64);
-    weights = weights + (v.w_probs.to(torch::kFloat64) * wb).sum();
+    weights = weights + torch::einsum("w,b,wb->", {v.w_probs.to(torch::kFloat64),
+                                                   v.a_probs.to(torch::kFloat64), wb});
     std::vector<double> per_b;
     for (int b : s.a_bits) per_b.push_back(bytes_per_element(b));
     torch::Tensor eb =
@@ -258,10 +262,14 @@ Proxies CostModel::proxies(const sn::ArchChoices& choices) const {
     int64_t params = g.out_channels * (g.in_channels / g.groups) * g.kernel * g.kernel;
     p.params += params + g.out_channels;
     size_t wi = index_of(s.w_bits, w);
-    if (attached_ && wi < s.weight_bytes.size()) {
+    size_t bi = index_of(s.a_bits, b);
+    if (attached_ && wi < s.weight_bytes.size() && bi < s.a_bits.size()) {
       p.weight_bytes += static_cast<int64_t>(s.weight_bytes[wi]);
+      p.resident_weight_bytes += static_cast<int64_t>(s.resident_bytes[wi * s.a_bits.size() + bi]);
     } else {
-      p.weight_bytes += (params * w + 7) / 8 + g.out_channels * 4;
+      const int64_t packed = (params * w + 7) / 8 + g.out_channels * 4;
+      p.weight_bytes += packed;
+      p.resident_weight_bytes += packed;
     }
     int eb = bytes_per_element(b);
     int64_t act = g.in_channels * g.in_h * g.in_w * eb +
@@ -273,7 +281,7 @@ Proxies CostModel::proxies(const sn::ArchChoices& choices) const {
 
 double CostModel::memory_bytes(const sn::ArchChoices& choices) const {
   Proxies p = proxies(choices);
-  return static_cast<double>(p.weight_bytes + p.peak_activation_bytes);
+  return static_cast<double>(p.resident_weight_bytes + p.peak_activation_bytes);
 }
 
 sn::ArchChoices CostModel::random_choices(uint64_t seed) const {

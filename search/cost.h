@@ -5,8 +5,12 @@
 // its current site probabilities are differentiable functions of the architecture logits:
 //
 //   E[latency] = scale * sum_sites sum_{a,w,b} p_act[a] p_w[w] p_a[b] L_site[a,w,b] + offset
-//   E[memory]  = sum_sites sum_w p_w[w] weight_bytes_site[w] + max_sites E[activation bytes]
+//   E[memory]  = sum_sites sum_{w,b} p_w[w] p_a[b] resident_bytes_site[w,b]
+//                + max_sites E[activation bytes]
 //
+// resident_bytes are the weights as the runtime's chosen kernel holds them (a 2-bit layer that
+// falls back to the int8 kernel on a CPU where low bits do not pay holds int8 weights), so the
+// memory term rewards low bits only where the device's RAM sees them.
 // where (scale, offset) is the table's calibration on whole-model measurements and activation
 // bytes count the site's input and output as the runtime's arena holds them (1 byte per code,
 // 4 per float).
@@ -28,6 +32,9 @@ struct Proxies {
   double bops = 0;  // sum of MACs * w_bits * a_bits (fp32 sides count as 32)
   int64_t params = 0;
   int64_t weight_bytes = 0;  // packed at each site's w_bits (LUT entries)
+  // As the kernels hold them at run time (LUT entries; packed bytes without a table): what
+  // weights add to peak memory.
+  int64_t resident_weight_bytes = 0;
   int64_t peak_activation_bytes =
       0;  // the largest input + output of one conv, as the arena holds them
 };
@@ -76,8 +83,9 @@ class CostModel {
     std::vector<supernet::Act> acts;
     std::vector<int> w_bits, a_bits;
     supernet::ConvGeometry geometry;
-    std::vector<float> latency;       // [A][W][B], ms
-    std::vector<float> weight_bytes;  // [W]
+    std::vector<float> latency;         // [A][W][B], ms
+    std::vector<float> weight_bytes;    // [W], packed
+    std::vector<float> resident_bytes;  // [W][B], as the chosen kernel holds the weights
   };
   const std::vector<Site>& sites() const { return sites_; }
   const eval::Calibration& calibration() const { return calibration_; }

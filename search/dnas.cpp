@@ -71,8 +71,9 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
     throw Error(cfg.where(key).str() + ": '" + key + "' " + what);
   };
   if (o.epochs < 1) fail("search.epochs", "must be at least 1");
-  if (o.warmup_epochs < 0 || o.warmup_epochs > o.epochs) {
-    fail("search.warmup_epochs", "must be between 0 and search.epochs");
+  if (o.warmup_epochs < 0 || o.warmup_epochs >= o.epochs) {
+    fail("search.warmup_epochs",
+         "must be at least 0 and below search.epochs (architecture steps run after the warm-up)");
   }
   if (o.batch < 1) fail("search.batch", "must be at least 1");
   if (!(o.lr0 > 0)) fail("search.lr0", "must be positive");
@@ -88,6 +89,10 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   if (o.validate_n < 0) fail("cost.validate_n", "must not be negative");
   if (!(o.fraction > 0 && o.fraction <= 1)) fail("fraction", "must be in (0, 1]");
   for (const auto& b : o.baselines) sn::parse_act(b, cfg.where("baselines").str() + ": baselines");
+  if (o.strategy == "uniform" && o.baseline_bits == "searched") {
+    fail("baseline_bits",
+         "cannot be 'searched' with search.strategy: uniform (nothing is searched)");
+  }
   return o;
 }
 
@@ -625,15 +630,8 @@ nlohmann::json run_search(const config::Config& cfg, const Measurer& measurer,
   data::DetectionSplit val = data::DetectionSplit::load(dataset, "val");
   log::info(full_train.report().summary());
   log::info(val.report().summary());
-  data::DetectionSplit train = o.fraction < 1 ? full_train.partition(o.fraction, seed).first
-                                              : full_train.subset(
-                                                    [&] {
-                                                      std::vector<size_t> all(full_train.size());
-                                                      for (size_t i = 0; i < all.size(); ++i)
-                                                        all[i] = i;
-                                                      return all;
-                                                    }(),
-                                                    "train");
+  data::DetectionSplit train =
+      o.fraction < 1 ? full_train.partition(o.fraction, seed).first : full_train;
   if (o.fraction < 1)
     log::info("using ", train.size(), " train images (fraction ", o.fraction, ")");
 

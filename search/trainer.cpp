@@ -27,6 +27,16 @@ void set_torch_threads(int threads) {
   if (n > 0 && torch::get_num_threads() != n) torch::set_num_threads(n);
 }
 
+bool has_quantized_sites(const supernet::YoloModel& model) {
+  for (const auto& s : model->sites()) {
+    for (int b : s.w_bits)
+      if (b < 32) return true;
+    for (int b : s.a_bits)
+      if (b < 32) return true;
+  }
+  return false;
+}
+
 double fitness(double map50, double map50_95) {
   return 0.1 * map50 + 0.9 * map50_95;
 }
@@ -98,16 +108,6 @@ std::unique_ptr<supernet::DetectionLoss> make_loss_for(const supernet::YoloModel
   lo.cls = o.cls;
   lo.dfl = o.dfl;
   return supernet::make_v8_loss(model->nc(), model->strides(), lo);
-}
-
-bool has_quantized_sites(const supernet::YoloModel& model) {
-  for (const auto& s : model->sites()) {
-    for (int b : s.w_bits)
-      if (b < 32) return true;
-    for (int b : s.a_bits)
-      if (b < 32) return true;
-  }
-  return false;
 }
 
 data::LoaderOptions loader_options(const TrainOptions& o, bool train) {
@@ -513,7 +513,12 @@ void Trainer::fit(bool resume) {
     }
     history_.push_back(rec);
     double fit = fitness(rec.map50, rec.map50_95);
-    bool is_best = fit > best_fitness_;
+    // Quantization-aware epochs before BN folding starts validate a model that val and export
+    // never see (both fold): such an epoch cannot be best.pt. With freeze_bn_epoch past the end,
+    // the last epoch folds on export and counts.
+    const bool deployable =
+        !state_->qat || epoch >= std::min(options_.freeze_bn_epoch, options_.epochs - 1);
+    bool is_best = deployable && fit > best_fitness_;
     if (is_best) best_fitness_ = fit;
     // Checkpoints first: results.csv never lists an epoch that last.pt does not hold.
     save_checkpoint(last, epoch + 1);

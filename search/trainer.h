@@ -119,6 +119,10 @@ constexpr double kQuantLrScale = 0.02;
 // Keeps every learned step positive after an optimizer step (a projection; LSQ needs s > 0).
 void project_quantizer_steps(supernet::YoloModel& model);
 
+// True when some site of the (fixed) model has weight or activation bits below 32: it trains
+// quantization-aware and runs with BN folded before its weight quantizers (val, predict, export).
+bool has_quantized_sites(const supernet::YoloModel& model);
+
 // LibTorch intra-op threads: `threads`, or every core when 0 (the config's `threads: 0`).
 void set_torch_threads(int threads);
 

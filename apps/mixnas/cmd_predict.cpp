@@ -29,10 +29,9 @@ struct Found {
 
 // A distinct, saturated colour per class.
 void class_colour(int cls, uint8_t rgb[3]) {
-  static const uint8_t palette[10][3] = {{255, 56, 56},  {255, 157, 151}, {255, 112, 31},
-                                         {255, 178, 29}, {207, 210, 49},  {72, 249, 10},
-                                         {26, 147, 52},  {0, 212, 187},   {44, 153, 168},
-                                         {0, 194, 255}};
+  static const uint8_t palette[10][3] = {
+      {255, 56, 56}, {255, 157, 151}, {255, 112, 31}, {255, 178, 29}, {207, 210, 49},
+      {72, 249, 10}, {26, 147, 52},   {0, 212, 187},  {44, 153, 168}, {0, 194, 255}};
   for (int i = 0; i < 3; ++i) rgb[i] = palette[((cls % 10) + 10) % 10][i];
 }
 
@@ -51,18 +50,20 @@ void fill_rect(data::Image& img, int x0, int y0, int x1, int y1, const uint8_t r
 
 void draw_text(data::Image& img, int x, int y, const std::string& text, const uint8_t rgb[3]) {
   static char buffer[60000];
-  int quads = stb_easy_font_print(0, 0, const_cast<char*>(text.c_str()), nullptr, buffer, sizeof buffer);
+  int quads =
+      stb_easy_font_print(0, 0, const_cast<char*>(text.c_str()), nullptr, buffer, sizeof buffer);
   const float* v = reinterpret_cast<const float*>(buffer);
   for (int q = 0; q < quads; ++q) {
     // Each quad is 4 vertices of (x, y, z, colour) = 16 bytes; corners 0 and 2 span it.
     const float* a = v + q * 16;
     const float* c = v + q * 16 + 8;
-    fill_rect(img, x + static_cast<int>(a[0]), y + static_cast<int>(a[1]), x + static_cast<int>(c[0]),
-              y + static_cast<int>(c[1]), rgb);
+    fill_rect(img, x + static_cast<int>(a[0]), y + static_cast<int>(a[1]),
+              x + static_cast<int>(c[0]), y + static_cast<int>(c[1]), rgb);
   }
 }
 
-void draw(data::Image& img, const std::vector<Found>& found, const std::vector<std::string>& names) {
+void draw(data::Image& img, const std::vector<Found>& found,
+          const std::vector<std::string>& names) {
   for (const auto& f : found) {
     uint8_t rgb[3];
     class_colour(f.cls, rgb);
@@ -73,8 +74,9 @@ void draw(data::Image& img, const std::vector<Found>& found, const std::vector<s
     fill_rect(img, x1, y2 - t, x2, y2, rgb);
     fill_rect(img, x1, y1, x1 + t, y2, rgb);
     fill_rect(img, x2 - t, y1, x2, y2, rgb);
-    std::string label = (f.cls >= 0 && f.cls < static_cast<int>(names.size()) ? names[f.cls]
-                                                                               : std::to_string(f.cls));
+    std::string label =
+        (f.cls >= 0 && f.cls < static_cast<int>(names.size()) ? names[f.cls]
+                                                              : std::to_string(f.cls));
     char score[16];
     std::snprintf(score, sizeof score, " %.2f", f.score);
     label += score;
@@ -99,7 +101,8 @@ Runner add_predict_command(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("predict", "Run a model on images and draw the detections");
-  cmd->add_option("model", a->model, "weights (.pt, from mixnas train) or package (.mxr)")->required();
+  cmd->add_option("model", a->model, "weights (.pt, from mixnas train) or package (.mxr)")
+      ->required();
   cmd->add_option("images", a->images, "Image files (JPEG, PNG, BMP)")->required();
   cmd->add_option("--imgsz", a->imgsz, "Input size for .pt models (default: 160)");
   cmd->add_option("--conf", a->conf, "Score threshold")->capture_default_str();
@@ -119,6 +122,8 @@ Runner add_predict_command(CLI::App& app) {
     } else {
       torch_model = search::load_trained_model(a->model, &names);
       torch_model->eval();
+      // As val and export compute a quantized model: BN folded before the weight quantizer.
+      if (search::has_quantized_sites(torch_model)) torch_model->set_fold_bn(true);
     }
     int imgsz = a->imgsz > 0 ? a->imgsz : 160;
     std::string run = make_run_dir("predict", a->name, a->exist_ok);
@@ -133,18 +138,24 @@ Runner add_predict_command(CLI::App& app) {
       } else {
         torch::NoGradGuard no_grad;
         // Letterbox into imgsz x imgsz, as validation does.
-        float r = std::min(static_cast<float>(imgsz) / img.width, static_cast<float>(imgsz) / img.height);
+        float r =
+            std::min(static_cast<float>(imgsz) / img.width, static_cast<float>(imgsz) / img.height);
         int nw = std::max(1, static_cast<int>(std::lround(img.width * r)));
         int nh = std::max(1, static_cast<int>(std::lround(img.height * r)));
         auto t = torch::from_blob(img.pixels.data(), {img.height, img.width, 3}, torch::kUInt8)
-                     .permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32).div(255.0);
-        t = torch::nn::functional::interpolate(
-            t, torch::nn::functional::InterpolateFuncOptions().size(std::vector<int64_t>{nh, nw})
-                   .mode(torch::kBilinear).align_corners(false));
+                     .permute({2, 0, 1})
+                     .unsqueeze(0)
+                     .to(torch::kFloat32)
+                     .div(255.0);
+        t = torch::nn::functional::interpolate(t, torch::nn::functional::InterpolateFuncOptions()
+                                                      .size(std::vector<int64_t>{nh, nw})
+                                                      .mode(torch::kBilinear)
+                                                      .align_corners(false));
         int px = (imgsz - nw) / 2, py = (imgsz - nh) / 2;
         auto input = torch::full({1, 3, imgsz, imgsz}, 114.0f / 255.0f);
         input.index_put_({torch::indexing::Slice(), torch::indexing::Slice(),
-                          torch::indexing::Slice(py, py + nh), torch::indexing::Slice(px, px + nw)}, t);
+                          torch::indexing::Slice(py, py + nh), torch::indexing::Slice(px, px + nw)},
+                         t);
         auto out = torch_model->forward(input);
         auto dets = supernet::non_max_suppression(*out.predictions, a->conf, a->iou, 300);
         auto boxes = dets[0].boxes.contiguous();
@@ -161,8 +172,11 @@ Runner add_predict_command(CLI::App& app) {
       }
       std::printf("%s: %zu detections\n", path.c_str(), found.size());
       for (const auto& f : found) {
-        std::string label = f.cls >= 0 && f.cls < static_cast<int>(names.size()) ? names[f.cls] : std::to_string(f.cls);
-        std::printf("  %-12s %.3f  [%.1f, %.1f, %.1f, %.1f]\n", label.c_str(), f.score, f.x1, f.y1, f.x2, f.y2);
+        std::string label = f.cls >= 0 && f.cls < static_cast<int>(names.size())
+                                ? names[f.cls]
+                                : std::to_string(f.cls);
+        std::printf("  %-12s %.3f  [%.1f, %.1f, %.1f, %.1f]\n", label.c_str(), f.score, f.x1, f.y1,
+                    f.x2, f.y2);
       }
       draw(img, found, names);
       std::string out = (fs::path(run) / (fs::path(path).stem().string() + ".png")).string();

@@ -142,11 +142,7 @@ int validate_model(const std::vector<std::string>& words) {
   }
   // A quantized model runs with BN folded before its weight quantizers, as the trainer validated
   // it after quant.freeze_bn_epoch and as it is exported.
-  const auto sites = model->sites();
-  const bool quantized = std::any_of(sites.begin(), sites.end(), [](const supernet::SiteView& s) {
-    return s.w_bits.front() < supernet::kFloatBits || s.a_bits.front() < supernet::kFloatBits;
-  });
-  if (quantized) model->set_fold_bn(true);
+  if (search::has_quantized_sites(model)) model->set_fold_bn(true);
   if (!trained_names.empty() && trained_names != dataset.names) {
     log::warn(source.weights, ": class names differ from those of ", data_path,
               "; rows are named after the dataset");

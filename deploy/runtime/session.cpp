@@ -278,11 +278,17 @@ MemoryReport Session::memory() const {
   m.arena_bytes = arena_bytes_;
   m.sum_tensor_bytes = model_->memory_plan().sum_tensor_bytes;
   m.weight_bytes = model_->weight_bytes();
+  // Plans own their indirection and padding buffers; the per-block working memory is one
+  // buffer per thread shared by every plan (kernels/conv.h, thread_scratch), so it counts once
+  // per thread at the largest size a plan needs.
+  size_t thread_scratch = 0;
   for (const auto& p : conv_plans_) {
     if (!p) continue;
     m.resident_weight_bytes += static_cast<int64_t>(p->packed_weight_bytes());
     m.scratch_bytes += static_cast<int64_t>(p->scratch_bytes());
+    thread_scratch = std::max(thread_scratch, p->thread_scratch_bytes() + 64);
   }
+  m.scratch_bytes += static_cast<int64_t>(thread_scratch) * threads_;
   for (const PlaneBuffer& b : planes_) m.scratch_bytes += static_cast<int64_t>(b.words.size() * 8);
   m.peak_bytes = m.arena_bytes + m.resident_weight_bytes + m.scratch_bytes;
   return m;

@@ -56,7 +56,8 @@ rt::LatencyStats stats_from(const nlohmann::json& j) {
 int int_field(const nlohmann::json& j, const char* name, int fallback, int lo, int hi) {
   auto it = j.find(name);
   if (it == j.end()) return fallback;
-  if (!it->is_number_integer()) throw Error(std::string("option '") + name + "' must be an integer");
+  if (!it->is_number_integer())
+    throw Error(std::string("option '") + name + "' must be an integer");
   int64_t v = it->get<int64_t>();
   if (v < lo || v > hi) {
     throw Error(std::string("option '") + name + "' must be in " + std::to_string(lo) + ".." +
@@ -74,7 +75,10 @@ void MeasureOptions::validate() const {
 }
 
 nlohmann::json MeasureOptions::to_json() const {
-  return {{"runs", runs}, {"warmup", warmup}, {"threads", threads}, {"outputs", outputs},
+  return {{"runs", runs},
+          {"warmup", warmup},
+          {"threads", threads},
+          {"outputs", outputs},
           {"input_seed", input_seed}};
 }
 
@@ -100,22 +104,24 @@ MeasureOptions MeasureOptions::from_json(const nlohmann::json& j) {
 nlohmann::json MeasureResult::to_json() const {
   nlohmann::json nodes_json = nlohmann::json::array();
   for (const auto& n : nodes) {
-    nodes_json.push_back({{"name", n.name}, {"op", n.op}, {"kernel", n.kernel},
-                          {"median_ms", n.median_ms}, {"mean_ms", n.mean_ms}});
+    nodes_json.push_back({{"name", n.name},
+                          {"op", n.op},
+                          {"kernel", n.kernel},
+                          {"median_ms", n.median_ms},
+                          {"mean_ms", n.mean_ms}});
   }
-  nlohmann::json j = {
-      {"device_id", device_id},
-      {"threads", threads},
-      {"latency", stats_json(latency)},
-      {"memory",
-       {{"arena_bytes", memory.arena_bytes},
-        {"sum_tensor_bytes", memory.sum_tensor_bytes},
-        {"weight_bytes", memory.weight_bytes},
-        {"resident_weight_bytes", memory.resident_weight_bytes},
-        {"scratch_bytes", memory.scratch_bytes},
-        {"peak_bytes", memory.peak_bytes}}},
-      {"peak_rss_bytes", peak_rss_bytes},
-      {"nodes", nodes_json}};
+  nlohmann::json j = {{"device_id", device_id},
+                      {"threads", threads},
+                      {"latency", stats_json(latency)},
+                      {"memory",
+                       {{"arena_bytes", memory.arena_bytes},
+                        {"sum_tensor_bytes", memory.sum_tensor_bytes},
+                        {"weight_bytes", memory.weight_bytes},
+                        {"resident_weight_bytes", memory.resident_weight_bytes},
+                        {"scratch_bytes", memory.scratch_bytes},
+                        {"peak_bytes", memory.peak_bytes}}},
+                      {"peak_rss_bytes", peak_rss_bytes},
+                      {"nodes", nodes_json}};
   if (!outputs.empty() || !detections.empty()) {
     nlohmann::json outs = nlohmann::json::array();
     for (const auto& o : outputs) {
@@ -180,7 +186,8 @@ void set_deterministic_input(rt::Session& session, uint64_t seed) {
   uint64_t state = seed;
   if (in.is_float()) {
     std::vector<float> values(n);
-    for (auto& v : values) v = static_cast<float>(splitmix(state) >> 40) / static_cast<float>(1 << 24);
+    for (auto& v : values)
+      v = static_cast<float>(splitmix(state) >> 40) / static_cast<float>(1 << 24);
     session.set_input(values.data(), n);
   } else {
     std::vector<uint8_t> codes(n);
@@ -226,6 +233,7 @@ nlohmann::json LayerRow::to_json() const {
           {"kernel", kernel},
           {"latency", stats_json(latency)},
           {"weight_bytes", weight_bytes},
+          {"resident_weight_bytes", resident_weight_bytes},
           {"arena_bytes", arena_bytes}};
 }
 
@@ -236,6 +244,9 @@ LayerRow LayerRow::from_json(const nlohmann::json& j) {
   r.kernel = j.at("kernel").get<std::string>();
   r.latency = stats_from(j.at("latency"));
   r.weight_bytes = j.at("weight_bytes").get<int64_t>();
+  r.resident_weight_bytes = j.contains("resident_weight_bytes")
+                                ? j.at("resident_weight_bytes").get<int64_t>()
+                                : r.weight_bytes;
   r.arena_bytes = j.at("arena_bytes").get<int64_t>();
   return r;
 }
@@ -251,6 +262,7 @@ LayerRow measure_layer(const LayerSignature& signature, const MeasureOptions& op
   }
   row.latency = m.latency;
   row.weight_bytes = m.memory.weight_bytes;
+  row.resident_weight_bytes = m.memory.resident_weight_bytes;
   row.arena_bytes = m.memory.arena_bytes;
   return row;
 }

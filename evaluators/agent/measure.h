@@ -18,10 +18,11 @@ struct MeasureOptions {
   int runs = 20;
   int warmup = 5;
   int threads = 1;
-  bool outputs = false;    // return the raw outputs and detections too
-  uint64_t input_seed = 1; // the deterministic input the graph runs on
+  bool outputs = false;     // return the raw outputs and detections too
+  uint64_t input_seed = 1;  // the deterministic input the graph runs on
 
-  // Throws mixnas::Error when a value is out of range (runs 1..10000, warmup 0..1000, threads 1..256).
+  // Throws mixnas::Error when a value is out of range (runs 1..10000, warmup 0..1000,
+  // threads 1..256).
   void validate() const;
   nlohmann::json to_json() const;
   static MeasureOptions from_json(const nlohmann::json& j);
@@ -34,8 +35,8 @@ struct MeasureResult {
   rt::MemoryReport memory;
   int64_t peak_rss_bytes = -1;  // peak resident set of the process during the runs, -1 unknown
   std::vector<rt::NodeProfile> nodes;
-  std::vector<rt::RawOutput> outputs;        // with MeasureOptions::outputs
-  std::vector<rt::Detection> detections;     // with MeasureOptions::outputs
+  std::vector<rt::RawOutput> outputs;     // with MeasureOptions::outputs
+  std::vector<rt::Detection> detections;  // with MeasureOptions::outputs
 
   nlohmann::json to_json() const;
   static MeasureResult from_json(const nlohmann::json& j);
@@ -54,10 +55,12 @@ struct LayerRow {
   LayerSignature signature;
   std::string kernel;
   rt::LatencyStats latency;
-  int64_t weight_bytes = 0;
+  int64_t weight_bytes = 0;           // packed in the package
+  int64_t resident_weight_bytes = 0;  // as the chosen kernel holds them in memory
   int64_t arena_bytes = 0;
 
   nlohmann::json to_json() const;
+  // Rows of agents that predate resident_weight_bytes read it as weight_bytes.
   static LayerRow from_json(const nlohmann::json& j);
 };
 

@@ -60,7 +60,7 @@ TEST_CASE("latency table: a falling fit is replaced by the fit through the origi
 
 TEST_CASE("latency table: JSON round trip and malformed files", "[lut]") {
   LatencyTable t("x86_64-test", "0.1.0", 2, 7);
-  t.put("conv_a", {0.125, 0.1, 0.15, "conv_f32", 1088, 32768});
+  t.put("conv_a", {0.125, 0.1, 0.15, "conv_f32", 1088, 32768, 4352});
   t.calibrate({{1.0, 2.0}, {2.0, 3.0}});
   t.store_calibration("model-1");
   const std::string path = temp_path("t.json");
@@ -71,10 +71,19 @@ TEST_CASE("latency table: JSON round trip and malformed files", "[lut]") {
   CHECK(u.at("conv_a").median_ms == 0.125);
   CHECK(u.at("conv_a").kernel == "conv_f32");
   CHECK(u.at("conv_a").arena_bytes == 32768);
+  CHECK(u.at("conv_a").resident_weight_bytes == 4352);
   CHECK(u.use_calibration("model-1"));
   CHECK(u.calibration().scale == Approx(1.0));
   CHECK(u.calibration().offset_ms == Approx(1.0));
   CHECK_FALSE(u.use_calibration("model-2"));
+  {
+    // A table written before resident_weight_bytes existed: read as the packed bytes.
+    std::ofstream out(path, std::ios::trunc);
+    out << R"({"format": "mixnas-lut-1", "device_id": "d", "runtime_version": "0.1.0",
+               "threads": 1, "runs": 5, "entries": {"k": {"median_ms": 0.5, "min_ms": 0.4,
+               "p90_ms": 0.6, "kernel": "x", "weight_bytes": 96, "arena_bytes": 8}}})";
+  }
+  CHECK(LatencyTable::load(path).at("k").resident_weight_bytes == 96);
   {
     std::ofstream out(path, std::ios::trunc);
     out << "{\"format\": \"mixnas-lut-1\", \"entries\": ";

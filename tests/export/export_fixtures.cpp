@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "supernet/loss.h"
+
 namespace mixnas::exporter::testing {
 
 using torch::Tensor;
@@ -36,39 +38,85 @@ supernet::YoloModel make_trained_like(const std::string& model_yaml, int nc,
   o.nc = nc;
   o.choices = choices;
   auto model = supernet::build_model(model_yaml, o);
-  torch::NoGradGuard no_grad;
-  for (auto& m : model->modules(false)) {
-    if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) {
-      bn->weight.uniform_(0.6, 1.4);
-      bn->bias.uniform_(-0.3, 0.3);
-      bn->running_mean.normal_(0.0, 0.2);
-      bn->running_var.uniform_(0.5, 2.0);
-    }
-  }
-  // Class biases around the score threshold, so that NMS has something to keep.
-  for (const auto& s : model->site_refs()) {
-    if (!s.block && s.conv->bias.defined()) s.conv->bias.uniform_(-2.5, 0.5);
-  }
-  model->eval();
-  model->set_fold_bn(true);
-  // Calibration: the quantizers initialise from a forward, then move off their initial values
-  // as learned steps do.
   std::vector<Tensor> batch;
   for (int i = 0; i < 2; ++i)
     batch.push_back(image_tensor(make_image(imgsz, imgsz, seed * 7 + i), imgsz, imgsz));
-  model->forward_raw(torch::cat(batch, 0));
-  for (const auto& s : model->site_refs()) {
-    for (int b : s.conv->w_bits())
-      if (auto* wq = s.conv->weight_quantizer(b))
-        wq->step.mul_(torch::empty_like(wq->step).uniform_(0.8, 1.25));
-    for (int b : s.conv->a_bits()) {
-      auto* aq = s.conv->act_quantizer(b);
-      if (!aq || aq->image_input()) continue;
-      aq->step.mul_(torch::empty_like(aq->step).uniform_(0.8, 1.25));
-      aq->beta.mul_(torch::empty_like(aq->beta).uniform_(0.8, 1.25));
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& m : model->modules(false)) {
+      if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) {
+        bn->weight.uniform_(0.6, 1.4);
+        bn->bias.uniform_(-0.3, 0.3);
+        bn->running_mean.normal_(0.0, 0.2);
+        bn->running_var.uniform_(0.5, 2.0);
+      }
+    }
+    // Class biases around the score threshold, so that NMS has something to keep.
+    for (const auto& s : model->site_refs()) {
+      if (!s.block && s.conv->bias.defined()) s.conv->bias.uniform_(-2.5, 0.5);
+    }
+    model->eval();
+    model->set_fold_bn(true);
+    // Calibration: the quantizers initialise from a forward, then move off their initial values
+    // as learned steps do.
+    model->forward_raw(torch::cat(batch, 0));
+    for (const auto& s : model->site_refs()) {
+      for (int b : s.conv->w_bits())
+        if (auto* wq = s.conv->weight_quantizer(b))
+          wq->step.mul_(torch::empty_like(wq->step).uniform_(0.8, 1.25));
+      for (int b : s.conv->a_bits()) {
+        auto* aq = s.conv->act_quantizer(b);
+        if (!aq || aq->image_input()) continue;
+        aq->step.mul_(torch::empty_like(aq->step).uniform_(0.8, 1.25));
+        aq->beta.mul_(torch::empty_like(aq->beta).uniform_(0.8, 1.25));
+      }
     }
   }
+  train_steps(model, torch::cat(batch, 0), seed, kTrainSteps);
   return model;
+}
+
+void train_steps(supernet::YoloModel& model, const Tensor& images, uint32_t seed, int steps) {
+  if (steps <= 0) return;
+  torch::manual_seed(seed + 1);
+  // One or two boxes per image, [batch_idx, cls, cx, cy, w, h] normalised.
+  const int64_t n = images.size(0);
+  std::vector<Tensor> rows;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int k = 0; k < 2; ++k) {
+      Tensor r = torch::empty({6});
+      r[0] = double(i);
+      r[1] = double((i + k) % model->nc());
+      r[2] = 0.25 + 0.5 * torch::rand({1}).item<double>();
+      r[3] = 0.25 + 0.5 * torch::rand({1}).item<double>();
+      r[4] = 0.15 + 0.3 * torch::rand({1}).item<double>();
+      r[5] = 0.15 + 0.3 * torch::rand({1}).item<double>();
+      rows.push_back(r);
+    }
+  }
+  const Tensor targets = torch::stack(rows, 0);
+  auto loss = supernet::make_loss(model);
+  torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(1e-3));
+  // BN folded and its statistics frozen (eval-mode BN), as quantization-aware training runs after
+  // quant.freeze_bn_epoch; gradients reach weights, biases, BN affine parameters and the learned
+  // quantizer steps and offsets.
+  torch::GradMode::set_enabled(true);
+  model->eval();
+  model->set_fold_bn(true);
+  for (int s = 0; s < steps; ++s) {
+    std::vector<Tensor> raw = model->forward_raw(images);
+    supernet::LossItems items = loss->compute(raw, targets, images.size(2), images.size(3));
+    opt.zero_grad();
+    items.total.backward();
+    opt.step();
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->named_parameters()) {
+      const std::string& name = p.key();
+      if (name.size() >= 5 && name.compare(name.size() - 5, 5, ".step") == 0)
+        p.value().clamp_min_(1e-8);
+    }
+  }
+  model->zero_grad();
 }
 
 std::vector<uint8_t> make_image(int h, int w, uint32_t seed) {

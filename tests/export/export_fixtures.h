@@ -26,7 +26,15 @@ struct ArchRecipe {
 supernet::ArchChoices random_choices(const std::string& model_yaml, int nc, const ArchRecipe& r,
                                      uint32_t seed);
 
-// The fixed model of `choices`, with trained-like state (eval mode, BN folded).
+// Optimizer steps of a fixed model in its exported form (BN folded, frozen statistics) on
+// `images` with a few synthetic boxes: weights, biases and learned quantizer steps/offsets move
+// as training moves them. Leaves the model in eval mode.
+void train_steps(supernet::YoloModel& model, const torch::Tensor& images, uint32_t seed, int steps);
+constexpr int kTrainSteps = 3;
+
+// The fixed model of `choices`, with trained-like state (eval mode, BN folded): random BN
+// statistics, quantizers calibrated on a forward and moved off their initial values, then
+// kTrainSteps optimizer steps (train_steps).
 supernet::YoloModel make_trained_like(const std::string& model_yaml, int nc,
                                       const supernet::ArchChoices& choices, uint32_t seed,
                                       int imgsz);

@@ -156,9 +156,9 @@ void check_conv_codes(const rt::Graph& g, const rt::Session& s, int node_index, 
   }
 }
 
-RunResult run_equivalence(supernet::YoloModel& model, int images, uint32_t seed) {
+RunResult run_equivalence(supernet::YoloModel& model, int images, uint32_t seed, int img = kImg) {
   ExportOptions o;
-  o.imgsz = kImg;
+  o.imgsz = img;
   o.conf = 0.25f;
   o.iou = 0.45f;
   rt::Graph g = export_graph(model, o);
@@ -170,14 +170,14 @@ RunResult run_equivalence(supernet::YoloModel& model, int images, uint32_t seed)
   const rt::TensorDesc& in = g.tensors[size_t(g.input.tensor)];
   const bool v5 = g.output.decode == rt::DecodeKind::kYoloV5;
   for (int i = 0; i < images; ++i) {
-    const auto img = make_image(kImg, kImg, seed * 100 + uint32_t(i));
-    Tensor x = image_tensor(img, kImg, kImg);
+    const auto pixels = make_image(img, img, seed * 100 + uint32_t(i));
+    Tensor x = image_tensor(pixels, img, img);
     if (in.is_float()) {
-      std::vector<float> f(img.size());
-      for (size_t k = 0; k < img.size(); ++k) f[k] = float(img[k]) * (1.0f / 255.0f);
+      std::vector<float> f(pixels.size());
+      for (size_t k = 0; k < pixels.size(); ++k) f[k] = float(pixels[k]) * (1.0f / 255.0f);
       s.set_input(f.data(), f.size());
     } else {
-      s.set_input_codes(img.data(), img.size());
+      s.set_input_codes(pixels.data(), pixels.size());
     }
     s.run_graph();
     std::vector<Tensor> raw;
@@ -339,8 +339,10 @@ TEST_CASE("export: YOLOv5 anchor head, mixed bits", "[export][equivalence]") {
   recipe.w_bits = {4, 8};
   recipe.a_bits = {8};
   auto choices = random_choices(kV5, kNc, recipe, 41);
-  auto model = make_trained_like(kV5, kNc, choices, 41, kImg);
-  RunResult r = run_equivalence(model, 1, 41);
+  // At 128 px: the v5 head at 64 px has only 2016 raw values, so the receptive field behind one
+  // allowed off-by-one code (NUMERICS) alone covers about 1% of them.
+  auto model = make_trained_like(kV5, kNc, choices, 41, 128);
+  RunResult r = run_equivalence(model, 1, 41, 128);
   report("yolov5n w4/8 a8", r);
   check(r);
 }

@@ -33,6 +33,13 @@ int ConvGeometry::reduction() const {
   return kernel_h * kernel_w * (in_c / std::max(groups, 1));
 }
 
+unsigned char* thread_scratch(size_t bytes) {
+  thread_local std::vector<unsigned char> buffer;
+  if (buffer.size() < bytes + 64) buffer.resize(bytes + 64);
+  unsigned char* s = buffer.data();
+  return s + (64 - reinterpret_cast<uintptr_t>(s) % 64) % 64;
+}
+
 ConvPlan::~ConvPlan() = default;
 
 namespace {
@@ -359,9 +366,8 @@ void check_run_args(const ConvWeights& w, const ConvInputView& in, const ConvEpi
     const std::string at = "sink " + std::to_string(s) + ": ";
     if (!k.data) fail(w, at + "data is null");
     const int words = (k.channel_offset + g.out_c + 63) / 64;  // kBitPlanes: words per plane
-    if (k.kind == ConvSink::kBitPlanes &&
-        (k.channel_offset < 0 || k.plane_stride < words ||
-         k.row_stride < (k.bits - 1) * k.plane_stride + words))
+    if (k.kind == ConvSink::kBitPlanes && (k.channel_offset < 0 || k.plane_stride < words ||
+                                           k.row_stride < (k.bits - 1) * k.plane_stride + words))
       fail(w, at + "bit planes need plane_stride >= " + std::to_string(words) +
                   " and row_stride >= (bits - 1) * plane_stride + that (uint64 words)");
     if (k.kind != ConvSink::kBitPlanes &&
@@ -446,14 +452,11 @@ class KernelPlan final : public ConvPlan {
     const int pixels = j.out_h * j.out_w;
     const int blocks = (pixels + j.mc - 1) / j.mc;
     const int t = std::max(1, std::min(threads, blocks));
-    if (scratch_.size() < static_cast<size_t>(t)) scratch_.resize(t);
-    for (int i = 0; i < t; ++i) scratch_[i].resize(scratch_per_thread_ + 64);
     const ConvBlockFn fn = row_.run;
+    const size_t scratch_bytes = scratch_per_thread_;
 #pragma omp parallel for num_threads(t) schedule(static)
     for (int b = 0; b < blocks; ++b) {
-      unsigned char* s = scratch_[omp_get_thread_num()].data();
-      s += (64 - reinterpret_cast<uintptr_t>(s) % 64) % 64;
-      fn(j, b * j.mc, std::min(pixels, (b + 1) * j.mc), s);
+      fn(j, b * j.mc, std::min(pixels, (b + 1) * j.mc), thread_scratch(scratch_bytes));
     }
   }
   const char* kernel_name() const override {
@@ -464,7 +467,10 @@ class KernelPlan final : public ConvPlan {
            4 * (packed_.scale.size() + packed_.bias.size() + packed_.offset.size());
   }
   size_t scratch_bytes() const override {
-    return scratch_per_thread_ + indirection_.size() * sizeof(void*) + pad_row_.size();
+    return indirection_.size() * sizeof(void*) + pad_row_.size();
+  }
+  size_t thread_scratch_bytes() const override {
+    return scratch_per_thread_;
   }
 
  private:
@@ -510,7 +516,6 @@ class KernelPlan final : public ConvPlan {
   ConvJob job_;
   Packed packed_;
   size_t scratch_per_thread_ = 0;
-  mutable std::vector<std::vector<unsigned char>> scratch_;
   mutable std::vector<const void*> indirection_;
   mutable std::vector<unsigned char> pad_row_;
   mutable const void* indirection_input_ = nullptr;

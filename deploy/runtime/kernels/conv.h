@@ -27,8 +27,11 @@
 // (indirect GEMM) when in_c suits the kernel's k-group, else through an im2col copy.
 //
 // Plans pack the weights once. run() may be called any number of times; it is NOT safe to call
-// run() of one plan from two threads at once (scratch buffers are owned by the plan, see
-// scratch_bytes()). Results are identical for any thread count.
+// run() of one plan from two threads at once (indirection buffers and padding rows are owned by
+// the plan and rebuilt in place, see scratch_bytes()). The per-block working memory (im2col rows,
+// accumulator tiles) is not the plan's: every thread has one scratch buffer that all plans share
+// (thread_scratch()), since one thread runs one block of one conv at a time. Results are identical
+// for any thread count.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -116,10 +119,12 @@ class ConvPlan {
   // e.g. "conv_qu8_gemm_8x32c4__avx512vnni".
   virtual const char* kernel_name() const = 0;
   virtual size_t packed_weight_bytes() const = 0;
-  // Memory the plan owns besides the packed weights: per-thread scratch (im2col rows and the
-  // accumulator tile) plus, for indirect kernels, the per-tap input pointers of every output pixel
-  // (out_h * out_w * kernel_h * kernel_w pointers, rebuilt when the input address changes).
+  // Memory the plan owns besides the packed weights: for indirect kernels the per-tap input
+  // pointers of every output pixel (out_h * out_w * kernel_h * kernel_w pointers, rebuilt when the
+  // input address changes), padding rows, bit-plane buffers.
   virtual size_t scratch_bytes() const { return 0; }
+  // The per-thread working memory one block needs (taken from thread_scratch() while it runs).
+  virtual size_t thread_scratch_bytes() const { return 0; }
   // True when run() reads ConvInputView::bit_planes (the low-bit rows, conv_lowbit.h): a producer
   // conv can then write this plan's input as bit planes (ConvSink::kBitPlanes) and no packing pass
   // runs. Plans that return false read codes only.
@@ -130,6 +135,11 @@ class ConvPlan {
   explicit ConvPlan(const ConvWeights& w) : weights_(w) {}
   ConvWeights weights_;  // validated copy (packing sources, geometry, scales)
 };
+
+// This thread's scratch buffer, at least `bytes` long, 64-byte aligned; grows and is kept for the
+// thread's lifetime (OpenMP's worker threads persist). Every plan's blocks share it: a session's
+// scratch is the largest thread_scratch_bytes() of its plans per thread, not their sum.
+unsigned char* thread_scratch(size_t bytes);
 
 // Validates `w` (throws mixnas::Error naming the field), packs the weights, and picks the kernel
 // from the table of its family (gemm or depthwise) for `features`.

@@ -353,13 +353,11 @@ class BitserialPlan final : public ConvPlan {
     const int pixels = j.out_h * j.out_w;
     const int blocks = (pixels + j.mc - 1) / j.mc;
     const int t = std::max(1, std::min(threads, blocks));
-    if (scratch_.size() < static_cast<size_t>(t)) scratch_.resize(t);
-    for (int i = 0; i < t; ++i) scratch_[i].resize(scratch_per_thread_ + 64);
     const BitserialBlockFn fn = isa_.block;
+    const size_t scratch_bytes = scratch_per_thread_;
 #pragma omp parallel for num_threads(t) schedule(static)
     for (int b = 0; b < blocks; ++b) {
-      unsigned char* s = scratch_[omp_get_thread_num()].data();
-      fn(lj, b * j.mc, std::min(pixels, (b + 1) * j.mc), s);
+      fn(lj, b * j.mc, std::min(pixels, (b + 1) * j.mc), thread_scratch(scratch_bytes));
     }
   }
   const char* kernel_name() const override {
@@ -372,8 +370,11 @@ class BitserialPlan final : public ConvPlan {
     return weights_packed_.size() * 8 + 4 * (scale_.size() + bias_.size() + offset_.size());
   }
   size_t scratch_bytes() const override {
-    return scratch_per_thread_ + planes_.size() * 8 + sums_.size() * 4 + pad_.size() * 8 +
-           rows_.size() * 8 + prefix_.size() * 4;
+    return planes_.size() * 8 + sums_.size() * 4 + pad_.size() * 8 + rows_.size() * 8 +
+           prefix_.size() * 4;
+  }
+  size_t thread_scratch_bytes() const override {
+    return scratch_per_thread_;
   }
 
  private:
@@ -488,7 +489,6 @@ class BitserialPlan final : public ConvPlan {
   std::vector<float> scale_, bias_;
   std::vector<int32_t> offset_;
   size_t scratch_per_thread_ = 0;
-  mutable std::vector<std::vector<unsigned char>> scratch_;
   mutable std::vector<uint64_t> planes_;
   mutable std::vector<int32_t> sums_, prefix_;
   mutable std::vector<uint64_t> rows_;
