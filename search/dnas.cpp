@@ -345,7 +345,10 @@ void SupernetSearch::run_epoch(int epoch, SearchEpoch& rec) {
       auto aitems = s.loss->compute(araw, atb.targets, ab.height, ab.width);
       torch::Tensor lat = cost_.expected_latency_ms(model_);
       torch::Tensor mem = cost_.expected_memory_bytes(model_);
-      torch::Tensor total = aitems.total.to(torch::kFloat64);
+      // The detection loss per image (the loss functions scale by the batch size, as ultralytics'
+      // do), so that the lambdas weigh the cost terms the same for any search.batch.
+      torch::Tensor total = aitems.total.to(torch::kFloat64) /
+                            static_cast<double>(std::max<int64_t>(1, atb.images.size(0)));
       if (options_.lambda_latency > 0) {
         total =
             total + options_.lambda_latency * cost_shape(options_.shape, lat / target_latency_ms_);

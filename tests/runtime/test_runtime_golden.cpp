@@ -12,14 +12,10 @@
 // convs round every product and so differ in the last bits (measured: codes downstream of them
 // then move by one step).
 //
-// The one tolerance: box decoding (ops.cpp, decode_yolov8_level). GCC contracts the DFL expectation
-// `expect += p[i] * i` into a fused multiply-add on aarch64 (its default -ffp-contract=fast) but
-// cannot on baseline x86-64, so decoded box coordinates differ in their last bits (measured under
-// qemu: 76-80 of 588 values, at most 6.1e-5 px). Bound: the expectation (<= reg_max - 1 = 15)
-// moves by at most reg_max half-ulps of 16 (1.5e-5), times the largest stride (32) = 4.9e-4 px,
-// plus the rounding of the box arithmetic; kBoxTolerance = 1e-3 px. Scores (sigmoid through the
-// same expf on both) agree bit for bit. Compiling the runtime with -ffp-contract=off would make
-// the boxes exact too; then kBoxTolerance becomes 0.
+// Box decoding (ops.cpp, decode_yolov8_level) is compiled with -ffp-contract=off: GCC would
+// otherwise contract the DFL expectation `expect += p[i] * i` into fused multiply-adds on aarch64
+// but not on baseline x86-64 (measured before the flag: 76-80 of 588 box values differed, by at
+// most 6.1e-5 px). With it, boxes agree bit for bit as well.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -46,7 +42,7 @@ std::string read_all(const fs::path& p) {
   return s.str();
 }
 
-constexpr double kBoxTolerance = 1e-3;  // input pixels; see the top of the file
+constexpr double kBoxTolerance = 0.0;  // input pixels; see the top of the file
 const golden::Tolerance kTolerance{kBoxTolerance, /*score=*/0.0};
 
 int test_threads() {
