@@ -160,7 +160,8 @@ std::vector<data::TensorBatch> load_batches(const data::DetectionSplit& train) {
 }
 
 int run(const Args& args) {
-  if (args.threads > 0) torch::set_num_threads(args.threads);
+  // As the Trainer does (threads 0 = every core): both loops run with this many LibTorch threads.
+  search::set_torch_threads(args.threads);
   const int threads = torch::get_num_threads();
   const fs::path work =
       fs::temp_directory_path() / ("mixnas_bench_train_" + std::to_string(::getpid()));

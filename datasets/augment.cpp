@@ -182,51 +182,72 @@ void hsv_jitter(Image* image, Rng& rng, double h_gain, double s_gain, double v_g
     lut_v[i] = static_cast<uint8_t>(std::clamp(i * rv, 0.0, 255.0));
   }
   if (image->channels < 3) return;
-  const size_t n = static_cast<size_t>(image->width) * image->height;
-  for (size_t i = 0; i < n; ++i) {
-    uint8_t* p = image->pixels.data() + i * image->channels;
-    double r = p[0], g = p[1], b = p[2];
-    double mx = std::max({r, g, b}), mn = std::min({r, g, b}), d = mx - mn;
-    double h = 0;
-    if (d > 0) {
-      if (mx == r)
-        h = 60 * (g - b) / d;
-      else if (mx == g)
-        h = 120 + 60 * (b - r) / d;
-      else
-        h = 240 + 60 * (r - g) / d;
-      if (h < 0) h += 360;
+  // Per pixel in float with reciprocal tables (the loader's hottest step: about half of its time
+  // in double precision).
+  static const struct Reciprocals {
+    float hue[256], sat[256];  // 30 / d and 255 / max
+    Reciprocals() {
+      hue[0] = sat[0] = 0.0f;
+      for (int i = 1; i < 256; ++i) {
+        hue[i] = 30.0f / static_cast<float>(i);
+        sat[i] = 255.0f / static_cast<float>(i);
+      }
     }
-    int H = static_cast<int>(std::lround(h / 2)) % 180;
-    int S = mx > 0 ? static_cast<int>(std::lround(d / mx * 255)) : 0;
-    int V = static_cast<int>(mx);
-    double hh = lut_h[H] * 2.0, ss = lut_s[S] / 255.0, vv = lut_v[V];
-    double c = vv * ss, hp = hh / 60.0, xx = c * (1 - std::fabs(std::fmod(hp, 2.0) - 1)),
-           m = vv - c;
-    double r1 = 0, g1 = 0, b1 = 0;
-    switch (static_cast<int>(hp) % 6) {
+  } recip;
+  const size_t n = static_cast<size_t>(image->width) * image->height;
+  const int channels = image->channels;
+  uint8_t* p = image->pixels.data();
+  for (size_t i = 0; i < n; ++i, p += channels) {
+    const int r = p[0], g = p[1], b = p[2];
+    const int mx = std::max(r, std::max(g, b)), mn = std::min(r, std::min(g, b)), d = mx - mn;
+    int H = 0;
+    if (d > 0) {
+      // Hue in OpenCV's half degrees [0, 180).
+      float h;
+      if (mx == r)
+        h = static_cast<float>(g - b) * recip.hue[d];
+      else if (mx == g)
+        h = 60.0f + static_cast<float>(b - r) * recip.hue[d];
+      else
+        h = 120.0f + static_cast<float>(r - g) * recip.hue[d];
+      if (h < 0) h += 180.0f;
+      H = static_cast<int>(h + 0.5f);
+      if (H >= 180) H -= 180;
+    }
+    const int S = static_cast<int>(static_cast<float>(d) * recip.sat[mx] + 0.5f);
+    // The jittered colour back to RGB: hue sector and position in it.
+    const float vv = lut_v[mx], c = vv * (lut_s[S] * (1.0f / 255.0f));
+    const float hp = static_cast<float>(lut_h[H]) * (1.0f / 30.0f);  // [0, 6)
+    const int sector = static_cast<int>(hp);
+    const float f = hp - static_cast<float>(sector);
+    const float x = c * (1.0f - std::fabs(static_cast<float>(sector & 1) + f - 1.0f)), m = vv - c;
+    float r1 = 0, g1 = 0, b1 = 0;
+    switch (sector) {
       case 0:
-        r1 = c, g1 = xx;
+        r1 = c, g1 = x;
         break;
       case 1:
-        r1 = xx, g1 = c;
+        r1 = x, g1 = c;
         break;
       case 2:
-        g1 = c, b1 = xx;
+        g1 = c, b1 = x;
         break;
       case 3:
-        g1 = xx, b1 = c;
+        g1 = x, b1 = c;
         break;
       case 4:
-        r1 = xx, b1 = c;
+        r1 = x, b1 = c;
         break;
       default:
-        r1 = c, b1 = xx;
+        r1 = c, b1 = x;
         break;
     }
-    p[0] = clamp_u8(r1 + m);
-    p[1] = clamp_u8(g1 + m);
-    p[2] = clamp_u8(b1 + m);
+    auto to_u8 = [](float v) {
+      return static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, v)) + 0.5f);
+    };
+    p[0] = to_u8(r1 + m);
+    p[1] = to_u8(g1 + m);
+    p[2] = to_u8(b1 + m);
   }
 }
 

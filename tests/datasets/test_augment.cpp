@@ -169,6 +169,21 @@ TEST_CASE("HSV jitter keeps greys grey and changes colour", "[augment]") {
   CHECK(k.at(0, 0)[1] == k.at(0, 0)[2]);
   CHECK(k.at(3, 0)[0] == 0);
   CHECK(k.pixels != im.pixels);
+  // Unit gains over a grid of 4,096 colours: the HSV round trip moves no channel by more than
+  // its 8-bit HSV rounding.
+  Image grid(4096, 1, 3);
+  for (int i = 0; i < 4096; ++i) {
+    uint8_t* p = grid.at(i, 0);
+    p[0] = uint8_t((i & 15) * 17), p[1] = uint8_t(((i >> 4) & 15) * 17),
+    p[2] = uint8_t((i >> 8) * 17);
+  }
+  Image back = grid;
+  Rng rng3(7);
+  hsv_jitter(&back, rng3, 0.0, 0.0, 0.0);
+  int worst = 0;
+  for (size_t i = 0; i < grid.pixels.size(); ++i)
+    worst = std::max(worst, std::abs(int(back.pixels[i]) - int(grid.pixels[i])));
+  CHECK(worst <= 4);
 }
 
 namespace {
