@@ -124,8 +124,10 @@ const Schema& search_schema() {
              "Temperature at the last epoch (exponential schedule).")
         .add("search.recompute", Type::kBool, "false",
              "Recompute candidate branches in backward to save memory.")
-        .add("cost.lambda_latency", Type::kFloat, "0.1", "Weight of the latency term, against the detection loss per image.")
-        .add("cost.lambda_memory", Type::kFloat, "0.05", "Weight of the memory term, against the detection loss per image.")
+        .add("cost.lambda_latency", Type::kFloat, "0.1",
+             "Weight of the latency term, against the detection loss per image.")
+        .add("cost.lambda_memory", Type::kFloat, "0.05",
+             "Weight of the memory term, against the detection loss per image.")
         .add("cost.target_latency_ms", Type::kFloat, "0",
              "Latency budget; 0 = 0.7 x the all-8-bit model's.")
         .add("cost.target_memory_bytes", Type::kFloat, "0",

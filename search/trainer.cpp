@@ -30,9 +30,9 @@ void set_torch_threads(int threads) {
 bool has_quantized_sites(const supernet::YoloModel& model) {
   for (const auto& s : model->sites()) {
     for (int b : s.w_bits)
-      if (b < 32) return true;
+      if (b < supernet::kFloatBits) return true;
     for (int b : s.a_bits)
-      if (b < 32) return true;
+      if (b < supernet::kFloatBits) return true;
   }
   return false;
 }

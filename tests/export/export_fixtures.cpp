@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "search/trainer.h"
 #include "supernet/loss.h"
 
 namespace mixnas::exporter::testing {
@@ -100,7 +101,7 @@ void train_steps(supernet::YoloModel& model, const Tensor& images, uint32_t seed
   // BN folded and its statistics frozen (eval-mode BN), as quantization-aware training runs after
   // quant.freeze_bn_epoch; gradients reach weights, biases, BN affine parameters and the learned
   // quantizer steps and offsets.
-  torch::GradMode::set_enabled(true);
+  torch::AutoGradMode grad(true);
   model->eval();
   model->set_fold_bn(true);
   for (int s = 0; s < steps; ++s) {
@@ -109,12 +110,7 @@ void train_steps(supernet::YoloModel& model, const Tensor& images, uint32_t seed
     opt.zero_grad();
     items.total.backward();
     opt.step();
-    torch::NoGradGuard no_grad;
-    for (auto& p : model->named_parameters()) {
-      const std::string& name = p.key();
-      if (name.size() >= 5 && name.compare(name.size() - 5, 5, ".step") == 0)
-        p.value().clamp_min_(1e-8);
-    }
+    search::project_quantizer_steps(model);  // as the trainer does after every step
   }
   model->zero_grad();
 }
