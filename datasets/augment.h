@@ -61,6 +61,12 @@ Box source_to_letterbox(const Box& box, const LetterboxInfo& info);
 void flip_horizontal(Annotated* sample);
 // Random hue, saturation and value gains (ultralytics augment_hsv); boxes unchanged.
 void hsv_jitter(Image* image, Rng& rng, double h_gain, double s_gain, double v_gain);
+// Output pixel (x, y) samples the source at ((x + 0.5 - tx) / s + cx - 0.5, same for y), with
+// (cx, cy) the source centre: scale by s about the centre, then move the centre to (tx, ty).
+// Bilinear, fixed point (within one code of exact arithmetic); pixels with no source tap keep
+// options.pad_value. Boxes are mapped, clipped to the output and dropped when too small.
+Annotated scale_translate(const Annotated& src, int out_size, double s, double tx, double ty,
+                          const AugmentOptions& options);
 // Scale by s about the image centre, then translate; output out_size x out_size.
 Annotated random_affine(const Annotated& src, Rng& rng, int out_size, double scale,
                         double translate, const AugmentOptions& options);

@@ -324,7 +324,7 @@ void SupernetSearch::run_epoch(int epoch, SearchEpoch& rec) {
     auto items = s.loss->compute(raw, tb.targets, batch.height, batch.width);
     s.weight_opt->zero_grad();
     items.total.backward();
-    torch::nn::utils::clip_grad_norm_(s.others, 10.0);
+    clip_grad_norm(s.others, 10.0);
     s.weight_opt->step();
     project_quantizer_steps(model_);
     set_requires_grad(s.arch, true);

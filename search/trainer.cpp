@@ -254,6 +254,58 @@ ValResult validate(supernet::YoloModel& model, const data::DetectionSplit& split
 
 // ------------------------------------------------------------------ trainer
 
+namespace {
+
+// The EMA model's tensors beside the trained model's, matched by name: floating point ones are
+// averaged, the others (BN's num_batches_tracked) copied.
+struct EmaPairs {
+  std::vector<torch::Tensor> ema_float, model_float, ema_other, model_other;
+};
+
+EmaPairs ema_pairs_of(const supernet::YoloModel& ema, const supernet::YoloModel& model) {
+  EmaPairs p;
+  auto add = [&](const torch::OrderedDict<std::string, torch::Tensor>& e,
+                 const torch::OrderedDict<std::string, torch::Tensor>& m) {
+    for (const auto& t : e) {
+      const torch::Tensor& src = m[t.key()];
+      if (t.value().is_floating_point()) {
+        p.ema_float.push_back(t.value());
+        p.model_float.push_back(src.detach());
+      } else {
+        p.ema_other.push_back(t.value());
+        p.model_other.push_back(src);
+      }
+    }
+  };
+  add(ema->named_parameters(true), model->named_parameters(true));
+  add(ema->named_buffers(true), model->named_buffers(true));
+  return p;
+}
+
+// ema = d * ema + (1 - d) * model, in two multi-tensor ops.
+void update_ema(const EmaPairs& p, double d) {
+  torch::NoGradGuard no_grad;
+  if (!p.ema_float.empty()) {
+    at::_foreach_mul_(p.ema_float, d);
+    at::_foreach_add_(p.ema_float, p.model_float, 1.0 - d);
+  }
+  for (size_t i = 0; i < p.ema_other.size(); ++i) p.ema_other[i].copy_(p.model_other[i]);
+}
+
+}  // namespace
+
+void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> grads;
+  grads.reserve(params.size());
+  for (const auto& p : params)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return;
+  const double total = torch::stack(at::_foreach_norm(grads, 2)).norm(2).item<double>();
+  const double coef = max_norm / (total + 1e-6);
+  if (coef < 1.0) at::_foreach_mul_(grads, coef);
+}
+
 struct Trainer::State {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::unique_ptr<supernet::DetectionLoss> loss;
@@ -383,6 +435,9 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
   data::Batch batch;
   double sum_box = 0, sum_cls = 0, sum_dfl = 0;
   int64_t seen = 0, images = 0;
+  // Tensors are looked up once per epoch, not per step (hundreds of small tensors).
+  const std::vector<torch::Tensor> grads_of = model_->parameters();
+  const EmaPairs ema_pairs = s.ema ? ema_pairs_of(s.ema, model_) : EmaPairs{};
   auto t0 = Clock::now();
   while (s.loader->next(&batch)) {
     // Learning rate and momentum: warm-up ramps, then the schedule (per epoch).
@@ -411,26 +466,14 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
     supernet::LossItems items = s.loss->compute(raw, tb.targets, batch.height, batch.width);
     s.optimizer->zero_grad();
     items.total.backward();
-    torch::nn::utils::clip_grad_norm_(model_->parameters(), 10.0);
+    clip_grad_norm(grads_of, 10.0);
     s.optimizer->step();
     project_quantizer_steps(model_);
     ++s.iteration;
     if (s.ema) {
-      torch::NoGradGuard no_grad;
       ++s.ema_updates;
       double d = 0.9999 * (1.0 - std::exp(-static_cast<double>(s.ema_updates) / 2000.0));
-      auto src = model_->named_parameters(true);
-      for (auto& p : s.ema->named_parameters(true)) {
-        p.value().mul_(d).add_(src[p.key()].detach(), 1.0 - d);
-      }
-      auto src_b = model_->named_buffers(true);
-      for (auto& b : s.ema->named_buffers(true)) {
-        if (b.value().is_floating_point()) {
-          b.value().mul_(d).add_(src_b[b.key()], 1.0 - d);
-        } else {
-          b.value().copy_(src_b[b.key()]);
-        }
-      }
+      update_ema(ema_pairs, d);
     }
     sum_box += items.box.item<double>();
     sum_cls += items.cls.item<double>();

@@ -119,6 +119,11 @@ constexpr double kQuantLrScale = 0.02;
 // Keeps every learned step positive after an optimizer step (a projection; LSQ needs s > 0).
 void project_quantizer_steps(supernet::YoloModel& model);
 
+// Scales the gradients of `params` so their global L2 norm is at most max_norm, as
+// torch::nn::utils::clip_grad_norm_ does, with multi-tensor ops (one call instead of a few per
+// tensor: hundreds of small tensors per step).
+void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
+
 // True when some site of the (fixed) model has weight or activation bits below 32: it trains
 // quantization-aware and runs with BN folded before its weight quantizers (val, predict, export).
 bool has_quantized_sites(const supernet::YoloModel& model);

@@ -1,5 +1,8 @@
 // Augmentations keep boxes consistent with pixels; the loader is deterministic across threads.
 #include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "core/error.h"
@@ -108,6 +111,58 @@ TEST_CASE("random affine moves boxes with the pixels", "[augment]") {
     }
     CHECK(out.image.at(int((b.x0 + b.x1) / 2), int((b.y0 + b.y1) / 2))[0] > 200);
   }
+}
+
+// The warp in exact double arithmetic, written from its definition (augment.h): the fixed-point
+// implementation must stay within one code of it everywhere, pad pixels included.
+Image warp_reference(const Image& in, int out_size, double s, double tx, double ty, uint8_t pad) {
+  Image out(out_size, out_size, in.channels, pad);
+  for (int y = 0; y < out_size; ++y) {
+    const double sy = (y + 0.5 - ty) / s + in.height / 2.0 - 0.5;
+    for (int x = 0; x < out_size; ++x) {
+      const double sx = (x + 0.5 - tx) / s + in.width / 2.0 - 0.5;
+      if (!(sx > -1 && sx < in.width && sy > -1 && sy < in.height)) continue;
+      const int x0 = static_cast<int>(std::floor(sx)), y0 = static_cast<int>(std::floor(sy));
+      const double fx = sx - x0, fy = sy - y0;
+      for (int c = 0; c < in.channels; ++c) {
+        auto px = [&](int xx, int yy) -> double {
+          if (xx < 0 || yy < 0 || xx >= in.width || yy >= in.height) return pad;
+          return in.at(xx, yy)[c];
+        };
+        const double v = px(x0, y0) * (1 - fx) * (1 - fy) + px(x0 + 1, y0) * fx * (1 - fy) +
+                         px(x0, y0 + 1) * (1 - fx) * fy + px(x0 + 1, y0 + 1) * fx * fy;
+        out.at(x, y)[c] = static_cast<uint8_t>(std::lround(std::clamp(v, 0.0, 255.0)));
+      }
+    }
+  }
+  return out;
+}
+
+TEST_CASE("scale_translate is within one code of exact bilinear sampling", "[augment]") {
+  Rng rng(11);
+  Annotated a;
+  a.image = Image(83, 61, 3);
+  for (auto& p : a.image.pixels) p = static_cast<uint8_t>(rng.next() % 256);
+  AugmentOptions o = AugmentOptions::none(64);
+  o.pad_value = 114;
+  // Shrink, enlarge, identity-like and far-off placements (the last leaves most pixels as pad).
+  const double cases[][3] = {{0.7, 32, 32},    {1.3, 20.25, 41.7}, {1.0, 41.5, 30.5},
+                             {0.5, 3.3, 60.1}, {2.9, -50, 90},     {1.0, 500, 500}};
+  for (const auto& c : cases) {
+    Annotated out = scale_translate(a, 64, c[0], c[1], c[2], o);
+    Image ref = warp_reference(a.image, 64, c[0], c[1], c[2], o.pad_value);
+    REQUIRE(out.image.pixels.size() == ref.pixels.size());
+    int worst = 0;
+    for (size_t i = 0; i < ref.pixels.size(); ++i)
+      worst = std::max(worst, std::abs(int(out.image.pixels[i]) - int(ref.pixels[i])));
+    INFO("s " << c[0] << " tx " << c[1] << " ty " << c[2]);
+    CHECK(worst <= 1);
+  }
+  // Scale 1 with the centre on a pixel grid point copies the source exactly.
+  Annotated same = scale_translate(a, 83, 1.0, 83 / 2.0, 61 / 2.0, AugmentOptions::none(83));
+  for (int y = 0; y < 61; ++y)
+    for (int x = 0; x < 83; ++x)
+      for (int k = 0; k < 3; ++k) REQUIRE(same.image.at(x, y)[k] == a.image.at(x, y)[k]);
 }
 
 TEST_CASE("boxes pushed out of the image are clipped or dropped", "[augment]") {
