@@ -12,7 +12,7 @@ void add_run_keys(Schema& s) {
       .add("seed", Type::kInt, "0", "Random seed (data order, augmentation, initialisation).")
       .add("threads", Type::kInt, "0",
            "CPU threads: LibTorch training and validation use this many (0 = all cores); latency "
-           "measurements of the runtime too (0 = one thread).");
+           "measurements of the runtime too unless cost.threads is set (0 = one thread).");
 }
 
 void add_model_data_keys(Schema& s) {
@@ -137,10 +137,17 @@ const Schema& search_schema() {
         .add("cost.runs", Type::kInt, "20",
              "Measured runs per latency-table entry and per whole model (median after warm-up).")
         .add("cost.warmup", Type::kInt, "5", "Unmeasured runs before each measurement.")
+        .add("cost.threads", Type::kInt, "0",
+             "Threads the runtime uses when measuring: as the model will run on the device "
+             "(0 = the value of 'threads', 1 when that is 0).")
         .add("cost.calibrate_n", Type::kInt, "6",
              "Random whole architectures measured to calibrate the table for a model.")
         .add("cost.validate_n", Type::kInt, "6",
              "Random whole architectures measured after the search to report the table's error.")
+        .add("cost.prune_margin", Type::kFloat, "0.05",
+             "Drop a bit-width candidate at a site when a wider one is no more than this "
+             "fraction slower (or runs the same kernel) and holds no more memory there on the "
+             "measured device; negative = keep every candidate.")
         .add("cost.lut_cache", Type::kString, ".cache/mixnas/lut",
              "Folder of cached latency tables (one per device id); empty = no cache.")
         .add("device", Type::kString, "local",

@@ -172,6 +172,51 @@ void CostModel::attach(const eval::LatencyTable& table) {
   attached_ = true;
 }
 
+std::vector<CostModel::Pruned> CostModel::dominated_bits(const eval::LatencyTable& table,
+                                                         double margin) const {
+  std::vector<Pruned> out;
+  if (margin < 0) return out;
+  for (const auto& s : sites_) {
+    const size_t na = s.has_act ? s.acts.size() : 1;
+    auto entry = [&](size_t a, int w, int b) -> const eval::LatencyEntry& {
+      return table.at(signature(s, a, w, b).key());
+    };
+    // `low` pays nowhere against `high`: no variant of the layer is faster or smaller with it.
+    auto no_gain = [&](const eval::LatencyEntry& low, const eval::LatencyEntry& high) {
+      const bool faster =
+          low.kernel != high.kernel && low.median_ms < (1.0 - margin) * high.median_ms;
+      return !faster && low.resident_weight_bytes >= high.resident_weight_bytes &&
+             low.arena_bytes >= high.arena_bytes;
+    };
+    Pruned p;
+    p.site = s.name;
+    for (int w : s.w_bits) {
+      bool dominated = false;
+      for (int wide : s.w_bits) {
+        if (wide <= w || dominated) continue;
+        bool all = true;
+        for (size_t a = 0; a < na && all; ++a)
+          for (int b : s.a_bits) all = all && no_gain(entry(a, w, b), entry(a, wide, b));
+        dominated = all;
+      }
+      (dominated ? p.dropped_w_bits : p.w_bits).push_back(w);
+    }
+    for (int b : s.a_bits) {
+      bool dominated = false;
+      for (int wide : s.a_bits) {
+        if (wide <= b || dominated) continue;
+        bool all = true;
+        for (size_t a = 0; a < na && all; ++a)
+          for (int w : s.w_bits) all = all && no_gain(entry(a, w, b), entry(a, w, wide));
+        dominated = all;
+      }
+      (dominated ? p.dropped_a_bits : p.a_bits).push_back(b);
+    }
+    if (!p.dropped_w_bits.empty() || !p.dropped_a_bits.empty()) out.push_back(std::move(p));
+  }
+  return out;
+}
+
 torch::Tensor CostModel::expected_latency_ms(const sn::YoloModel& model) const {
   if (!attached_) throw Error("cost model: no latency table attached");
   auto views = model->sites();

@@ -76,6 +76,20 @@ class CostModel {
   supernet::ArchChoices uniform_choices(supernet::Act act, const std::string& bits_policy,
                                         const supernet::ArchChoices& searched) const;
 
+  // Bit-width candidates that cannot pay on the device the table measured. At one site, bits w
+  // are dominated by wider bits w' when, for every activation and every a_bits candidate, the
+  // (w', ...) layer runs the same kernel or is at most `margin` slower (a fraction), and holds no
+  // more resident weight and arena bytes; the same for a_bits against wider a_bits. A CPU whose
+  // 2- and 4-bit layers fall back to the int8 kernel gains nothing from them in time or RAM, and
+  // the search would only lose accuracy there. One row per site that loses a candidate: the
+  // candidates kept and dropped.
+  struct Pruned {
+    std::string site;
+    std::vector<int> w_bits, a_bits;                  // kept
+    std::vector<int> dropped_w_bits, dropped_a_bits;  // dropped
+  };
+  std::vector<Pruned> dominated_bits(const eval::LatencyTable& table, double margin) const;
+
   struct Site {
     std::string name;
     bool has_act = false;

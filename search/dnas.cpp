@@ -62,6 +62,7 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   o.shape = cfg.get_string("cost.shape");
   o.calibrate_n = static_cast<int>(cfg.get_int("cost.calibrate_n"));
   o.validate_n = static_cast<int>(cfg.get_int("cost.validate_n"));
+  o.prune_margin = cfg.get_float("cost.prune_margin");
   o.lut_cache = cfg.get_string("cost.lut_cache").empty() ? "" : cfg.resolve_path("cost.lut_cache");
   o.fraction = cfg.get_float("fraction");
   o.baselines = cfg.get_string_list("baselines");
@@ -87,6 +88,7 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   if (o.target_memory_bytes < 0) fail("cost.target_memory_bytes", "must not be negative");
   if (o.calibrate_n < 2) fail("cost.calibrate_n", "must be at least 2 (a line needs two points)");
   if (o.validate_n < 0) fail("cost.validate_n", "must not be negative");
+  if (o.prune_margin >= 1) fail("cost.prune_margin", "must be below 1 (a fraction of the time)");
   if (!(o.fraction > 0 && o.fraction <= 1)) fail("fraction", "must be in (0, 1]");
   for (const auto& b : o.baselines) sn::parse_act(b, cfg.where("baselines").str() + ": baselines");
   if (o.strategy == "uniform" && o.baseline_bits == "searched") {
@@ -668,6 +670,33 @@ nlohmann::json run_search(const config::Config& cfg, const Measurer& measurer,
   eval::LatencyTable table = prepare_table(supernet, cost, measurer, lr);
   cost.attach(table);
 
+  // Bit-widths that cannot pay on this device leave the search space (cost.prune_margin): the
+  // supernet is built again without them, from the same seed (so the same initial weights).
+  const std::vector<CostModel::Pruned> pruned = cost.dominated_bits(table, o.prune_margin);
+  if (!pruned.empty()) {
+    std::map<std::string, int> dropped;  // "w2" -> sites
+    for (const auto& p : pruned) {
+      sn::SearchRule rule;
+      rule.name = p.site;
+      rule.w_bits = p.w_bits;
+      rule.a_bits = p.a_bits;
+      rule.where = lut_path + " (cost.prune_margin)";
+      bo.search_space->rules.push_back(rule);
+      for (int b : p.dropped_w_bits) ++dropped["w" + std::to_string(b)];
+      for (int b : p.dropped_a_bits) ++dropped["a" + std::to_string(b)];
+    }
+    std::string what;
+    for (const auto& [bits, n] : dropped)
+      what += (what.empty() ? "" : ", ") + bits + " at " + std::to_string(n) + " sites";
+    log::info("bit-widths with no gain in time or memory on ", measurer.device_id,
+              " dropped: ", what, " (", pruned.size(), " of ", cost.sites().size(),
+              " sites; cost.prune_margin ", fmt("%.2f", o.prune_margin), ")");
+    torch::manual_seed(seed);
+    supernet = sn::build_model(model_path, bo);
+    cost = CostModel(supernet, imgsz);
+    cost.attach(table);
+  }
+
   sn::ArchChoices reference = cost.reference_choices();
   double target_lat =
       o.target_latency_ms > 0 ? o.target_latency_ms : 0.7 * cost.latency_ms(reference);
@@ -705,6 +734,13 @@ nlohmann::json run_search(const config::Config& cfg, const Measurer& measurer,
   summary["strategy"] = o.strategy;
   summary["imgsz"] = imgsz;
   summary["targets"] = {{"latency_ms", target_lat}, {"memory_bytes", target_mem}};
+  summary["pruned_bits"] = nlohmann::json::object();
+  for (const auto& p : pruned) {
+    summary["pruned_bits"][p.site] = {{"w_bits", p.w_bits},
+                                      {"a_bits", p.a_bits},
+                                      {"dropped_w_bits", p.dropped_w_bits},
+                                      {"dropped_a_bits", p.dropped_a_bits}};
+  }
   if (!o.finetune) {
     summary["searched_arch"] = (fs::path(run_dir) / "arch.yaml").string();
     write_file_atomic((fs::path(run_dir) / "summary.json").string(), summary.dump(2) + "\n");

@@ -63,8 +63,9 @@ struct SearchOptions {
   std::vector<std::string> baselines;
   std::string baseline_bits = "fp32";
   int calibrate_n = 6, validate_n = 6;
-  std::string lut_cache;  // folder of cached tables; empty: none
-  TrainOptions train;     // finetune (and loader, augmentation, loss, val) settings
+  double prune_margin = 0.05;  // < 0: no pruning of dominated bit-widths
+  std::string lut_cache;       // folder of cached tables; empty: none
+  TrainOptions train;          // finetune (and loader, augmentation, loss, val) settings
 
   static SearchOptions from_config(const config::Config& cfg);
 };

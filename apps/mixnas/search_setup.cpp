@@ -14,7 +14,11 @@ search::Measurer measurer_from_config(const config::Config& cfg) {
   agent::MeasureOptions mo;
   mo.runs = static_cast<int>(cfg.get_int("cost.runs"));
   mo.warmup = static_cast<int>(cfg.get_int("cost.warmup"));
-  int threads = static_cast<int>(cfg.get_int("threads"));
+  // The deployment's thread count, which need not be the training's.
+  int threads = static_cast<int>(cfg.get_int("cost.threads"));
+  if (threads < 0)
+    throw Error(cfg.where("cost.threads").str() + ": 'cost.threads' must not be negative");
+  if (threads == 0) threads = static_cast<int>(cfg.get_int("threads"));
   mo.threads = threads > 0 ? threads : 1;
   try {
     mo.validate();

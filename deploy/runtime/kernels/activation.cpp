@@ -15,6 +15,8 @@ namespace mixnas::rt {
 // Defined in activation__avx512f.cpp / activation__avx2.cpp (x86-64 builds only).
 void apply_activation__avx512f(ActivationSpec spec, float* data, size_t n);
 void apply_activation__avx2(ActivationSpec spec, float* data, size_t n);
+void exp_inplace__avx512f(float* data, size_t n);
+void exp_inplace__avx2(float* data, size_t n);
 
 namespace {
 
@@ -32,9 +34,11 @@ constexpr ActivationName kNames[kNumActivations] = {
 };
 
 using ApplyFn = void (*)(ActivationSpec, float*, size_t);
+using ExpFn = void (*)(float*, size_t);
 
 struct ActivationImpl {
   ApplyFn fn;
+  ExpFn exp;
   const char* isa;
 };
 
@@ -42,15 +46,15 @@ struct ActivationImpl {
 ActivationImpl pick_activation_impl() {
   const CpuFeatures& f = cpu_features();
 #if defined(__x86_64__)
-  if (f.avx512f) return {apply_activation__avx512f, "avx512f"};
-  if (f.avx2) return {apply_activation__avx2, "avx2"};
-  return {apply_activation_baseline, "sse2"};
+  if (f.avx512f) return {apply_activation__avx512f, exp_inplace__avx512f, "avx512f"};
+  if (f.avx2) return {apply_activation__avx2, exp_inplace__avx2, "avx2"};
+  return {apply_activation_baseline, exp_inplace_baseline, "sse2"};
 #elif defined(__aarch64__)
   (void)f;
-  return {apply_activation_baseline, "neon"};
+  return {apply_activation_baseline, exp_inplace_baseline, "neon"};
 #else
   (void)f;
-  return {apply_activation_baseline, "generic"};
+  return {apply_activation_baseline, exp_inplace_baseline, "generic"};
 #endif
 }
 
@@ -115,6 +119,14 @@ void apply_activation_baseline(ActivationSpec spec, float* data, size_t n) {
 
 void apply_activation(ActivationSpec spec, float* data, size_t n) {
   activation_impl().fn(spec, data, n);
+}
+
+void exp_inplace_baseline(float* data, size_t n) {
+  isa_baseline::exp_n<4>(data, n);
+}
+
+void exp_inplace(float* data, size_t n) {
+  activation_impl().exp(data, n);
 }
 
 const char* activation_isa_name() {

@@ -65,6 +65,11 @@ void apply_activation(ActivationSpec spec, float* data, size_t n);
 // vectors elsewhere). Exposed for tests and the conv reference.
 void apply_activation_baseline(ActivationSpec spec, float* data, size_t n);
 
+// e^x in place over n floats (the vexp of the table above: Cephes polynomial, |rel err| <= 1.2e-7,
+// inputs clamped to [-87.3, 88.3]), vectorised, with the same bits on every ISA. Decode ops use it.
+void exp_inplace(float* data, size_t n);
+void exp_inplace_baseline(float* data, size_t n);
+
 // Name of the implementation apply_activation() uses on this machine ("avx512f", "avx2", ...).
 const char* activation_isa_name();
 

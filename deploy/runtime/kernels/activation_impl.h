@@ -69,6 +69,12 @@ inline void act_loop(float* data, size_t n, Op op) {
 }
 
 template <int N>
+void exp_n(float* data, size_t n) {
+  using F = typename Vec<N>::F;
+  act_loop<N>(data, n, [](F x) { return vexp<N>(x); });
+}
+
+template <int N>
 void apply_activation_n(ActivationSpec spec, float* data, size_t n) {
   using F = typename Vec<N>::F;
   switch (spec.kind) {

@@ -2,6 +2,7 @@
 // (activation.h) and bit identity across ISAs and tails.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -13,6 +14,8 @@ namespace mixnas::rt {
 #if defined(__x86_64__)
 void apply_activation__avx512f(ActivationSpec spec, float* data, size_t n);
 void apply_activation__avx2(ActivationSpec spec, float* data, size_t n);
+void exp_inplace__avx512f(float* data, size_t n);
+void exp_inplace__avx2(float* data, size_t n);
 #endif
 }  // namespace mixnas::rt
 
@@ -136,5 +139,48 @@ TEST_CASE("vectorised activations give the same bits on every ISA and any length
       apply_activation(spec, part.data(), n);
       CHECK(std::memcmp(part.data(), base.data() + 3, n * sizeof(float)) == 0);
     }
+  }
+}
+
+TEST_CASE("exp_inplace: within 1.2e-7 relative of std::exp, the same bits on every ISA",
+          "[activation]") {
+  // The decode's softmax inputs are logit - max: (-inf, 0]; the grid spans both signs.
+  std::vector<float> x;
+  for (int i = -400000; i <= 100000; ++i) x.push_back(i * 2e-4f);  // [-80, 20]
+  std::vector<float> y = x;
+  exp_inplace(y.data(), y.size());
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double ref = std::exp(static_cast<double>(x[i]));
+    worst = std::max(worst, std::abs(y[i] - ref) / ref);
+  }
+  CHECK(worst <= 1.2e-7);
+  // Clamped outside [-87.3, 88.3]: finite, no NaN.
+  std::vector<float> far = {-1000.0f, -88.0f, 89.0f, 1000.0f};
+  exp_inplace(far.data(), far.size());
+  for (float v : far) CHECK(std::isfinite(v));
+  CHECK(far[0] >= 0.0f);
+
+  std::vector<float> base = x;
+  exp_inplace_baseline(base.data(), base.size());
+  CHECK(std::memcmp(base.data(), y.data(), y.size() * sizeof(float)) == 0);
+#if defined(__x86_64__)
+  const CpuFeatures f = detect_cpu_features();
+  if (f.avx2) {
+    std::vector<float> v = x;
+    exp_inplace__avx2(v.data(), v.size());
+    CHECK(std::memcmp(base.data(), v.data(), v.size() * sizeof(float)) == 0);
+  }
+  if (f.avx512f) {
+    std::vector<float> v = x;
+    exp_inplace__avx512f(v.data(), v.size());
+    CHECK(std::memcmp(base.data(), v.data(), v.size() * sizeof(float)) == 0);
+  }
+#endif
+  // Tails at an odd offset equal the long run.
+  for (size_t n = 1; n <= 37; ++n) {
+    std::vector<float> part(x.begin() + 5, x.begin() + 5 + n);
+    exp_inplace(part.data(), n);
+    CHECK(std::memcmp(part.data(), base.data() + 5, n * sizeof(float)) == 0);
   }
 }
