@@ -42,6 +42,10 @@ struct Calibration {
 using LayerMeasurer =
     std::function<std::vector<agent::LayerRow>(const std::vector<agent::LayerSignature>&)>;
 
+// Relative spread (max - min over the mean) the calibration models' layer sums need for a fitted
+// slope.
+constexpr double kMinCalibrationSpread = 0.2;
+
 class LatencyTable {
  public:
   LatencyTable() = default;
@@ -73,7 +77,9 @@ class LatencyTable {
   double predict_ms(const std::vector<std::string>& keys) const;
   double raw_sum_ms(const std::vector<std::string>& keys) const;
   // Least squares of measured = scale * sum + offset over (sum, measured) pairs; records MAPE.
-  // The scale stays positive: when the fitted slope is not, the fit goes through the origin.
+  // The scale stays positive: when the fitted slope is not, the fit goes through the origin. When
+  // the sums span less than kMinCalibrationSpread of their mean, no slope is fitted: scale 1 and
+  // the mean offset.
   void calibrate(const std::vector<std::pair<double, double>>& sum_and_measured);
   const Calibration& calibration() const { return calibration_; }
   void set_calibration(const Calibration& c) { calibration_ = c; }

@@ -58,6 +58,24 @@ TEST_CASE("latency table: a falling fit is replaced by the fit through the origi
   CHECK(t.calibration().mape_pct == Approx(mape / 3));
 }
 
+TEST_CASE("latency table: sums too close together fit the offset alone", "[lut]") {
+  LatencyTable t("dev", "0.1.0", 1, 20);
+  // Sums within 10% of each other and noisy times: least squares would give a steep slope and a
+  // negative offset (here 3.0 x sum - 1.6); the mean offset with the table's scale is kept.
+  const std::vector<std::pair<double, double>> pairs = {
+      {0.95, 1.25}, {1.00, 1.45}, {1.05, 1.55}, {0.98, 1.30}};
+  t.calibrate(pairs);
+  CHECK(t.calibration().scale == 1.0);
+  double offset = 0;
+  for (const auto& [x, y] : pairs) offset += (y - x) / 4;
+  CHECK(t.calibration().offset_ms == Approx(offset));
+  CHECK(t.calibration().n == 4);
+  // Sums spread wider than kMinCalibrationSpread get their slope.
+  LatencyTable wide("dev", "0.1.0", 1, 20);
+  wide.calibrate({{0.8, 1.0}, {1.0, 1.3}, {1.2, 1.6}});
+  CHECK(wide.calibration().scale == Approx(1.5));
+}
+
 TEST_CASE("latency table: JSON round trip and malformed files", "[lut]") {
   LatencyTable t("x86_64-test", "0.1.0", 2, 7);
   t.put("conv_a", {0.125, 0.1, 0.15, "conv_f32", 1088, 32768, 4352});
