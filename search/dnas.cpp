@@ -540,6 +540,7 @@ struct Figures {
   Proxies proxies;
   std::vector<rt::NodeProfile> nodes;
   std::string dir;
+  std::string package;  // the exported model.mxr
 };
 
 nlohmann::json figures_json(const Figures& f) {
@@ -596,8 +597,8 @@ Figures train_export_measure(const std::string& name, sn::YoloModel model,
   req.options.class_names = class_names;
   req.output_dir = out_dir;
   exporter::run_export(req);
-  std::string package = read_file((fs::path(out_dir) / "model.mxr").string());
-  agent::MeasureResult r = measurer.model(package);
+  f.package = (fs::path(out_dir) / "model.mxr").string();
+  agent::MeasureResult r = measurer.model(read_file(f.package));
   f.latency_ms = r.latency.median_ms;
   f.peak_bytes = r.memory.peak_bytes;
   f.weight_bytes = r.memory.resident_weight_bytes;
@@ -782,6 +783,28 @@ nlohmann::json run_search(const config::Config& cfg, const Measurer& measurer,
                                      dir, resume, false, names, measurer, cost);
     if (predictable(cost, choices)) f.predicted_ms = cost.latency_ms(choices);
     baselines.push_back(f);
+  }
+
+  // The compared latencies: each model was measured right after its training; measuring them all
+  // again, in interleaved rounds once nothing else runs, and keeping each one's lowest median
+  // takes out the bursts of load that one 20-run median can catch.
+  {
+    std::vector<Figures*> all;
+    if (searched_fig) all.push_back(&*searched_fig);
+    for (auto& b : baselines) all.push_back(&b);
+    constexpr int kFinalRounds = 2;
+    for (int round = 0; round < kFinalRounds && all.size() > 0; ++round) {
+      for (Figures* f : all) {
+        agent::MeasureResult r = measurer.model(read_file(f->package));
+        if (r.latency.median_ms < f->latency_ms) {
+          f->latency_ms = r.latency.median_ms;
+          f->nodes = r.nodes;
+        }
+      }
+    }
+    for (const Figures* f : all)
+      log::info(f->name, ": ", fmt("%.3f", f->latency_ms), " ms (lowest median of ",
+                kFinalRounds + 1, " measurements)");
   }
 
   // How well the table predicts whole models it was not calibrated on.
