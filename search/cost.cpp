@@ -188,30 +188,30 @@ std::vector<CostModel::Pruned> CostModel::dominated_bits(const eval::LatencyTabl
       return !faster && low.resident_weight_bytes >= high.resident_weight_bytes &&
              low.arena_bytes >= high.arena_bytes;
     };
+    // Splits one axis (weight bits when `weights`, else activation bits) into kept and dropped:
+    // bits x go when some wider x' of the axis gains nothing over them for every activation and
+    // every bit-width of the other axis.
+    auto split = [&](bool weights, std::vector<int>* kept, std::vector<int>* dropped) {
+      const std::vector<int>& axis = weights ? s.w_bits : s.a_bits;
+      const std::vector<int>& other = weights ? s.a_bits : s.w_bits;
+      for (int x : axis) {
+        bool dominated = false;
+        for (int wide : axis) {
+          if (wide <= x || dominated) continue;
+          bool all = true;
+          for (size_t a = 0; a < na && all; ++a)
+            for (int y : other)
+              all = all && (weights ? no_gain(entry(a, x, y), entry(a, wide, y))
+                                    : no_gain(entry(a, y, x), entry(a, y, wide)));
+          dominated = all;
+        }
+        (dominated ? dropped : kept)->push_back(x);
+      }
+    };
     Pruned p;
     p.site = s.name;
-    for (int w : s.w_bits) {
-      bool dominated = false;
-      for (int wide : s.w_bits) {
-        if (wide <= w || dominated) continue;
-        bool all = true;
-        for (size_t a = 0; a < na && all; ++a)
-          for (int b : s.a_bits) all = all && no_gain(entry(a, w, b), entry(a, wide, b));
-        dominated = all;
-      }
-      (dominated ? p.dropped_w_bits : p.w_bits).push_back(w);
-    }
-    for (int b : s.a_bits) {
-      bool dominated = false;
-      for (int wide : s.a_bits) {
-        if (wide <= b || dominated) continue;
-        bool all = true;
-        for (size_t a = 0; a < na && all; ++a)
-          for (int w : s.w_bits) all = all && no_gain(entry(a, w, b), entry(a, w, wide));
-        dominated = all;
-      }
-      (dominated ? p.dropped_a_bits : p.a_bits).push_back(b);
-    }
+    split(true, &p.w_bits, &p.dropped_w_bits);
+    split(false, &p.a_bits, &p.dropped_a_bits);
     if (!p.dropped_w_bits.empty() || !p.dropped_a_bits.empty()) out.push_back(std::move(p));
   }
   return out;
