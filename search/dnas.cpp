@@ -793,7 +793,7 @@ nlohmann::json run_search(const config::Config& cfg, const Measurer& measurer,
     if (searched_fig) all.push_back(&*searched_fig);
     for (auto& b : baselines) all.push_back(&b);
     constexpr int kFinalRounds = 2;
-    for (int round = 0; round < kFinalRounds && all.size() > 0; ++round) {
+    for (int round = 0; round < kFinalRounds && !all.empty(); ++round) {
       for (Figures* f : all) {
         agent::MeasureResult r = measurer.model(read_file(f->package));
         if (r.latency.median_ms < f->latency_ms) {

@@ -436,7 +436,7 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
   double sum_box = 0, sum_cls = 0, sum_dfl = 0;
   int64_t seen = 0, images = 0;
   // Tensors are looked up once per epoch, not per step (hundreds of small tensors).
-  const std::vector<torch::Tensor> grads_of = model_->parameters();
+  const std::vector<torch::Tensor> params = model_->parameters();
   const EmaPairs ema_pairs = s.ema ? ema_pairs_of(s.ema, model_) : EmaPairs{};
   auto t0 = Clock::now();
   while (s.loader->next(&batch)) {
@@ -466,7 +466,7 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
     supernet::LossItems items = s.loss->compute(raw, tb.targets, batch.height, batch.width);
     s.optimizer->zero_grad();
     items.total.backward();
-    clip_grad_norm(grads_of, 10.0);
+    clip_grad_norm(params, 10.0);
     s.optimizer->step();
     project_quantizer_steps(model_);
     ++s.iteration;
