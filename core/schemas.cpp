@@ -82,7 +82,9 @@ const Schema& train_schema() {
     s.add("quant.enabled", Type::kBool, "true",
           "Quantization-aware training when the architecture has bits below 32.")
         .add("quant.freeze_bn_epoch", Type::kInt, "2",
-             "Epoch from which BN statistics are frozen during quantization-aware training.");
+             "Epoch (from 0) from which quantization-aware training folds BN, statistics frozen, "
+             "and fits "
+             "the weight steps to the folded weights; no later than the last epoch.");
     add_augment_keys(s);
     add_loss_keys(s);
     add_val_keys(s);
@@ -159,8 +161,10 @@ const Schema& search_schema() {
              "Bits of the baselines: fp32, int8, or the searched model's bits per site.",
              {"fp32", "int8", "searched"});
     add_train_keys(s, "finetune");
-    s.add("quant.freeze_bn_epoch", Type::kInt, "2",
-          "Finetune epoch from which BN statistics are frozen.");
+    s.add(
+        "quant.freeze_bn_epoch", Type::kInt, "2",
+        "Finetune epoch (from 0) from which BN is folded, statistics frozen, and the weight steps "
+        "fitted to the folded weights; no later than the last epoch.");
     add_augment_keys(s);
     add_loss_keys(s);
     add_val_keys(s);

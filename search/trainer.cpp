@@ -256,6 +256,12 @@ ValResult validate(supernet::YoloModel& model, const data::DetectionSplit& split
 
 namespace {
 
+// Quantization-aware training folds BN from this epoch on: quant.freeze_bn_epoch, but no later
+// than the last epoch, so the last epoch always trains and validates what export computes.
+int fold_epoch(const TrainOptions& o) {
+  return std::min(o.freeze_bn_epoch, o.epochs - 1);
+}
+
 // The EMA model's tensors beside the trained model's, matched by name: floating point ones are
 // averaged, the others (BN's num_batches_tracked) copied.
 struct EmaPairs {
@@ -427,7 +433,12 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
   bool mosaic = options_.mosaic > 0 && epoch < options_.epochs - options_.close_mosaic;
   s.loader->set_mosaic(mosaic);
   s.loader->start_epoch(epoch);
-  if (s.qat) model_->set_fold_bn(epoch >= options_.freeze_bn_epoch);
+  if (s.qat && epoch == fold_epoch(options_)) {
+    // The switch to folded BN (also on a resume at this epoch: last.pt is the unfolded state).
+    model_->fit_weight_steps_to_folded();
+    if (s.ema) s.ema->fit_weight_steps_to_folded();
+  }
+  if (s.qat) model_->set_fold_bn(epoch >= fold_epoch(options_));
   model_->train();
 
   Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options_.epochs),
@@ -536,7 +547,7 @@ void Trainer::fit(bool resume) {
     train_epoch(epoch, rec);
     bool last_epoch = epoch + 1 == options_.epochs;
     if (last_epoch || (options_.val_every > 0 && (epoch + 1) % options_.val_every == 0)) {
-      if (state_->ema && state_->qat) state_->ema->set_fold_bn(epoch >= options_.freeze_bn_epoch);
+      if (state_->ema && state_->qat) state_->ema->set_fold_bn(epoch >= fold_epoch(options_));
       ValResult v = validate(eval_model(), val_, options_);
       rec.precision = v.coco.precision;
       rec.recall = v.coco.recall;
@@ -557,10 +568,8 @@ void Trainer::fit(bool resume) {
     history_.push_back(rec);
     double fit = fitness(rec.map50, rec.map50_95);
     // Quantization-aware epochs before BN folding starts validate a model that val and export
-    // never see (both fold): such an epoch cannot be best.pt. With freeze_bn_epoch past the end,
-    // the last epoch folds on export and counts.
-    const bool deployable =
-        !state_->qat || epoch >= std::min(options_.freeze_bn_epoch, options_.epochs - 1);
+    // never see (both fold): such an epoch cannot be best.pt.
+    const bool deployable = !state_->qat || epoch >= fold_epoch(options_);
     bool is_best = deployable && fit > best_fitness_;
     if (is_best) best_fitness_ = fit;
     // Checkpoints first: results.csv never lists an epoch that last.pt does not hold.

@@ -59,6 +59,14 @@ std::pair<Tensor, Tensor> ConvImpl::folded_weight_bias() const {
   return {w, b};
 }
 
+void ConvImpl::fit_weight_steps_to_folded() {
+  Tensor w = folded_weight_bias().first;
+  for (int bits : conv->w_bits()) {
+    WeightQuantizerImpl* q = conv->weight_quantizer(bits);
+    if (q) q->fit_to(w);
+  }
+}
+
 bool ConvImpl::propagate(bool input_nonneg) {
   conv->set_input_nonneg(input_nonneg);
   return act->output_nonneg();

@@ -68,6 +68,10 @@ class ConvImpl : public BlockImpl {
   // QAT: fold BN into the conv before the weight quantizer, running statistics frozen.
   void set_fold_bn(bool value) { fold_bn_ = value; }
   bool fold_bn() const { return fold_bn_; }
+  // At the switch to folded BN: every weight quantizer's steps are fitted to the folded weight
+  // w * s_bn (WeightQuantizerImpl::fit_to). Steps learned on the unfolded weights would quantize
+  // the folded ones on a grid off by s_bn per channel.
+  void fit_weight_steps_to_folded();
   // BN folded into float weight and bias (NUMERICS "BatchNorm folding").
   std::pair<torch::Tensor, torch::Tensor> folded_weight_bias() const;
 

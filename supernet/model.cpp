@@ -601,6 +601,11 @@ void YoloModelImpl::set_fold_bn(bool value) {
     if (s.block) s.block->set_fold_bn(value);
 }
 
+void YoloModelImpl::fit_weight_steps_to_folded() {
+  for (const auto& s : sites_)
+    if (s.block) s.block->fit_weight_steps_to_folded();
+}
+
 std::vector<SiteView> YoloModelImpl::sites() const {
   std::vector<SiteView> out;
   for (const auto& s : sites_) {

@@ -120,6 +120,8 @@ class YoloModelImpl : public torch::nn::Module {
   void set_recompute(bool value);
   // QAT: fold BN into every Conv block before its weight quantizer (running stats frozen).
   void set_fold_bn(bool value);
+  // Every site's ConvImpl::fit_weight_steps_to_folded (call once, when folding starts).
+  void fit_weight_steps_to_folded();
 
   const std::vector<SiteRef>& site_refs() const { return sites_; }
   std::vector<SiteView> sites() const;

@@ -86,6 +86,35 @@ void WeightQuantizerImpl::init_from(const Tensor& w) {
   initialized_.fill_(true);
 }
 
+void WeightQuantizerImpl::fit_to(const Tensor& w) {
+  torch::NoGradGuard no_grad;
+  if (bits_ == kFloatBits) return;
+  Tensor flat = w.detach().flatten(1).to(torch::kFloat);
+  if (bits_ == 1) {
+    step.copy_(flat.abs().mean(1).clamp_min(1e-8).view_as(step));
+    initialized_.fill_(true);
+    return;
+  }
+  const double qmin = double(weight_qmin(bits_)), qmax = double(weight_qmax(bits_));
+  Tensor amax = std::get<0>(flat.abs().max(1, /*keepdim=*/true)).clamp_min(1e-8);
+  Tensor best_err, best_step;
+  for (int k = 4; k <= 40; ++k) {
+    Tensor s = amax * (double(k) / 40.0 / qmax);
+    Tensor err =
+        (torch::clamp(torch::round(flat / s), qmin, qmax) * s - flat).square().sum(1, true);
+    if (!best_err.defined()) {
+      best_err = err;
+      best_step = s;
+    } else {
+      Tensor better = err < best_err;
+      best_err = torch::where(better, err, best_err);
+      best_step = torch::where(better, s, best_step);
+    }
+  }
+  step.copy_(best_step.view_as(step));
+  initialized_.fill_(true);
+}
+
 void WeightQuantizerImpl::set_step(double value) {
   torch::NoGradGuard no_grad;
   step.fill_(value);

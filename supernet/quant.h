@@ -33,6 +33,12 @@ class WeightQuantizerImpl : public torch::nn::Module {
   int bits() const { return bits_; }
   bool initialized() const { return initialized_.item<bool>(); }
   void init_from(const torch::Tensor& w);
+  // Sets each channel's step to the one of 37 candidates (k / 40 * max|w_c| / Qp, k = 4..40) with
+  // the least squared quantization error of w_c (mean|w_c| at 1 bit, already the optimum) and marks
+  // the quantizer initialised. The LSQ init above suits low bits but leaves an 8-bit grid using a
+  // quarter of its codes (range ~22 mean|w|); this fit is used where the weights are known (the
+  // switch to folded BN).
+  void fit_to(const torch::Tensor& w);
   // Sets the step (broadcast to every channel) and marks the quantizer initialised.
   void set_step(double value);
   // Gradient scale of LSQ: 1 / sqrt(Qp * N), N = weights per output channel of w (Qp = 1 at 1 bit).

@@ -77,6 +77,54 @@ TEST_CASE("values on the grid survive quantization", "[quant]") {
   CHECK(torch::equal(img->forward(pixels), pixels));
 }
 
+TEST_CASE("fitted weight steps: grid weights exactly, never worse than LSQ init or max-abs",
+          "[quant]") {
+  // Channel 0 lies on the 2-bit grid {-2, -1, 0, 1} x 0.3: the fit finds 0.3 (k = 20).
+  {
+    WeightQuantizerImpl q(1, 2);
+    Tensor w = torch::tensor({-0.6f, -0.3f, 0.f, 0.3f, 0.3f, -0.3f}).view({1, 6, 1, 1});
+    q.fit_to(w);
+    CHECK(q.initialized());
+    CHECK(q.step.item<float>() == Approx(0.3f).epsilon(1e-6));
+    CHECK(torch::allclose(q.forward(w), w));
+  }
+  // 1 bit: mean|w| per channel.
+  {
+    WeightQuantizerImpl q(2, 1);
+    Tensor w = torch::tensor({1.f, -3.f, 2.f, 0.f, 0.5f, -0.5f}).view({2, 3, 1, 1});
+    q.fit_to(w);
+    CHECK(values(q.step) == std::vector<float>{2.f, 1.f / 3.f});
+  }
+  torch::manual_seed(3);
+  // Channel scales double from one channel to the next.
+  Tensor w =
+      torch::randn({8, 16, 3, 3}) * torch::pow(2.0, torch::arange(8)).view({-1, 1, 1, 1}) * 0.01;
+  auto channel_mse = [&](WeightQuantizerImpl& q) {
+    torch::NoGradGuard no_grad;
+    return (q.forward(w) - w).square().flatten(1).mean(1);
+  };
+  for (int bits : {2, 4, 8}) {
+    INFO("bits " << bits);
+    WeightQuantizerImpl fitted(8, bits), lsq(8, bits), maxabs(8, bits);
+    fitted.fit_to(w);
+    lsq.init_from(w);
+    {
+      torch::NoGradGuard no_grad;
+      const double qp = double((1 << (bits - 1)) - 1);
+      maxabs.step.copy_(std::get<0>(w.abs().flatten(1).max(1)).view({-1, 1, 1, 1}) / qp);
+    }
+    Tensor e = channel_mse(fitted);
+    CHECK((e <= channel_mse(lsq) * (1 + 1e-6)).all().item<bool>());
+    CHECK((e <= channel_mse(maxabs) * (1 + 1e-6)).all().item<bool>());
+    // The 8-bit grid the LSQ init leaves is several times coarser than the fitted one.
+    if (bits == 8) CHECK((channel_mse(lsq) > 4 * e).all().item<bool>());
+    // Steps scale with the channel's weights.
+    CHECK((fitted.step.view(-1).slice(0, 1) > fitted.step.view(-1).slice(0, 0, 7))
+              .all()
+              .item<bool>());
+  }
+}
+
 TEST_CASE("fp32 bit-width is the identity; bad bits are refused", "[quant]") {
   Tensor x = torch::randn({4, 3});
   CHECK(torch::equal(ActQuantizer(32)->forward(x), x));

@@ -170,6 +170,41 @@ TEST_CASE("BN folding computes what the unfolded eval model computes", "[superne
   CHECK(bias.size(0) == w.size(0));
 }
 
+TEST_CASE("weight quantizer steps are fitted to the folded weights", "[supernet][quant]") {
+  torch::manual_seed(12);
+  YoloModel net = pico_supernet();
+  Tensor x = torch::rand({2, 3, 64, 64});
+  net->train();
+  net->forward(x);  // initialise every quantizer on the unfolded weights
+  ConvImpl* block = nullptr;
+  for (const auto& s : net->site_refs())
+    if (s.block && s.name != "model.0") {
+      block = s.block;
+      break;
+    }
+  REQUIRE(block != nullptr);
+  torch::NoGradGuard no_grad;
+  // Per-channel BN scales far from 1, both signs: steps left as they were would be far off.
+  const int64_t c = block->bn->weight.size(0);
+  block->bn->weight.copy_(torch::linspace(-3.0, 3.0, c) + 0.05);
+  block->bn->running_var.copy_(torch::linspace(0.01, 4.0, c));
+  Tensor folded_w = block->folded_weight_bias().first;
+  net->fit_weight_steps_to_folded();
+  for (int bits : {2, 4, 8}) {
+    INFO("w_bits " << bits);
+    WeightQuantizerImpl* q = block->conv->weight_quantizer(bits);
+    REQUIRE(q != nullptr);
+    WeightQuantizerImpl expect(c, bits);
+    expect.fit_to(folded_w);
+    CHECK(torch::equal(q->step, expect.step));
+  }
+  // The folded forward quantizes on the fitted grid: one code per weight at 8 bits.
+  net->set_fold_bn(true);
+  WeightQuantizerImpl* q8 = block->conv->weight_quantizer(8);
+  Tensor err = (q8->forward(folded_w) - folded_w).abs() / q8->step;
+  CHECK(err.max().item<double>() <= 0.5 + 1e-4);
+}
+
 TEST_CASE("detection losses fall when overfitting one batch", "[supernet][loss]") {
   torch::manual_seed(11);
   const char* v5_tiny = R"(nc: 3
