@@ -89,12 +89,9 @@ void apply_activation_n(ActivationSpec spec, float* data, size_t n) {
       return act_loop<N>(data, n, [a](F x) { return x >= 0.0f ? x : x * a; });
     }
     case Activation::kHardswish:
-      // The division by 6 as vdiv_exact: the same floats, without vdivps.
-      return act_loop<N>(
-          data, n, [](F x) { return vdiv_exact<N>(x * vclamp(x + 3.0f, 0.0f, 6.0f), 1.0 / 6.0); });
+      return act_loop<N>(data, n, [](F x) { return x * vclamp(x + 3.0f, 0.0f, 6.0f) / 6.0f; });
     case Activation::kHardsigmoid:
-      return act_loop<N>(
-          data, n, [](F x) { return vclamp(vdiv_exact<N>(x, 1.0 / 6.0) + 0.5f, 0.0f, 1.0f); });
+      return act_loop<N>(data, n, [](F x) { return vclamp(x / 6.0f + 0.5f, 0.0f, 1.0f); });
     case Activation::kSilu:
       return act_loop<N>(data, n, [](F x) { return x * vsigmoid<N>(x); });
     case Activation::kGeluErf:

@@ -70,7 +70,7 @@ void quantize_rows(const ConvSink& sink, const ConvSink* planes, int p0, int m, 
                      : nullptr;
   const float qmax = static_cast<float>((1 << sink.bits) - 1);
   const float zp = static_cast<float>(sink.zero_point);
-  const double inv_scale = 1.0 / static_cast<double>(sink.scale);
+  const F scale = vsplat<F>(sink.scale);
   // B = planes filled in the same loop (0: none); the plane count as a constant keeps the
   // gathered bits in registers.
   auto rows = [&](auto planes_count) {
@@ -82,7 +82,7 @@ void quantize_rows(const ConvSink& sink, const ConvSink* planes, int p0, int m, 
       int base = 0;  // channel of bit 0 in bits[]
       for (int c = 0; c < oc; c += N) {
         // |v| is clamped to 2^22 first: beyond it every code clamps to 0 or qmax anyway.
-        F v = vclamp(vdiv_exact<N>(vload<F>(row + c), inv_scale), -4194304.0f, 4194304.0f);
+        F v = vclamp(vload<F>(row + c) / scale, -4194304.0f, 4194304.0f);
         v = vclamp(vround_small(v) + zp, 0.0f, qmax);
         typename Vec<N>::U8 q =
             __builtin_convertvector(__builtin_convertvector(v, I), typename Vec<N>::U8);

@@ -61,19 +61,6 @@ inline V vclamp(V x, float lo, float hi) {
   return vmin(vmax(x, vsplat<V>(lo)), vsplat<V>(hi));
 }
 
-// x / s, given inv = 1.0 / double(s), as fl32(x * inv) computed in double. This IS the float
-// quotient, bit for bit, for every float x and s (not an approximation): the double product is
-// within 2^-52 (relative) of the real x / s, while a quotient of two floats is never exactly on a
-// float rounding boundary (the midpoint of two floats has 25 significant bits) and never closer to
-// one than 2^-49. A multiply and two conversions replace a vdivps, which issues about once per 10
-// cycles on the development machine. Checked against the division in test_kernels_conv.
-template <int N>
-inline typename Vec<N>::F vdiv_exact(typename Vec<N>::F x, double inv) {
-  typedef double D __attribute__((vector_size(N * 8)));
-  const D d = __builtin_convertvector(x, D) * inv;
-  return __builtin_convertvector(d, typename Vec<N>::F);
-}
-
 // Round half to even for |x| < 2^22 (default rounding mode): adding 1.5 * 2^23 leaves a value
 // whose ulp is 1, so the hardware rounding of the add is the rounding we want.
 template <class V>

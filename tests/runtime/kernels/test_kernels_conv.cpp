@@ -509,38 +509,3 @@ TEST_CASE("plans follow the input when its address or row stride changes", "[con
     }
   }
 }
-
-// The kernels quantize y / s as fl32(y * (1.0 / double(s))) (simd.h, vdiv_exact): the same float
-// as the division for every y and s. Random bit patterns over the exponents a model produces,
-// and quotients built to sit next to the .5 boundaries the rounding to codes depends on.
-TEST_CASE("float division through a double reciprocal is the float quotient", "[kernels]") {
-  std::mt19937_64 rng(20261205);
-  auto random_float = [&](int exp_lo, int exp_hi) {
-    const uint32_t mant = static_cast<uint32_t>(rng()) & 0x7fffffu;
-    const uint32_t e =
-        static_cast<uint32_t>(exp_lo + static_cast<int>(rng() % (exp_hi - exp_lo + 1)));
-    const uint32_t bits = (static_cast<uint32_t>(rng() & 1u) << 31) | (e << 23) | mant;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-  };
-  int64_t checked = 0, mismatches = 0;
-  auto check = [&](float y, float s) {
-    volatile float q = y / s;  // volatile: one float division, no contraction
-    const float r = static_cast<float>(static_cast<double>(y) * (1.0 / static_cast<double>(s)));
-    ++checked;
-    if (std::memcmp(&r, (const void*)&q, 4) != 0) ++mismatches;
-  };
-  for (int i = 0; i < 2000000; ++i) {
-    const float s = std::fabs(random_float(127 - 30, 127 + 10));  // steps 2^-30 .. 2^10
-    check(random_float(127 - 40, 127 + 30), s);
-    // y = (k + 0.5) s rounded to float, and its neighbours: quotients next to a rounding boundary.
-    const float k = static_cast<float>(static_cast<int>(rng() % 512) - 256) + 0.5f;
-    float y = k * s;
-    check(y, s);
-    check(std::nextafter(y, 1e30f), s);
-    check(std::nextafter(y, -1e30f), s);
-  }
-  CHECK(checked == 8000000);
-  CHECK(mismatches == 0);
-}
