@@ -211,9 +211,20 @@ void im2col(const ConvJob& j, const typename Convert::Src* in, int p0, int m, A*
             dil_w = j.dilation_w, k = j.k, k_pad = j.k_pad;
   const size_t in_stride = j.in_stride;
   const bool packed = in_stride == static_cast<size_t>(in_c) && dil_w == 1;
+  // Short runs (a stem's 3x3 kernel row over 3 channels: 9 bytes) are copied as one 16-, 32- or
+  // 64-byte move. The bytes past the run are garbage that later writes cover: the rest of this
+  // row (runs, padding, the zero tail) and the next row, which is complete before the block ends;
+  // so the move may not reach past the next row, and the last row of the block never takes it.
+  // The source must hold the bytes read past the run.
+  const size_t run_bytes = sizeof(A) * kernel_w * in_c;
+  const size_t chunk = run_bytes <= 16 ? 16 : run_bytes <= 32 ? 32 : run_bytes <= 64 ? 64 : 0;
+  const size_t row_bytes = sizeof(A) * k_pad;
+  const size_t in_size =
+      sizeof(typename Convert::Src) * static_cast<size_t>(in_h) * in_w * in_stride;
   int oh = p0 / out_w, ow = p0 % out_w;
   for (int i = 0; i < m; ++i) {
     A* dst = rows + static_cast<size_t>(i) * k_pad;
+    const bool overrun_ok = chunk > 0 && i + 1 < m;
     for (int kh = 0; kh < kernel_h; ++kh) {
       const int ih = oh * stride_h - pad_top + kh * dil_h;
       const int iw0 = ow * stride_w - pad_left;
@@ -222,8 +233,19 @@ void im2col(const ConvJob& j, const typename Convert::Src* in, int p0, int m, A*
         for (int c = 0; c < kernel_w * in_c; ++c) dst[c] = pad_value;
       } else if (packed && iw0 >= 0 && iw0 + kernel_w <= in_w) {
         const auto* src = src_row + static_cast<size_t>(iw0) * in_c;
-        if (Convert::kIdentity) {
-          copy_run(dst, src, sizeof(A) * kernel_w * in_c);
+        const size_t dst_off = run_bytes * kh;  // within this row
+        const size_t src_off = sizeof(*src) * static_cast<size_t>(src - in);
+        if (Convert::kIdentity && overrun_ok && dst_off + chunk <= 2 * row_bytes &&
+            src_off + chunk <= in_size) {
+          if (chunk == 16) {
+            std::memcpy(dst, src, 16);
+          } else if (chunk == 32) {
+            std::memcpy(dst, src, 32);
+          } else {
+            std::memcpy(dst, src, 64);
+          }
+        } else if (Convert::kIdentity) {
+          copy_run(dst, src, run_bytes);
         } else {
           for (int c = 0; c < kernel_w * in_c; ++c) dst[c] = convert(src[c]);
         }

@@ -52,6 +52,10 @@ const Shape kShapes[] = {
     {9, 9, 19, 19, 5, 5, 2, 2, 2, 2, 2, 1, 19},     // depthwise, odd channels, stride 2
     {8, 8, 7, 7, 3, 3, 1, 2, 2, 2, 2, 2, 7},        // depthwise, dilation 2
     {8, 8, 8, 12, 3, 3, 1, 1, 1, 1, 1, 1, 2},       // grouped (reference only)
+    // im2col's short-run moves across block boundaries and up to the input's last byte:
+    {41, 37, 3, 16, 3, 3, 2, 1, 1, 1, 1, 1, 1},  // stem, 399 pixels (several blocks)
+    {30, 29, 3, 8, 5, 5, 1, 2, 2, 2, 2, 1, 1},   // 15-byte runs, 870 pixels
+    {26, 26, 4, 8, 3, 3, 1, 0, 0, 0, 0, 1, 1},   // no padding: runs end at the input's end
 };
 
 const Activation kActs[] = {
