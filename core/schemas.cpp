@@ -83,8 +83,7 @@ const Schema& train_schema() {
           "Quantization-aware training when the architecture has bits below 32.")
         .add("quant.freeze_bn_epoch", Type::kInt, "2",
              "Epoch (from 0) from which quantization-aware training folds BN, statistics frozen, "
-             "and fits "
-             "the weight steps to the folded weights; no later than the last epoch.");
+             "and fits the weight steps to the folded weights; no later than the last epoch.");
     add_augment_keys(s);
     add_loss_keys(s);
     add_val_keys(s);

@@ -89,19 +89,14 @@ void WeightQuantizerImpl::init_from(const Tensor& w) {
 void WeightQuantizerImpl::fit_to(const Tensor& w) {
   torch::NoGradGuard no_grad;
   if (bits_ == kFloatBits) return;
+  if (bits_ == 1) return init_from(w);  // mean|w_c|: already the optimum
   Tensor flat = w.detach().flatten(1).to(torch::kFloat);
-  if (bits_ == 1) {
-    step.copy_(flat.abs().mean(1).clamp_min(1e-8).view_as(step));
-    initialized_.fill_(true);
-    return;
-  }
-  const double qmin = double(weight_qmin(bits_)), qmax = double(weight_qmax(bits_));
+  const double qmax = double(weight_qmax(bits_));
   Tensor amax = std::get<0>(flat.abs().max(1, /*keepdim=*/true)).clamp_min(1e-8);
   Tensor best_err, best_step;
   for (int k = 4; k <= 40; ++k) {
     Tensor s = amax * (double(k) / 40.0 / qmax);
-    Tensor err =
-        (torch::clamp(torch::round(flat / s), qmin, qmax) * s - flat).square().sum(1, true);
+    Tensor err = (weight_codes(flat, s, bits_) * s - flat).square().sum(1, true);
     if (!best_err.defined()) {
       best_err = err;
       best_step = s;
