@@ -81,9 +81,14 @@ const Schema& train_schema() {
     add_train_keys(s, "train");
     s.add("quant.enabled", Type::kBool, "true",
           "Quantization-aware training when the architecture has bits below 32.")
+        .add("quant.start_epoch", Type::kInt, "0",
+             "Epoch (from 0) from which quantization-aware training quantizes; the epochs before "
+             "it train the float model, and at the switch activation ranges are calibrated on 512 "
+             "train images and weight steps fitted. No later than the last epoch.")
         .add("quant.freeze_bn_epoch", Type::kInt, "2",
              "Epoch (from 0) from which quantization-aware training folds BN, statistics frozen, "
-             "and fits the weight steps to the folded weights; no later than the last epoch.");
+             "and fits the weight steps to the folded weights; no later than the last epoch, no "
+             "earlier than quant.start_epoch.");
     add_augment_keys(s);
     add_loss_keys(s);
     add_val_keys(s);
@@ -125,14 +130,26 @@ const Schema& search_schema() {
              "Temperature at the last epoch (exponential schedule).")
         .add("search.recompute", Type::kBool, "false",
              "Recompute candidate branches in backward to save memory.")
+        .add("search.start_act", Type::kString, "\"\"",
+             "Activation the search starts from: its logit starts search.start_logit above the "
+             "other candidates at every site (e.g. the accurate reference, silu); empty: all "
+             "equal.")
+        .add("search.start_logit", Type::kFloat, "1.0",
+             "Head start of search.start_act's logit (1.0 with 5 candidates: probability 0.40).")
         .add("cost.lambda_latency", Type::kFloat, "0.1",
              "Weight of the latency term, against the detection loss per image.")
         .add("cost.lambda_memory", Type::kFloat, "0.05",
              "Weight of the memory term, against the detection loss per image.")
         .add("cost.target_latency_ms", Type::kFloat, "0",
-             "Latency budget; 0 = 0.7 x the all-8-bit model's.")
+             "Latency budget; 0 = cost.target_latency_ratio x the all-8-bit model's.")
+        .add("cost.target_latency_ratio", Type::kFloat, "0.7",
+             "Latency budget as a fraction of the all-8-bit model's (its slowest activations), "
+             "used when cost.target_latency_ms is 0.")
         .add("cost.target_memory_bytes", Type::kFloat, "0",
-             "Peak-memory budget; 0 = 0.4 x the all-8-bit model's.")
+             "Peak-memory budget; 0 = cost.target_memory_ratio x the all-8-bit model's.")
+        .add("cost.target_memory_ratio", Type::kFloat, "0.4",
+             "Peak-memory budget as a fraction of the all-8-bit model's, used when "
+             "cost.target_memory_bytes is 0.")
         .add("cost.shape", Type::kString, "relu", "g(x) applied to cost/target.",
              {"linear", "relu", "log"})
         .add("cost.runs", Type::kInt, "20",
@@ -160,10 +177,14 @@ const Schema& search_schema() {
              "Bits of the baselines: fp32, int8, or the searched model's bits per site.",
              {"fp32", "int8", "searched"});
     add_train_keys(s, "finetune");
-    s.add(
-        "quant.freeze_bn_epoch", Type::kInt, "2",
-        "Finetune epoch (from 0) from which BN is folded, statistics frozen, and the weight steps "
-        "fitted to the folded weights; no later than the last epoch.");
+    s.add("quant.start_epoch", Type::kInt, "0",
+          "Finetune epoch (from 0) from which the searched model is quantized; the epochs before "
+          "it train the float model, and at the switch activation ranges are calibrated on 512 "
+          "train images and weight steps fitted. No later than the last epoch.")
+        .add("quant.freeze_bn_epoch", Type::kInt, "2",
+             "Finetune epoch (from 0) from which BN is folded, statistics frozen, and the weight "
+             "steps fitted to the folded weights; no later than the last epoch, no earlier than "
+             "quant.start_epoch.");
     add_augment_keys(s);
     add_loss_keys(s);
     add_val_keys(s);

@@ -2,6 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -59,6 +60,10 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   o.lambda_memory = cfg.get_float("cost.lambda_memory");
   o.target_latency_ms = cfg.get_float("cost.target_latency_ms");
   o.target_memory_bytes = cfg.get_float("cost.target_memory_bytes");
+  o.target_latency_ratio = cfg.get_float("cost.target_latency_ratio");
+  o.target_memory_ratio = cfg.get_float("cost.target_memory_ratio");
+  o.start_act = cfg.get_string("search.start_act");
+  o.start_logit = cfg.get_float("search.start_logit");
   o.shape = cfg.get_string("cost.shape");
   o.calibrate_n = static_cast<int>(cfg.get_int("cost.calibrate_n"));
   o.validate_n = static_cast<int>(cfg.get_int("cost.validate_n"));
@@ -86,6 +91,12 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   if (o.lambda_memory < 0) fail("cost.lambda_memory", "must not be negative");
   if (o.target_latency_ms < 0) fail("cost.target_latency_ms", "must not be negative");
   if (o.target_memory_bytes < 0) fail("cost.target_memory_bytes", "must not be negative");
+  if (!(o.target_latency_ratio > 0)) fail("cost.target_latency_ratio", "must be positive");
+  if (!(o.target_memory_ratio > 0)) fail("cost.target_memory_ratio", "must be positive");
+  if (!o.start_act.empty()) {
+    sn::parse_act(o.start_act, cfg.where("search.start_act").str() + ": search.start_act");
+    if (o.start_logit < 0) fail("search.start_logit", "must not be negative");
+  }
   if (o.calibrate_n < 2) fail("cost.calibrate_n", "must be at least 2 (a line needs two points)");
   if (o.validate_n < 0) fail("cost.validate_n", "must not be negative");
   if (o.prune_margin >= 1) fail("cost.prune_margin", "must be below 1 (a fraction of the time)");
@@ -494,6 +505,25 @@ int SupernetSearch::load_checkpoint() {
   return epoch;
 }
 
+void SupernetSearch::start_from(sn::Act act) {
+  torch::NoGradGuard no_grad;
+  int sites = 0;
+  for (const auto& s : model_->site_refs()) {
+    if (!s.act || !s.act->searchable()) continue;
+    const auto& c = s.act->candidates();
+    auto it = std::find(c.begin(), c.end(), act);
+    if (it == c.end()) continue;
+    s.act->alpha[it - c.begin()] += options_.start_logit;
+    ++sites;
+  }
+  if (sites == 0) {
+    throw Error("search.start_act: '" + options_.start_act +
+                "' is a candidate at no searchable site; name one of search_space.activations");
+  }
+  log::info("search starts from ", options_.start_act, " at ", sites, " sites (logit +",
+            fmt("%.2f", options_.start_logit), ")");
+}
+
 void SupernetSearch::fit(bool resume) {
   fs::create_directories(fs::path(run_dir_) / "weights");
   const std::string results = (fs::path(run_dir_) / "results.csv").string();
@@ -504,6 +534,7 @@ void SupernetSearch::fit(bool resume) {
     log::info("resuming the search from ", checkpoint_path(), " after epoch ", start, " of ",
               options_.epochs);
   } else {
+    if (!options_.start_act.empty()) start_from(sn::parse_act(options_.start_act, "start_act"));
     probs_csv_ = "epoch,site,kind,candidate,probability\n" + probability_rows(0, model_);
   }
   auto write_logs = [&] {
@@ -699,10 +730,11 @@ nlohmann::json run_search(const config::Config& cfg, const Measurer& measurer,
   }
 
   sn::ArchChoices reference = cost.reference_choices();
-  double target_lat =
-      o.target_latency_ms > 0 ? o.target_latency_ms : 0.7 * cost.latency_ms(reference);
-  double target_mem =
-      o.target_memory_bytes > 0 ? o.target_memory_bytes : 0.4 * cost.memory_bytes(reference);
+  double target_lat = o.target_latency_ms > 0 ? o.target_latency_ms
+                                              : o.target_latency_ratio * cost.latency_ms(reference);
+  double target_mem = o.target_memory_bytes > 0
+                          ? o.target_memory_bytes
+                          : o.target_memory_ratio * cost.memory_bytes(reference);
   log::info("targets: latency ", fmt("%.3f", target_lat), " ms, memory ",
             fmt("%.0f", target_mem / 1024),
             " KiB (reference: ", fmt("%.3f", cost.latency_ms(reference)), " ms, ",

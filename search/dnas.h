@@ -57,6 +57,12 @@ struct SearchOptions {
   bool recompute = false;
   double lambda_latency = 0.1, lambda_memory = 0.05;
   double target_latency_ms = 0, target_memory_bytes = 0;
+  // Targets when the absolute ones are 0: these fractions of the reference (all-8-bit) model.
+  double target_latency_ratio = 0.7, target_memory_ratio = 0.4;
+  // The activation the search starts from: its logit starts start_logit above the others at every
+  // site that has it (empty: every candidate starts equal).
+  std::string start_act;
+  double start_logit = 1.0;
   std::string shape = "relu";
   double fraction = 1.0;  // of the train split, for quick runs
   bool finetune = true;   // derive -> finetune -> export -> measure -> baselines -> report
@@ -103,6 +109,8 @@ class SupernetSearch {
  private:
   struct State;
   void run_epoch(int epoch, SearchEpoch& rec);
+  // A fresh search's prior: `act`'s logit raised by start_logit wherever it is a candidate.
+  void start_from(supernet::Act act);
   void save_checkpoint(int epoch) const;
   int load_checkpoint();
   std::string checkpoint_path() const;

@@ -83,6 +83,11 @@ TrainOptions TrainOptions::from_config(const config::Config& cfg, const std::str
   o.val_iou = cfg.get_float("val.iou");
   o.max_det = static_cast<int>(cfg.get_int("val.max_det"));
   o.freeze_bn_epoch = static_cast<int>(cfg.get_int("quant.freeze_bn_epoch"));
+  o.quant_start_epoch = static_cast<int>(cfg.get_int("quant.start_epoch"));
+  if (o.quant_start_epoch < 0) {
+    throw Error(cfg.where("quant.start_epoch").str() +
+                ": 'quant.start_epoch' must be 0 or more (0: quantized from the first epoch)");
+  }
   if (cfg.schema().find("quant.enabled")) o.qat = cfg.get_bool("quant.enabled");
   auto positive = [&](const std::string& key, double v) {
     if (!(v > 0)) throw Error(cfg.where(key).str() + ": '" + key + "' must be positive");
@@ -256,11 +261,19 @@ ValResult validate(supernet::YoloModel& model, const data::DetectionSplit& split
 
 namespace {
 
-// Quantization-aware training folds BN from this epoch on: quant.freeze_bn_epoch, but no later
-// than the last epoch, so the last epoch always trains and validates what export computes.
-int fold_epoch(const TrainOptions& o) {
-  return std::min(o.freeze_bn_epoch, o.epochs - 1);
+// Quantization-aware training quantizes from this epoch on (quant.start_epoch; the epochs before
+// it train the float model) and folds BN from quant.freeze_bn_epoch on; both no later than the last
+// epoch, so the last epoch always trains and validates what export computes, and folding never
+// starts before quantization.
+int quant_epoch(const TrainOptions& o) {
+  return std::min(o.quant_start_epoch, o.epochs - 1);
 }
+int fold_epoch(const TrainOptions& o) {
+  return std::max(quant_epoch(o), std::min(o.freeze_bn_epoch, o.epochs - 1));
+}
+
+// Images whose activations calibrate the quantizers when quantization starts after float epochs.
+constexpr int64_t kCalibrationImages = 512;
 
 // The EMA model's tensors beside the trained model's, matched by name: floating point ones are
 // averaged, the others (BN's num_batches_tracked) copied.
@@ -421,6 +434,35 @@ void Trainer::on_epoch_end(std::function<void(const EpochRecord&)> callback) {
   callback_ = std::move(callback);
 }
 
+void Trainer::calibrate_quantizers() {
+  State& s = *state_;
+  torch::NoGradGuard no_grad;
+  data::BatchLoader loader(train_, loader_options(options_, false));
+  loader.start_epoch(0);
+  const int64_t nb = std::min(loader.batches_per_epoch(),
+                              (kCalibrationImages + options_.batch - 1) / options_.batch);
+  std::vector<supernet::YoloModel*> models{&model_};
+  if (s.ema) models.push_back(&s.ema);
+  for (auto* m : models) {
+    (*m)->eval();
+    (*m)->set_quant_mode(supernet::QuantMode::kObserve);
+  }
+  Progress progress("calibrating quantizers", nb, "batch");
+  data::Batch batch;
+  for (int64_t b = 0; b < nb && loader.next(&batch); ++b) {
+    data::TensorBatch tb = data::to_tensors(batch);
+    for (auto* m : models) (*m)->forward_raw(tb.images);
+    progress.advance();
+  }
+  progress.finish();
+  const int calibrated = model_->finish_calibration();
+  if (s.ema) s.ema->finish_calibration();
+  model_->train();
+  log::info("quantization starts: ", calibrated, " activation quantizers calibrated on ",
+            std::min<int64_t>(kCalibrationImages, nb * options_.batch),
+            " train images, weight steps fitted");
+}
+
 void Trainer::train_epoch(int epoch, EpochRecord& rec) {
   State& s = *state_;
   const int64_t nb = s.loader->batches_per_epoch();
@@ -433,12 +475,22 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
   bool mosaic = options_.mosaic > 0 && epoch < options_.epochs - options_.close_mosaic;
   s.loader->set_mosaic(mosaic);
   s.loader->start_epoch(epoch);
-  if (s.qat && epoch == fold_epoch(options_)) {
-    // The switch to folded BN (also on a resume at this epoch: last.pt is the unfolded state).
-    model_->fit_weight_steps_to_folded();
-    if (s.ema) s.ema->fit_weight_steps_to_folded();
+  if (s.qat) {
+    const bool folded = epoch >= fold_epoch(options_);
+    model_->set_fold_bn(folded);
+    if (s.ema) s.ema->set_fold_bn(folded);
+    // The switches below also run on a resume at their epoch: last.pt holds the state before them.
+    if (epoch == quant_epoch(options_) && options_.quant_start_epoch > 0) {
+      calibrate_quantizers();  // fits the weight steps too, to the folded weights when folded
+    } else if (epoch == fold_epoch(options_)) {
+      model_->fit_weight_steps_to_folded();
+      if (s.ema) s.ema->fit_weight_steps_to_folded();
+    }
+    const auto mode =
+        epoch >= quant_epoch(options_) ? supernet::QuantMode::kOn : supernet::QuantMode::kOff;
+    model_->set_quant_mode(mode);
+    if (s.ema) s.ema->set_quant_mode(mode);
   }
-  if (s.qat) model_->set_fold_bn(epoch >= fold_epoch(options_));
   model_->train();
 
   Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options_.epochs),

@@ -49,6 +49,7 @@ struct TrainOptions {
   int max_det = 300;
   // Quantization-aware training.
   bool qat = true;
+  int quant_start_epoch = 0;  // epochs before it train the float model (quant.start_epoch)
   int freeze_bn_epoch = 2;
 
   // From a train config (section "train") or a search config's finetune section ("finetune").
@@ -96,6 +97,9 @@ class Trainer {
  private:
   struct State;
   void train_epoch(int epoch, EpochRecord& rec);
+  // The switch from float to quantized training: activation ranges observed on the first
+  // kCalibrationImages train images (no augmentation), weight steps fitted, on the model and EMA.
+  void calibrate_quantizers();
   void save_checkpoint(const std::string& path, int epoch) const;
   int load_checkpoint(const std::string& path);
   void append_csv(const EpochRecord& rec) const;

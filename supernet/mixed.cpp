@@ -253,6 +253,12 @@ WeightQuantizerImpl* QConv2dImpl::weight_quantizer(int bits) {
 }
 
 Tensor QConv2dImpl::quantized_input(const Tensor& x) {
+  if (sampling_->quant != QuantMode::kOn) {
+    if (sampling_->quant == QuantMode::kObserve)
+      for (auto& q : aq_)
+        if (q) q->observe(x);
+    return x;
+  }
   const bool single = a_bits_.size() == 1 || sampling_->mode == ArchMode::kFixed;
   if (single) {
     auto* q = aq_[size_t(a_bits_.size() == 1 ? 0 : chosen_a())].get();
@@ -264,6 +270,7 @@ Tensor QConv2dImpl::quantized_input(const Tensor& x) {
 }
 
 Tensor QConv2dImpl::quantized_weight(const Tensor& w) {
+  if (sampling_->quant != QuantMode::kOn) return w;
   const bool single = w_bits_.size() == 1 || sampling_->mode == ArchMode::kFixed;
   if (single) {
     auto* q = wq_[size_t(w_bits_.size() == 1 ? 0 : chosen_w())].get();

@@ -20,9 +20,14 @@ enum class ArchMode {
   kHardGumbel,  // one-hot of the Gumbel sample forward, soft gradient (straight-through)
   kFixed,       // only the chosen candidate (argmax, or a choice set on the site)
 };
+// What every quantizer of one model does: quantize (training, export), pass values through as
+// floats (the float epochs before quantization starts, trainer quant.start_epoch), or pass them
+// through while each activation quantizer records its input's range (calibration at that switch).
+enum class QuantMode { kOn, kOff, kObserve };
 struct ArchSampling {
   ArchMode mode = ArchMode::kSoftmax;
   double tau = 1.0;
+  QuantMode quant = QuantMode::kOn;
 };
 ArchMode parse_arch_mode(const std::string& name);
 std::string arch_mode_name(ArchMode mode);

@@ -606,6 +606,21 @@ void YoloModelImpl::fit_weight_steps_to_folded() {
     if (s.block) s.block->fit_weight_steps_to_folded();
 }
 
+int YoloModelImpl::finish_calibration() {
+  int calibrated = 0;
+  for (const auto& s : sites_) {
+    for (int bits : s.conv->a_bits())
+      if (ActQuantizerImpl* q = s.conv->act_quantizer(bits)) calibrated += q->finish_observation();
+    if (s.block && s.block->fold_bn()) {
+      s.block->fit_weight_steps_to_folded();
+    } else {
+      for (int bits : s.conv->w_bits())
+        if (WeightQuantizerImpl* q = s.conv->weight_quantizer(bits)) q->fit_to(s.conv->weight);
+    }
+  }
+  return calibrated;
+}
+
 std::vector<SiteView> YoloModelImpl::sites() const {
   std::vector<SiteView> out;
   for (const auto& s : sites_) {

@@ -122,6 +122,14 @@ class YoloModelImpl : public torch::nn::Module {
   void set_fold_bn(bool value);
   // Every site's ConvImpl::fit_weight_steps_to_folded (call once, when folding starts).
   void fit_weight_steps_to_folded();
+  // Quantizers on, off (float forward) or observing (float forward, activation ranges recorded).
+  void set_quant_mode(QuantMode mode) { sampling_->quant = mode; }
+  QuantMode quant_mode() const { return sampling_->quant; }
+  // After forwards in QuantMode::kObserve: every activation quantizer that observed takes its
+  // calibrated range (ActQuantizerImpl::finish_observation) and every weight quantizer's steps are
+  // fitted to the weight its conv quantizes (folded when BN is folded). Returns the number of
+  // activation quantizers calibrated.
+  int finish_calibration();
 
   const std::vector<SiteRef>& site_refs() const { return sites_; }
   std::vector<SiteView> sites() const;

@@ -179,6 +179,41 @@ void ActQuantizerImpl::set_params(double step_value, double beta_value) {
   initialized_.fill_(true);
 }
 
+void ActQuantizerImpl::observe(const Tensor& x) {
+  if (bits_ == kFloatBits || image_input_ || x.numel() == 0) return;
+  torch::NoGradGuard no_grad;
+  Tensor v = x.detach().flatten().to(torch::kFloat);
+  constexpr int64_t kMaxValues = int64_t{1} << 16;
+  if (v.numel() > kMaxValues)
+    v = v.slice(0, 0, v.numel(), (v.numel() + kMaxValues - 1) / kMaxValues);
+  const double qmax = double(this->qmax());
+  const double lo = unsigned_ ? 0.0 : std::min(v.min().item<double>(), 0.0);
+  const double hi = std::max(v.max().item<double>(), 0.0);
+  if (!(hi > lo)) return;
+  // Candidate upper ends as one [K, 1] column; the grid of each: s = (hi_k - lo) / qmax and the
+  // integer zero point of NUMERICS (real zero on the grid).
+  std::vector<double> his;
+  for (int k = 10; k <= 40; ++k) his.push_back(std::max(hi * k / 40.0, lo + 1e-6));
+  Tensor hk = torch::tensor(his, torch::kDouble).to(torch::kFloat).view({-1, 1});
+  Tensor s = ((hk - lo) / qmax).clamp_min(1e-8);
+  Tensor z = torch::clamp(torch::round(-lo / s), 0.0, qmax);
+  Tensor q = torch::clamp(torch::round(v.view({1, -1}) / s) + z, 0.0, qmax);
+  Tensor err = ((q - z) * s - v.view({1, -1})).square().sum(1);
+  const int64_t best = err.argmin().item<int64_t>();
+  observed_lo_ += lo;
+  observed_hi_ += his[size_t(best)];
+  ++observed_;
+}
+
+bool ActQuantizerImpl::finish_observation() {
+  if (observed_ == 0) return false;
+  const double lo = observed_lo_ / double(observed_), hi = observed_hi_ / double(observed_);
+  observed_lo_ = observed_hi_ = 0;
+  observed_ = 0;
+  set_params(std::max((hi - lo) / double(qmax()), 1e-6), unsigned_ ? 0.0 : lo);
+  return true;
+}
+
 double ActQuantizerImpl::step_value() const {
   if (image_input_ && bits_ == 8) return 1.0 / 255.0;
   return step.item<double>();

@@ -70,6 +70,13 @@ class ActQuantizerImpl : public torch::nn::Module {
   void maybe_init(const torch::Tensor& x);
   // Sets s and beta and marks the quantizer initialised.
   void set_params(double step_value, double beta_value);
+  // Calibration (quantization starting from a float model): observe() records the range of one
+  // batch that quantizes it with the least squared error (lower end its min, or 0 when unsigned;
+  // upper end k / 40 of its max, k = 10..40; on an even subsample of at most 2^16 values), and
+  // finish_observation() sets s and beta from the mean of the recorded ranges and forgets them.
+  // It returns false (nothing set) when nothing was observed or the grid is the image's fixed one.
+  void observe(const torch::Tensor& x);
+  bool finish_observation();
   bool initialized() const { return initialized_.item<bool>(); }
   double step_value() const;
   int64_t zero_point() const;
@@ -83,6 +90,8 @@ class ActQuantizerImpl : public torch::nn::Module {
   bool unsigned_ = false;
   bool image_input_ = false;
   torch::Tensor initialized_;
+  double observed_lo_ = 0, observed_hi_ = 0;
+  int64_t observed_ = 0;
 };
 TORCH_MODULE(ActQuantizer);
 

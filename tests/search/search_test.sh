@@ -50,8 +50,18 @@ grep -q "<svg" runs/search/full/report.html || { echo "report without plots"; ex
 [ "$(wc -l < runs/search/full/results.csv)" -eq 4 ] || { echo "results.csv should hold 3 epochs"; exit 1; }
 
 # 2. kill -9 during the search, then --resume (search only: the architecture is what matters).
-"$MIXNAS" -q search tiny.yaml search.finetune=false search.epochs=4 --name straight
-"$MIXNAS" -q search tiny.yaml search.finetune=false search.epochs=4 --name killed &
+# Both start from silu (a prior given once: a resume must not give it again).
+START="search.start_act=silu search.start_logit=0.5"
+"$MIXNAS" -q search tiny.yaml search.finetune=false search.epochs=4 $START --name straight
+python3 - runs/search/straight/probs.csv <<'PY'
+import csv, math, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["epoch"] == "0" and r["kind"] == "act"]
+silu = [float(r["probability"]) for r in rows if r["candidate"] == "silu"]
+assert silu, "no activation rows at epoch 0"
+want = math.exp(0.5) / (math.exp(0.5) + 1)
+assert all(abs(p - want) < 1e-5 for p in silu), (silu[:3], want)
+PY
+"$MIXNAS" -q search tiny.yaml search.finetune=false search.epochs=4 $START --name killed &
 pid=$!
 for _ in $(seq 1 600); do
   if [ -f runs/search/killed/results.csv ] && [ "$(wc -l < runs/search/killed/results.csv)" -ge 2 ]; then break; fi
@@ -61,10 +71,16 @@ done
 kill -9 $pid
 wait $pid 2>/dev/null || true
 if [ -f runs/search/killed/arch.yaml ]; then echo "the search finished before the kill; the test proves nothing"; exit 1; fi
-"$MIXNAS" -q search tiny.yaml search.finetune=false search.epochs=4 --name killed --resume
+"$MIXNAS" -q search tiny.yaml search.finetune=false search.epochs=4 $START --name killed --resume
 diff runs/search/straight/arch.yaml runs/search/killed/arch.yaml || { echo "resumed search chose another architecture"; exit 1; }
 diff <(cut -d, -f1-8 runs/search/straight/results.csv) <(cut -d, -f1-8 runs/search/killed/results.csv) \
   || { echo "resumed search logged other figures"; exit 1; }
+
+# A start activation that is no candidate is refused, naming the key.
+if "$MIXNAS" -q search tiny.yaml search.start_act=mish --name badstart 2> bad.err; then
+  echo "search.start_act=mish was accepted"; exit 1
+fi
+grep -q "search.start_act" bad.err || { echo "unclear error:"; cat bad.err; exit 1; }
 
 # 3. The latency term steers the search. At 128 px: at 64 px the layers take a few microseconds,
 # fp32 convs are as fast as int8 ones and whole-model times are mostly fixed ops and noise, so

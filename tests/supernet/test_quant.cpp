@@ -54,6 +54,47 @@ TEST_CASE("LSQ+ activation quantizer forward uses the integer zero point", "[qua
   CHECK(values(q->forward(x)) == std::vector<float>{0.0f, 0.0f, 0.5f, 2.5f, 3.0f});
 }
 
+TEST_CASE("activation calibration: known ranges, outliers clipped, batches averaged", "[quant]") {
+  // 0, 1/1000, ..., 1 at 8 bits: no clipping pays, so the grid spans exactly [0, 1].
+  Tensor ramp = torch::linspace(0.0, 1.0, 1001);
+  ActQuantizer u(8);
+  u->set_unsigned(true);
+  u->observe(ramp);
+  REQUIRE(u->finish_observation());
+  CHECK(u->step_value() == Approx(1.0 / 255).epsilon(1e-6));
+  CHECK(u->zero_point() == 0);
+  // Signed (after SiLU): the lower end is the minimum, so real zero is code round(0.25 / s).
+  ActQuantizer sq(8);
+  sq->observe(torch::linspace(-0.25, 1.0, 1001));
+  REQUIRE(sq->finish_observation());
+  CHECK(sq->step_value() == Approx(1.25 / 255).epsilon(1e-6));
+  CHECK(sq->zero_point() == 51);
+  // 2 bits, 10000 values in [0, 1] and ten at 4: the full range puts most values on code 0 (squared
+  // error ~1850); clipping near 1 costs ~90 on the outliers and ~90 on the rest, so it is chosen.
+  Tensor tail = torch::cat({torch::linspace(0.0, 1.0, 10000), torch::full({10}, 4.0)});
+  ActQuantizer t(2);
+  t->set_unsigned(true);
+  t->observe(tail);
+  REQUIRE(t->finish_observation());
+  CHECK(t->step_value() < 2.0 / 3);
+  CHECK(t->step_value() >= 1.0 / 3 - 1e-6);
+  // Two batches, ranges [0, 1] and [0, 3]: the mean range [0, 2].
+  ActQuantizer m(8);
+  m->set_unsigned(true);
+  m->observe(ramp);
+  m->observe(ramp * 3);
+  REQUIRE(m->finish_observation());
+  CHECK(m->step_value() == Approx(2.0 / 255).epsilon(1e-6));
+  // Observations are forgotten once used; the image grid is fixed and never calibrated.
+  CHECK_FALSE(m->finish_observation());
+  CHECK(m->step_value() == Approx(2.0 / 255).epsilon(1e-6));
+  ActQuantizer img(8);
+  img->set_image_input(true);
+  img->observe(ramp * 0.5);
+  CHECK_FALSE(img->finish_observation());
+  CHECK(img->step_value() == Approx(1.0 / 255).epsilon(1e-9));
+}
+
 TEST_CASE("values on the grid survive quantization", "[quant]") {
   for (int bits : {1, 2, 3, 4, 8}) {
     WeightQuantizer wq(2, bits);

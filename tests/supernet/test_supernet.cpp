@@ -205,6 +205,50 @@ TEST_CASE("weight quantizer steps are fitted to the folded weights", "[supernet]
   CHECK(err.max().item<double>() <= 0.5 + 1e-4);
 }
 
+TEST_CASE("quantizers off compute the float model; observing calibrates them",
+          "[supernet][quant]") {
+  torch::manual_seed(13);
+  YoloModel net = pico_supernet();
+  ArchChoices choices = net->argmax_choices();
+  for (auto& [name, c] : choices) c.w_bits = c.a_bits = 8;
+  YoloModel m = derive_model(net, choices);
+  Tensor x = torch::rand({2, 3, 64, 64});
+  // Training mode: BN normalises with batch statistics, so the signal reaches the head (in eval
+  // mode with fresh running statistics it fades away over the layers of a random model).
+  m->train();
+  Tensor init_out = m->forward(x).raw[0].clone();  // initialises every quantizer (LSQ+ init)
+  m->set_quant_mode(QuantMode::kOff);
+  Tensor ref = m->forward(x).raw[0].clone();
+  const double init_err = (init_out - ref).abs().mean().item<double>();
+  // Grids far off: the quantized forward breaks, the float one does not see them.
+  std::vector<ActQuantizerImpl*> aqs;
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& s : m->site_refs()) {
+      ActQuantizerImpl* q = s.conv->act_quantizer(8);
+      REQUIRE(q != nullptr);
+      if (!q->image_input()) aqs.push_back(q);
+      q->set_params(100.0, 0.0);
+      s.conv->weight_quantizer(8)->set_step(100.0);
+    }
+  }
+  CHECK(torch::equal(m->forward(x).raw[0], ref));
+  m->set_quant_mode(QuantMode::kOn);
+  const double scale = ref.abs().max().item<double>();
+  CHECK((m->forward(x).raw[0] - ref).abs().max().item<double>() > 0.1 * scale);
+  // Observing is a float forward too; finishing gives every non-image quantizer its range and
+  // every weight quantizer fitted steps. The 8-bit model then tracks the float one more closely
+  // than with LSQ+'s min/max init on the same batch (a random model amplifies every error: 0.30
+  // mean abs error with that init, 0.23 calibrated, against a mean |output| of 1.37).
+  m->set_quant_mode(QuantMode::kObserve);
+  CHECK(torch::equal(m->forward(x).raw[0], ref));
+  CHECK(m->finish_calibration() == static_cast<int>(aqs.size()));
+  for (auto* q : aqs) CHECK(q->step_value() < 1.0);
+  m->set_quant_mode(QuantMode::kOn);
+  Tensor out = m->forward(x).raw[0];
+  CHECK((out - ref).abs().mean().item<double>() < 0.9 * init_err);
+}
+
 TEST_CASE("detection losses fall when overfitting one batch", "[supernet][loss]") {
   torch::manual_seed(11);
   const char* v5_tiny = R"(nc: 3
