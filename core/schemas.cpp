@@ -131,9 +131,9 @@ const Schema& search_schema() {
         .add("search.recompute", Type::kBool, "false",
              "Recompute candidate branches in backward to save memory.")
         .add("search.start_act", Type::kString, "\"\"",
-             "Activation the search starts from: its logit starts search.start_logit above the "
-             "other candidates at every site (e.g. the accurate reference, silu); empty: all "
-             "equal.")
+             "Activation the architecture epochs start from: when the warm-up ends its logit is "
+             "raised by search.start_logit at every site (e.g. the accurate reference, silu); "
+             "empty: all candidates start equal.")
         .add("search.start_logit", Type::kFloat, "1.0",
              "Head start of search.start_act's logit (1.0 with 5 candidates: probability 0.40).")
         .add("cost.lambda_latency", Type::kFloat, "0.1",

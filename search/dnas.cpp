@@ -505,23 +505,34 @@ int SupernetSearch::load_checkpoint() {
   return epoch;
 }
 
-void SupernetSearch::start_from(sn::Act act) {
-  torch::NoGradGuard no_grad;
-  int sites = 0;
-  for (const auto& s : model_->site_refs()) {
+namespace {
+// Searchable activation sites with `act` among their candidates, and its index there.
+std::vector<std::pair<sn::MixedActivationImpl*, int64_t>> start_sites(sn::YoloModel& model,
+                                                                      sn::Act act) {
+  std::vector<std::pair<sn::MixedActivationImpl*, int64_t>> out;
+  for (const auto& s : model->site_refs()) {
     if (!s.act || !s.act->searchable()) continue;
     const auto& c = s.act->candidates();
     auto it = std::find(c.begin(), c.end(), act);
-    if (it == c.end()) continue;
-    s.act->alpha[it - c.begin()] += options_.start_logit;
-    ++sites;
+    if (it != c.end()) out.push_back({s.act, it - c.begin()});
   }
-  if (sites == 0) {
+  return out;
+}
+}  // namespace
+
+void SupernetSearch::check_start(sn::Act act) {
+  if (start_sites(model_, act).empty()) {
     throw Error("search.start_act: '" + options_.start_act +
                 "' is a candidate at no searchable site; name one of search_space.activations");
   }
-  log::info("search starts from ", options_.start_act, " at ", sites, " sites (logit +",
-            fmt("%.2f", options_.start_logit), ")");
+}
+
+void SupernetSearch::start_from(sn::Act act) {
+  torch::NoGradGuard no_grad;
+  auto sites = start_sites(model_, act);
+  for (auto& [mixed, index] : sites) mixed->alpha[index] += options_.start_logit;
+  log::info("architecture epochs start from ", options_.start_act, " at ", sites.size(),
+            " sites (logit +", fmt("%.2f", options_.start_logit), ")");
 }
 
 void SupernetSearch::fit(bool resume) {
@@ -533,8 +544,18 @@ void SupernetSearch::fit(bool resume) {
     start = load_checkpoint();
     log::info("resuming the search from ", checkpoint_path(), " after epoch ", start, " of ",
               options_.epochs);
-  } else {
-    if (!options_.start_act.empty()) start_from(sn::parse_act(options_.start_act, "start_act"));
+  }
+  // The start activation's head start is given once, when the warm-up ends (before the first
+  // architecture epoch): the warm-up trains every candidate evenly, and the checkpoint written then
+  // holds the raised logits, so a resume never gives it twice.
+  const bool has_start = !options_.start_act.empty();
+  const sn::Act start_act = has_start ? sn::parse_act(options_.start_act, "start_act") : sn::Act{};
+  if (has_start && start == 0) check_start(start_act);
+  auto start_if_due = [&](int finished_epochs) {
+    if (has_start && finished_epochs == options_.warmup_epochs) start_from(start_act);
+  };
+  if (start == 0) {
+    start_if_due(0);
     probs_csv_ = "epoch,site,kind,candidate,probability\n" + probability_rows(0, model_);
   }
   auto write_logs = [&] {
@@ -548,6 +569,7 @@ void SupernetSearch::fit(bool resume) {
     SearchEpoch rec;
     run_epoch(epoch, rec);
     history_.push_back(rec);
+    start_if_due(epoch + 1);
     probs_csv_ += probability_rows(epoch + 1, model_);
     // Checkpoint first: the logs never list an epoch the checkpoint does not hold.
     save_checkpoint(epoch + 1);
@@ -841,12 +863,26 @@ nlohmann::json run_search(const config::Config& cfg, const Measurer& measurer,
 
   // How well the table predicts whole models it was not calibrated on.
   std::vector<std::pair<double, double>> pred_meas;
-  if (searched_fig) pred_meas.push_back({searched_fig->predicted_ms, searched_fig->latency_ms});
-  for (const auto& b : baselines)
-    if (b.predicted_ms >= 0) pred_meas.push_back({b.predicted_ms, b.latency_ms});
+  std::vector<std::string> checked;  // what each pair is, for the log
+  if (searched_fig) {
+    pred_meas.push_back({searched_fig->predicted_ms, searched_fig->latency_ms});
+    checked.push_back("searched");
+  }
+  for (const auto& b : baselines) {
+    if (b.predicted_ms < 0) continue;
+    pred_meas.push_back({b.predicted_ms, b.latency_ms});
+    checked.push_back(b.name);
+  }
   std::vector<std::pair<double, double>> val_pairs =
       measure_random_architectures(supernet, cost, measurer, o.validate_n, seed + 7919, imgsz);
   pred_meas.insert(pred_meas.end(), val_pairs.begin(), val_pairs.end());
+  for (size_t i = 0; i < val_pairs.size(); ++i)
+    checked.push_back("random " + std::to_string(i + 1));
+  for (size_t i = 0; i < pred_meas.size(); ++i) {
+    const auto& [p, m] = pred_meas[i];
+    log::info("LUT check ", checked[i], ": predicted ", fmt("%.3f", p), " ms, measured ",
+              fmt("%.3f", m), " ms (", fmt("%+.1f", m > 0 ? 100.0 * (p - m) / m : 0.0), "%)");
+  }
   LutAccuracy acc = lut_accuracy(pred_meas);
 
   if (searched_fig) summary["searched"] = figures_json(*searched_fig);

@@ -109,8 +109,10 @@ class SupernetSearch {
  private:
   struct State;
   void run_epoch(int epoch, SearchEpoch& rec);
-  // A fresh search's prior: `act`'s logit raised by start_logit wherever it is a candidate.
+  // The prior of search.start_act: `act`'s logit raised by start_logit wherever it is a
+  // candidate (given once, when the warm-up ends); check_start throws when it is nowhere one.
   void start_from(supernet::Act act);
+  void check_start(supernet::Act act);
   void save_checkpoint(int epoch) const;
   int load_checkpoint();
   std::string checkpoint_path() const;

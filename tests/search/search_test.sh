@@ -50,16 +50,21 @@ grep -q "<svg" runs/search/full/report.html || { echo "report without plots"; ex
 [ "$(wc -l < runs/search/full/results.csv)" -eq 4 ] || { echo "results.csv should hold 3 epochs"; exit 1; }
 
 # 2. kill -9 during the search, then --resume (search only: the architecture is what matters).
-# Both start from silu (a prior given once: a resume must not give it again).
+# Both start from silu: a head start given once, when the warm-up ends (a resume must not give it
+# again). The warm-up leaves the logits alone, so the probabilities after it are exactly the start's.
 START="search.start_act=silu search.start_logit=0.5"
 "$MIXNAS" -q search tiny.yaml search.finetune=false search.epochs=4 $START --name straight
 python3 - runs/search/straight/probs.csv <<'PY'
 import csv, math, sys
-rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["epoch"] == "0" and r["kind"] == "act"]
-silu = [float(r["probability"]) for r in rows if r["candidate"] == "silu"]
-assert silu, "no activation rows at epoch 0"
+rows = list(csv.DictReader(open(sys.argv[1])))
+def silu(epoch):
+    p = [float(r["probability"]) for r in rows
+         if r["epoch"] == epoch and r["kind"] == "act" and r["candidate"] == "silu"]
+    assert p, "no activation rows at epoch " + epoch
+    return p
 want = math.exp(0.5) / (math.exp(0.5) + 1)
-assert all(abs(p - want) < 1e-5 for p in silu), (silu[:3], want)
+assert all(abs(p - 0.5) < 1e-6 for p in silu("0")), silu("0")[:3]
+assert all(abs(p - want) < 1e-5 for p in silu("1")), (silu("1")[:3], want)
 PY
 "$MIXNAS" -q search tiny.yaml search.finetune=false search.epochs=4 $START --name killed &
 pid=$!
