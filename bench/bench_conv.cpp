@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "deploy/runtime/cpu_features.h"
 #include "deploy/runtime/kernels/conv.h"
 #include "deploy/runtime/kernels/conv_lowbit.h"
@@ -385,10 +386,12 @@ int main(int argc, char** argv) {
       "# low-bit: w1a1/w2a2/w4a4 = make_conv_plan's pick (random codes, z_a mid-range); "
       "forced rows %s %s %s\n",
       r11.c_str(), r22.c_str(), r44.c_str());
-  std::printf("%-24s %-22s %9s %9s %9s %9s %9s %6s %6s %6s | %8s %8s %8s | %8s %8s %8s %8s | %s\n",
-              "layer", "shape", "mix_f32", "onednn_f32", "mix_int8",
-              (std::string(engine_name(q_main)) + "_i8").c_str(), "qnnpack_i8", "f32x", "i8x",
-              "qnnx", "w1a1", "w2a2", "w4a4", "bs11", "bs22", "bs22p", "bs44", "pick");
+  std::printf(
+      "%-24s %-22s %9s %9s %9s %9s %9s %6s %6s %6s | %8s %8s %8s | %8s %8s %8s %8s | %8s %8s | "
+      "%s\n",
+      "layer", "shape", "mix_f32", "onednn_f32", "mix_int8",
+      (std::string(engine_name(q_main)) + "_i8").c_str(), "qnnpack_i8", "f32x", "i8x", "qnnx",
+      "w1a1", "w2a2", "w4a4", "bs11", "bs22", "bs22p", "bs44", "lut11", "lut22", "pick");
 
   std::mt19937 rng(7);
   std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -396,9 +399,9 @@ int main(int argc, char** argv) {
   int n_f32 = 0, n_q = 0, n_qnn = 0;
   // Low-bit ratios (w2a2/onednn_int8, w2a2/onednn_fp32, w1a1/onednn_int8, w4a4/mixnas_int8):
   // picked plans and forced bit-serial rows.
-  double log_pick[4] = {0, 0, 0, 0}, log_forced[4] = {0, 0, 0, 0};
+  double log_pick[4] = {0, 0, 0, 0}, log_forced[4] = {0, 0, 0, 0}, log_lut[3] = {0, 0, 0};
   int n_low = 0;
-  double tot[12] = {};
+  double tot[14] = {};
   for (const Layer& l : yolov8n_convs()) {
     if (!filter.empty() && l.name.find(filter) == std::string::npos) continue;
     const int pad = l.k / 2;
@@ -499,6 +502,17 @@ int main(int argc, char** argv) {
     const double f11 = forced(l11, *p11, t11, r11), f22 = forced(l22, *p22, t22, r22),
                  f44 = forced(l44, *p44, t44, r44);
     const double f22p = l22.time_planes(*make_conv_plan_lowbit_named(l22.w, r22));
+    // The table-lookup rows forced (NAN where the CPU lacks them or the layer does not fit).
+    auto lut = [&](const LowbitLayer& lb, const char* row) {
+      try {
+        auto p = make_conv_plan_lowbit_named(lb.w, row);
+        return p ? lb.time(*p) : NAN;
+      } catch (const mixnas::Error&) {
+        return static_cast<double>(NAN);
+      }
+    };
+    const double u11 = lut(l11, "conv_lut_w1a1__avx512vbmi"),
+                 u22 = lut(l22, "conv_lut_w2a2__avx512vbmi");
     const std::string pick = std::string(is_bitserial(*p11) ? "b" : "i") +
                              (is_bitserial(*p22) ? "b" : "i") + (is_bitserial(*p44) ? "b" : "i");
 
@@ -509,9 +523,9 @@ int main(int argc, char** argv) {
                  qnnx = r.torch_qnn / r.mix_int8;
     std::printf(
         "%-24s %-22s %9.1f %9.1f %9.1f %9.1f %9.1f %6.2f %6.2f %6.2f | %8.1f %8.1f %8.1f | %8.1f "
-        "%8.1f %8.1f %8.1f | %s\n",
+        "%8.1f %8.1f %8.1f | %8.1f %8.1f | %s\n",
         l.name.c_str(), shape, r.mix_f32, r.torch_f32, r.mix_int8, r.torch_q, r.torch_qnn, f32x,
-        i8x, qnnx, t11, t22, t44, f11, f22, f22p, f44, pick.c_str());
+        i8x, qnnx, t11, t22, t44, f11, f22, f22p, f44, u11, u22, pick.c_str());
     std::fflush(stdout);
     log_f32 += std::log(f32x), ++n_f32;
     if (std::isfinite(i8x)) log_q += std::log(i8x), ++n_q;
@@ -520,23 +534,27 @@ int main(int argc, char** argv) {
       const double pk[4] = {r.torch_q / t22, r.torch_f32 / t22, r.torch_q / t11, r.mix_int8 / t44};
       const double fc[4] = {r.torch_q / f22, r.torch_f32 / f22, r.torch_q / f11, r.mix_int8 / f44};
       for (int i = 0; i < 4; ++i) log_pick[i] += std::log(pk[i]), log_forced[i] += std::log(fc[i]);
+      const double lu[3] = {r.torch_q / u22, r.torch_f32 / u22, r.torch_q / u11};
+      for (int i = 0; i < 3; ++i) log_lut[i] += std::log(std::isfinite(lu[i]) ? lu[i] : 0.0);
       ++n_low;
     }
-    const double v[12] = {r.mix_f32, r.torch_f32, r.mix_int8, r.torch_q, r.torch_qnn, t11,
-                          t22,       t44,         f11,        f22,       f22p,        f44};
-    for (int i = 0; i < 12; ++i) tot[i] += v[i];
+    const double v[14] = {r.mix_f32, r.torch_f32, r.mix_int8, r.torch_q, r.torch_qnn, t11, t22,
+                          t44,       f11,         f22,        f22p,      f44,         u11, u22};
+    for (int i = 0; i < 14; ++i) tot[i] += v[i];
   }
   std::printf(
       "%-24s %-22s %9.1f %9.1f %9.1f %9.1f %9.1f %6.2f %6.2f %6.2f | %8.1f %8.1f %8.1f | %8.1f "
-      "%8.1f %8.1f %8.1f |\n",
+      "%8.1f %8.1f %8.1f | %8.1f %8.1f |\n",
       "TOTAL (us)", "", tot[0], tot[1], tot[2], tot[3], tot[4], tot[1] / tot[0], tot[3] / tot[2],
-      tot[4] / tot[2], tot[5], tot[6], tot[7], tot[8], tot[9], tot[10], tot[11]);
+      tot[4] / tot[2], tot[5], tot[6], tot[7], tot[8], tot[9], tot[10], tot[11], tot[12], tot[13]);
   auto gm = [](double s, int n) { return n ? std::exp(s / n) : NAN; };
   std::printf(
       "FORCED-BITSERIAL w2a2/onednn_int8=%.3f w2a2/onednn_fp32=%.3f w1a1/onednn_int8=%.3f "
       "w4a4/mixnas_int8=%.3f\n",
       gm(log_forced[0], n_low), gm(log_forced[1], n_low), gm(log_forced[2], n_low),
       gm(log_forced[3], n_low));
+  std::printf("FORCED-LUT w2a2/onednn_int8=%.3f w2a2/onednn_fp32=%.3f w1a1/onednn_int8=%.3f\n",
+              gm(log_lut[0], n_low), gm(log_lut[1], n_low), gm(log_lut[2], n_low));
   std::printf(
       "GEOMEAN fp32/onednn_fp32=%.3f int8/onednn_int8=%.3f int8/qnnpack_int8=%.3f "
       "w2a2/onednn_int8=%.3f w2a2/onednn_fp32=%.3f w1a1/onednn_int8=%.3f w4a4/mixnas_int8=%.3f\n",

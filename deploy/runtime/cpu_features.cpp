@@ -58,6 +58,7 @@ void detect_x86(CpuFeatures& f) {
     f.avx512vl = f.avx512f && ((b >> 31) & 1);
     f.avx512vnni = f.avx512f && ((c >> 11) & 1);
     f.avx512vpopcntdq = f.avx512f && ((c >> 14) & 1);
+    f.avx512vbmi = f.avx512f && ((c >> 1) & 1);
   }
   unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
   __cpuid_count(7, 1, a1, b1, c1, d1);
@@ -85,12 +86,13 @@ void apply_mask(CpuFeatures& f, const char* mask) {
     if (name == "sse41") f.sse41 = false;
     if (name == "avx2") f.avx2 = f.fma = f.avxvnni = false;
     if (name == "avx2" || name == "avx512f") {
-      f.avx512f = f.avx512bw = f.avx512vl = f.avx512vnni = f.avx512vpopcntdq = false;
+      f.avx512f = f.avx512bw = f.avx512vl = f.avx512vnni = f.avx512vpopcntdq = f.avx512vbmi = false;
     }
     if (name == "avx512bw") f.avx512bw = false;
     if (name == "avx512vl") f.avx512vl = false;
     if (name == "avx512vnni") f.avx512vnni = false;
     if (name == "avx512vpopcntdq") f.avx512vpopcntdq = false;
+    if (name == "avx512vbmi") f.avx512vbmi = false;
     if (name == "avxvnni") f.avxvnni = false;
     if (name == "neon") f.neon = f.dotprod = f.i8mm = false;
     if (name == "dotprod") f.dotprod = false;
@@ -113,6 +115,7 @@ std::vector<std::string> CpuFeatures::names() const {
   add(avx512vl, "avx512vl");
   add(avx512vnni, "avx512vnni");
   add(avx512vpopcntdq, "avx512vpopcntdq");
+  add(avx512vbmi, "avx512vbmi");
   add(avxvnni, "avxvnni");
   add(neon, "neon");
   add(dotprod, "dotprod");

@@ -19,6 +19,7 @@ struct CpuFeatures {
   bool avx512vl = false;
   bool avx512vnni = false;
   bool avx512vpopcntdq = false;
+  bool avx512vbmi = false;  // vpermb (byte table lookups)
   bool avxvnni = false;
   // aarch64
   bool neon = false;

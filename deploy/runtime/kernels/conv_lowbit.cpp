@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "deploy/runtime/kernels/conv_bitserial_job.h"
+#include "deploy/runtime/kernels/conv_lut_job.h"
 
 namespace mixnas::rt {
 
@@ -199,6 +200,41 @@ bool conv_fits(const ConvWeights& w) {
 
 // ---------------------------------------------------------------------------------------------
 // The plan.
+
+// Sinks and residual of a low-bit plan's epilogue, checked before anything runs.
+void check_lowbit_epilogue(const ConvWeights& w, const ConvEpilogue& ep) {
+  const int oc = w.geometry.out_c;
+  if (ep.sinks.empty()) fail(w, "the epilogue has no sinks; the output would go nowhere");
+  if (ep.residual && ep.residual_row_stride < oc)
+    fail(w, "residual_row_stride " + std::to_string(ep.residual_row_stride) +
+                " is smaller than out_c");
+  for (size_t s = 0; s < ep.sinks.size(); ++s) {
+    const ConvSink& k = ep.sinks[s];
+    const std::string at = "sink " + std::to_string(s) + ": ";
+    if (!k.data) fail(w, at + "data is null");
+    if (k.kind == ConvSink::kF32 || k.kind == ConvSink::kCodes) {
+      if (k.channel_offset < 0 || k.row_stride < k.channel_offset + oc)
+        fail(w, at + "row_stride " + std::to_string(k.row_stride) + " < channel_offset " +
+                    std::to_string(k.channel_offset) + " + out_c");
+    } else if (k.kind == ConvSink::kBitPlanes) {
+      const int words = (k.channel_offset + oc + 63) / 64;
+      if (k.channel_offset < 0 || k.plane_stride < words ||
+          k.row_stride < (k.bits - 1) * k.plane_stride + words)
+        fail(w, at + "bit planes of channel_offset " + std::to_string(k.channel_offset) +
+                    " + out_c need plane_stride >= " + std::to_string(words) +
+                    " and row_stride >= (bits - 1) * plane_stride + that (uint64 words)");
+    } else {
+      fail(w, at + "unknown sink kind");
+    }
+    if (k.kind != ConvSink::kF32) {
+      if (k.bits < 1 || k.bits > 8) fail(w, at + "bits must be 1..8");
+      if (k.zero_point < 0 || k.zero_point > (1 << k.bits) - 1)
+        fail(w, at + "zero_point outside [0, 2^bits - 1]");
+      if (!std::isfinite(k.scale) || k.scale <= 0)
+        fail(w, at + "scale must be positive and finite");
+    }
+  }
+}
 
 class BitserialPlan final : public ConvPlan {
  public:
@@ -446,38 +482,7 @@ class BitserialPlan final : public ConvPlan {
   }
 
   void check_epilogue(const ConvEpilogue& ep) const {
-    const ConvWeights& w = weights_;
-    const int oc = w.geometry.out_c;
-    if (ep.sinks.empty()) fail(w, "the epilogue has no sinks; the output would go nowhere");
-    if (ep.residual && ep.residual_row_stride < oc)
-      fail(w, "residual_row_stride " + std::to_string(ep.residual_row_stride) +
-                  " is smaller than out_c");
-    for (size_t s = 0; s < ep.sinks.size(); ++s) {
-      const ConvSink& k = ep.sinks[s];
-      const std::string at = "sink " + std::to_string(s) + ": ";
-      if (!k.data) fail(w, at + "data is null");
-      if (k.kind == ConvSink::kF32 || k.kind == ConvSink::kCodes) {
-        if (k.channel_offset < 0 || k.row_stride < k.channel_offset + oc)
-          fail(w, at + "row_stride " + std::to_string(k.row_stride) + " < channel_offset " +
-                      std::to_string(k.channel_offset) + " + out_c");
-      } else if (k.kind == ConvSink::kBitPlanes) {
-        const int words = (k.channel_offset + oc + 63) / 64;
-        if (k.channel_offset < 0 || k.plane_stride < words ||
-            k.row_stride < (k.bits - 1) * k.plane_stride + words)
-          fail(w, at + "bit planes of channel_offset " + std::to_string(k.channel_offset) +
-                      " + out_c need plane_stride >= " + std::to_string(words) +
-                      " and row_stride >= (bits - 1) * plane_stride + that (uint64 words)");
-      } else {
-        fail(w, at + "unknown sink kind");
-      }
-      if (k.kind != ConvSink::kF32) {
-        if (k.bits < 1 || k.bits > 8) fail(w, at + "bits must be 1..8");
-        if (k.zero_point < 0 || k.zero_point > (1 << k.bits) - 1)
-          fail(w, at + "zero_point outside [0, 2^bits - 1]");
-        if (!std::isfinite(k.scale) || k.scale <= 0)
-          fail(w, at + "scale must be positive and finite");
-      }
-    }
+    check_lowbit_epilogue(weights_, ep);
   }
 
   const LowbitIsa& isa_;
@@ -493,6 +498,205 @@ class BitserialPlan final : public ConvPlan {
   mutable std::vector<int32_t> sums_, prefix_;
   mutable std::vector<uint64_t> rows_;
 };
+
+#if defined(__x86_64__)
+// ---------------------------------------------------------------------------------------------
+// The table-lookup plan (conv_lut_job.h): 1- or 2-bit activations, 1- or 2-bit weights.
+
+// Entry range of a (w_bits, a_bits) table: entries are entry_bias + sum of cpg products.
+struct LutRange {
+  int cpg, entry_bias, range, flush_steps;
+};
+LutRange lut_range(int w_bits, int a_bits) {
+  const int cpg = 6 / a_bits, amax = (1 << a_bits) - 1;
+  const int qmin = w_bits == 1 ? -1 : -(1 << (w_bits - 1));
+  const int qmax = w_bits == 1 ? 1 : (1 << (w_bits - 1)) - 1;
+  const int bias = cpg * -qmin * amax, range = bias + cpg * qmax * amax;
+  return {cpg, bias, range, 255 / range};
+}
+
+// A conv the LUT rows can run: 1-/2-bit activations and weights, no dilation, and 16-bit sums that
+// cannot overflow (taps * groups * range <= 65535: for W2A2 a reduction of up to 7281).
+bool lut_fits(const ConvWeights& w) {
+  const ConvGeometry& g = w.geometry;
+  if (w.precision != ConvPrecision::kInt || g.groups != 1 || w.a_bits > 2 || w.w_bits > 2 ||
+      g.dilation_h != 1 || g.dilation_w != 1)
+    return false;
+  const LutRange r = lut_range(w.w_bits, w.a_bits);
+  const int64_t steps =
+      static_cast<int64_t>(g.kernel_h) * g.kernel_w * ((g.in_c + r.cpg - 1) / r.cpg);
+  return steps * r.range <= 65535;
+}
+
+std::string lut_row_name(int wb, int ab) {
+  return "conv_lut_w" + std::to_string(wb) + "a" + std::to_string(ab) + "__avx512vbmi";
+}
+
+bool has_avx512vbmi(const CpuFeatures& f) {
+  return f.avx512f && f.avx512bw && f.avx512vl && f.avx512vbmi;
+}
+
+class LutPlan final : public ConvPlan {
+ public:
+  explicit LutPlan(const ConvWeights& w) : ConvPlan(w) {
+    const ConvGeometry& g = w.geometry;
+    const int W = w.w_bits, A = w.a_bits;
+    name_ = lut_row_name(W, A);
+    const LutRange lr = lut_range(W, A);
+    ConvJob& j = job_.base;
+    j = ConvJob{};
+    j.in_h = g.in_h, j.in_w = g.in_w, j.in_c = g.in_c;
+    j.out_h = g.out_h(), j.out_w = g.out_w(), j.out_c = g.out_c;
+    j.kernel_h = g.kernel_h, j.kernel_w = g.kernel_w, j.stride_h = g.stride_h,
+    j.stride_w = g.stride_w;
+    j.pad_top = g.pad_top, j.pad_left = g.pad_left;
+    j.dilation_h = g.dilation_h, j.dilation_w = g.dilation_w;
+    j.zero_point = w.input_zero_point;
+    j.k = g.reduction();
+    j.k_pad = j.k;
+    j.n_pad = round_up(g.out_c, 16);
+    job_.w_bits = W, job_.a_bits = A;
+    job_.cpg = lr.cpg;
+    job_.groups = (g.in_c + lr.cpg - 1) / lr.cpg;
+    job_.taps = g.kernel_h * g.kernel_w;
+    job_.entry_bias = lr.entry_bias;
+    job_.flush_steps = lr.flush_steps;
+    // Phase images: wide enough for every output column plus its taps, tall enough for every
+    // load of the last vector, and a 64-byte gap after each (the index builder's spill).
+    const int sh = g.stride_h, sw = g.stride_w;
+    const int wp = g.in_w + g.pad_left + g.pad_right;
+    job_.wq = (wp + sw - 1) / sw;
+    const int positions = j.out_h * job_.wq;
+    job_.vectors = (positions + 63) / 64;
+    const int max_off = (g.kernel_h - 1) / sh * job_.wq + (g.kernel_w - 1) / sw;
+    const int rows = (job_.vectors * 64 + max_off + job_.wq - 1) / job_.wq;
+    job_.phase_bytes = static_cast<size_t>(rows) * job_.wq + 64;
+    job_.group_bytes = static_cast<size_t>(sh) * sw * job_.phase_bytes;
+    tap_off_.resize(job_.taps);
+    for (int ky = 0; ky < g.kernel_h; ++ky)
+      for (int kx = 0; kx < g.kernel_w; ++kx)
+        tap_off_[ky * g.kernel_w + kx] =
+            static_cast<int32_t>(((ky % sh) * sw + kx % sw) * job_.phase_bytes +
+                                 static_cast<size_t>(ky / sh) * job_.wq + kx / sw);
+    for (int gi = 0; gi < job_.groups; ++gi)
+      for (int t = 0; t < job_.taps; ++t) {
+        steps_.push_back(static_cast<int32_t>(gi * job_.group_bytes + tap_off_[t]));
+        steps_.push_back((gi * job_.taps + t) * 64);
+      }
+    // Per-channel constants: acc = sum_k q_w * q_a - z_a * sum_k q_w.
+    scale_.assign(j.n_pad, 0.0f);
+    bias_.assign(j.n_pad, 0.0f);
+    offset_.assign(j.n_pad, 0);
+    const int cin = g.in_c;
+    auto code = [&](int o, int ic, int tap) {
+      const int kh = tap / g.kernel_w, kx = tap % g.kernel_w;
+      return static_cast<int>(
+          w.weight_codes[((static_cast<size_t>(o) * cin + ic) * g.kernel_h + kh) * g.kernel_w +
+                         kx]);
+    };
+    for (int o = 0; o < g.out_c; ++o) {
+      if (!w.bias.empty()) bias_[o] = w.bias[o];
+      scale_[o] = w.weight_scale[o] * w.input_scale;
+      int64_t sum = 0;
+      for (int ic = 0; ic < cin; ++ic)
+        for (int t = 0; t < job_.taps; ++t) sum += code(o, ic, t);
+      offset_[o] = static_cast<int32_t>(-static_cast<int64_t>(w.input_zero_point) * sum);
+    }
+    // Tables [out channel (rounded up to 4)][group][tap][index].
+    const int oc4 = round_up(g.out_c, 4), G = job_.groups, amax = (1 << A) - 1;
+    const size_t table_bytes = static_cast<size_t>(oc4) * G * job_.taps * 64;
+    tables_.assign(table_bytes + 64, 0);
+    uint8_t* tables = align64(tables_.data());
+    for (int o = 0; o < oc4; ++o)
+      for (int gi = 0; gi < G; ++gi)
+        for (int t = 0; t < job_.taps; ++t) {
+          uint8_t* e = tables + ((static_cast<size_t>(o) * G + gi) * job_.taps + t) * 64;
+          for (int idx = 0; idx < 64; ++idx) {
+            int v = lr.entry_bias;
+            for (int q = 0; q < lr.cpg && o < g.out_c; ++q) {
+              const int ic = gi * lr.cpg + q;
+              if (ic < cin) v += code(o, ic, t) * (idx >> (A * q) & amax);
+            }
+            e[idx] = static_cast<uint8_t>(v);  // in [0, range] (range <= 255)
+          }
+        }
+    // The padding pixel's index bytes: z_a in every channel of the group.
+    pad_byte_.assign(G + 64, 0);
+    for (int gi = 0; gi < G; ++gi)
+      for (int q = 0; q < lr.cpg && gi * lr.cpg + q < cin; ++q)
+        pad_byte_[gi] |= static_cast<uint8_t>(w.input_zero_point << (A * q));
+    j.scale = scale_.data();
+    j.bias = bias_.data();
+    j.acc_offset = offset_.data();
+    job_.tables = tables;
+    job_.tap_off = tap_off_.data();
+    job_.steps = steps_.data();
+    scratch_per_thread_ = lut_scratch_bytes(job_);
+  }
+
+  void run(const ConvInputView& in, const ConvEpilogue& ep, int threads) const override {
+    const ConvGeometry& g = weights_.geometry;
+    check_lowbit_epilogue(weights_, ep);
+    if (!in.codes) fail(weights_, "the input view has no codes (this kernel reads codes)");
+    if (in.row_stride < g.in_c)
+      fail(weights_, "input row_stride " + std::to_string(in.row_stride) + " is smaller than in_c");
+    LutJob lj = job_;
+    ConvJob& j = lj.base;
+    const size_t bytes = lj.group_bytes * lj.groups + 64 * (kLutBlockVectors + 1);
+    if (index_.size() < bytes + 64) index_.resize(bytes + 64);
+    uint8_t* index = align64(index_.data());
+    const unsigned all =
+        conv_lut_index__avx512vbmi(lj, in.codes, in.row_stride, pad_byte_.data(), index);
+    if (all >> weights_.a_bits)
+      fail(weights_, "an input code exceeds the " + std::to_string(weights_.a_bits) +
+                         "-bit range of this conv (a_bits); the producer must write " +
+                         std::to_string(weights_.a_bits) + "-bit codes");
+    lj.index = index;
+    j.in_codes = in.codes;
+    j.in_stride = in.row_stride;
+    j.act = ep.act;
+    j.residual = ep.residual;
+    j.residual_stride = ep.residual_row_stride;
+    j.sinks = ep.sinks.data();
+    j.num_sinks = static_cast<int>(ep.sinks.size());
+    const int blocks = (lj.vectors + kLutBlockVectors - 1) / kLutBlockVectors;
+    const int t = std::max(1, std::min(threads, blocks));
+    const size_t scratch_bytes = scratch_per_thread_;
+#pragma omp parallel for num_threads(t) schedule(static)
+    for (int b = 0; b < blocks; ++b) {
+      conv_lut_block__avx512vbmi(lj, b * kLutBlockVectors,
+                                 std::min(lj.vectors, (b + 1) * kLutBlockVectors),
+                                 thread_scratch(scratch_bytes));
+    }
+  }
+  const char* kernel_name() const override {
+    return name_.c_str();
+  }
+  size_t packed_weight_bytes() const override {
+    return tables_.size() +
+           4 * (scale_.size() + bias_.size() + offset_.size() + tap_off_.size() + steps_.size());
+  }
+  size_t scratch_bytes() const override {
+    return index_.size();
+  }
+  size_t thread_scratch_bytes() const override {
+    return scratch_per_thread_;
+  }
+
+ private:
+  static uint8_t* align64(uint8_t* p) {
+    return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63});
+  }
+  std::string name_;
+  LutJob job_{};
+  std::vector<uint8_t> tables_, pad_byte_;
+  std::vector<int32_t> tap_off_, steps_;
+  std::vector<float> scale_, bias_;
+  std::vector<int32_t> offset_;
+  size_t scratch_per_thread_ = 0;
+  mutable std::vector<uint8_t> index_;
+};
+#endif
 
 }  // namespace
 
@@ -530,6 +734,12 @@ std::vector<ConvKernelInfo> conv_lowbit_kernel_table(const CpuFeatures& features
         if (pair_supported(wb, ab))
           out.push_back({row_name(isa, wb, ab), "gemm", ConvPrecision::kInt, wb, wb, ab, ab,
                          isa.available(features)});
+#if defined(__x86_64__)
+  for (int wb : {1, 2})
+    for (int ab : {1, 2})
+      out.push_back({lut_row_name(wb, ab), "gemm", ConvPrecision::kInt, wb, wb, ab, ab,
+                     has_avx512vbmi(features)});
+#endif
   return out;
 }
 
@@ -550,6 +760,21 @@ std::unique_ptr<ConvPlan> make_conv_plan_lowbit(const ConvWeights& w, const CpuF
 
 std::unique_ptr<ConvPlan> make_conv_plan_lowbit_named(const ConvWeights& w,
                                                       const std::string& kernel) {
+#if defined(__x86_64__)
+  for (int wb : {1, 2})
+    for (int ab : {1, 2}) {
+      if (kernel != lut_row_name(wb, ab)) continue;
+      make_conv_plan_reference(w);  // validates w
+      if (!has_avx512vbmi(cpu_features()))
+        throw Error("conv kernel '" + kernel +
+                    "' needs an ISA this CPU lacks (or MIXNAS_CPU_DISABLE masks)");
+      if (!lut_fits(w) || w.w_bits != wb || w.a_bits != ab)
+        fail(w, "kernel '" + kernel +
+                    "' does not support this conv (groups, precision, bits, dilation, or a "
+                    "reduction too deep for its 16-bit sums)");
+      return std::make_unique<LutPlan>(w);
+    }
+#endif
   const LowbitIsa* found = nullptr;
   int fw = 0, fa = 0;
   for (const LowbitIsa& isa : kIsas)

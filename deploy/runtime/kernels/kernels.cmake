@@ -31,6 +31,9 @@ if(MIXNAS_ARCH_X86_64)
   _mixnas_k_add("-mavx512f;-mavx512bw;-mavx512vl;-mavx512vpopcntdq;-mpopcnt"
                 conv_bitserial_gemm__avx512vpopcnt.cpp)
   _mixnas_k_add("-mavx2;-mpopcnt" conv_bitserial_gemm__avx2.cpp)
+  # GCC 12 reads _mm512_undefined_epi32() inside the VBMI intrinsics as maybe-uninitialized.
+  _mixnas_k_add("-mavx512f;-mavx512bw;-mavx512vl;-mavx512vbmi;-Wno-maybe-uninitialized"
+                conv_lut__avx512vbmi.cpp)
 elseif(MIXNAS_ARCH_AARCH64)
   _mixnas_k_add("" conv_bitserial_gemm__neon.cpp)
   _mixnas_k_add("-march=armv8.2-a+dotprod" conv_bitserial_gemm__neondot.cpp)

@@ -133,7 +133,8 @@ Out run(const ConvPlan& plan, const std::vector<uint8_t>& in, int in_stride, int
 std::vector<std::string> available_rows() {
   std::vector<std::string> names;
   for (const ConvKernelInfo& k : conv_lowbit_kernel_table())
-    if (k.available && k.min_w_bits == 1 && k.min_a_bits == 1) {
+    if (k.available && k.min_w_bits == 1 && k.min_a_bits == 1 &&
+        k.name.rfind("conv_bitserial_", 0) == 0) {
       // one name per ISA: strip the pair, re-add per pair below
       names.push_back(k.name.substr(k.name.find("__")));
     }
@@ -251,6 +252,97 @@ TEST_CASE("deepest reduction: extreme codes, exact accumulators", "[lowbit]") {
       const Out got = run(*plan, in, g.in_c, test_threads(), Activation::kIdentity);
       REQUIRE(got.f32 == ref.f32);
     }
+  }
+}
+
+TEST_CASE("LUT rows match the reference bit for bit", "[lowbit]") {
+  if (!cpu_features().avx512vbmi) {
+    WARN("no AVX-512 VBMI (vpermb) on this CPU: LUT rows not tested");
+    return;
+  }
+  std::mt19937 rng(23);
+  int checked = 0;
+  for (const auto& pair : {std::pair<int, int>{2, 2}, {1, 1}, {1, 2}, {2, 1}}) {
+    const int wb = pair.first, ab = pair.second;
+    const std::string name =
+        "conv_lut_w" + std::to_string(wb) + "a" + std::to_string(ab) + "__avx512vbmi";
+    for (const Shape& s : kShapes) {
+      const ConvGeometry g = geometry(s);
+      const ConvWeights w = random_weights(g, wb, ab, rng);
+      // 16-bit sums: taps * ceil(in_c / (6 / ab)) * entry range <= 65535; dilation 1.
+      const int range = (6 / ab) * ((1 << ab) - 1) * (wb == 1 ? 2 : 3);
+      const bool fits =
+          s.dil == 1 && s.kh * s.kw * ((s.in_c + 6 / ab - 1) / (6 / ab)) * range <= 65535;
+      INFO(name << " shape " << s.in_h << "x" << s.in_w << "x" << s.in_c << ">" << s.out_c << " k"
+                << s.kh << "x" << s.kw << " s" << s.stride);
+      if (!fits) {
+        REQUIRE_THROWS_AS(make_conv_plan_lowbit_named(w, name), mixnas::Error);
+        continue;
+      }
+      const int in_stride = s.in_c + (s.in_c % 2);
+      std::vector<uint8_t> in(static_cast<size_t>(s.in_h) * s.in_w * in_stride);
+      for (auto& c : in) c = static_cast<uint8_t>(rng() & ((1u << ab) - 1));
+      const Activation act = (checked % 2) ? Activation::kSilu : Activation::kIdentity;
+      const Out ref = run(*make_conv_plan_reference(w), in, in_stride, 1, act);
+      auto plan = make_conv_plan_lowbit_named(w, name);
+      REQUIRE(plan);
+      REQUIRE(std::string(plan->kernel_name()) == name);
+      for (int threads : {1, test_threads()}) {
+        const Out got = run(*plan, in, in_stride, threads, act);
+        REQUIRE(got.codes == ref.codes);
+        REQUIRE(std::memcmp(got.f32.data(), ref.f32.data(), got.f32.size() * 4) == 0);
+      }
+      ++checked;
+    }
+  }
+  REQUIRE(checked >= 4 * 18);
+  // A 3-bit code into a 2-bit LUT conv is refused, naming a_bits.
+  const ConvGeometry g = geometry(kShapes[0]);
+  const ConvWeights w = random_weights(g, 2, 2, rng);
+  std::vector<uint8_t> in(static_cast<size_t>(g.in_h) * g.in_w * g.in_c, 1);
+  in[77] = 4;
+  auto plan = make_conv_plan_lowbit_named(w, "conv_lut_w2a2__avx512vbmi");
+  REQUIRE_THROWS_WITH(run(*plan, in, g.in_c, 1, Activation::kIdentity), Catch::Contains("a_bits"));
+}
+
+TEST_CASE("LUT rows: deepest reduction of the 16-bit sums, extreme codes", "[lowbit]") {
+  if (!cpu_features().avx512vbmi) {
+    WARN("no AVX-512 VBMI (vpermb) on this CPU: LUT rows not tested");
+    return;
+  }
+  // W2A2: entries in [0, 27], 16-bit sums hold 2427 lookups: 3x3 taps x 269 groups (in_c 807) =
+  // 2421 is the deepest such conv (in_c 810 is refused). Every weight -2 (channel 1: +1), every
+  // code 3, z_a 0: acc = 7263 * -2 * 3 = -43578 (channel 1: 21789); a wrapped 16-bit sum or a
+  // byte accumulator flushed too late changes it.
+  for (const auto& pair : {std::pair<int, int>{2, 2}, {1, 1}, {2, 1}, {1, 2}}) {
+    const int wb = pair.first, ab = pair.second;
+    const int cpg = 6 / ab, range = cpg * ((1 << ab) - 1) * (wb == 1 ? 2 : 3);
+    const int groups = 65535 / range / 9;
+    ConvGeometry g;
+    g.in_h = g.in_w = 3, g.in_c = groups * cpg, g.out_c = 2, g.kernel_h = g.kernel_w = 3;
+    g.pad_top = g.pad_left = g.pad_bottom = g.pad_right = 1;
+    ConvWeights w;
+    w.geometry = g;
+    w.precision = ConvPrecision::kInt;
+    w.w_bits = wb, w.a_bits = ab;
+    w.weight_codes.assign(static_cast<size_t>(2) * g.reduction(), static_cast<int8_t>(w_lo(wb)));
+    for (size_t i = g.reduction(); i < w.weight_codes.size(); ++i)
+      w.weight_codes[i] = static_cast<int8_t>(w_hi(wb));
+    w.weight_scale = {1.0f, 1.0f};
+    std::vector<uint8_t> in(static_cast<size_t>(9) * g.in_c, static_cast<uint8_t>((1 << ab) - 1));
+    const Out ref = run(*make_conv_plan_reference(w), in, g.in_c, 1, Activation::kIdentity);
+    // The centre pixel sees all 9 taps.
+    REQUIRE(ref.f32[4 * 2] == static_cast<float>(int64_t{9} * g.in_c * w_lo(wb) * ((1 << ab) - 1)));
+    const std::string name =
+        "conv_lut_w" + std::to_string(wb) + "a" + std::to_string(ab) + "__avx512vbmi";
+    INFO(name << " in_c " << g.in_c);
+    const Out got =
+        run(*make_conv_plan_lowbit_named(w, name), in, g.in_c, 1, Activation::kIdentity);
+    REQUIRE(got.f32 == ref.f32);
+    g.in_c += cpg;  // one group more: refused
+    w.geometry = g;
+    w.weight_codes.assign(static_cast<size_t>(2) * g.reduction(), 1);
+    REQUIRE_THROWS_AS(make_conv_plan_lowbit_named(w, name), mixnas::Error);
   }
 }
 
