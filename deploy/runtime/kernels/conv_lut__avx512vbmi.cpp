@@ -40,15 +40,16 @@ inline __attribute__((always_inline)) void lut_steps(const uint8_t* index, const
     __m512i idx[R];
     for (int r = 0; r < R; ++r) idx[r] = _mm512_loadu_si512(ip + 64 * r);
     for (int n = 0; n < kNb; ++n) {
-      const __m512i* table = reinterpret_cast<const __m512i*>(tp + n * table_stride);
+      // The table is loaded once for the R lookups (loads, not the vector units, limit a
+      // memory-operand vpermb per lookup here: 512-bit loads issue about once per cycle).
+      const __m512i table = _mm512_load_si512(tp + n * table_stride);
       for (int r = 0; r < R; ++r) {
-        // vpermb with the table as its memory operand, then vpaddb into the accumulator's own
-        // register (written as intrinsics, GCC 12 adds into a temporary and copies it back: one
-        // more 512-bit instruction per lookup).
+        // vpermb, then vpaddb into the accumulator's own register (written as intrinsics, GCC 12
+        // adds into a temporary and copies it back: one more 512-bit instruction per lookup).
         __m512i looked;
         __asm__("vpermb %[table], %[idx], %[looked]\n\tvpaddb %[looked], %[acc], %[acc]"
                 : [acc] "+v"(acc[r][n]), [looked] "=&v"(looked)
-                : [table] "m"(*table), [idx] "v"(idx[r]));
+                : [table] "v"(table), [idx] "v"(idx[r]));
       }
     }
   }
@@ -60,6 +61,41 @@ inline __attribute__((always_inline)) void lut_steps(const uint8_t* index, const
       _mm512_store_si512(w, _mm512_add_epi16(_mm512_load_si512(w), lo));
       _mm512_store_si512(w + 32, _mm512_add_epi16(_mm512_load_si512(w + 32), hi));
     }
+}
+
+// cm [16 channels][R * 64 positions] -> tile rows (16 channels at `tile`, row stride n_pad) of
+// the positions with tile_row >= 0: 16x16 transposes in four butterfly stages (stage d swaps the
+// elements whose row and column differ in bit d).
+template <int R>
+void transpose_into_tile(const int32_t* cm, const int* tile_row, int32_t* tile, int n_pad) {
+  __m512i lo_idx[4], hi_idx[4];
+  for (int k = 0; k < 4; ++k) {
+    const int d = 8 >> k;
+    alignas(64) int32_t lo[16], hi[16];
+    for (int p = 0; p < 16; ++p) {
+      lo[p] = (p & d) == 0 ? p : 16 + p - d;
+      hi[p] = (p & d) == 0 ? p + d : 16 + p;
+    }
+    lo_idx[k] = _mm512_load_si512(lo);
+    hi_idx[k] = _mm512_load_si512(hi);
+  }
+  for (int c = 0; c < R * 4; ++c) {
+    __m512i v[16];
+    for (int i = 0; i < 16; ++i) v[i] = _mm512_load_si512(cm + i * R * 64 + c * 16);
+    for (int k = 0; k < 4; ++k) {
+      const int d = 8 >> k;
+      for (int i = 0; i < 16; ++i) {
+        if (i & d) continue;
+        const __m512i a = v[i], b = v[i + d];
+        v[i] = _mm512_permutex2var_epi32(a, lo_idx[k], b);
+        v[i + d] = _mm512_permutex2var_epi32(a, hi_idx[k], b);
+      }
+    }
+    for (int l = 0; l < 16; ++l) {
+      const int row = tile_row[c * 16 + l];
+      if (row >= 0) _mm512_storeu_si512(tile + static_cast<size_t>(row) * n_pad, v[l]);
+    }
+  }
 }
 
 template <int R>
@@ -78,7 +114,8 @@ void lut_block(const LutJob& j, int vb, unsigned char* scratch) {
   if (m <= 0) return;
   unsigned char* s = scratch;
   uint16_t* words = reinterpret_cast<uint16_t*>(align64(s, sizeof(uint16_t) * kNb * R * 128));
-  int32_t* cm = reinterpret_cast<int32_t*>(align64(s, sizeof(int32_t) * kNb * R * 64));
+  int32_t* cm = reinterpret_cast<int32_t*>(align64(s, sizeof(int32_t) * 16 * R * 64));
+  int* tile_row = reinterpret_cast<int*>(align64(s, sizeof(int) * R * 64));
   int32_t* tile = reinterpret_cast<int32_t*>(align64(s, sizeof(int32_t) * m * n_pad));
   const int oc4 = (b.out_c + kNb - 1) / kNb * kNb;
   const size_t table_stride = static_cast<size_t>(groups) * taps * 64;  // per output channel
@@ -87,6 +124,11 @@ void lut_block(const LutJob& j, int vb, unsigned char* scratch) {
   const __m512i zero = _mm512_setzero_si512();
   const __m512i lo_first = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
   const __m512i lo_second = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+  // Each position's row in the tile (-1: a dropped column past out_w, or past the last row).
+  for (int lane = 0; lane < R * 64; ++lane) {
+    const int f = f0 + lane, oy = f / wq, ox = f % wq;
+    tile_row[lane] = ox < out_w && oy < b.out_h ? oy * out_w + ox - p_lo : -1;
+  }
   for (int ob = 0; ob < oc4; ob += kNb) {
     __m512i acc[R][kNb];
     for (int r = 0; r < R; ++r)
@@ -104,25 +146,21 @@ void lut_block(const LutJob& j, int vb, unsigned char* scratch) {
         const __m512i lo = _mm512_load_si512(w), hi = _mm512_load_si512(w + 32);
         const __m512i first = _mm512_permutex2var_epi64(lo, lo_first, hi);
         const __m512i second = _mm512_permutex2var_epi64(lo, lo_second, hi);
-        int32_t* c = cm + n * R * 64 + r * 64;
+        int32_t* c = cm + (ob % 16 + n) * R * 64 + r * 64;
         auto widen = [&](__m256i x) { return _mm512_sub_epi32(_mm512_cvtepu16_epi32(x), vcorr); };
         _mm512_store_si512(c, widen(_mm512_castsi512_si256(first)));
         _mm512_store_si512(c + 16, widen(_mm512_extracti64x4_epi64(first, 1)));
         _mm512_store_si512(c + 32, widen(_mm512_castsi512_si256(second)));
         _mm512_store_si512(c + 48, widen(_mm512_extracti64x4_epi64(second, 1)));
       }
-    // Into the pixel-major tile of the shared epilogue.
-    const int nn = imin(kNb, n_pad - ob);
-    int oy = p_lo / out_w, ox = p_lo % out_w;
-    for (int i = 0; i < m; ++i) {
-      const int lane = oy * wq + ox - f0;
-      int32_t* dst = tile + static_cast<size_t>(i) * n_pad + ob;
-      for (int n = 0; n < nn; ++n) dst[n] = cm[n * R * 64 + lane];
-      if (++ox == out_w) ox = 0, ++oy;
+    // Every 16 channels (or at the last), into the pixel-major tile of the shared epilogue.
+    if ((ob + kNb) % 16 == 0 || ob + kNb == oc4) {
+      const int c0 = ob / 16 * 16;
+      for (int n = ob + kNb - c0; n < 16; ++n)  // channels past oc4 (up to n_pad): zeros
+        std::memset(cm + n * R * 64, 0, sizeof(int32_t) * R * 64);
+      transpose_into_tile<R>(cm, tile_row, tile + c0, n_pad);
     }
   }
-  for (int i = 0; i < m; ++i)
-    for (int c = oc4; c < n_pad; ++c) tile[static_cast<size_t>(i) * n_pad + c] = 0;
   epilogue<16>(b, p_lo, m, tile, true);
 }
 

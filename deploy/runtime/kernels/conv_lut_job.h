@@ -50,11 +50,12 @@ struct LutJob {
 // Output positions per block of the LUT kernel (4 vectors of 64).
 constexpr int kLutBlockVectors = 4;
 
-// Scratch per thread: the 16-bit sums, one output-channel group's int32 results, the accumulator
-// tile of the block's pixels (at most 256) for the shared epilogue.
+// Scratch per thread: the 16-bit sums of 4 channels, 16 channels' int32 results, each position's
+// tile row, the accumulator tile of the block's pixels (at most 256) for the shared epilogue.
 inline size_t lut_scratch_bytes(const LutJob& j) {
   const size_t lanes = 64 * kLutBlockVectors;
-  return 64 + 4 * lanes * 2 * 2 + 64 + 4 * lanes * 4 + 64 + lanes * j.base.n_pad * 4 + 64;
+  return 64 + 4 * lanes * 2 * 2 + 64 + 16 * lanes * 4 + 64 + lanes * 4 + 64 +
+         lanes * j.base.n_pad * 4 + 64;
 }
 
 using LutBlockFn = void (*)(const LutJob& job, int vector_begin, int vector_end,
