@@ -68,8 +68,8 @@ void quantize_rows(const ConvSink& sink, const ConvSink* planes, int p0, int m, 
   uint8_t* out = sink.kind == ConvSink::kCodes
                      ? static_cast<uint8_t*>(sink.data) + sink.channel_offset
                      : nullptr;
-  const float qmax = static_cast<float>((1 << sink.bits) - 1);
-  const float zp = static_cast<float>(sink.zero_point);
+  const int32_t qmax = (1 << sink.bits) - 1;
+  const int32_t zp = sink.zero_point;
   const F scale = vsplat<F>(sink.scale);
   // B = planes filled in the same loop (0: none); the plane count as a constant keeps the
   // gathered bits in registers.
@@ -81,11 +81,11 @@ void quantize_rows(const ConvSink& sink, const ConvSink* planes, int p0, int m, 
       uint64_t bits[B > 0 ? B : 1] = {};
       int base = 0;  // channel of bit 0 in bits[]
       for (int c = 0; c < oc; c += N) {
-        // |v| is clamped to 2^22 first: beyond it every code clamps to 0 or qmax anyway.
-        F v = vclamp(vload<F>(row + c) / scale, -4194304.0f, 4194304.0f);
-        v = vclamp(vround_small(v) + zp, 0.0f, qmax);
-        typename Vec<N>::U8 q =
-            __builtin_convertvector(__builtin_convertvector(v, I), typename Vec<N>::U8);
+        // |v| is clamped to 2^22 first: beyond it every code clamps to 0 or qmax anyway; below
+        // it round(v) + zp is exact in int32 (as in float).
+        const F v = vclamp(vload<F>(row + c) / scale, -4194304.0f, 4194304.0f);
+        const I code = vmin(vmax(vround_int<N>(v) + zp, I{}), vsplat<I>(qmax));
+        typename Vec<N>::U8 q = __builtin_convertvector(code, typename Vec<N>::U8);
         if (dst) {
           if (c + N <= oc) {
             vstore(dst + c, q);

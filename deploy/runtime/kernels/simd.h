@@ -56,6 +56,29 @@ template <class V>
 inline V vmin(V a, V b) {
   return b < a ? b : a;
 }
+#if defined(__AVX512F__)
+// The same for 16 floats in one instruction each: vmaxps(b, a) = b > a ? b : a, which is
+// "a < b ? b : a" including NaN and signed zeros (GCC compiles the generic form to a compare and
+// a blend).
+inline Vec<16>::F vmax(Vec<16>::F a, Vec<16>::F b) {
+  return reinterpret_cast<Vec<16>::F>(
+      _mm512_max_ps(reinterpret_cast<__m512>(b), reinterpret_cast<__m512>(a)));
+}
+inline Vec<16>::F vmin(Vec<16>::F a, Vec<16>::F b) {
+  return reinterpret_cast<Vec<16>::F>(
+      _mm512_min_ps(reinterpret_cast<__m512>(b), reinterpret_cast<__m512>(a)));
+}
+#endif
+#if defined(__AVX__)
+inline Vec<8>::F vmax(Vec<8>::F a, Vec<8>::F b) {
+  return reinterpret_cast<Vec<8>::F>(
+      _mm256_max_ps(reinterpret_cast<__m256>(b), reinterpret_cast<__m256>(a)));
+}
+inline Vec<8>::F vmin(Vec<8>::F a, Vec<8>::F b) {
+  return reinterpret_cast<Vec<8>::F>(
+      _mm256_min_ps(reinterpret_cast<__m256>(b), reinterpret_cast<__m256>(a)));
+}
+#endif
 template <class V>
 inline V vclamp(V x, float lo, float hi) {
   return vmin(vmax(x, vsplat<V>(lo)), vsplat<V>(hi));
@@ -67,6 +90,21 @@ template <class V>
 inline V vround_small(V x) {
   const float magic = 12582912.0f;
   return (x + magic) - magic;
+}
+
+// round_half_even(x) as integers for |x| <= 2^22 (one conversion in the default rounding mode
+// where the ISA has it; else vround_small and a truncating conversion, which agree there).
+template <int N>
+inline typename Vec<N>::I vround_int(typename Vec<N>::F x) {
+#if defined(__AVX512F__)
+  if constexpr (N == 16)
+    return reinterpret_cast<typename Vec<N>::I>(_mm512_cvtps_epi32(reinterpret_cast<__m512>(x)));
+#endif
+#if defined(__AVX__)
+  if constexpr (N == 8)
+    return reinterpret_cast<typename Vec<N>::I>(_mm256_cvtps_epi32(reinterpret_cast<__m256>(x)));
+#endif
+  return __builtin_convertvector(vround_small(x), typename Vec<N>::I);
 }
 
 // Bit b of each of the N bytes of q as an N-bit mask (bit t = bit b of byte t).
