@@ -136,16 +136,21 @@ void epilogue(const ConvJob& j, int p0, int m, void* acc, bool int_acc) {
   using I = typename Vec<N>::I;
   unsigned char* base = static_cast<unsigned char*>(acc);
   const int n_pad = j.n_pad;  // a multiple of N by construction
+  // Locals: the stores below may alias anything (memcpy), which would reload these per vector
+  // (measured: 12% of a 1x1 80x80x32 int8 conv).
+  const int32_t* const acc_offset = j.acc_offset;
+  const float* const scale = j.scale;
+  const float* const bias = j.bias;
   for (int i = 0; i < m; ++i) {
     unsigned char* row = base + static_cast<size_t>(i) * n_pad * 4;
     for (int c = 0; c < n_pad; c += N) {
       F y;
       if (int_acc) {
-        I a = vload<I>(row + c * 4) + vload<I>(j.acc_offset + c);
-        y = __builtin_convertvector(a, F) * vload<F>(j.scale + c);
-        y = y + vload<F>(j.bias + c);
+        I a = vload<I>(row + c * 4) + vload<I>(acc_offset + c);
+        y = __builtin_convertvector(a, F) * vload<F>(scale + c);
+        y = y + vload<F>(bias + c);
       } else {
-        y = vload<F>(row + c * 4) + vload<F>(j.bias + c);
+        y = vload<F>(row + c * 4) + vload<F>(bias + c);
       }
       vstore(row + c * 4, y);
     }

@@ -130,9 +130,6 @@ void lut_block(const LutJob& j, int vb, unsigned char* scratch) {
     tile_row[lane] = ox < out_w && oy < b.out_h ? oy * out_w + ox - p_lo : -1;
   }
   for (int ob = 0; ob < oc4; ob += kNb) {
-    __m512i acc[R][kNb];
-    for (int r = 0; r < R; ++r)
-      for (int n = 0; n < kNb; ++n) acc[r][n] = zero;
     for (int i = 0; i < kNb * R * 2; ++i) _mm512_store_si512(words + i * 32, zero);
     const uint8_t* tb = j.tables + static_cast<size_t>(ob) * table_stride;
     for (int s0 = 0; s0 < total_steps; s0 += j.flush_steps)

@@ -60,13 +60,15 @@ inline V vmin(V a, V b) {
 // The same for 16 floats in one instruction each: vmaxps(b, a) = b > a ? b : a, which is
 // "a < b ? b : a" including NaN and signed zeros (GCC compiles the generic form to a compare and
 // a blend).
+// (The builtins with a zero pass-through: _mm512_max_ps passes an undefined vector, which GCC 12
+// reports as maybe-uninitialized wherever it is inlined.)
 inline Vec<16>::F vmax(Vec<16>::F a, Vec<16>::F b) {
-  return reinterpret_cast<Vec<16>::F>(
-      _mm512_max_ps(reinterpret_cast<__m512>(b), reinterpret_cast<__m512>(a)));
+  return __builtin_ia32_maxps512_mask(b, a, Vec<16>::F{}, static_cast<__mmask16>(-1),
+                                      _MM_FROUND_CUR_DIRECTION);
 }
 inline Vec<16>::F vmin(Vec<16>::F a, Vec<16>::F b) {
-  return reinterpret_cast<Vec<16>::F>(
-      _mm512_min_ps(reinterpret_cast<__m512>(b), reinterpret_cast<__m512>(a)));
+  return __builtin_ia32_minps512_mask(b, a, Vec<16>::F{}, static_cast<__mmask16>(-1),
+                                      _MM_FROUND_CUR_DIRECTION);
 }
 #endif
 #if defined(__AVX__)
@@ -98,7 +100,11 @@ template <int N>
 inline typename Vec<N>::I vround_int(typename Vec<N>::F x) {
 #if defined(__AVX512F__)
   if constexpr (N == 16)
-    return reinterpret_cast<typename Vec<N>::I>(_mm512_cvtps_epi32(reinterpret_cast<__m512>(x)));
+    // _mm512_cvtps_epi32 with a zero (not an undefined) pass-through: GCC 12 warns about the
+    // latter as maybe-uninitialized in every file that inlines it.
+    return reinterpret_cast<typename Vec<N>::I>(__builtin_ia32_cvtps2dq512_mask(
+        reinterpret_cast<__v16sf>(x), reinterpret_cast<__v16si>(_mm512_setzero_si512()),
+        static_cast<__mmask16>(-1), _MM_FROUND_CUR_DIRECTION));
 #endif
 #if defined(__AVX__)
   if constexpr (N == 8)
