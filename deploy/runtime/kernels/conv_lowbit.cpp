@@ -69,25 +69,25 @@ bool has_avx2(const CpuFeatures& f) {
 bool no_avx2(const CpuFeatures& f) {
   return !f.avx2;
 }
-// AVX-512 VPOPCNTDQ vs the VNNI int8 kernel. Measured on the development CPU (AMD family 0x1A,
-// KVM): vpdpbusd zmm ~1.75/cycle (112 MACs), vpandq/vpaddq 2/cycle, vpopcntq 1/cycle, so one plane
-// pair costs 1.5 cycles per 512 MACs: W1A1 peaks at ~340 MACs/cycle (3x int8), W1A2/W2A1 at ~170
-// (1.5x), W2A2 at ~85 (0.75x: below int8 before any overhead). Whole layers (packing, A side,
-// epilogue) leave W1A1 ahead for K >= 512 (0.47-0.85 of int8) and 1x1 K >= 192 with out_c >= 128
-// (0.65-0.89), W1A2 for K >= 2048 (0.77-0.88); W2A1 is at best 0.90, W2A2 and wider >= 1.3.
+// AVX-512 VPOPCNTDQ vs the VNNI int8 kernel. Re-measured 2026-12-06 on the development CPU (AMD
+// family 0x1A, KVM) after the epilogue work of that day, three runs of `mixnas-bench-conv
+// --lowbit-pairs`, the worst ratio of the three per layer (tests/runtime/kernels/test_lowbit.cpp
+// holds the table): W1A1 0.36-0.87 of int8 where picked, W1A2 0.53-0.87, W2A1 0.63-0.89, W1A3
+// and W3A1 0.80-0.88 on K = 2304; W2A2 reaches 0.80-0.95 on the deepest layers, but no rule picks
+// those without also picking layers above 0.92; W4A4 and wider stay >= 1.3. (vpopcntq zmm issues ~2
+// per cycle here, vpdpbusd zmm ~1.6 in the int8 kernel's deep layers.)
 const PairRule kAvx512Rules[] = {
-    {1, 1, 512, 1, 1},
-    {1, 1, 192, 1, 128},
-    {1, 2, 2048, 1, 1},
+    {1, 1, 144, 64, 1}, {1, 1, 1, 1, 128},   {1, 2, 288, 1, 128}, {1, 2, 720, 1, 1},
+    {1, 2, 576, 1, 80}, {2, 1, 512, 128, 1}, {1, 3, 2304, 1, 1},  {3, 1, 2304, 1, 1},
 };
 // AVX2 vs the AVX2 int8 kernel (vpmaddwd, 16 MACs per instruction): popcount by two vpshufb nibble
-// lookups, ~8 instructions per plane pair per 256 MACs. Measured with AVX-512 masked
-// (MIXNAS_CPU_DISABLE) on the development CPU: W1A1 0.29-0.67 of int8 for K >= 128 with
-// in_c >= 32, W1A2/W2A1 0.50-0.80 for K >= 256 with in_c >= 64, W1A3/W3A1 0.70-0.76 for
-// K >= 2048; W2A2 reaches 0.92 at best.
+// lookups, ~8 instructions per plane pair per 256 MACs. Re-measured 2026-12-06 with AVX-512 masked
+// (MIXNAS_CPU_DISABLE), worst of three runs: W1A1 0.31-0.84 of int8 where picked, W1A2 0.49-0.89,
+// W2A1 0.53-0.87, W1A3 and W3A1 0.72-0.90; W2A2 0.92 at best in the worst run.
 const PairRule kAvx2Rules[] = {
-    {1, 1, 128, 32, 1}, {1, 2, 256, 64, 1}, {2, 1, 256, 64, 1},
-    {1, 3, 2048, 1, 1}, {3, 1, 2048, 1, 1},
+    {1, 1, 96, 32, 1},  {1, 1, 1, 128, 1},   {1, 2, 144, 64, 1}, {1, 2, 1, 1, 256},
+    {2, 1, 144, 64, 1}, {2, 1, 1, 1, 256},   {1, 3, 2304, 1, 1}, {1, 3, 576, 1, 256},
+    {3, 1, 720, 1, 1},  {3, 1, 576, 128, 1},
 };
 // Without AVX2 the int8 rows are the scalar reference (direct loops, one MAC per multiply):
 // 64-bit AND + popcount beats it for every pair.
@@ -132,8 +132,9 @@ const LowbitIsa kIsas[] = {
     {"avx512vpopcnt", has_avx512vpopcnt, conv_bitserial_shape__avx512vpopcnt,
      conv_bitserial_block__avx512vpopcnt, conv_bitpack__avx512vpopcnt, conv_bitsums__avx512vpopcnt,
      MIXNAS_RULES(kAvx512Rules), "conv_qu8_gemm_8x32c4__avx512vnni",
-     "each of the W*A plane pairs costs AND+POPCNT+ADD, 1.5 cycles per 512 MACs, vs ~0.6 cycles "
-     "for vpdpbusd: measured slower than (or within 10% of) int8 on every YOLOv8n conv"},
+     "each of the W*A plane pairs costs AND+POPCNT+ADD per 512 MACs against one vpdpbusd per 64: "
+     "measured slower than (or not reliably 10% faster than) int8 on every YOLOv8n conv; the "
+     "vpermb table-lookup rows (conv_lut_*) measured 1.1-2.3x slower than int8"},
     {"avx2", has_avx2, conv_bitserial_shape__avx2, conv_bitserial_block__avx2, conv_bitpack__avx2,
      conv_bitsums__avx2, MIXNAS_RULES(kAvx2Rules), "conv_qu8_gemm_6x16c2__avx2",
      "W*A plane pairs of ~8 instructions per 256 MACs each vs vpmaddwd's 16 MACs: measured slower "
