@@ -357,57 +357,7 @@ void check_run_args(const ConvWeights& w, const ConvInputView& in, const ConvEpi
                    : "the input view has no floats (fp32 precision reads ConvInputView::f32)");
   if (in.row_stride < g.in_c)
     fail(w, "input row_stride " + std::to_string(in.row_stride) + " is smaller than in_c");
-  if (ep.sinks.empty()) fail(w, "the epilogue has no sinks; the output would go nowhere");
-  if (ep.residual && ep.residual_row_stride < g.out_c)
-    fail(w, "residual_row_stride " + std::to_string(ep.residual_row_stride) +
-                " is smaller than out_c");
-  for (size_t s = 0; s < ep.sinks.size(); ++s) {
-    const ConvSink& k = ep.sinks[s];
-    const std::string at = "sink " + std::to_string(s) + ": ";
-    if (!k.data) fail(w, at + "data is null");
-    const int words = (k.channel_offset + g.out_c + 63) / 64;  // kBitPlanes: words per plane
-    if (k.kind == ConvSink::kBitPlanes && (k.channel_offset < 0 || k.plane_stride < words ||
-                                           k.row_stride < (k.bits - 1) * k.plane_stride + words))
-      fail(w, at + "bit planes need plane_stride >= " + std::to_string(words) +
-                  " and row_stride >= (bits - 1) * plane_stride + that (uint64 words)");
-    if (k.kind != ConvSink::kBitPlanes &&
-        (k.channel_offset < 0 || k.row_stride < k.channel_offset + g.out_c))
-      fail(w, at + "row_stride " + std::to_string(k.row_stride) + " < channel_offset " +
-                  std::to_string(k.channel_offset) + " + out_c");
-    if (k.kind == ConvSink::kCodes || k.kind == ConvSink::kBitPlanes) {
-      if (k.bits < 1 || k.bits > 8) fail(w, at + "bits must be 1..8");
-      if (k.zero_point < 0 || k.zero_point > (1 << k.bits) - 1)
-        fail(w, at + "zero_point outside [0, 2^bits - 1]");
-      if (!std::isfinite(k.scale) || k.scale <= 0)
-        fail(w, at + "scale must be positive and finite");
-    } else if (k.kind != ConvSink::kF32) {
-      fail(w, at + "unknown sink kind");
-    }
-  }
-}
-
-ConvJob base_job(const ConvWeights& w) {
-  const ConvGeometry& g = w.geometry;
-  ConvJob j{};
-  j.in_h = g.in_h, j.in_w = g.in_w, j.in_c = g.in_c;
-  j.out_h = g.out_h(), j.out_w = g.out_w(), j.out_c = g.out_c;
-  j.kernel_h = g.kernel_h, j.kernel_w = g.kernel_w, j.stride_h = g.stride_h,
-  j.stride_w = g.stride_w;
-  j.pad_top = g.pad_top, j.pad_left = g.pad_left;
-  j.dilation_h = g.dilation_h, j.dilation_w = g.dilation_w;
-  j.zero_point = w.precision == ConvPrecision::kInt ? w.input_zero_point : 0;
-  return j;
-}
-
-void fill_run_fields(ConvJob& j, const ConvInputView& in, const ConvEpilogue& ep) {
-  j.in_f32 = in.f32;
-  j.in_codes = in.codes;
-  j.in_stride = in.row_stride;
-  j.act = ep.act;
-  j.residual = ep.residual;
-  j.residual_stride = ep.residual_row_stride;
-  j.sinks = ep.sinks.data();
-  j.num_sinks = static_cast<int>(ep.sinks.size());
+  conv_check_epilogue(w, ep);
 }
 
 class KernelPlan final : public ConvPlan {
@@ -435,7 +385,7 @@ class KernelPlan final : public ConvPlan {
       packed_from = &padded;
     }
     const ConvGeometry& g = packed_from->geometry;
-    job_ = base_job(*packed_from);
+    job_ = conv_base_job(*packed_from);
     job_.k = depthwise ? g.kernel_h * g.kernel_w : g.reduction();
     job_.k_pad = round_up(job_.k, row.k_group);
     job_.n_pad = round_up(g.out_c, row.half_ok ? row.nr / 2 : row.nr);
@@ -469,7 +419,7 @@ class KernelPlan final : public ConvPlan {
     ConvInputView in = input;
     if (pad_c_) in = padded_input(input);
     ConvJob j = job_;
-    fill_run_fields(j, in, ep);
+    conv_fill_run_fields(j, in, ep);
     if (j.indirect) j.indirection = indirection_for(in);
     const int pixels = j.out_h * j.out_w;
     const int blocks = (pixels + j.mc - 1) / j.mc;
@@ -584,7 +534,7 @@ class ReferencePlan final : public ConvPlan {
  public:
   explicit ReferencePlan(const ConvWeights& w) : ConvPlan(w) {
     const ConvGeometry& g = w.geometry;
-    job_ = base_job(w);
+    job_ = conv_base_job(w);
     job_.n_pad = round_up(g.out_c, 4);
     job_.mc = 1;
     const bool is_int = w.precision == ConvPrecision::kInt;
@@ -603,7 +553,7 @@ class ReferencePlan final : public ConvPlan {
   void run(const ConvInputView& in, const ConvEpilogue& ep, int /*threads*/) const override {
     check_run_args(weights_, in, ep);
     ConvJob j = job_;
-    fill_run_fields(j, in, ep);
+    conv_fill_run_fields(j, in, ep);
     const ConvGeometry& g = weights_.geometry;
     const bool is_int = weights_.precision == ConvPrecision::kInt;
     const int cin = g.in_c / g.groups, cout = g.out_c / g.groups;
@@ -654,6 +604,61 @@ class ReferencePlan final : public ConvPlan {
 };
 
 }  // namespace
+
+ConvJob conv_base_job(const ConvWeights& w) {
+  const ConvGeometry& g = w.geometry;
+  ConvJob j{};
+  j.in_h = g.in_h, j.in_w = g.in_w, j.in_c = g.in_c;
+  j.out_h = g.out_h(), j.out_w = g.out_w(), j.out_c = g.out_c;
+  j.kernel_h = g.kernel_h, j.kernel_w = g.kernel_w, j.stride_h = g.stride_h,
+  j.stride_w = g.stride_w;
+  j.pad_top = g.pad_top, j.pad_left = g.pad_left;
+  j.dilation_h = g.dilation_h, j.dilation_w = g.dilation_w;
+  j.zero_point = w.precision == ConvPrecision::kInt ? w.input_zero_point : 0;
+  return j;
+}
+
+void conv_fill_run_fields(ConvJob& j, const ConvInputView& in, const ConvEpilogue& ep) {
+  j.in_f32 = in.f32;
+  j.in_codes = in.codes;
+  j.in_stride = in.row_stride;
+  j.act = ep.act;
+  j.residual = ep.residual;
+  j.residual_stride = ep.residual_row_stride;
+  j.sinks = ep.sinks.data();
+  j.num_sinks = static_cast<int>(ep.sinks.size());
+}
+
+void conv_check_epilogue(const ConvWeights& w, const ConvEpilogue& ep) {
+  const ConvGeometry& g = w.geometry;
+  if (ep.sinks.empty()) fail(w, "the epilogue has no sinks; the output would go nowhere");
+  if (ep.residual && ep.residual_row_stride < g.out_c)
+    fail(w, "residual_row_stride " + std::to_string(ep.residual_row_stride) +
+                " is smaller than out_c");
+  for (size_t s = 0; s < ep.sinks.size(); ++s) {
+    const ConvSink& k = ep.sinks[s];
+    const std::string at = "sink " + std::to_string(s) + ": ";
+    if (!k.data) fail(w, at + "data is null");
+    const int words = (k.channel_offset + g.out_c + 63) / 64;  // kBitPlanes: words per plane
+    if (k.kind == ConvSink::kBitPlanes && (k.channel_offset < 0 || k.plane_stride < words ||
+                                           k.row_stride < (k.bits - 1) * k.plane_stride + words))
+      fail(w, at + "bit planes need plane_stride >= " + std::to_string(words) +
+                  " and row_stride >= (bits - 1) * plane_stride + that (uint64 words)");
+    if (k.kind != ConvSink::kBitPlanes &&
+        (k.channel_offset < 0 || k.row_stride < k.channel_offset + g.out_c))
+      fail(w, at + "row_stride " + std::to_string(k.row_stride) + " < channel_offset " +
+                  std::to_string(k.channel_offset) + " + out_c");
+    if (k.kind == ConvSink::kCodes || k.kind == ConvSink::kBitPlanes) {
+      if (k.bits < 1 || k.bits > 8) fail(w, at + "bits must be 1..8");
+      if (k.zero_point < 0 || k.zero_point > (1 << k.bits) - 1)
+        fail(w, at + "zero_point outside [0, 2^bits - 1]");
+      if (!std::isfinite(k.scale) || k.scale <= 0)
+        fail(w, at + "scale must be positive and finite");
+    } else if (k.kind != ConvSink::kF32) {
+      fail(w, at + "unknown sink kind");
+    }
+  }
+}
 
 std::unique_ptr<ConvPlan> make_conv_plan(const ConvWeights& w, const CpuFeatures& features) {
   validate_weights(w);

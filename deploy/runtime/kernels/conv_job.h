@@ -41,6 +41,14 @@ struct ConvJob {
   int num_sinks;
 };
 
+// A job's geometry and input zero point from validated weights (the rest zero), and the fields
+// one run sets from its input and epilogue (conv.cpp).
+ConvJob conv_base_job(const ConvWeights& w);
+void conv_fill_run_fields(ConvJob& j, const ConvInputView& in, const ConvEpilogue& ep);
+// Throws mixnas::Error naming the conv and the sink when an epilogue does not fit `w` (no sinks,
+// null data, strides smaller than the channels written, bits, zero points or scales out of range).
+void conv_check_epilogue(const ConvWeights& w, const ConvEpilogue& ep);
+
 constexpr int kMaxBlockPixels = 256;
 
 // Scratch for one block: the im2col rows (mc * k_pad elements of a_bytes each, after mc + 16 row

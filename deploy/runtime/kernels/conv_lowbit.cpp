@@ -202,38 +202,30 @@ bool conv_fits(const ConvWeights& w) {
 // ---------------------------------------------------------------------------------------------
 // The plan.
 
-// Sinks and residual of a low-bit plan's epilogue, checked before anything runs.
-void check_lowbit_epilogue(const ConvWeights& w, const ConvEpilogue& ep) {
-  const int oc = w.geometry.out_c;
-  if (ep.sinks.empty()) fail(w, "the epilogue has no sinks; the output would go nowhere");
-  if (ep.residual && ep.residual_row_stride < oc)
-    fail(w, "residual_row_stride " + std::to_string(ep.residual_row_stride) +
-                " is smaller than out_c");
-  for (size_t s = 0; s < ep.sinks.size(); ++s) {
-    const ConvSink& k = ep.sinks[s];
-    const std::string at = "sink " + std::to_string(s) + ": ";
-    if (!k.data) fail(w, at + "data is null");
-    if (k.kind == ConvSink::kF32 || k.kind == ConvSink::kCodes) {
-      if (k.channel_offset < 0 || k.row_stride < k.channel_offset + oc)
-        fail(w, at + "row_stride " + std::to_string(k.row_stride) + " < channel_offset " +
-                    std::to_string(k.channel_offset) + " + out_c");
-    } else if (k.kind == ConvSink::kBitPlanes) {
-      const int words = (k.channel_offset + oc + 63) / 64;
-      if (k.channel_offset < 0 || k.plane_stride < words ||
-          k.row_stride < (k.bits - 1) * k.plane_stride + words)
-        fail(w, at + "bit planes of channel_offset " + std::to_string(k.channel_offset) +
-                    " + out_c need plane_stride >= " + std::to_string(words) +
-                    " and row_stride >= (bits - 1) * plane_stride + that (uint64 words)");
-    } else {
-      fail(w, at + "unknown sink kind");
-    }
-    if (k.kind != ConvSink::kF32) {
-      if (k.bits < 1 || k.bits > 8) fail(w, at + "bits must be 1..8");
-      if (k.zero_point < 0 || k.zero_point > (1 << k.bits) - 1)
-        fail(w, at + "zero_point outside [0, 2^bits - 1]");
-      if (!std::isfinite(k.scale) || k.scale <= 0)
-        fail(w, at + "scale must be positive and finite");
-    }
+// Weight code of output channel o, input channel ic, kernel tap (kh * kernel_w + kx); OIHW codes.
+int weight_code(const ConvWeights& w, int o, int ic, int tap) {
+  const ConvGeometry& g = w.geometry;
+  const int kh = tap / g.kernel_w, kx = tap % g.kernel_w;
+  return w
+      .weight_codes[((static_cast<size_t>(o) * g.in_c + ic) * g.kernel_h + kh) * g.kernel_w + kx];
+}
+
+// Per-channel epilogue constants, n_pad long: scale s_w * s_a, bias, and the zero-point term
+// -z_a * sum_k q_w of acc = sum_k q_w * q_a - z_a * sum_k q_w.
+void channel_constants(const ConvWeights& w, int n_pad, std::vector<float>& scale,
+                       std::vector<float>& bias, std::vector<int32_t>& offset) {
+  const ConvGeometry& g = w.geometry;
+  scale.assign(n_pad, 0.0f);
+  bias.assign(n_pad, 0.0f);
+  offset.assign(n_pad, 0);
+  const int taps = g.kernel_h * g.kernel_w;
+  for (int o = 0; o < g.out_c; ++o) {
+    if (!w.bias.empty()) bias[o] = w.bias[o];
+    scale[o] = w.weight_scale[o] * w.input_scale;
+    int64_t sum = 0;
+    for (int ic = 0; ic < g.in_c; ++ic)
+      for (int t = 0; t < taps; ++t) sum += weight_code(w, o, ic, t);
+    offset[o] = static_cast<int32_t>(-static_cast<int64_t>(w.input_zero_point) * sum);
   }
 }
 
@@ -246,14 +238,7 @@ class BitserialPlan final : public ConvPlan {
     int lanes = 1;
     const BitserialShape shape = isa.shape(W, A, &lanes);
     ConvJob& j = job_.base;
-    j = ConvJob{};
-    j.in_h = g.in_h, j.in_w = g.in_w, j.in_c = g.in_c;
-    j.out_h = g.out_h(), j.out_w = g.out_w(), j.out_c = g.out_c;
-    j.kernel_h = g.kernel_h, j.kernel_w = g.kernel_w, j.stride_h = g.stride_h,
-    j.stride_w = g.stride_w;
-    j.pad_top = g.pad_top, j.pad_left = g.pad_left;
-    j.dilation_h = g.dilation_h, j.dilation_w = g.dilation_w;
-    j.zero_point = w.input_zero_point;
+    j = conv_base_job(w);
     j.k = g.reduction();
     j.k_pad = round_up(j.k, 64);
     j.n_pad = round_up(g.out_c, 16);
@@ -294,25 +279,11 @@ class BitserialPlan final : public ConvPlan {
     mc = std::min(mc, round_up((pixels + 7) / 8, 4));
     j.mc = std::max(4, mc / 4 * 4);
 
-    // Per-channel constants.
-    scale_.assign(j.n_pad, 0.0f);
-    bias_.assign(j.n_pad, 0.0f);
-    offset_.assign(j.n_pad, 0);
+    channel_constants(w, j.n_pad, scale_, bias_, offset_);
     const int cin = g.in_c;
     auto code = [&](int o, int kk) {  // weight code at reduction index kk (taps-major)
-      const int ic = kk % cin, tap = kk / cin;
-      const int kh = tap / g.kernel_w, kx = tap % g.kernel_w;
-      return static_cast<int>(
-          w.weight_codes[((static_cast<size_t>(o) * cin + ic) * g.kernel_h + kh) * g.kernel_w +
-                         kx]);
+      return weight_code(w, o, kk % cin, kk / cin);
     };
-    for (int o = 0; o < g.out_c; ++o) {
-      if (!w.bias.empty()) bias_[o] = w.bias[o];
-      scale_[o] = w.weight_scale[o] * w.input_scale;
-      int64_t sum = 0;
-      for (int kk = 0; kk < j.k; ++kk) sum += code(o, kk);
-      offset_[o] = static_cast<int32_t>(-static_cast<int64_t>(w.input_zero_point) * sum);
-    }
     // Weights: u = q + 2^(W-1) (W = 1: the stored bit, 1 <-> +1), planes packed per panel of
     // nv * lanes channels (the last one narrower) as [k word][plane][channel].
     const int kw = job_.kw;
@@ -341,7 +312,7 @@ class BitserialPlan final : public ConvPlan {
   void run(const ConvInputView& in, const ConvEpilogue& ep, int threads) const override {
     const ConvGeometry& g = weights_.geometry;
     const int A = job_.a_bits, wpp = job_.wpp;
-    check_epilogue(ep);
+    conv_check_epilogue(weights_, ep);
     BitserialJob lj = job_;
     ConvJob& j = lj.base;
     const int in_pixels = g.in_h * g.in_w;
@@ -380,13 +351,7 @@ class BitserialPlan final : public ConvPlan {
     }
     lj.pixel_sum = sums_.data();
     if (lj.aside == BitserialASide::kRowSeg) build_row_strings(lj);
-    j.in_codes = in.codes;
-    j.in_stride = in.row_stride;
-    j.act = ep.act;
-    j.residual = ep.residual;
-    j.residual_stride = ep.residual_row_stride;
-    j.sinks = ep.sinks.data();
-    j.num_sinks = static_cast<int>(ep.sinks.size());
+    conv_fill_run_fields(j, in, ep);
     const int pixels = j.out_h * j.out_w;
     const int blocks = (pixels + j.mc - 1) / j.mc;
     const int t = std::max(1, std::min(threads, blocks));
@@ -482,10 +447,6 @@ class BitserialPlan final : public ConvPlan {
     return pad_.data();
   }
 
-  void check_epilogue(const ConvEpilogue& ep) const {
-    check_lowbit_epilogue(weights_, ep);
-  }
-
   const LowbitIsa& isa_;
   std::string name_;
   BitserialJob job_{};
@@ -545,14 +506,7 @@ class LutPlan final : public ConvPlan {
     name_ = lut_row_name(W, A);
     const LutRange lr = lut_range(W, A);
     ConvJob& j = job_.base;
-    j = ConvJob{};
-    j.in_h = g.in_h, j.in_w = g.in_w, j.in_c = g.in_c;
-    j.out_h = g.out_h(), j.out_w = g.out_w(), j.out_c = g.out_c;
-    j.kernel_h = g.kernel_h, j.kernel_w = g.kernel_w, j.stride_h = g.stride_h,
-    j.stride_w = g.stride_w;
-    j.pad_top = g.pad_top, j.pad_left = g.pad_left;
-    j.dilation_h = g.dilation_h, j.dilation_w = g.dilation_w;
-    j.zero_point = w.input_zero_point;
+    j = conv_base_job(w);
     j.k = g.reduction();
     j.k_pad = j.k;
     j.n_pad = round_up(g.out_c, 16);
@@ -584,25 +538,8 @@ class LutPlan final : public ConvPlan {
         steps_.push_back(static_cast<int32_t>(gi * job_.group_bytes + tap_off_[t]));
         steps_.push_back((gi * job_.taps + t) * 64);
       }
-    // Per-channel constants: acc = sum_k q_w * q_a - z_a * sum_k q_w.
-    scale_.assign(j.n_pad, 0.0f);
-    bias_.assign(j.n_pad, 0.0f);
-    offset_.assign(j.n_pad, 0);
+    channel_constants(w, j.n_pad, scale_, bias_, offset_);
     const int cin = g.in_c;
-    auto code = [&](int o, int ic, int tap) {
-      const int kh = tap / g.kernel_w, kx = tap % g.kernel_w;
-      return static_cast<int>(
-          w.weight_codes[((static_cast<size_t>(o) * cin + ic) * g.kernel_h + kh) * g.kernel_w +
-                         kx]);
-    };
-    for (int o = 0; o < g.out_c; ++o) {
-      if (!w.bias.empty()) bias_[o] = w.bias[o];
-      scale_[o] = w.weight_scale[o] * w.input_scale;
-      int64_t sum = 0;
-      for (int ic = 0; ic < cin; ++ic)
-        for (int t = 0; t < job_.taps; ++t) sum += code(o, ic, t);
-      offset_[o] = static_cast<int32_t>(-static_cast<int64_t>(w.input_zero_point) * sum);
-    }
     // Tables [out channel (rounded up to 4)][group][tap][index].
     const int oc4 = round_up(g.out_c, 4), G = job_.groups, amax = (1 << A) - 1;
     const size_t table_bytes = static_cast<size_t>(oc4) * G * job_.taps * 64;
@@ -616,7 +553,7 @@ class LutPlan final : public ConvPlan {
             int v = lr.entry_bias;
             for (int q = 0; q < lr.cpg && o < g.out_c; ++q) {
               const int ic = gi * lr.cpg + q;
-              if (ic < cin) v += code(o, ic, t) * (idx >> (A * q) & amax);
+              if (ic < cin) v += weight_code(w, o, ic, t) * (idx >> (A * q) & amax);
             }
             e[idx] = static_cast<uint8_t>(v);  // in [0, range] (range <= 255)
           }
@@ -637,7 +574,7 @@ class LutPlan final : public ConvPlan {
 
   void run(const ConvInputView& in, const ConvEpilogue& ep, int threads) const override {
     const ConvGeometry& g = weights_.geometry;
-    check_lowbit_epilogue(weights_, ep);
+    conv_check_epilogue(weights_, ep);
     if (!in.codes) fail(weights_, "the input view has no codes (this kernel reads codes)");
     if (in.row_stride < g.in_c)
       fail(weights_, "input row_stride " + std::to_string(in.row_stride) + " is smaller than in_c");
@@ -653,13 +590,7 @@ class LutPlan final : public ConvPlan {
                          "-bit range of this conv (a_bits); the producer must write " +
                          std::to_string(weights_.a_bits) + "-bit codes");
     lj.index = index;
-    j.in_codes = in.codes;
-    j.in_stride = in.row_stride;
-    j.act = ep.act;
-    j.residual = ep.residual;
-    j.residual_stride = ep.residual_row_stride;
-    j.sinks = ep.sinks.data();
-    j.num_sinks = static_cast<int>(ep.sinks.size());
+    conv_fill_run_fields(j, in, ep);
     const int blocks = (lj.vectors + kLutBlockVectors - 1) / kLutBlockVectors;
     const int t = std::max(1, std::min(threads, blocks));
     const size_t scratch_bytes = scratch_per_thread_;

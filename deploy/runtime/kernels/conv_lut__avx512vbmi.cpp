@@ -256,11 +256,8 @@ unsigned build_index(const LutJob& j, const uint8_t* codes, int row_stride, cons
         }
       }
     }
-  alignas(64) uint8_t bytes[64];
-  _mm512_store_si512(bytes, all);
-  unsigned r = 0;
-  for (uint8_t v : bytes) r |= v;
-  return r;
+  unsigned r = static_cast<unsigned>(_mm512_reduce_or_epi32(all));
+  return (r | r >> 8 | r >> 16 | r >> 24) & 0xFF;
 }
 
 }  // namespace isa_lut_avx512vbmi
