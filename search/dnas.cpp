@@ -19,6 +19,7 @@
 #include "datasets/loader.h"
 #include "datasets/torch_batch.h"
 #include "deploy/export/export.h"
+#include "deploy/runtime/version.h"
 #include "evaluators/agent/device_id.h"
 #include "search/cost.h"
 #include "search/lut.h"
@@ -33,7 +34,7 @@ using Clock = std::chrono::steady_clock;
 Measurer local_measurer(const agent::MeasureOptions& options) {
   Measurer m;
   m.device_id = agent::device_id();
-  m.runtime_version = MIXNAS_VERSION;
+  m.runtime_version = rt::runtime_version();
   m.options = options;
   m.layers = eval::local_measurer(options);
   m.model = [options](const std::string& package) {

@@ -11,6 +11,7 @@
 #include "core/version.h"
 #include "deploy/runtime/cpu_features.h"
 #include "deploy/runtime/kernels/conv.h"
+#include "deploy/runtime/version.h"
 #ifdef HAVE_MIXNAS_SUPERNET
 #include <torch/version.h>
 #endif
@@ -34,8 +35,8 @@ Runner add_info_command(CLI::App& app) {
       return 0;
     }
     const rt::CpuFeatures& cpu = rt::cpu_features();
-    std::printf("mixnas %s (%s build, %s)\n", MIXNAS_VERSION, MIXNAS_BUILD_TYPE,
-                MIXNAS_SYSTEM_PROCESSOR);
+    std::printf("mixnas %s (%s build, %s), runtime %s\n", MIXNAS_VERSION, MIXNAS_BUILD_TYPE,
+                MIXNAS_SYSTEM_PROCESSOR, rt::runtime_version());
     std::printf("cpu:       %s\n", cpu.model_name.empty() ? "(unknown)" : cpu.model_name.c_str());
     std::printf("arch:      %s\n", cpu.arch.c_str());
     auto names = cpu.names();

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/version.h"
 #include "datasets/dataset.h"
+#include "deploy/runtime/version.h"
 #include "evaluators/agent/client.h"
 
 namespace mixnas::cli {
@@ -31,7 +32,7 @@ search::Measurer measurer_from_config(const config::Config& cfg) {
       std::make_shared<agent::RemoteEvaluator>(load_device_config(cfg.resolve_path("device")));
   search::Measurer m;
   m.device_id = remote->device_id();
-  m.runtime_version = MIXNAS_VERSION;
+  m.runtime_version = rt::runtime_version();
   m.options = mo;
   m.layers = [remote, mo](const std::vector<agent::LayerSignature>& layers) {
     return remote->measure_layers(layers, mo);

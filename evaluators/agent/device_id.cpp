@@ -6,13 +6,14 @@
 #include "core/text.h"
 #include "core/version.h"
 #include "deploy/runtime/cpu_features.h"
+#include "deploy/runtime/version.h"
 
 namespace mixnas::agent {
 
 std::string device_id() {
   const rt::CpuFeatures& cpu = rt::cpu_features();
   std::string basis = cpu.arch + "|" + cpu.model_name + "|" + std::to_string(cpu.logical_cores) +
-                      "|" + text::join(cpu.names(), ",") + "|" + MIXNAS_VERSION;
+                      "|" + text::join(cpu.names(), ",") + "|" + rt::runtime_version();
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : basis) h = (h ^ c) * 1099511628211ULL;
   std::string model;
@@ -33,12 +34,9 @@ std::string device_id() {
 
 nlohmann::json device_info(int threads) {
   const rt::CpuFeatures& cpu = rt::cpu_features();
-  return {{"device_id", device_id()},
-          {"cpu", cpu.model_name},
-          {"arch", cpu.arch},
-          {"cores", cpu.logical_cores},
-          {"features", cpu.names()},
-          {"runtime_version", MIXNAS_VERSION},
+  return {{"device_id", device_id()}, {"cpu", cpu.model_name},
+          {"arch", cpu.arch},         {"cores", cpu.logical_cores},
+          {"features", cpu.names()},  {"runtime_version", rt::runtime_version()},
           {"threads", threads}};
 }
 
