@@ -583,8 +583,9 @@ class LutPlan final : public ConvPlan {
     const size_t bytes = lj.group_bytes * lj.groups + 64 * (kLutBlockVectors + 1);
     if (index_.size() < bytes + 64) index_.resize(bytes + 64);
     uint8_t* index = align64(index_.data());
-    const unsigned all =
-        conv_lut_index__avx512vbmi(lj, in.codes, in.row_stride, pad_byte_.data(), index);
+    if (index_temp_.size() < lut_index_temp_bytes(lj)) index_temp_.resize(lut_index_temp_bytes(lj));
+    const unsigned all = conv_lut_index__avx512vbmi(lj, in.codes, in.row_stride, pad_byte_.data(),
+                                                    index, index_temp_.data());
     if (all >> weights_.a_bits)
       fail(weights_, "an input code exceeds the " + std::to_string(weights_.a_bits) +
                          "-bit range of this conv (a_bits); the producer must write " +
@@ -609,7 +610,7 @@ class LutPlan final : public ConvPlan {
            4 * (scale_.size() + bias_.size() + offset_.size() + tap_off_.size() + steps_.size());
   }
   size_t scratch_bytes() const override {
-    return index_.size();
+    return index_.size() + index_temp_.size();
   }
   size_t thread_scratch_bytes() const override {
     return scratch_per_thread_;
@@ -626,7 +627,7 @@ class LutPlan final : public ConvPlan {
   std::vector<float> scale_, bias_;
   std::vector<int32_t> offset_;
   size_t scratch_per_thread_ = 0;
-  mutable std::vector<uint8_t> index_;
+  mutable std::vector<uint8_t> index_, index_temp_;
 };
 #endif
 

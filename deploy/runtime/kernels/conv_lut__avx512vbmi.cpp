@@ -4,8 +4,6 @@
 #define MIXNAS_KERNEL_ISA isa_lut_avx512vbmi
 #include <immintrin.h>
 
-#include <vector>
-
 #include "deploy/runtime/kernels/conv_impl.h"
 #include "deploy/runtime/kernels/conv_lut_job.h"
 
@@ -17,6 +15,15 @@ unsigned char* align64(unsigned char*& s, size_t bytes) {
   unsigned char* p = s;
   s += bytes;
   return p;
+}
+
+// The lower and upper 256 bits (_mm512_extracti64x4_epi64 with a zero pass-through: the
+// intrinsics' undefined one draws GCC 12 uninitialized warnings).
+template <int Half>
+inline __m256i half(__m512i x) {
+  return reinterpret_cast<__m256i>(__builtin_ia32_extracti64x4_mask(
+      reinterpret_cast<__v8di>(x), Half, reinterpret_cast<__v4di>(_mm256_setzero_si256()),
+      static_cast<__mmask8>(-1)));
 }
 
 // Output channels per pass (each keeps R byte accumulators; R <= 4 vectors of positions).
@@ -145,10 +152,10 @@ void lut_block(const LutJob& j, int vb, unsigned char* scratch) {
         const __m512i second = _mm512_permutex2var_epi64(lo, lo_second, hi);
         int32_t* c = cm + (ob % 16 + n) * R * 64 + r * 64;
         auto widen = [&](__m256i x) { return _mm512_sub_epi32(_mm512_cvtepu16_epi32(x), vcorr); };
-        _mm512_store_si512(c, widen(_mm512_castsi512_si256(first)));
-        _mm512_store_si512(c + 16, widen(_mm512_extracti64x4_epi64(first, 1)));
-        _mm512_store_si512(c + 32, widen(_mm512_castsi512_si256(second)));
-        _mm512_store_si512(c + 48, widen(_mm512_extracti64x4_epi64(second, 1)));
+        _mm512_store_si512(c, widen(half<0>(first)));
+        _mm512_store_si512(c + 16, widen(half<1>(first)));
+        _mm512_store_si512(c + 32, widen(half<0>(second)));
+        _mm512_store_si512(c + 48, widen(half<1>(second)));
       }
     // Every 16 channels (or at the last), into the pixel-major tile of the shared epilogue.
     if ((ob + kNb) % 16 == 0 || ob + kNb == oc4) {
@@ -184,16 +191,14 @@ void block(const LutJob& j, int v0, int v1, unsigned char* scratch) {
 // formed in a register (vpermb gathers channel j of every group, shifted into place) and stored
 // pixel-major into `temp`, then transposed 8x8 bytes at a time into the group images.
 unsigned build_index(const LutJob& j, const uint8_t* codes, int row_stride, const uint8_t* pad_byte,
-                     uint8_t* index) {
+                     uint8_t* index, uint8_t* temp) {
   const ConvJob& b = j.base;
   const int A = j.a_bits, cpg = j.cpg, groups = j.groups, wq = j.wq;
   const int sh = b.stride_h, sw = b.stride_w;
   const int rows = static_cast<int>((j.phase_bytes - 64) / wq);
   const int gpc = 63 / cpg;  // groups per 64-byte load (63 or 60 channels)
   const int chunks = (groups + gpc - 1) / gpc;
-  const int ts = ((chunks - 1) * gpc + 64 + 7) / 8 * 8;  // temp row bytes
-  std::vector<uint8_t> temp_buf(static_cast<size_t>(64) * ts + 64);
-  uint8_t* temp = temp_buf.data();
+  const int ts = lut_index_row_bytes(j);  // temp row bytes
   __m512i perm[6];
   for (int q = 0; q < cpg; ++q) {
     alignas(64) uint8_t p[64];
@@ -256,8 +261,13 @@ unsigned build_index(const LutJob& j, const uint8_t* codes, int row_stride, cons
         }
       }
     }
-  unsigned r = static_cast<unsigned>(_mm512_reduce_or_epi32(all));
-  return (r | r >> 8 | r >> 16 | r >> 24) & 0xFF;
+  const __m256i a = _mm256_or_si256(half<0>(all), half<1>(all));
+  const __m128i c = _mm_or_si128(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+  uint64_t q = static_cast<uint64_t>(_mm_cvtsi128_si64(c) | _mm_extract_epi64(c, 1));
+  q |= q >> 32;
+  q |= q >> 16;
+  q |= q >> 8;
+  return static_cast<unsigned>(q & 0xFF);
 }
 
 }  // namespace isa_lut_avx512vbmi
@@ -267,8 +277,8 @@ void conv_lut_block__avx512vbmi(const LutJob& job, int vector_begin, int vector_
   isa_lut_avx512vbmi::block(job, vector_begin, vector_end, scratch);
 }
 unsigned conv_lut_index__avx512vbmi(const LutJob& job, const uint8_t* codes, int row_stride,
-                                    const uint8_t* pad_byte, uint8_t* index) {
-  return isa_lut_avx512vbmi::build_index(job, codes, row_stride, pad_byte, index);
+                                    const uint8_t* pad_byte, uint8_t* index, uint8_t* temp) {
+  return isa_lut_avx512vbmi::build_index(job, codes, row_stride, pad_byte, index, temp);
 }
 
 }  // namespace mixnas::rt

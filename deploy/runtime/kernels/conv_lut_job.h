@@ -58,17 +58,26 @@ inline size_t lut_scratch_bytes(const LutJob& j) {
          lanes * j.base.n_pad * 4 + 64;
 }
 
+// The index builder's pixel-major staging rows: 64 rows of this many bytes (each pixel's group
+// indexes, stored 64 bytes per load of gpc = 63 / cpg groups), plus 64 bytes of slack.
+inline int lut_index_row_bytes(const LutJob& j) {
+  const int gpc = 63 / j.cpg, chunks = (j.groups + gpc - 1) / gpc;
+  return ((chunks - 1) * gpc + 64 + 7) / 8 * 8;
+}
+inline size_t lut_index_temp_bytes(const LutJob& j) {
+  return static_cast<size_t>(64) * lut_index_row_bytes(j) + 64;
+}
+
 using LutBlockFn = void (*)(const LutJob& job, int vector_begin, int vector_end,
                             unsigned char* scratch);
 // Builds the index images of `job` from codes [in_h * in_w][row_stride] into `index` (the plan
-// allocates group_bytes * groups bytes); pad_byte[g] is group g's padding index (z_a in every
-// channel of the group). Returns the OR of every code read (the caller checks they fit a_bits).
-using LutIndexFn = unsigned (*)(const LutJob& job, const uint8_t* codes, int row_stride,
-                                const uint8_t* pad_byte, uint8_t* index);
+// allocates group_bytes * groups bytes), staging through `temp` (lut_index_temp_bytes); pad_byte[g]
+// is group g's padding index (z_a in every channel of the group). Returns the OR of every code read
+// (the caller checks they fit a_bits).
 
 void conv_lut_block__avx512vbmi(const LutJob& job, int vector_begin, int vector_end,
                                 unsigned char* scratch);
 unsigned conv_lut_index__avx512vbmi(const LutJob& job, const uint8_t* codes, int row_stride,
-                                    const uint8_t* pad_byte, uint8_t* index);
+                                    const uint8_t* pad_byte, uint8_t* index, uint8_t* temp);
 
 }  // namespace mixnas::rt
