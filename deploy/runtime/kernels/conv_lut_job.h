@@ -68,15 +68,13 @@ inline size_t lut_index_temp_bytes(const LutJob& j) {
   return static_cast<size_t>(64) * lut_index_row_bytes(j) + 64;
 }
 
-using LutBlockFn = void (*)(const LutJob& job, int vector_begin, int vector_end,
-                            unsigned char* scratch);
+// Computes the output positions of vectors [vector_begin, vector_end) into every sink.
+void conv_lut_block__avx512vbmi(const LutJob& job, int vector_begin, int vector_end,
+                                unsigned char* scratch);
 // Builds the index images of `job` from codes [in_h * in_w][row_stride] into `index` (the plan
 // allocates group_bytes * groups bytes), staging through `temp` (lut_index_temp_bytes); pad_byte[g]
 // is group g's padding index (z_a in every channel of the group). Returns the OR of every code read
 // (the caller checks they fit a_bits).
-
-void conv_lut_block__avx512vbmi(const LutJob& job, int vector_begin, int vector_end,
-                                unsigned char* scratch);
 unsigned conv_lut_index__avx512vbmi(const LutJob& job, const uint8_t* codes, int row_stride,
                                     const uint8_t* pad_byte, uint8_t* index, uint8_t* temp);
 

@@ -3,9 +3,10 @@
 // the kernel test shape list plus odd channel counts and the deepest reduction make_conv_plan
 // accepts (K = 65792). Integer results must match bit for bit (float and code sinks compared
 // exactly; the epilogue is shared). The table-lookup rows (AVX-512 VBMI) the same way, with their
-// own deepest reduction (the 16-bit sums' bound) and the first one they refuse. Also: bit-plane sinks and bit-plane input, error paths, the
-// selection rule (make_conv_plan's pick against the recorded measurements; the int8 fallback gives
-// the same bits), and a session whose producer convs write bit planes for bit-serial readers.
+// own deepest reduction (the 16-bit sums' bound) and the first one they refuse. Also: bit-plane
+// sinks and bit-plane input, error paths, the selection rule (make_conv_plan's pick against the
+// recorded measurements; the int8 fallback gives the same bits), and a session whose producer convs
+// write bit planes for bit-serial readers.
 #include <catch2/catch.hpp>
 
 #include <array>
