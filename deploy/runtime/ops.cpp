@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "deploy/runtime/codes.h"
 #include "deploy/runtime/kernels/activation.h"
 
 namespace mixnas::rt {
@@ -96,6 +97,68 @@ void upsample_nearest(const T* x, int h, int w, int c, int factor, T* out, int t
     for (int ox = 0; ox < ow; ++ox)
       std::memcpy(out + (static_cast<int64_t>(oy) * ow + ox) * c,
                   x + (static_cast<int64_t>(oy / factor) * w + ox / factor) * c, sizeof(T) * c);
+}
+
+namespace {
+constexpr int64_t kPackedChunk = 4096;  // codes per quantize / dequantize step
+}  // namespace
+
+void maxpool2d_packed(const uint8_t* x, int sb, int h, int w, int c, int k, int s, int p,
+                      uint8_t* out, int threads) {
+  const int oh = (h + 2 * p - k) / s + 1;
+  const int ow = (w + 2 * p - k) / s + 1;
+  const int64_t row = int64_t{w} * c;
+#pragma omp parallel for num_threads(threads) if (threads > 1 && oh > 1)
+  for (int oy = 0; oy < oh; ++oy) {
+    thread_local std::vector<uint8_t> band, dst_row;
+    const int y0 = std::max(0, oy * s - p), y1 = std::min(h, oy * s - p + k);
+    band.resize(static_cast<size_t>(k * row));
+    dst_row.resize(static_cast<size_t>(ow) * c);
+    unpack_codes(x, sb, y0 * row, (y1 - y0) * row, band.data());
+    for (int ox = 0; ox < ow; ++ox) {
+      uint8_t* dst = dst_row.data() + static_cast<int64_t>(ox) * c;
+      const int x0 = std::max(0, ox * s - p), x1 = std::min(w, ox * s - p + k);
+      std::memcpy(dst, band.data() + static_cast<int64_t>(x0) * c, c);
+      for (int y = 0; y < y1 - y0; ++y)
+        for (int xx = x0; xx < x1; ++xx) {
+          const uint8_t* src = band.data() + y * row + static_cast<int64_t>(xx) * c;
+          for (int ch = 0; ch < c; ++ch) dst[ch] = std::max(dst[ch], src[ch]);
+        }
+    }
+    pack_codes(dst_row.data(), int64_t{ow} * c, sb, out, int64_t{oy} * ow * c);
+  }
+}
+
+void quantize_packed(const float* x, size_t n, const Grid& grid, int sb, uint8_t* out,
+                     int threads) {
+  const int64_t chunks = (static_cast<int64_t>(n) + kPackedChunk - 1) / kPackedChunk;
+#pragma omp parallel for num_threads(threads) if (threads > 1 && chunks > 1)
+  for (int64_t i = 0; i < chunks; ++i) {
+    uint8_t codes[kPackedChunk];
+    const int64_t first = i * kPackedChunk;
+    const int64_t count = std::min<int64_t>(kPackedChunk, static_cast<int64_t>(n) - first);
+    for (int64_t e = 0; e < count; ++e) codes[e] = quantize_value(x[first + e], grid);
+    pack_codes(codes, count, sb, out, first);  // chunks start on bytes: 4096 * sb % 8 == 0
+  }
+}
+
+void dequantize_packed(const uint8_t* q, int sb, size_t n, const Grid& grid, float* out,
+                       int threads) {
+  const int64_t chunks = (static_cast<int64_t>(n) + kPackedChunk - 1) / kPackedChunk;
+#pragma omp parallel for num_threads(threads) if (threads > 1 && chunks > 1)
+  for (int64_t i = 0; i < chunks; ++i) {
+    uint8_t codes[kPackedChunk];
+    const int64_t first = i * kPackedChunk;
+    const int64_t count = std::min<int64_t>(kPackedChunk, static_cast<int64_t>(n) - first);
+    unpack_codes(q, sb, first, count, codes);
+    dequantize(codes, static_cast<size_t>(count), grid, out + first, 1);
+  }
+}
+
+size_t packed_op_scratch_bytes(int w, int c, int k) {
+  const size_t row = static_cast<size_t>(w) * c;  // an output row has at most w + k - 1 pixels
+  return std::max<size_t>(static_cast<size_t>(k) * row + static_cast<size_t>(w + k) * c,
+                          kPackedChunk);
 }
 
 #define MIXNAS_INSTANTIATE_LAYOUT_OPS(T)                                                           \

@@ -35,6 +35,19 @@ void maxpool2d(const T* x, int h, int w, int c, int k, int s, int p, T* out, int
 template <typename T>
 void upsample_nearest(const T* x, int h, int w, int c, int factor, T* out, int threads);
 
+// Packed code tensors (codes.h, `storage_bits` 1, 2 or 4; pixel rows start on bytes). Concat,
+// split and upsample move whole bytes (the <uint8_t> forms with channels in bytes); these unpack a
+// bounded piece at a time: max-pool the window rows of one output row, quantize and dequantize
+// 4096 codes.
+void maxpool2d_packed(const uint8_t* x, int storage_bits, int h, int w, int c, int k, int s, int p,
+                      uint8_t* out, int threads);
+void quantize_packed(const float* x, size_t n, const Grid& grid, int storage_bits, uint8_t* out,
+                     int threads);
+void dequantize_packed(const uint8_t* q, int storage_bits, size_t n, const Grid& grid, float* out,
+                       int threads);
+// Per-thread scratch bytes the packed ops above use for an op over [h, w, c] with window k.
+size_t packed_op_scratch_bytes(int w, int c, int k);
+
 // YOLOv8 Detect decode of one level. box [h, w, 4*reg_max] raw DFL logits (left, top, right,
 // bottom, reg_max bins each), cls [h, w, nc] logits. Writes h*w rows of [x1, y1, x2, y2,
 // sigmoid(cls)...] in input pixels: anchor point (x + 0.5, y + 0.5), distance per side =

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "deploy/runtime/codes.h"
+
 namespace mixnas::rt {
 namespace {
 
@@ -110,9 +112,43 @@ std::vector<int> plan_concat_views(const Graph& g, MemoryPlan* plan) {
   return channel_offset;
 }
 
+// Storage bits per activation tensor: packed codes where `pack` and the tensor's pixel rows start
+// on bytes (the graph input stays one byte per code: images are written as bytes); then the
+// tensors a layout op moves as bytes (concat, split, max-pool, upsample) share one storage, or all
+// fall back to one byte per code.
+std::vector<int> plan_storage_bits(const Graph& g, bool pack) {
+  std::vector<int> bits(g.tensors.size(), 0);
+  for (size_t t = 0; t < g.tensors.size(); ++t) {
+    const TensorDesc& d = g.tensors[t];
+    if (d.kind != TensorKind::kActivation) continue;
+    if (d.is_float()) {
+      bits[t] = 32;
+      continue;
+    }
+    const int s = pack ? code_storage_bits(d.bits) : 8;
+    bits[t] = (int64_t{d.shape.back()} * s % 8 == 0 && static_cast<int>(t) != g.input.tensor) ? s : 8;
+  }
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const Node& n : g.nodes) {
+      if (n.op != OpType::kConcat && n.op != OpType::kSplit && n.op != OpType::kMaxPool &&
+          n.op != OpType::kUpsample)
+        continue;
+      bool agree = true;
+      const int s = bits[n.outputs[0]];
+      for (int t : n.inputs) agree = agree && bits[t] == s;
+      for (int t : n.outputs) agree = agree && bits[t] == s;
+      if (agree || s == 32) continue;
+      for (int t : n.inputs) changed |= bits[t] != 8, bits[t] = 8;
+      for (int t : n.outputs) changed |= bits[t] != 8, bits[t] = 8;
+    }
+  }
+  return bits;
+}
+
 }  // namespace
 
-MemoryPlan plan_memory(const Graph& g, bool fuse_concat) {
+MemoryPlan plan_memory(const Graph& g, bool fuse_concat, bool pack_codes) {
   MemoryPlan plan;
   const size_t nt = g.tensors.size();
   plan.lifetimes = tensor_lifetimes(g);
@@ -120,10 +156,11 @@ MemoryPlan plan_memory(const Graph& g, bool fuse_concat) {
   plan.view_of.assign(nt, -1);
   plan.fused_input.assign(nt, 0);
   plan.row_stride.assign(nt, 0);
+  plan.storage_bits = plan_storage_bits(g, pack_codes);
   for (size_t t = 0; t < nt; ++t) {
     const TensorDesc& d = g.tensors[t];
     if (d.kind != TensorKind::kActivation) continue;
-    plan.bytes[t] = d.elements() * d.element_bytes();
+    plan.bytes[t] = storage_bytes(d.elements(), plan.storage_bits[t]);
     plan.row_stride[t] = d.shape.back();
     plan.sum_tensor_bytes += align_up(plan.bytes[t]);
   }
@@ -143,8 +180,8 @@ MemoryPlan plan_memory(const Graph& g, bool fuse_concat) {
     if (g.tensors[t].kind != TensorKind::kActivation) {
       plan.offsets[t] = -1;
     } else if (plan.view_of[t] >= 0) {
-      plan.offsets[t] =
-          plan.offsets[plan.view_of[t]] + int64_t{channel_offset[t]} * g.tensors[t].element_bytes();
+      plan.offsets[t] = plan.offsets[plan.view_of[t]] +
+                        storage_bytes(channel_offset[t], plan.storage_bits[t]);
     }
   }
   plan.lifetimes = life;

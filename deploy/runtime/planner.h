@@ -30,6 +30,9 @@ struct MemoryPlan {
   std::vector<int> view_of;
   std::vector<int> row_stride;
   std::vector<char> fused_input;  // per tensor: a view the concat need not copy
+  // Per tensor, bits per element in the arena (codes.h): 32 floats, 8 one byte per code, 1/2/4
+  // packed codes; 0 for constants. A row of row_stride elements takes row_stride * bits / 8 bytes.
+  std::vector<int> storage_bits;
   int64_t arena_bytes = 0;
   int64_t sum_tensor_bytes = 0;  // what one buffer per tensor would take (aligned, no fusion)
 };
@@ -44,7 +47,14 @@ std::vector<int64_t> assign_offsets_greedy_by_size(const std::vector<int64_t>& s
 std::vector<Lifetime> tensor_lifetimes(const Graph& graph);
 
 // `fuse_concat`: plan conv outputs as views into the concats that are their only reader.
-MemoryPlan plan_memory(const Graph& graph, bool fuse_concat = true);
+// `pack_codes`: hold 1..4-bit code tensors packed (codes.h) where their pixel rows start on bytes
+// and every concat/split/pool/upsample they meet agrees; false: one byte per code everywhere.
+MemoryPlan plan_memory(const Graph& graph, bool fuse_concat = true, bool pack_codes = true);
+
+// Bytes of `elements` values at `storage_bits` per value.
+inline int64_t storage_bytes(int64_t elements, int storage_bits) {
+  return (elements * storage_bits + 7) / 8;
+}
 
 // Lays out tensors one after another (no reuse), keeping the views of `plan`: for debugging
 // sessions where every intermediate stays readable. Returns the arena size.

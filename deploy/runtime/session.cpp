@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "deploy/runtime/codes.h"
 #include "deploy/runtime/kernels/conv.h"
 #include "deploy/runtime/package.h"
 #include "deploy/runtime/packing.h"
@@ -106,7 +107,7 @@ void Session::ArenaFree::operator()(uint8_t* p) const {
 
 namespace {
 
-ConvWeights conv_weights_of(const Graph& g, const Node& node) {
+ConvWeights conv_weights_of(const Graph& g, const Node& node, int input_storage_bits) {
   const TensorDesc& x = g.tensors[node.inputs[0]];
   const TensorDesc& w = g.tensors[node.inputs[1]];
   const ConvAttrs& a = node.conv;
@@ -139,6 +140,7 @@ ConvWeights conv_weights_of(const Graph& g, const Node& node) {
     cw.weight_scale = w.scale.size() == 1 ? std::vector<float>(geo.out_c, w.scale[0]) : w.scale;
     cw.input_scale = x.scale[0];
     cw.input_zero_point = x.zero_point[0];
+    cw.input_storage_bits = input_storage_bits;
   }
   if (a.has_bias) cw.bias = unpack_f32_buffer(g.buffers[g.tensors[node.inputs[2]].buffer]);
   return cw;
@@ -151,7 +153,7 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
   if (!model_) throw Error("Session: no model");
   threads_ = options_.threads > 0 ? options_.threads : std::max(1, omp_get_max_threads());
   const Graph& g = model_->graph();
-  plan_ = model_->memory_plan();
+  plan_ = options_.pack_activations ? model_->memory_plan() : plan_memory(g, true, false);
   arena_bytes_ = options_.arena == ArenaStrategy::kGreedyBySize ? plan_.arena_bytes
                                                                 : layout_without_reuse(g, &plan_);
   if (arena_bytes_ > kMaxArenaBytes)
@@ -168,7 +170,7 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
     const Node& node = g.nodes[i];
     if (node.op != OpType::kConv2d) continue;
     try {
-      const ConvWeights cw = conv_weights_of(g, node);
+      const ConvWeights cw = conv_weights_of(g, node, plan_.storage_bits[node.inputs[0]]);
       conv_plans_[i] =
           options_.reference_kernels ? make_conv_plan_reference(cw) : make_conv_plan(cw);
     } catch (const Error& e) {
@@ -241,15 +243,29 @@ uint8_t* Session::data(int tensor) const {
   return arena_.get() + plan_.offsets[tensor];
 }
 
+int64_t Session::row_bytes(int tensor) const {
+  return storage_bytes(model_->graph().tensors[tensor].shape.back(), plan_.storage_bits[tensor]);
+}
+
+int64_t Session::stride_bytes(int tensor) const {
+  return storage_bytes(plan_.row_stride[tensor], plan_.storage_bits[tensor]);
+}
+
 std::vector<uint8_t> Session::tensor_bytes(int tensor) const {
   const Graph& g = model_->graph();
   if (tensor < 0 || tensor >= static_cast<int>(g.tensors.size()) || plan_.offsets[tensor] < 0)
     throw Error("Session::tensor_bytes: " + std::to_string(tensor) +
                 " is not an activation tensor");
   const TensorDesc& d = g.tensors[tensor];
-  const int64_t eb = d.element_bytes(), row = d.shape.back() * eb,
-                stride = plan_.row_stride[tensor] * eb;
-  const int64_t rows = d.elements() / d.shape.back();
+  const int64_t cols = d.shape.back(), rows = d.elements() / cols;
+  const int sb = storage_bits(tensor);
+  if (sb < 8) {  // packed codes: one byte per code out
+    std::vector<uint8_t> out(static_cast<size_t>(rows * cols));
+    for (int64_t r = 0; r < rows; ++r)
+      unpack_codes(data(tensor), sb, r * plan_.row_stride[tensor], cols, &out[r * cols]);
+    return out;
+  }
+  const int64_t row = row_bytes(tensor), stride = stride_bytes(tensor);
   std::vector<uint8_t> out(static_cast<size_t>(rows * row));
   for (int64_t r = 0; r < rows; ++r) std::memcpy(&out[r * row], data(tensor) + r * stride, row);
   return out;
@@ -257,8 +273,7 @@ std::vector<uint8_t> Session::tensor_bytes(int tensor) const {
 
 uint64_t Session::checksum(int tensor) const {
   const TensorDesc& d = model_->graph().tensors[tensor];
-  const int64_t eb = d.element_bytes(), row = d.shape.back() * eb,
-                stride = plan_.row_stride[tensor] * eb;
+  const int64_t row = row_bytes(tensor), stride = stride_bytes(tensor);
   const int64_t rows = d.elements() / d.shape.back();
   uint64_t h = 1469598103934665603ull;  // FNV-1a over the tensor's own bytes
   for (int64_t r = 0; r < rows; ++r) {
@@ -288,7 +303,21 @@ MemoryReport Session::memory() const {
     m.scratch_bytes += static_cast<int64_t>(p->scratch_bytes());
     thread_scratch = std::max(thread_scratch, p->thread_scratch_bytes() + 64);
   }
-  m.scratch_bytes += static_cast<int64_t>(thread_scratch) * threads_;
+  // Packed max-pool / quantize / dequantize: a band per thread (ops.h), outside the conv scratch.
+  size_t op_scratch = 0;
+  const Graph& g = model_->graph();
+  for (const Node& n : g.nodes) {
+    const int x = n.inputs.empty() ? -1 : n.inputs[0], y = n.outputs.empty() ? -1 : n.outputs[0];
+    const bool packed = (x >= 0 && storage_bits(x) > 0 && storage_bits(x) < 8) ||
+                        (y >= 0 && storage_bits(y) > 0 && storage_bits(y) < 8);
+    if (!packed) continue;
+    const TensorDesc& d = g.tensors[x];
+    if (n.op == OpType::kMaxPool)
+      op_scratch = std::max(op_scratch, packed_op_scratch_bytes(d.shape[1], d.shape[2], n.pool.kernel));
+    else if (n.op == OpType::kQuantize || n.op == OpType::kDequantize)
+      op_scratch = std::max(op_scratch, packed_op_scratch_bytes(1, 1, 1));
+  }
+  m.scratch_bytes += static_cast<int64_t>(thread_scratch + op_scratch) * threads_;
   for (const PlaneBuffer& b : planes_) m.scratch_bytes += static_cast<int64_t>(b.words.size() * 8);
   m.peak_bytes = m.arena_bytes + m.resident_weight_bytes + m.scratch_bytes;
   return m;
@@ -438,7 +467,7 @@ std::vector<RawOutput> Session::outputs() const {
     if (d.is_float())
       std::memcpy(o.values.data(), data(t), o.values.size() * sizeof(float));
     else
-      dequantize(data(t), o.values.size(), d.grid(), o.values.data(), 1);
+      dequantize_packed(data(t), storage_bits(t), o.values.size(), d.grid(), o.values.data(), 1);
     outs.push_back(std::move(o));
   }
   return outs;
@@ -464,10 +493,12 @@ void Session::run_conv(int index) {
   const TensorDesc& x = g.tensors[node.inputs[0]];
   ConvInputView in;
   in.row_stride = x.shape[2];
-  if (x.is_float())
+  if (x.is_float()) {
     in.f32 = reinterpret_cast<const float*>(data(node.inputs[0]));
-  else
+  } else {
     in.codes = data(node.inputs[0]);
+    in.code_storage_bits = storage_bits(node.inputs[0]);
+  }
   if (reads_bit_planes(index)) {  // written by the producer's epilogue: no packing pass
     const PlaneBuffer& b = planes_[node.inputs[0]];
     in.codes = nullptr;
@@ -493,6 +524,7 @@ void Session::run_conv(int index) {
       s.scale = o.scale[0];
       s.zero_point = o.zero_point[0];
       s.bits = o.bits;
+      s.storage_bits = storage_bits(t);
     }
     if (!planes_only_[t]) ep.sinks.push_back(s);
     // The same codes as bit planes, for bit-serial readers of this tensor or of the concat it is
@@ -502,6 +534,7 @@ void Session::run_conv(int index) {
       PlaneBuffer& b = planes_[base];
       ConvSink p = s;
       p.kind = ConvSink::kBitPlanes;
+      p.storage_bits = 8;
       p.data = b.words.data();
       p.plane_stride = b.words_per_plane;
       p.row_stride = o.bits * b.words_per_plane;
@@ -523,13 +556,14 @@ void Session::run_node(int index) {
       return;
     case OpType::kConcat: {
       // Inputs planned as views were written in place by their convs; copy the others.
+      // Rows of every tensor start on bytes (packed codes too, MemoryPlan::storage_bits).
       const TensorDesc& o = g.tensors[node.outputs[0]];
       const int64_t pixels = int64_t{o.shape[0]} * o.shape[1];
-      const int64_t eb = o.element_bytes(), out_row = o.shape[2] * eb;
+      const int64_t out_row = row_bytes(node.outputs[0]);
       int64_t offset = 0;
       uint8_t* out = data(node.outputs[0]);
       for (int t : node.inputs) {
-        const int64_t row = g.tensors[t].shape[2] * eb;
+        const int64_t row = row_bytes(t);
         if (!plan_.fused_input[t]) {
           const uint8_t* in = data(t);
 #pragma omp parallel for num_threads(th) if (th > 1 && pixels > 256)
@@ -549,9 +583,10 @@ void Session::run_node(int index) {
         std::vector<float*> parts;
         for (int t : node.outputs) parts.push_back(f32(t));
         split_channels<float>(f32(node.inputs[0]), channels, pixels, parts, th);
-      } else {
+      } else {  // codes, as bytes per row (packed rows start on bytes)
         std::vector<uint8_t*> parts;
         for (int t : node.outputs) parts.push_back(data(t));
+        for (size_t k = 0; k < channels.size(); ++k) channels[k] = row_bytes(node.outputs[k]);
         split_channels<uint8_t>(data(node.inputs[0]), channels, pixels, parts, th);
       }
       return;
@@ -565,10 +600,14 @@ void Session::run_node(int index) {
       const TensorDesc& x = g.tensors[node.inputs[0]];
       const int h = x.shape[0], w = x.shape[1], c = x.shape[2];
       const PoolAttrs& p = node.pool;
+      const int sb = storage_bits(node.inputs[0]);
       if (node.op == OpType::kMaxPool) {
         if (x.is_float())
           maxpool2d(f32(node.inputs[0]), h, w, c, p.kernel, p.stride, p.pad, f32(node.outputs[0]),
                     th);
+        else if (sb < 8)
+          maxpool2d_packed(data(node.inputs[0]), sb, h, w, c, p.kernel, p.stride, p.pad,
+                           data(node.outputs[0]), th);
         else
           maxpool2d(data(node.inputs[0]), h, w, c, p.kernel, p.stride, p.pad, data(node.outputs[0]),
                     th);
@@ -576,20 +615,25 @@ void Session::run_node(int index) {
         if (x.is_float())
           upsample_nearest(f32(node.inputs[0]), h, w, c, node.upsample_factor, f32(node.outputs[0]),
                            th);
-        else
-          upsample_nearest(data(node.inputs[0]), h, w, c, node.upsample_factor,
-                           data(node.outputs[0]), th);
+        else  // whole pixels are copied: packed rows move as their bytes
+          upsample_nearest(data(node.inputs[0]), h, w, static_cast<int>(row_bytes(node.inputs[0])),
+                           node.upsample_factor, data(node.outputs[0]), th);
       }
       return;
     }
     case OpType::kQuantize: {
       const TensorDesc& o = g.tensors[node.outputs[0]];
-      quantize(f32(node.inputs[0]), o.elements(), o.grid(), data(node.outputs[0]), th);
+      if (storage_bits(node.outputs[0]) < 8)
+        quantize_packed(f32(node.inputs[0]), o.elements(), o.grid(), storage_bits(node.outputs[0]),
+                        data(node.outputs[0]), th);
+      else
+        quantize(f32(node.inputs[0]), o.elements(), o.grid(), data(node.outputs[0]), th);
       return;
     }
     case OpType::kDequantize: {
       const TensorDesc& x = g.tensors[node.inputs[0]];
-      dequantize(data(node.inputs[0]), x.elements(), x.grid(), f32(node.outputs[0]), th);
+      dequantize_packed(data(node.inputs[0]), storage_bits(node.inputs[0]), x.elements(), x.grid(),
+                        f32(node.outputs[0]), th);
       return;
     }
     case OpType::kDetectV8: {

@@ -53,6 +53,10 @@ struct SessionOptions {
   int threads = 1;  // <= 0: OpenMP's default
   ArenaStrategy arena = ArenaStrategy::kGreedyBySize;
   bool reference_kernels = false;  // scalar reference convs instead of the table's kernels
+  // true: 1..4-bit code tensors are held packed in the arena (codes.h: 8, 4 or 2 codes per byte,
+  // where their rows start on bytes; MemoryPlan::storage_bits); false: one byte per code. Results
+  // are identical either way.
+  bool pack_activations = true;
   // true: code tensors read by bit-serial convs (conv_lowbit.h) are written as bit planes by their
   // producing convs' epilogues (a producer conv, or the convs writing a concat's slices), so the
   // readers run no packing pass; the codes are written too unless every reader takes the planes
@@ -153,6 +157,10 @@ class Session {
   void run_node(int index);
   void run_conv(int index);
   uint8_t* data(int tensor) const;
+  int storage_bits(int tensor) const { return plan_.storage_bits[tensor]; }
+  // Bytes of one row of `tensor` (its channels) and between rows (its row stride).
+  int64_t row_bytes(int tensor) const;
+  int64_t stride_bytes(int tensor) const;
   uint64_t checksum(int tensor) const;
   void check_memory_after(int node);
   void wire_bit_planes();

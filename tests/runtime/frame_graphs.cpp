@@ -261,14 +261,20 @@ class YoloWriter {
     ConvLayer l = ConvLayer::square(cout, k, s, act ? static_cast<int>(Activation::kSilu) : 0);
     const int K = cin * k * k;
     const size_t n = static_cast<size_t>(cout) * K;
+    const bool low = o_.int8 && !first && act;  // takes YoloOptions::w_bits / a_bits
+    const int wb = low ? o_.w_bits : 8, ab = low ? o_.a_bits : 8;
+    const int qmax = wb == 1 ? 1 : (1 << (wb - 1)) - 1;
     std::vector<int8_t> codes(n);
-    for (auto& c : codes) c = static_cast<int8_t>(rng_.integer(-127, 127));
+    for (auto& c : codes) {
+      const int q = rng_.integer(wb == 1 ? -1 : -qmax, qmax);
+      c = static_cast<int8_t>(wb == 1 && q == 0 ? 1 : q);
+    }
     std::vector<float> scale(cout);
-    for (auto& s_w : scale) s_w = 1.6f * std::sqrt(3.0f / K) / 127.0f * rng_.uniform(0.8f, 1.2f);
+    for (auto& s_w : scale) s_w = 1.6f * std::sqrt(3.0f / K) / qmax * rng_.uniform(0.8f, 1.2f);
     l.bias.resize(cout);
     for (auto& bias : l.bias) bias = rng_.uniform(-0.2f, 0.2f);
     if (o_.int8) {
-      l.w_bits = 8;
+      l.w_bits = wb;
       l.weight_codes = codes;
       l.weight_scale = scale;
     } else {
@@ -276,9 +282,13 @@ class YoloWriter {
       for (size_t i = 0; i < n; ++i) l.weights_f32[i] = codes[i] * scale[i / K];
     }
     Grid in = Grid::f32();
-    if (o_.int8)
-      in = first ? Grid::codes(8, 1.0f / 255.0f, 0)
-                 : Grid::codes(8, rng_.uniform(5.0f, 7.0f) / 255.0f, rng_.integer(10, 16));
+    if (o_.int8 && first) {
+      in = Grid::codes(8, 1.0f / 255.0f, 0);
+    } else if (o_.int8) {
+      const int levels = (1 << ab) - 1;  // the 8-bit grid's range, on ab bits
+      const float step = rng_.uniform(5.0f, 7.0f) / levels;
+      in = Grid::codes(ab, step, rng_.integer(10, 16) * levels / 255);
+    }
     const int y = g_.conv(name, x, l, in, residual);
     ch_[y] = cout;
     return y;

@@ -60,6 +60,10 @@ struct YoloOptions {
   int num_classes = 80;
   uint32_t seed = 1;
   int channel_div = 1;  // divides every hidden width (fuzz seeds use small graphs)
+  // int8 graphs: weight and input bits of every conv but the stem and the head's last 1x1 convs
+  // (those stay 8-bit); 1..8.
+  int w_bits = 8;
+  int a_bits = 8;
   NmsAttrs nms{0.25f, 0.45f, 100, true};
 };
 

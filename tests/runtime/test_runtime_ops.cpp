@@ -2,9 +2,11 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <tuple>
 #include <vector>
 
 #include "core/error.h"
+#include "deploy/runtime/codes.h"
 #include "deploy/runtime/ops.h"
 #include "deploy/runtime/session.h"
 
@@ -209,4 +211,93 @@ TEST_CASE("Latency statistics", "[runtime][ops]") {
   CHECK(s.median_ms == 2.5);
   CHECK(s.p90_ms == 4);
   CHECK(latency_stats({}).runs == 0);
+}
+
+TEST_CASE("Packed codes: known bytes, round trips at every offset, neighbours kept",
+          "[runtime][ops][packed]") {
+  CHECK(code_storage_bits(1) == 1);
+  CHECK(code_storage_bits(2) == 2);
+  CHECK(code_storage_bits(3) == 4);
+  CHECK(code_storage_bits(4) == 4);
+  CHECK(code_storage_bits(5) == 8);
+  CHECK(code_storage_bits(8) == 8);
+  // Little-endian within a byte: the first code in the lowest bits.
+  const uint8_t nibbles[4] = {0x1, 0xF, 0x7, 0x3};
+  uint8_t stream[2] = {0, 0};
+  pack_codes(nibbles, 4, 4, stream, 0);
+  CHECK(stream[0] == 0xF1);
+  CHECK(stream[1] == 0x37);
+  const uint8_t crumbs[4] = {3, 0, 2, 1};
+  pack_codes(crumbs, 4, 2, stream, 0);
+  CHECK(stream[0] == 0x63);  // 0b01'10'00'11
+  const uint8_t bits[8] = {1, 0, 0, 1, 1, 1, 0, 1};
+  pack_codes(bits, 8, 1, stream, 0);
+  CHECK(stream[0] == 0xB9);  // 0b1011'1001
+
+  uint32_t seed = 99;
+  const auto rnd = [&](int n) {
+    seed = seed * 1103515245u + 12345u;
+    return static_cast<int>((seed >> 8) % static_cast<uint32_t>(n));
+  };
+  for (int s : {1, 2, 4, 8}) {
+    for (int trial = 0; trial < 200; ++trial) {
+      const int count = 1 + rnd(300), first = rnd(70);
+      std::vector<uint8_t> codes(count), before(code_stream_bytes(first + count + 70, s));
+      for (auto& c : codes) c = static_cast<uint8_t>(rnd(1 << s));
+      for (auto& b : before) b = static_cast<uint8_t>(rnd(256));
+      std::vector<uint8_t> after = before;
+      pack_codes(codes.data(), count, s, after.data(), first);
+      std::vector<uint8_t> back(count);
+      unpack_codes(after.data(), s, first, count, back.data());
+      INFO("storage " << s << " first " << first << " count " << count);
+      REQUIRE(back == codes);
+      // Codes outside [first, first + count) are untouched.
+      const int64_t total = static_cast<int64_t>(before.size()) * 8 / s;
+      std::vector<uint8_t> all_before(total), all_after(total);
+      unpack_codes(before.data(), s, 0, total, all_before.data());
+      unpack_codes(after.data(), s, 0, total, all_after.data());
+      for (int64_t e = 0; e < total; ++e)
+        if (e < first || e >= first + count) REQUIRE(all_before[e] == all_after[e]);
+    }
+  }
+}
+
+TEST_CASE("Packed max-pool, quantize and dequantize equal their byte forms",
+          "[runtime][ops][packed]") {
+  uint32_t seed = 5;
+  const auto rnd = [&](int n) {
+    seed = seed * 1103515245u + 12345u;
+    return static_cast<int>((seed >> 8) % static_cast<uint32_t>(n));
+  };
+  for (int s : {1, 2, 4}) {
+    const int h = 7, w = 9, c = 16;  // c * s is a whole number of bytes
+    std::vector<uint8_t> x(h * w * c);
+    for (auto& v : x) v = static_cast<uint8_t>(rnd(1 << s));
+    std::vector<uint8_t> packed(code_stream_bytes(x.size(), s));
+    pack_codes(x.data(), static_cast<int64_t>(x.size()), s, packed.data(), 0);
+    for (const auto& [k, st, p] : {std::tuple{5, 1, 2}, std::tuple{3, 2, 1}, std::tuple{2, 2, 0}}) {
+      const int oh = (h + 2 * p - k) / st + 1, ow = (w + 2 * p - k) / st + 1;
+      std::vector<uint8_t> ref(oh * ow * c), out(code_stream_bytes(ref.size(), s)),
+          got(ref.size());
+      maxpool2d(x.data(), h, w, c, k, st, p, ref.data(), 1);
+      for (int threads : {1, 2}) {
+        maxpool2d_packed(packed.data(), s, h, w, c, k, st, p, out.data(), threads);
+        unpack_codes(out.data(), s, 0, static_cast<int64_t>(got.size()), got.data());
+        INFO("storage " << s << " kernel " << k << " stride " << st << " threads " << threads);
+        CHECK(got == ref);
+      }
+    }
+    const Grid grid = Grid::codes(s, 0.25f, (1 << s) / 2);
+    std::vector<float> f(10000);  // more than one 4096-code chunk
+    for (auto& v : f) v = 0.01f * static_cast<float>(rnd(1000) - 500);
+    std::vector<uint8_t> q(f.size()), qp(code_stream_bytes(f.size(), s)), qb(f.size());
+    quantize(f.data(), f.size(), grid, q.data(), 1);
+    quantize_packed(f.data(), f.size(), grid, s, qp.data(), 2);
+    unpack_codes(qp.data(), s, 0, static_cast<int64_t>(qb.size()), qb.data());
+    CHECK(qb == q);
+    std::vector<float> d(f.size()), dp(f.size());
+    dequantize(q.data(), q.size(), grid, d.data(), 1);
+    dequantize_packed(qp.data(), s, q.size(), grid, dp.data(), 2);
+    CHECK(d == dp);
+  }
 }

@@ -128,3 +128,57 @@ TEST_CASE("Concat fusion: conv outputs read only by a concat become views of its
   require_no_live_overlap(sizes, fused.lifetimes, fused.offsets, fused.arena_bytes);
   CHECK(fused.arena_bytes <= plain.arena_bytes);
 }
+
+TEST_CASE("Storage bits: packed codes where rows start on bytes, layout ops agree",
+          "[runtime][planner][packed]") {
+  for (const auto& [bits, div] : {std::pair{4, 1}, std::pair{2, 1}, std::pair{1, 4}}) {
+    testing::YoloOptions o;
+    o.imgsz = 64;
+    o.w_bits = bits;
+    o.a_bits = bits;
+    o.channel_div = div;  // div 4 at 1 bit: 4-channel tensors are not whole bytes
+    const Graph g = testing::make_yolov8n_graph(o);
+    const MemoryPlan plan = plan_memory(g), bytes = plan_memory(g, true, false);
+    int packed = 0, unaligned = 0;
+    for (size_t t = 0; t < g.tensors.size(); ++t) {
+      const TensorDesc& d = g.tensors[t];
+      INFO("tensor " << d.name << " bits " << d.bits);
+      if (d.kind != TensorKind::kActivation) {
+        CHECK(plan.storage_bits[t] == 0);
+        continue;
+      }
+      const int sb = plan.storage_bits[t];
+      CHECK(bytes.storage_bits[t] == (d.is_float() ? 32 : 8));
+      if (d.is_float()) {
+        CHECK(sb == 32);
+      } else if (static_cast<int>(t) == g.input.tensor || d.bits > 4) {
+        CHECK(sb == 8);
+      } else if (d.shape.back() * bits % 8 != 0) {
+        CHECK(sb == 8);
+        ++unaligned;
+      } else {
+        CHECK((sb == bits || sb == 8));
+        packed += sb == bits;
+      }
+      CHECK(plan.bytes[t] == (d.elements() * sb + 7) / 8);
+      if (plan.view_of[t] >= 0) {  // a slice starts on a byte, inside its concat
+        const int base = plan.view_of[t];
+        CHECK(plan.storage_bits[base] == sb);
+        CHECK(plan.offsets[t] + storage_bytes(d.shape[2], sb) <=
+              plan.offsets[base] + storage_bytes(plan.row_stride[t], sb));
+      }
+    }
+    CHECK(packed > 20);
+    if (div == 4) CHECK(unaligned > 0);
+    // The tensors of a layout op share one storage (they move bytes).
+    for (const Node& n : g.nodes) {
+      if (n.op != OpType::kConcat && n.op != OpType::kSplit && n.op != OpType::kMaxPool &&
+          n.op != OpType::kUpsample)
+        continue;
+      for (int t : n.inputs) CHECK(plan.storage_bits[t] == plan.storage_bits[n.outputs[0]]);
+      for (int t : n.outputs) CHECK(plan.storage_bits[t] == plan.storage_bits[n.outputs[0]]);
+    }
+    // With div 4 the peak sits where the 4-channel tensors are, held as bytes.
+    CHECK((div == 1 ? plan.arena_bytes < bytes.arena_bytes : plan.arena_bytes <= bytes.arena_bytes));
+  }
+}

@@ -439,6 +439,61 @@ TEST_CASE("YOLOv8n-shaped fp32 graph matches the naive reference", "[runtime][e2
   run_end_to_end(false);
 }
 
+// Low-bit graphs: codes held packed in the arena (codes.h) or one byte each are a storage choice,
+// not a numeric one: both match the naive reference code for code, and the packed arena is smaller.
+TEST_CASE("YOLOv8n-shaped W4A4, W2A2, W1A2 graphs: packed and byte arenas match the reference",
+          "[runtime][e2e][packed]") {
+  for (const auto& [w_bits, a_bits] : {std::pair{4, 4}, std::pair{2, 2}, std::pair{1, 2}}) {
+    INFO("W" << w_bits << "A" << a_bits);
+    testing::YoloOptions o;
+    o.imgsz = 96;
+    o.w_bits = w_bits;
+    o.a_bits = a_bits;
+    const Graph graph = testing::make_yolov8n_graph(o);
+    const std::string bytes = serialize_package(graph);
+    const auto model = Model::from_bytes(bytes.data(), bytes.size(), "yolov8n-lowbit.mxr");
+    int packed_tensors = 0;
+    for (int sb : model->memory_plan().storage_bits) packed_tensors += sb > 0 && sb < 8;
+    CHECK(packed_tensors > 50);
+    const std::vector<uint8_t> image = testing::make_test_image(160, 120, 7);
+    const ImageView view{image.data(), 160, 120, 0};
+
+    SessionOptions keep_all;  // packed, every intermediate readable
+    keep_all.arena = ArenaStrategy::kNoReuse;
+    Session s(model, keep_all);
+    s.set_input_image(view);
+    s.run_graph();
+    const Reference ref = run_reference(model->graph(), s.tensor_bytes(graph.input.tensor).data());
+    const Compare c = compare_tensors(model->graph(), s, ref);
+    CHECK(c.codes > 100000);
+    CHECK(c.code_mismatches == 0);
+    CHECK(c.worst_float == 0.0);
+
+    const std::vector<RawOutput> outs = s.outputs();
+    for (bool pack : {true, false})
+      for (int threads : {1, 2}) {
+        INFO("pack " << pack << " threads " << threads);
+        SessionOptions planned;
+        planned.threads = threads;
+        planned.check_memory = true;
+        planned.pack_activations = pack;
+        Session p(model, planned);
+        p.run(view);
+        const std::vector<RawOutput> pouts = p.outputs();
+        REQUIRE(pouts.size() == outs.size());
+        for (size_t i = 0; i < outs.size(); ++i)
+          CHECK(std::memcmp(pouts[i].values.data(), outs[i].values.data(),
+                            outs[i].values.size() * 4) == 0);
+      }
+    SessionOptions byte_codes;
+    byte_codes.pack_activations = false;
+    const int64_t packed_arena = Session(model).memory().arena_bytes;
+    const int64_t byte_arena = Session(model, byte_codes).memory().arena_bytes;
+    INFO("arena packed " << packed_arena << " bytes " << byte_arena);
+    CHECK(packed_arena < byte_arena);
+  }
+}
+
 TEST_CASE("The every-op graph runs and agrees with the reference kernels", "[runtime][e2e]") {
   const auto model = Model::from_graph(testing::make_all_ops_graph());
   SessionOptions fast, ref, planned;

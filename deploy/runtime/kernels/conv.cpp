@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "deploy/runtime/codes.h"
 #include "deploy/runtime/kernels/conv_job.h"
 #include "deploy/runtime/kernels/conv_lowbit.h"
 
@@ -113,6 +114,10 @@ void validate_weights(const ConvWeights& w) {
   if (w.input_zero_point < 0 || w.input_zero_point > (1 << w.a_bits) - 1)
     fail(w, "input_zero_point " + std::to_string(w.input_zero_point) +
                 " is outside [0, 2^a_bits - 1]");
+  if (w.input_storage_bits != 8 && w.input_storage_bits != code_storage_bits(w.a_bits))
+    fail(w, "input_storage_bits " + std::to_string(w.input_storage_bits) + " is neither 8 nor " +
+                std::to_string(code_storage_bits(w.a_bits)) + " (packed " +
+                std::to_string(w.a_bits) + "-bit codes, codes.h)");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -357,7 +362,18 @@ void check_run_args(const ConvWeights& w, const ConvInputView& in, const ConvEpi
                    : "the input view has no floats (fp32 precision reads ConvInputView::f32)");
   if (in.row_stride < g.in_c)
     fail(w, "input row_stride " + std::to_string(in.row_stride) + " is smaller than in_c");
+  if (is_int) conv_check_input_storage(w, in);
   conv_check_epilogue(w, ep);
+}
+
+// Input codes of pixels [first, first + count) as bytes, rows of in_c (the row stride dropped).
+void unpack_pixels(const ConvInputView& in, int in_c, int64_t first, int64_t count, uint8_t* out) {
+  if (in.row_stride == in_c) {
+    unpack_codes(in.codes, in.code_storage_bits, first * in_c, count * in_c, out);
+    return;
+  }
+  for (int64_t p = 0; p < count; ++p)
+    unpack_codes(in.codes, in.code_storage_bits, (first + p) * in.row_stride, in_c, out + p * in_c);
 }
 
 class KernelPlan final : public ConvPlan {
@@ -410,8 +426,16 @@ class KernelPlan final : public ConvPlan {
     job_.scale = packed_.scale.data();
     job_.bias = packed_.bias.data();
     job_.acc_offset = packed_.offset.data();
-    scratch_per_thread_ = depthwise ? static_cast<size_t>(mc) * job_.n_pad * 4 + 64
-                                    : conv_scratch_bytes(job_, row.a_bytes);
+    kernel_scratch_ = depthwise ? static_cast<size_t>(mc) * job_.n_pad * 4 + 64
+                                : conv_scratch_bytes(job_, row.a_bytes);
+    if (w.precision == ConvPrecision::kInt && w.input_storage_bits < 8 && !pad_c_)
+      band_bytes_ = max_band_rows() * g.in_w * g.in_c + 64;  // + the im2col over-read
+    if (job_.indirect) {
+      pad_row_.assign((g.in_c + 64) * static_cast<size_t>(row.a_bytes),
+                      w.precision == ConvPrecision::kInt  // byte codes read in place: pad = z_a
+                          ? static_cast<unsigned char>(job_.zero_point)
+                          : 0);
+    }
   }
 
   void run(const ConvInputView& input, const ConvEpilogue& ep, int threads) const override {
@@ -420,15 +444,27 @@ class KernelPlan final : public ConvPlan {
     if (pad_c_) in = padded_input(input);
     ConvJob j = job_;
     conv_fill_run_fields(j, in, ep);
-    if (j.indirect) j.indirection = indirection_for(in);
+    const bool band = row_.precision == ConvPrecision::kInt && in.code_storage_bits < 8;
+    if (band) j.in_stride = job_.in_c;  // the kernels read the unpacked band, rows of in_c
+    std::vector<size_t> tap_offsets;    // indirect: bytes from a pixel to each of its taps
+    if (j.indirect) tap_offsets = tap_byte_offsets(j.in_stride);
     const int pixels = j.out_h * j.out_w;
     const int blocks = (pixels + j.mc - 1) / j.mc;
     const int t = std::max(1, std::min(threads, blocks));
     const ConvBlockFn fn = row_.run;
-    const size_t scratch_bytes = scratch_per_thread_;
+    const size_t kernel_bytes = kernel_scratch_, total_bytes = kernel_bytes + band_bytes_;
 #pragma omp parallel for num_threads(t) schedule(static)
     for (int b = 0; b < blocks; ++b) {
-      fn(j, b * j.mc, std::min(pixels, (b + 1) * j.mc), thread_scratch(scratch_bytes));
+      const int p0 = b * j.mc, p1 = std::min(pixels, p0 + j.mc);
+      unsigned char* scratch = thread_scratch(total_bytes);
+      ConvJob bj = j;
+      if (band) bj.in_codes = unpack_band(in, p0, p1, scratch + kernel_bytes);
+      if (bj.indirect) {
+        const void** ptrs = reinterpret_cast<const void**>(scratch);
+        build_indirection(bj, tap_offsets.data(), p0, p1, ptrs);
+        bj.indirection = ptrs;
+      }
+      fn(bj, p0, p1, scratch);
     }
   }
   const char* kernel_name() const override {
@@ -439,55 +475,100 @@ class KernelPlan final : public ConvPlan {
            4 * (packed_.scale.size() + packed_.bias.size() + packed_.offset.size());
   }
   size_t scratch_bytes() const override {
-    return indirection_.size() * sizeof(void*) + pad_row_.size() + padded_.size();
+    return pad_row_.size() + padded_.size();
   }
   size_t thread_scratch_bytes() const override {
-    return scratch_per_thread_;
+    return kernel_scratch_ + band_bytes_;
   }
 
  private:
-  // The per-tap input pointers of every output pixel tile ([tile][tap][MR], rows past the last
-  // pixel repeat it; padding taps point at a row of padding values), rebuilt only when the input
-  // address or row stride changes (an executor's arena keeps them fixed between runs).
-  const void* const* indirection_for(const ConvInputView& in) const {
-    const void* base = weights_.precision == ConvPrecision::kInt
-                           ? static_cast<const void*>(in.codes)
-                           : static_cast<const void*>(in.f32);
-    if (base == indirection_input_ && in.row_stride == indirection_stride_)
-      return indirection_.data();
-    const int mr = row_.mr, taps = job_.kernel_h * job_.kernel_w;
-    const int pixels = job_.out_h * job_.out_w, tiles = (pixels + mr - 1) / mr;
-    const size_t elem = static_cast<size_t>(row_.a_bytes);
-    if (pad_row_.empty()) {
-      pad_row_.assign((job_.in_c + 64) * elem, 0);
-      if (weights_.precision == ConvPrecision::kInt)  // byte codes read in place: pad = z_a
-        std::fill(pad_row_.begin(), pad_row_.end(), static_cast<unsigned char>(job_.zero_point));
-    }
-    indirection_.assign(static_cast<size_t>(tiles) * taps * mr, nullptr);
-    const unsigned char* bytes = static_cast<const unsigned char*>(base);
-    for (int i = 0; i < tiles * mr; ++i) {
-      const int p = std::min(i, pixels - 1);
-      const int oh = p / job_.out_w, ow = p % job_.out_w;
-      const void** tp = indirection_.data() + static_cast<size_t>(i / mr) * taps * mr + i % mr;
-      for (int kh = 0; kh < job_.kernel_h; ++kh) {
-        const int ih = oh * job_.stride_h - job_.pad_top + kh * job_.dilation_h;
-        for (int kw = 0; kw < job_.kernel_w; ++kw, tp += mr) {
-          const int iw = ow * job_.stride_w - job_.pad_left + kw * job_.dilation_w;
-          const bool inside = ih >= 0 && ih < job_.in_h && iw >= 0 && iw < job_.in_w;
-          *tp = inside ? bytes + (static_cast<size_t>(ih) * job_.in_w + iw) * in.row_stride * elem
-                       : pad_row_.data();
+  // Input rows a block of mc output pixels can need at most: its output rows (a partial one at
+  // each end) and the kernel's reach below the last of them.
+  int max_band_rows() const {
+    const int out_rows = std::min(job_.out_h, (job_.mc + job_.out_w - 1) / job_.out_w + 1);
+    return std::min(job_.in_h, (out_rows - 1) * job_.stride_h +
+                                   (job_.kernel_h - 1) * job_.dilation_h + 1);
+  }
+
+  // Unpacks the input rows that output pixels [p0, p1) read into `band` (rows of in_c byte codes)
+  // and returns the address at which row 0 of the whole input would start, so that the kernels'
+  // addressing (row * in_w * in_c) lands in the band for every row they read.
+  const uint8_t* unpack_band(const ConvInputView& in, int p0, int p1, unsigned char* band) const {
+    const ConvJob& j = job_;
+    const int oh0 = p0 / j.out_w, oh1 = (p1 - 1) / j.out_w;
+    const int lo = std::max(0, oh0 * j.stride_h - j.pad_top);
+    const int hi =
+        std::min(j.in_h - 1, oh1 * j.stride_h - j.pad_top + (j.kernel_h - 1) * j.dilation_h);
+    const int64_t row_pixels = j.in_w;
+    if (hi >= lo)
+      unpack_pixels(in, j.in_c, lo * row_pixels, (hi - lo + 1) * row_pixels, band);
+    const uintptr_t origin = reinterpret_cast<uintptr_t>(band) -
+                             static_cast<uintptr_t>(lo * row_pixels * j.in_c);
+    return reinterpret_cast<const uint8_t*>(origin);
+  }
+
+  // Bytes from an input pixel to the pixel of each kernel tap (kh-major), for pixels `stride`
+  // elements apart.
+  std::vector<size_t> tap_byte_offsets(int stride) const {
+    const ConvJob& j = job_;
+    const size_t pixel = static_cast<size_t>(stride) * row_.a_bytes;
+    std::vector<size_t> off;
+    for (int kh = 0; kh < j.kernel_h; ++kh)
+      for (int kw = 0; kw < j.kernel_w; ++kw)
+        off.push_back((static_cast<size_t>(kh) * j.dilation_h * j.in_w + kw * j.dilation_w) *
+                      pixel);
+    return off;
+  }
+
+  // The per-tap input pointers of output pixels [p0, p1) as [tile][tap][MR] (rows past p1 repeat
+  // the last pixel; padding taps point at a row of padding values). Pixels whose whole receptive
+  // field lies inside the input take their pixel's address plus the tap offsets.
+  void build_indirection(const ConvJob& j, const size_t* tap_off, int p0, int p1,
+                         const void** out) const {
+    const int mr = row_.mr, taps = j.kernel_h * j.kernel_w, m = p1 - p0;
+    const size_t pixel = static_cast<size_t>(j.in_stride) * row_.a_bytes;
+    const unsigned char* base = row_.precision == ConvPrecision::kInt
+                                    ? j.in_codes
+                                    : reinterpret_cast<const unsigned char*>(j.in_f32);
+    const int reach_h = (j.kernel_h - 1) * j.dilation_h, reach_w = (j.kernel_w - 1) * j.dilation_w;
+    int oh = p0 / j.out_w, ow = p0 % j.out_w;
+    for (int i = 0; i < m; ++i) {
+      const void** tp = out + static_cast<size_t>(i / mr) * taps * mr + i % mr;
+      const int ih0 = oh * j.stride_h - j.pad_top, iw0 = ow * j.stride_w - j.pad_left;
+      if (ih0 >= 0 && ih0 + reach_h < j.in_h && iw0 >= 0 && iw0 + reach_w < j.in_w) {
+        const unsigned char* px = base + (static_cast<size_t>(ih0) * j.in_w + iw0) * pixel;
+        for (int t = 0; t < taps; ++t) tp[t * mr] = px + tap_off[t];
+      } else {
+        for (int kh = 0, t = 0; kh < j.kernel_h; ++kh) {
+          const int ih = ih0 + kh * j.dilation_h;
+          for (int kw = 0; kw < j.kernel_w; ++kw, ++t) {
+            const int iw = iw0 + kw * j.dilation_w;
+            const bool inside = ih >= 0 && ih < j.in_h && iw >= 0 && iw < j.in_w;
+            tp[t * mr] = inside ? base + (static_cast<size_t>(ih) * j.in_w + iw) * pixel
+                                : static_cast<const void*>(pad_row_.data());
+          }
         }
       }
+      if (++ow == j.out_w) ow = 0, ++oh;
     }
-    indirection_input_ = base;
-    indirection_stride_ = in.row_stride;
-    return indirection_.data();
+    const void** last = out + static_cast<size_t>((m - 1) / mr) * taps * mr + (m - 1) % mr;
+    for (int i = m; i % mr; ++i) {
+      const void** tp = out + static_cast<size_t>(i / mr) * taps * mr + i % mr;
+      for (int t = 0; t < taps; ++t) tp[t * mr] = last[t * mr];
+    }
   }
 
   // The input codes with pad_c_ channels per pixel (the extra ones z_a; their weights are 0).
-  ConvInputView padded_input(const ConvInputView& in) const {
+  ConvInputView padded_input(const ConvInputView& packed) const {
     const int c = weights_.geometry.in_c, pc = pad_c_, pixels = job_.in_h * job_.in_w;
     padded_.resize(static_cast<size_t>(pixels) * pc);
+    ConvInputView in = packed;
+    if (packed.code_storage_bits < 8) {  // 1..3 channels of packed codes: rare, unpack first
+      unpacked_.resize(static_cast<size_t>(pixels) * c);
+      unpack_pixels(packed, c, 0, pixels, unpacked_.data());
+      in.codes = unpacked_.data();
+      in.row_stride = c;
+    }
     const uint8_t z = static_cast<uint8_t>(job_.zero_point);
     const uint8_t* src = in.codes;
     uint8_t* dst = padded_.data();
@@ -514,19 +595,18 @@ class KernelPlan final : public ConvPlan {
     ConvInputView v = in;
     v.codes = padded_.data();
     v.row_stride = pc;
+    v.code_storage_bits = 8;
     return v;
   }
 
   const KernelRow& row_;
   int pad_c_ = 0;  // > 0: the input is padded to this many channels (see the constructor)
-  mutable std::vector<uint8_t> padded_;
+  mutable std::vector<uint8_t> padded_, unpacked_;
   ConvJob job_;
   Packed packed_;
-  size_t scratch_per_thread_ = 0;
-  mutable std::vector<const void*> indirection_;
-  mutable std::vector<unsigned char> pad_row_;
-  mutable const void* indirection_input_ = nullptr;
-  mutable int indirection_stride_ = -1;
+  size_t kernel_scratch_ = 0;  // per thread: the kernel's block scratch (conv_job.h)
+  size_t band_bytes_ = 0;      // per thread, after it: the unpacked input band (packed inputs)
+  std::vector<unsigned char> pad_row_;  // indirect: the padding pixel (z_a codes or zeros)
 };
 
 // Direct loops over OIHW weights, any groups; exact int32 sums; the shared epilogue.
@@ -550,8 +630,18 @@ class ReferencePlan final : public ConvPlan {
     job_.acc_offset = offset_.data();
   }
 
-  void run(const ConvInputView& in, const ConvEpilogue& ep, int /*threads*/) const override {
-    check_run_args(weights_, in, ep);
+  void run(const ConvInputView& input, const ConvEpilogue& ep, int /*threads*/) const override {
+    check_run_args(weights_, input, ep);
+    ConvInputView in = input;
+    std::vector<uint8_t> unpacked;  // the reference reads byte codes
+    if (in.codes && in.code_storage_bits < 8) {
+      const int pixels = weights_.geometry.in_h * weights_.geometry.in_w;
+      unpacked.resize(static_cast<size_t>(pixels) * weights_.geometry.in_c);
+      unpack_pixels(in, weights_.geometry.in_c, 0, pixels, unpacked.data());
+      in.codes = unpacked.data();
+      in.row_stride = weights_.geometry.in_c;
+      in.code_storage_bits = 8;
+    }
     ConvJob j = job_;
     conv_fill_run_fields(j, in, ep);
     const ConvGeometry& g = weights_.geometry;
@@ -648,6 +738,12 @@ void conv_check_epilogue(const ConvWeights& w, const ConvEpilogue& ep) {
         (k.channel_offset < 0 || k.row_stride < k.channel_offset + g.out_c))
       fail(w, at + "row_stride " + std::to_string(k.row_stride) + " < channel_offset " +
                   std::to_string(k.channel_offset) + " + out_c");
+    if (k.kind == ConvSink::kCodes && k.storage_bits != 8 &&
+        (k.storage_bits != code_storage_bits(k.bits) ||
+         int64_t{k.row_stride} * k.storage_bits % 8 != 0 ||
+         int64_t{k.channel_offset} * k.storage_bits % 8 != 0))
+      fail(w, at + "packed codes need storage_bits = code_storage_bits(bits) (or 8) and rows and "
+                   "channel_offset that start on bytes");
     if (k.kind == ConvSink::kCodes || k.kind == ConvSink::kBitPlanes) {
       if (k.bits < 1 || k.bits > 8) fail(w, at + "bits must be 1..8");
       if (k.zero_point < 0 || k.zero_point > (1 << k.bits) - 1)
@@ -658,6 +754,15 @@ void conv_check_epilogue(const ConvWeights& w, const ConvEpilogue& ep) {
       fail(w, at + "unknown sink kind");
     }
   }
+}
+
+void conv_check_input_storage(const ConvWeights& w, const ConvInputView& in) {
+  if (in.code_storage_bits != w.input_storage_bits)
+    fail(w, "the input codes are held at " + std::to_string(in.code_storage_bits) +
+                " bits each, the plan was made for " + std::to_string(w.input_storage_bits) +
+                " (ConvWeights::input_storage_bits)");
+  if (in.code_storage_bits != 8 && int64_t{in.row_stride} * in.code_storage_bits % 8 != 0)
+    fail(w, "packed input rows must start on bytes (row_stride * storage bits a multiple of 8)");
 }
 
 std::unique_ptr<ConvPlan> make_conv_plan(const ConvWeights& w, const CpuFeatures& features) {

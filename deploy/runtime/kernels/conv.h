@@ -24,14 +24,17 @@
 //               where the ISA's rule says they beat int8 (docs/kernels.md)
 //   otherwise (grouped convs, x86 without AVX2 for int): the scalar reference.
 // GEMM kernels read 1x1/stride-1 inputs in place, other convs through per-tap input pointers
-// (indirect GEMM) when in_c suits the kernel's k-group, else through an im2col copy.
+// (indirect GEMM, built per block of output pixels) when in_c suits the kernel's k-group, else
+// through an im2col copy. A packed input (1..4-bit codes, codes.h) is unpacked per block: the band
+// of input rows the block's receptive fields cover, into the thread's scratch; the kernels then
+// read it as byte codes.
 //
 // Plans pack the weights once. run() may be called any number of times; it is NOT safe to call
-// run() of one plan from two threads at once (indirection buffers and padding rows are owned by
-// the plan and rebuilt in place, see scratch_bytes()). The per-block working memory (im2col rows,
+// run() of one plan from two threads at once (the low-bit plans own input buffers, see
+// scratch_bytes()). The per-block working memory (tap pointers, im2col rows, unpacked input bands,
 // accumulator tiles) is not the plan's: every thread has one scratch buffer that all plans share
 // (thread_scratch()), since one thread runs one block of one conv at a time. Results are identical
-// for any thread count.
+// for any thread count and either input storage.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -71,6 +74,9 @@ struct ConvWeights {
   std::vector<float> bias;           // per output channel; empty = zero
   float input_scale = 1.0f;          // s_a, int precision
   int input_zero_point = 0;          // z_a, int precision
+  // Int precision: bits per code the input is held at (codes.h): 8 = one byte per code, 1/2/4 =
+  // packed. Plans size their per-thread scratch for the band of unpacked input rows a block needs.
+  int input_storage_bits = 8;
 };
 
 // Input tensor [in_h][in_w][in_c] with row_stride elements between consecutive pixels
@@ -79,6 +85,9 @@ struct ConvInputView {
   const float* f32 = nullptr;
   const uint8_t* codes = nullptr;
   int row_stride = 0;
+  // Bits per code of `codes` (codes.h): 8, or 1/2/4 for a packed stream (element pixel *
+  // row_stride + channel); must equal the plan's ConvWeights::input_storage_bits.
+  int code_storage_bits = 8;
   // Low-bit kernels only (conv_lowbit.h): the input as bit planes (BitPlaneLayout) instead of
   // codes, as a ConvSink::kBitPlanes producer wrote them; row_stride then counts uint64 words
   // between pixels and plane_stride words between the planes of one pixel.
@@ -97,6 +106,10 @@ struct ConvSink {
   float scale = 1.0f;  // kCodes
   int zero_point = 0;  // kCodes, in [0, 2^bits - 1]
   int bits = 8;        // kCodes, 1..8
+  // kCodes: bits per code in memory (codes.h): 8 = one byte per code, or code_storage_bits(bits)
+  // for a packed stream in which code c of pixel p is element p * row_stride + channel_offset + c;
+  // packed rows and slices must start on bytes.
+  int storage_bits = 8;
   // kBitPlanes (codes as in kCodes, written as bit planes, conv_lowbit.h BitPlaneLayout): data is
   // uint64_t*, row_stride counts words between pixels, plane_stride words between the planes of a
   // pixel (plane b holds bit b of every code), channel_offset + c is the bit index in a plane.

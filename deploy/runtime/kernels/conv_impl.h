@@ -5,6 +5,7 @@
 //   32-bit accumulator tile -> epilogue;
 // - dw_block<N, Int>: depthwise conv, N channels per vector;
 // - epilogue<N>: scale/bias, activation, residual, sinks.
+#include "deploy/runtime/codes.h"
 #include "deploy/runtime/kernels/activation_impl.h"
 #include "deploy/runtime/kernels/conv_job.h"
 #include "deploy/runtime/kernels/simd.h"
@@ -58,16 +59,19 @@ inline void store_plane_bits(const ConvSink& sink, int p, int channel, int n,
 }
 
 // Quantizes rows y (stride n_pad) of pixels [p0, p0 + m) to the grid of `sink`: the codes into
-// `sink` when it is a kCodes sink, and their bit planes into `planes` (a kBitPlanes sink of the
-// same grid, or nullptr) while they are in registers.
+// `sink` when it is a kCodes sink (bytes, or a packed stream: 256 channels at a time gathered,
+// then packed), and their bit planes into `planes` (a kBitPlanes sink of the same grid, or
+// nullptr) while they are in registers.
 template <int N>
 void quantize_rows(const ConvSink& sink, const ConvSink* planes, int p0, int m, const float* y,
                    int n_pad, int oc) {
   using F = typename Vec<N>::F;
   using I = typename Vec<N>::I;
-  uint8_t* out = sink.kind == ConvSink::kCodes
+  const bool packed = sink.kind == ConvSink::kCodes && sink.storage_bits < 8;
+  uint8_t* out = sink.kind == ConvSink::kCodes && !packed
                      ? static_cast<uint8_t*>(sink.data) + sink.channel_offset
                      : nullptr;
+  uint8_t chunk[256];  // packed: the codes of channels [c & ~255, c] of the current row
   const int32_t qmax = (1 << sink.bits) - 1;
   const int32_t zp = sink.zero_point;
   const F scale = vsplat<F>(sink.scale);
@@ -91,6 +95,15 @@ void quantize_rows(const ConvSink& sink, const ConvSink* planes, int p0, int m, 
             vstore(dst + c, q);
           } else {
             std::memcpy(dst + c, &q, oc - c);
+          }
+        } else if (packed) {
+          const int end = imin(c + N, oc);
+          std::memcpy(chunk + (c & 255), &q, end - c);
+          if ((end & 255) == 0 || end == oc) {
+            const int begin = c & ~255;
+            pack_codes(chunk, end - begin, sink.storage_bits, static_cast<uint8_t*>(sink.data),
+                       static_cast<int64_t>(p0 + i) * sink.row_stride + sink.channel_offset +
+                           begin);
           }
         }
         if constexpr (B > 0) {
@@ -318,8 +331,7 @@ void gemm_block(const ConvJob& j, int p0, int p1, unsigned char* scratch) {
   if (j.indirect) {
     taps = j.kernel_h * j.kernel_w;
     kc = j.in_c;
-    ptrs =
-        reinterpret_cast<const A* const*>(j.indirection) + static_cast<size_t>(p0 / MR) * taps * MR;
+    ptrs = reinterpret_cast<const A* const*>(j.indirection);  // this block's tiles
   } else {
     const A** rows_ptrs = reinterpret_cast<const A**>(scratch);
     const A* rows;

@@ -19,8 +19,8 @@ struct ConvJob {
   int mc;         // output pixels per block, a multiple of MR, at most kMaxBlockPixels
   bool direct;    // GEMM: A rows are the input pixels themselves (1x1, stride 1, no padding)
   bool indirect;  // GEMM: A rows are read through per-tap pointers into the input (no im2col copy)
-  // indirect: pointers [pixel tile][tap][MR rows] for every MR-pixel tile of the output (rows past
-  // the last pixel repeat it), built by the plan once per input address and row stride.
+  // indirect: pointers [pixel tile][tap][MR rows] for the MR-pixel tiles of the block being run
+  // (rows past the block's last pixel repeat it), built by the plan per block in the scratch.
   const void* const* indirection;
   int half_nr;  // GEMM: the last panel is NR/2 wide when out_c needs no more (0: never)
   // Input.
@@ -48,15 +48,19 @@ void conv_fill_run_fields(ConvJob& j, const ConvInputView& in, const ConvEpilogu
 // Throws mixnas::Error naming the conv and the sink when an epilogue does not fit `w` (no sinks,
 // null data, strides smaller than the channels written, bits, zero points or scales out of range).
 void conv_check_epilogue(const ConvWeights& w, const ConvEpilogue& ep);
+// Throws mixnas::Error when an int input view's code storage differs from the plan's
+// (ConvWeights::input_storage_bits) or its packed rows do not start on bytes.
+void conv_check_input_storage(const ConvWeights& w, const ConvInputView& in);
 
 constexpr int kMaxBlockPixels = 256;
 
-// Scratch for one block: the im2col rows (mc * k_pad elements of a_bytes each, after mc + 16 row
-// pointers; nothing when the kernel reads the input directly or indirectly), then the
-// accumulator tile (mc * n_pad 32-bit values); each start 64-byte aligned.
+// Scratch for one block: the A side (indirect: the block's tap pointers, mc * taps of them, mc
+// being a multiple of MR; else the im2col rows, mc * k_pad elements of a_bytes each, after
+// mc + 16 row pointers), then the accumulator tile (mc * n_pad 32-bit values); each start 64-byte
+// aligned.
 inline size_t conv_scratch_a_bytes(const ConvJob& j, int a_bytes) {
   const size_t im2col = (j.mc + 16) * sizeof(void*) + static_cast<size_t>(j.mc) * j.k_pad * a_bytes;
-  const size_t indirect = 64;
+  const size_t indirect = static_cast<size_t>(j.mc) * j.kernel_h * j.kernel_w * sizeof(void*);
   return ((j.indirect ? indirect : im2col) + 63) / 64 * 64;
 }
 inline size_t conv_scratch_bytes(const ConvJob& j, int a_bytes) {

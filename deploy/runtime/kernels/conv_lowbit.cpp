@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "deploy/runtime/codes.h"
 #include "deploy/runtime/kernels/conv_bitserial_job.h"
 #include "deploy/runtime/kernels/conv_lut_job.h"
 
@@ -29,6 +30,9 @@ std::string geometry_text(const ConvGeometry& g) {
 int round_up(int x, int m) {
   return (x + m - 1) / m * m;
 }
+
+// Packed inputs are unpacked in chunks of about this many bytes.
+constexpr int kUnpackChunkBytes = 16384;
 
 // ---------------------------------------------------------------------------------------------
 // The rows. One bit-serial block function per ISA serves every (w_bits, a_bits); a row per pair
@@ -333,13 +337,13 @@ class BitserialPlan final : public ConvPlan {
       if (in.row_stride < g.in_c)
         fail(weights_,
              "input row_stride " + std::to_string(in.row_stride) + " is smaller than in_c");
+      conv_check_input_storage(weights_, in);
       const size_t words = static_cast<size_t>(in_pixels) * A * wpp;
       if (planes_.size() < words) planes_.resize(words);
       uint64_t* planes = planes_.data();
       int32_t* sums = sums_.data();
-      const BitPackFn pack = isa_.pack;
       // One pass over the input (a few instructions per 64 codes and plane), on one thread.
-      const unsigned all = pack(in.codes, in.row_stride, g.in_c, A, 0, in_pixels, planes, sums);
+      const unsigned all = pack_input(in, planes, sums);
       if (all >> A)
         fail(weights_, "an input code exceeds the " + std::to_string(A) +
                            "-bit range of this conv (a_bits); the producer must write " +
@@ -368,12 +372,35 @@ class BitserialPlan final : public ConvPlan {
   bool accepts_bit_planes() const override {
     return true;
   }
+  // Input codes -> planes and sums of every input pixel; a packed input (codes.h) is unpacked a
+  // chunk of pixels at a time. Returns the OR of all codes.
+  unsigned pack_input(const ConvInputView& in, uint64_t* planes, int32_t* sums) const {
+    const ConvGeometry& g = weights_.geometry;
+    const int pixels = g.in_h * g.in_w, A = job_.a_bits;
+    if (in.code_storage_bits == 8)
+      return isa_.pack(in.codes, in.row_stride, g.in_c, A, 0, pixels, planes, sums);
+    const int chunk = std::max(1, kUnpackChunkBytes / g.in_c);
+    unpacked_.resize(static_cast<size_t>(chunk) * g.in_c);
+    unsigned all = 0;
+    for (int q0 = 0; q0 < pixels; q0 += chunk) {
+      const int q1 = std::min(pixels, q0 + chunk);
+      for (int p = q0; p < q1; ++p)
+        unpack_codes(in.codes, in.code_storage_bits, static_cast<int64_t>(p) * in.row_stride,
+                     g.in_c, unpacked_.data() + static_cast<size_t>(p - q0) * g.in_c);
+      // The packer addresses pixel p at codes + p * row_stride: hand it the chunk's origin.
+      const uintptr_t origin = reinterpret_cast<uintptr_t>(unpacked_.data()) -
+                               static_cast<uintptr_t>(static_cast<size_t>(q0) * g.in_c);
+      all |= isa_.pack(reinterpret_cast<const uint8_t*>(origin), g.in_c, g.in_c, A, q0, q1, planes,
+                       sums);
+    }
+    return all;
+  }
   size_t packed_weight_bytes() const override {
     return weights_packed_.size() * 8 + 4 * (scale_.size() + bias_.size() + offset_.size());
   }
   size_t scratch_bytes() const override {
     return planes_.size() * 8 + sums_.size() * 4 + pad_.size() * 8 + rows_.size() * 8 +
-           prefix_.size() * 4;
+           prefix_.size() * 4 + unpacked_.size();
   }
   size_t thread_scratch_bytes() const override {
     return scratch_per_thread_;
@@ -459,6 +486,7 @@ class BitserialPlan final : public ConvPlan {
   mutable std::vector<uint64_t> planes_;
   mutable std::vector<int32_t> sums_, prefix_;
   mutable std::vector<uint64_t> rows_;
+  mutable std::vector<uint8_t> unpacked_;  // packed inputs: one chunk of byte codes
 };
 
 #if defined(__x86_64__)
@@ -578,6 +606,23 @@ class LutPlan final : public ConvPlan {
     if (!in.codes) fail(weights_, "the input view has no codes (this kernel reads codes)");
     if (in.row_stride < g.in_c)
       fail(weights_, "input row_stride " + std::to_string(in.row_stride) + " is smaller than in_c");
+    conv_check_input_storage(weights_, in);
+    if (in.code_storage_bits < 8) {
+      // Forced rows only (never picked): the whole input unpacked once, then read as bytes.
+      ConvInputView bytes = in;
+      unpacked_.resize(static_cast<size_t>(g.in_h) * g.in_w * g.in_c);
+      for (int64_t p = 0; p < int64_t{g.in_h} * g.in_w; ++p)
+        unpack_codes(in.codes, in.code_storage_bits, p * in.row_stride, g.in_c,
+                     unpacked_.data() + p * g.in_c);
+      bytes.codes = unpacked_.data();
+      bytes.row_stride = g.in_c;
+      bytes.code_storage_bits = 8;
+      return run_bytes(bytes, ep, threads);
+    }
+    run_bytes(in, ep, threads);
+  }
+
+  void run_bytes(const ConvInputView& in, const ConvEpilogue& ep, int threads) const {
     LutJob lj = job_;
     ConvJob& j = lj.base;
     const size_t bytes = lj.group_bytes * lj.groups + 64 * (kLutBlockVectors + 1);
@@ -610,7 +655,7 @@ class LutPlan final : public ConvPlan {
            4 * (scale_.size() + bias_.size() + offset_.size() + tap_off_.size() + steps_.size());
   }
   size_t scratch_bytes() const override {
-    return index_.size() + index_temp_.size();
+    return index_.size() + index_temp_.size() + unpacked_.size();
   }
   size_t thread_scratch_bytes() const override {
     return scratch_per_thread_;
@@ -628,6 +673,7 @@ class LutPlan final : public ConvPlan {
   std::vector<int32_t> offset_;
   size_t scratch_per_thread_ = 0;
   mutable std::vector<uint8_t> index_, index_temp_;
+  mutable std::vector<uint8_t> unpacked_;  // packed inputs, unpacked whole (forced rows only)
 };
 #endif
 
