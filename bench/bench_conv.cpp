@@ -12,7 +12,10 @@
 //   bs22p                         the forced W2A2 row reading bit planes, as a producer conv's
 //                                 kBitPlanes sink writes them (no packing pass)
 //   pick                          b(it-serial) or i(nt8) for w1a1/w2a2/w4a4
-// then a TOTAL row, a FORCED-BITSERIAL line (the forced rows' ratios) and LAST the line
+// then a TOTAL row, a FORCED-BITSERIAL line (the forced rows' ratios), a PACKED line (totals over
+// the layers of W4A4 / W2A2 as a low-bit model holds them, codes.h: input and output codes packed,
+// against W8A8 byte codes: resident weight bytes, the one-conv graphs' arena bytes, time of the
+// kernel make_conv_plan picks) and LAST the line
 //   GEOMEAN fp32/onednn_fp32=<r> int8/onednn_int8=<r> int8/qnnpack_int8=<r>
 //           w2a2/onednn_int8=<r> w2a2/onednn_fp32=<r> w1a1/onednn_int8=<r> w4a4/mixnas_int8=<r>
 // (one line) with throughput ratios, geometric means over the layers (> 1: mixnas faster).
@@ -32,14 +35,18 @@
 #include <cstring>
 #include <ctime>
 #include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "deploy/runtime/builder.h"
+#include "deploy/runtime/codes.h"
 #include "deploy/runtime/cpu_features.h"
 #include "deploy/runtime/kernels/conv.h"
 #include "deploy/runtime/kernels/conv_lowbit.h"
+#include "deploy/runtime/planner.h"
 
 using namespace mixnas::rt;
 
@@ -280,6 +287,50 @@ struct LowbitLayer {
   }
 };
 
+// A layer as a low-bit model holds it (codes.h): its input and its output codes packed at
+// code_storage_bits(bits) per code (bits 8: one byte each), the plan made for the packed input.
+struct PackedLayer {
+  LowbitLayer base;
+  std::vector<uint8_t> in_packed, out_packed;
+  std::unique_ptr<ConvPlan> plan;
+  int storage;
+
+  PackedLayer(const Layer& l, int wb, int ab, std::mt19937& rng)
+      : base(l, wb, ab, rng), storage(code_storage_bits(ab)) {
+    base.w.input_storage_bits = storage;
+    plan = make_conv_plan(base.w);
+    in_packed.resize(code_stream_bytes(static_cast<int64_t>(base.in.size()), storage));
+    pack_codes(base.in.data(), static_cast<int64_t>(base.in.size()), storage, in_packed.data(), 0);
+    ConvSink& s = base.ep.sinks[0];
+    s.bits = ab;
+    s.zero_point = (1 << ab) / 2;
+    s.storage_bits = storage;
+    out_packed.resize(code_stream_bytes(static_cast<int64_t>(base.out.size()), storage));
+    s.data = out_packed.data();
+  }
+  double time() const {
+    ConvInputView v;
+    v.codes = in_packed.data();
+    v.row_stride = base.w.geometry.in_c;
+    v.code_storage_bits = storage;
+    return time_us([&] { plan->run(v, base.ep, 1); });
+  }
+  // The arena of the one-conv graph (input and output live together), as the planner sizes it.
+  int64_t arena_bytes() const {
+    const ConvGeometry& g = base.w.geometry;
+    const int bits = base.w.a_bits;
+    GraphBuilder b("bench");
+    const int x = b.add_input("x", g.in_h, g.in_w, Grid::codes(bits, 0.1f, 0), g.in_c);
+    ConvLayer c = ConvLayer::square(g.out_c, g.kernel_h, g.stride_h, 0);
+    c.w_bits = base.w.w_bits;
+    c.weight_codes = base.w.weight_codes;
+    c.weight_scale = base.w.weight_scale;
+    const std::vector<int> y = b.add_conv("conv", x, c, {Grid::codes(bits, 0.05f, 0)});
+    b.set_outputs(y);
+    return plan_memory(b.graph()).arena_bytes;
+  }
+};
+
 // --lowbit-pairs: per layer, the int8 kernel's time and every pair's forced bit-serial time over
 // it.
 int lowbit_pairs_table(const std::string& filter) {
@@ -402,6 +453,8 @@ int main(int argc, char** argv) {
   double log_pick[4] = {0, 0, 0, 0}, log_forced[4] = {0, 0, 0, 0}, log_lut[3] = {0, 0, 0};
   int n_low = 0;
   double tot[14] = {};
+  // PACKED: sums over the layers of the packed W4A4 / W2A2 forms against W8A8 (bytes, us).
+  double pk_w4 = 0, pk_w8 = 0, pk_a4 = 0, pk_a8 = 0, pk_t44 = 0, pk_t22 = 0, pk_t88 = 0;
   for (const Layer& l : yolov8n_convs()) {
     if (!filter.empty() && l.name.find(filter) == std::string::npos) continue;
     const int pad = l.k / 2;
@@ -538,6 +591,16 @@ int main(int argc, char** argv) {
       for (int i = 0; i < 3; ++i) log_lut[i] += std::log(std::isfinite(lu[i]) ? lu[i] : 0.0);
       ++n_low;
     }
+    {
+      const PackedLayer q44(l, 4, 4, rng), q22(l, 2, 2, rng), q88(l, 8, 8, rng);
+      pk_w4 += static_cast<double>(q44.plan->packed_weight_bytes());
+      pk_w8 += static_cast<double>(q88.plan->packed_weight_bytes());
+      pk_a4 += static_cast<double>(q44.arena_bytes());
+      pk_a8 += static_cast<double>(q88.arena_bytes());
+      pk_t44 += q44.time();
+      pk_t22 += q22.time();
+      pk_t88 += q88.time();
+    }
     const double v[14] = {r.mix_f32, r.torch_f32, r.mix_int8, r.torch_q, r.torch_qnn, t11, t22,
                           t44,       f11,         f22,        f22p,      f44,         u11, u22};
     for (int i = 0; i < 14; ++i) tot[i] += v[i];
@@ -555,6 +618,10 @@ int main(int argc, char** argv) {
       gm(log_forced[3], n_low));
   std::printf("FORCED-LUT w2a2/onednn_int8=%.3f w2a2/onednn_fp32=%.3f w1a1/onednn_int8=%.3f\n",
               gm(log_lut[0], n_low), gm(log_lut[1], n_low), gm(log_lut[2], n_low));
+  // Totals over the layer list (not geomeans): what a whole W4A4 / W2A2 model holds and takes.
+  std::printf("PACKED w4_resident/int8=%.3f a4_arena/int8=%.3f w4a4_time/int8=%.3f "
+              "w2a2_time/int8=%.3f\n",
+              pk_w4 / pk_w8, pk_a4 / pk_a8, pk_t44 / pk_t88, pk_t22 / pk_t88);
   std::printf(
       "GEOMEAN fp32/onednn_fp32=%.3f int8/onednn_int8=%.3f int8/qnnpack_int8=%.3f "
       "w2a2/onednn_int8=%.3f w2a2/onednn_fp32=%.3f w1a1/onednn_int8=%.3f w4a4/mixnas_int8=%.3f\n",
