@@ -12,7 +12,9 @@
 //   bs22p                         the forced W2A2 row reading bit planes, as a producer conv's
 //                                 kBitPlanes sink writes them (no packing pass)
 //   pick                          b(it-serial) or i(nt8) for w1a1/w2a2/w4a4
-// then a TOTAL row, a FORCED-BITSERIAL line (the forced rows' ratios) and LAST the line
+// then a TOTAL row, a FORCED-BITSERIAL line (the forced rows' ratios), a PACKED-WEIGHTS line
+// (packed_weight_bytes summed over the layers: the W4A4 and W2A2 plans as make_conv_plan picks
+// them over the int8 plans, i.e. the weight RAM they hold) and LAST the line
 //   GEOMEAN fp32/onednn_fp32=<r> int8/onednn_int8=<r> int8/qnnpack_int8=<r>
 //           w2a2/onednn_int8=<r> w2a2/onednn_fp32=<r> w1a1/onednn_int8=<r> w4a4/mixnas_int8=<r>
 // (one line) with throughput ratios, geometric means over the layers (> 1: mixnas faster).
@@ -402,6 +404,8 @@ int main(int argc, char** argv) {
   double log_pick[4] = {0, 0, 0, 0}, log_forced[4] = {0, 0, 0, 0}, log_lut[3] = {0, 0, 0};
   int n_low = 0;
   double tot[14] = {};
+  // Resident weight bytes (packed_weight_bytes) of the int8, W4A4 and W2A2 plans as picked.
+  double resident_int8 = 0, resident_w4 = 0, resident_w2 = 0;
   for (const Layer& l : yolov8n_convs()) {
     if (!filter.empty() && l.name.find(filter) == std::string::npos) continue;
     const int pad = l.k / 2;
@@ -541,6 +545,9 @@ int main(int argc, char** argv) {
     const double v[14] = {r.mix_f32, r.torch_f32, r.mix_int8, r.torch_q, r.torch_qnn, t11, t22,
                           t44,       f11,         f22,        f22p,      f44,         u11, u22};
     for (int i = 0; i < 14; ++i) tot[i] += v[i];
+    resident_int8 += plan_q->packed_weight_bytes();
+    resident_w4 += p44->packed_weight_bytes();
+    resident_w2 += p22->packed_weight_bytes();
   }
   std::printf(
       "%-24s %-22s %9.1f %9.1f %9.1f %9.1f %9.1f %6.2f %6.2f %6.2f | %8.1f %8.1f %8.1f | %8.1f "
@@ -555,6 +562,8 @@ int main(int argc, char** argv) {
       gm(log_forced[3], n_low));
   std::printf("FORCED-LUT w2a2/onednn_int8=%.3f w2a2/onednn_fp32=%.3f w1a1/onednn_int8=%.3f\n",
               gm(log_lut[0], n_low), gm(log_lut[1], n_low), gm(log_lut[2], n_low));
+  std::printf("PACKED-WEIGHTS w4_resident/int8=%.3f w2_resident/int8=%.3f\n",
+              resident_w4 / resident_int8, resident_w2 / resident_int8);
   std::printf(
       "GEOMEAN fp32/onednn_fp32=%.3f int8/onednn_int8=%.3f int8/qnnpack_int8=%.3f "
       "w2a2/onednn_int8=%.3f w2a2/onednn_fp32=%.3f w1a1/onednn_int8=%.3f w4a4/mixnas_int8=%.3f\n",

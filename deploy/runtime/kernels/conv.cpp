@@ -47,6 +47,8 @@ namespace {
 
 // |acc| <= K * 128 * 255 must stay below 2^31: K < 65793.
 constexpr long long kMaxReduction = 65792;
+// Microkernel tiles per block at least, where GEMM weight codes are held packed.
+constexpr int kPackedMinTiles = 8;
 
 std::string geometry_text(const ConvGeometry& g) {
   return std::to_string(g.in_h) + "x" + std::to_string(g.in_w) + "x" + std::to_string(g.in_c) +
@@ -423,8 +425,12 @@ class KernelPlan final : public ConvPlan {
         static_cast<int>(std::min<size_t>(kMaxBlockPixels, std::max<size_t>(1, 32768 / a_row)));
     mc = std::min(mc, round_up((pixels + 7) / 8, row.mr));
     mc = std::max(row.mr, mc / row.mr * row.mr);
-    job_.mc = mc;
     set_weight_storage(row, w, depthwise);
+    // Packed GEMM codes are unpacked once per panel per block: kPackedMinTiles tiles share each
+    // unpack (docs/kernels.md, "Packed weights": fewer, larger blocks on small layers).
+    if (job_.w_storage_bits && !depthwise)
+      mc = std::max(mc, std::min(kPackedMinTiles * row.mr, round_up(pixels, row.mr)));
+    job_.mc = mc;
     packed_ = pack(row, *packed_from, job_.k, job_.k_pad, job_.n_pad, job_.w_storage_bits);
     job_.packed = packed_.bytes.data();
     job_.scale = packed_.scale.data();
