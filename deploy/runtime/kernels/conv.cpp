@@ -12,6 +12,7 @@
 #include "deploy/runtime/codes.h"
 #include "deploy/runtime/kernels/conv_job.h"
 #include "deploy/runtime/kernels/conv_lowbit.h"
+#include "deploy/runtime/kernels/conv_wpack.h"
 
 #define MIXNAS_KERNEL_ISA isa_reference
 #include "deploy/runtime/kernels/conv_impl.h"
@@ -47,6 +48,8 @@ namespace {
 
 // |acc| <= K * 128 * 255 must stay below 2^31: K < 65793.
 constexpr long long kMaxReduction = 65792;
+// Microkernel tiles per block at least, where GEMM weight codes are held packed.
+constexpr int kPackedMinTiles = 8;
 
 std::string geometry_text(const ConvGeometry& g) {
   return std::to_string(g.in_h) + "x" + std::to_string(g.in_w) + "x" + std::to_string(g.in_c) +
@@ -123,13 +126,15 @@ void validate_weights(const ConvWeights& w) {
 // ---------------------------------------------------------------------------------------------
 // Kernel tables: one per op family, rows in priority order, the first available row wins.
 
+// Integer GEMM layouts hold codes of w_bits <= 4 packed per panel (conv_wpack.h, in the element
+// order below), unpacked to the kernel's element type per block.
 enum class Layout : uint8_t {
-  kF32KxN,  // [n/NR][k][NR] float
-  kS8C4,    // [n/NR][k/4][NR][4] int8
-  kS16C2,   // [n/NR][k/2][NR][2] int16
-  kS16KxN,  // [n/NR][k][NR] int16
-  kDwF32,   // [tap][n_pad] float
-  kDwS32,   // [tap][n_pad] int32
+  kF32KxN,   // [n/NR][k][NR] float
+  kS8C4,     // [n/NR][k/4][NR][4] int8
+  kS16C2,    // [n/NR][k/2][NR][2] int16
+  kS16KxN,   // [n/NR][k][NR] int16
+  kDwF32,    // [tap][n_pad] float
+  kDwCodes,  // [tap][n_pad] codes at wpack_storage_bits(w_bits), widened to int32 per block
 };
 
 enum class Offset : uint8_t { kNone, kMinusZeroSum, kSignedShift };
@@ -208,15 +213,15 @@ const KernelRow kDepthwiseRows[] = {
      16, 1, 0, false, false, false, Offset::kNone, conv_f32_dwconv_16c__avx512f},
     {"conv_f32_dwconv_8c__avx2", "depthwise", kF32, 0, 0, 0, 0, has_avx2, Layout::kDwF32, 1, 8, 1,
      0, false, false, false, Offset::kNone, conv_f32_dwconv_8c__avx2},
-    {"conv_qu8_dwconv_16c__avx512f", "depthwise", kInt, 1, 8, 1, 8, has_avx512f, Layout::kDwS32, 1,
-     16, 1, 0, false, false, false, Offset::kNone, conv_qu8_dwconv_16c__avx512f},
-    {"conv_qu8_dwconv_8c__avx2", "depthwise", kInt, 1, 8, 1, 8, has_avx2, Layout::kDwS32, 1, 8, 1,
+    {"conv_qu8_dwconv_16c__avx512f", "depthwise", kInt, 1, 8, 1, 8, has_avx512f, Layout::kDwCodes,
+     1, 16, 1, 0, false, false, false, Offset::kNone, conv_qu8_dwconv_16c__avx512f},
+    {"conv_qu8_dwconv_8c__avx2", "depthwise", kInt, 1, 8, 1, 8, has_avx2, Layout::kDwCodes, 1, 8, 1,
      0, false, false, false, Offset::kNone, conv_qu8_dwconv_8c__avx2},
 #endif
     {"conv_f32_dwconv_4c__baseline", "depthwise", kF32, 0, 0, 0, 0, always, Layout::kDwF32, 1, 4, 1,
      0, false, false, false, Offset::kNone, conv_f32_dwconv_4c__baseline},
-    {"conv_qu8_dwconv_4c__baseline", "depthwise", kInt, 1, 8, 1, 8, always, Layout::kDwS32, 1, 4, 1,
-     0, false, false, false, Offset::kNone, conv_qu8_dwconv_4c__baseline},
+    {"conv_qu8_dwconv_4c__baseline", "depthwise", kInt, 1, 8, 1, 8, always, Layout::kDwCodes, 1, 4,
+     1, 0, false, false, false, Offset::kNone, conv_qu8_dwconv_4c__baseline},
 };
 
 bool row_fits(const KernelRow& row, const ConvWeights& w) {
@@ -261,7 +266,38 @@ struct Packed {
   std::vector<int32_t> offset;
 };
 
-Packed pack(const KernelRow& row, const ConvWeights& w, int k, int k_pad, int n_pad) {
+// The codes of the GEMM panel of channels [n0, n0 + width) in the element order of `layout`.
+template <class CodeAt>
+std::vector<int8_t> panel_codes(Layout layout, int n0, int width, int k_pad, const CodeAt& value) {
+  std::vector<int8_t> codes;
+  codes.reserve(static_cast<size_t>(k_pad) * width);
+  const int group = layout == Layout::kS8C4 ? 4 : layout == Layout::kS16C2 ? 2 : 1;
+  for (int kg = 0; kg < k_pad; kg += group)
+    for (int j = 0; j < width; ++j)
+      for (int t = 0; t < group; ++t) codes.push_back(static_cast<int8_t>(value(n0 + j, kg + t)));
+  return codes;
+}
+
+// Appends a panel's codes: packed at storage_bits (1, 2, 4), else as the layout's int8 / int16.
+void append_panel(std::vector<unsigned char>& bytes, const std::vector<int8_t>& codes,
+                  Layout layout, int storage_bits) {
+  const size_t at = bytes.size();
+  if (storage_bits > 0) {
+    bytes.resize(at + wpack_bytes(codes.size(), storage_bits));
+    wpack_codes(codes.data(), codes.size(), storage_bits, bytes.data() + at);
+  } else if (layout == Layout::kS8C4) {
+    bytes.resize(at + codes.size());
+    std::memcpy(bytes.data() + at, codes.data(), codes.size());
+  } else {
+    bytes.resize(at + codes.size() * 2);
+    int16_t* dst = reinterpret_cast<int16_t*>(bytes.data() + at);
+    for (size_t i = 0; i < codes.size(); ++i) dst[i] = codes[i];
+  }
+}
+
+// storage_bits: how the integer codes are held (ConvJob::w_storage_bits).
+Packed pack(const KernelRow& row, const ConvWeights& w, int k, int k_pad, int n_pad,
+            int storage_bits) {
   const ConvGeometry& g = w.geometry;
   const bool is_int = w.precision == ConvPrecision::kInt;
   Packed p;
@@ -304,47 +340,32 @@ Packed pack(const KernelRow& row, const ConvWeights& w, int k, int k_pad, int n_
           }
       break;
     }
-    case Layout::kS8C4: {
-      p.bytes.assign(static_cast<size_t>(n_pad) * k_pad, 0);
-      int8_t* dst = reinterpret_cast<int8_t*>(p.bytes.data());
+    case Layout::kS8C4:
+    case Layout::kS16C2:
+    case Layout::kS16KxN:
       for (auto [n0, width] : panels)
-        for (int k4 = 0; k4 < k_pad; k4 += 4)
-          for (int j = 0; j < width; ++j)
-            for (int t = 0; t < 4; ++t) *dst++ = static_cast<int8_t>(value(n0 + j, k4 + t));
+        append_panel(p.bytes, panel_codes(row.layout, n0, width, k_pad, value), row.layout,
+                     storage_bits);
       break;
-    }
-    case Layout::kS16C2: {
-      p.bytes.assign(static_cast<size_t>(n_pad) * k_pad * 2, 0);
-      int16_t* dst = reinterpret_cast<int16_t*>(p.bytes.data());
-      for (auto [n0, width] : panels)
-        for (int k2 = 0; k2 < k_pad; k2 += 2)
-          for (int j = 0; j < width; ++j)
-            for (int t = 0; t < 2; ++t) *dst++ = static_cast<int16_t>(value(n0 + j, k2 + t));
-      break;
-    }
-    case Layout::kS16KxN: {
-      p.bytes.assign(static_cast<size_t>(n_pad) * k_pad * 2, 0);
-      int16_t* dst = reinterpret_cast<int16_t*>(p.bytes.data());
-      for (auto [n0, width] : panels)
-        for (int kk = 0; kk < k_pad; ++kk)
-          for (int j = 0; j < width; ++j) *dst++ = static_cast<int16_t>(value(n0 + j, kk));
-      break;
-    }
-    case Layout::kDwF32:
-    case Layout::kDwS32: {
+    case Layout::kDwF32: {
       const int taps = g.kernel_h * g.kernel_w;
       p.bytes.assign(static_cast<size_t>(taps) * n_pad * 4, 0);
+      float* dst = reinterpret_cast<float*>(p.bytes.data());
       for (int t = 0; t < taps; ++t)
-        for (int c = 0; c < g.out_c; ++c) {
-          const size_t at = static_cast<size_t>(t) * n_pad + c;
-          if (row.layout == Layout::kDwF32) {
-            reinterpret_cast<float*>(p.bytes.data())[at] =
-                w.weights_f32[static_cast<size_t>(c) * taps + t];
-          } else {
-            reinterpret_cast<int32_t*>(p.bytes.data())[at] =
-                w.weight_codes[static_cast<size_t>(c) * taps + t];
-          }
-        }
+        for (int c = 0; c < g.out_c; ++c)
+          dst[static_cast<size_t>(t) * n_pad + c] =
+              w.weights_f32[static_cast<size_t>(c) * taps + t];
+      break;
+    }
+    case Layout::kDwCodes: {
+      const int taps = g.kernel_h * g.kernel_w;
+      std::vector<int8_t> codes(static_cast<size_t>(taps) * n_pad, 0);
+      for (int t = 0; t < taps; ++t)
+        for (int c = 0; c < g.out_c; ++c)
+          codes[static_cast<size_t>(t) * n_pad + c] =
+              w.weight_codes[static_cast<size_t>(c) * taps + t];
+      p.bytes.resize(wpack_bytes(codes.size(), storage_bits));
+      wpack_codes(codes.data(), codes.size(), storage_bits, p.bytes.data());
       break;
     }
   }
@@ -420,14 +441,20 @@ class KernelPlan final : public ConvPlan {
         static_cast<int>(std::min<size_t>(kMaxBlockPixels, std::max<size_t>(1, 32768 / a_row)));
     mc = std::min(mc, round_up((pixels + 7) / 8, row.mr));
     mc = std::max(row.mr, mc / row.mr * row.mr);
+    set_weight_storage(row, w, depthwise);
+    // Packed GEMM codes are unpacked once per panel per block: kPackedMinTiles tiles share each
+    // unpack (docs/kernels.md, "Packed weights": fewer, larger blocks on small layers).
+    if (job_.w_storage_bits && !depthwise)
+      mc = std::max(mc, std::min(kPackedMinTiles * row.mr, round_up(pixels, row.mr)));
     job_.mc = mc;
-    packed_ = pack(row, *packed_from, job_.k, job_.k_pad, job_.n_pad);
+    packed_ = pack(row, *packed_from, job_.k, job_.k_pad, job_.n_pad, job_.w_storage_bits);
     job_.packed = packed_.bytes.data();
     job_.scale = packed_.scale.data();
     job_.bias = packed_.bias.data();
     job_.acc_offset = packed_.offset.data();
-    kernel_scratch_ = depthwise ? static_cast<size_t>(mc) * job_.n_pad * 4 + 64
+    kernel_scratch_ = depthwise ? conv_scratch_acc_bytes(job_) + job_.weight_scratch_bytes + 64
                                 : conv_scratch_bytes(job_, row.a_bytes);
+    release_weight_values();  // packed_ holds them now
     if (w.precision == ConvPrecision::kInt && w.input_storage_bits < 8 && !pad_c_)
       band_bytes_ = max_band_rows() * g.in_w * g.in_c + 64;  // + the im2col over-read
     if (job_.indirect) {
@@ -482,6 +509,29 @@ class KernelPlan final : public ConvPlan {
   }
 
  private:
+  // How the integer codes are held (ConvJob::w_storage_bits) and the scratch their unpack needs.
+  // 1-bit codes cannot hold the zero weights of the channels pad_c_ adds (those read z_a, not 0):
+  // such a conv stores 2-bit codes.
+  void set_weight_storage(const KernelRow& row, const ConvWeights& w, bool depthwise) {
+    if (w.precision != ConvPrecision::kInt) return;
+    const int s = wpack_storage_bits(w.w_bits);
+    if (depthwise) {
+      job_.w_storage_bits = s;
+      const size_t codes = static_cast<size_t>(job_.kernel_h) * job_.kernel_w * job_.n_pad;
+      job_.weight_scratch_bytes = round_up_64(wpack_unpacked_codes(codes, s) * 4);
+      return;
+    }
+    if (s == 8) return;
+    job_.w_storage_bits = s == 1 && pad_c_ > 0 ? 2 : s;
+    const size_t codes = static_cast<size_t>(job_.k_pad) * row.nr;
+    const size_t elem = row.layout == Layout::kS8C4 ? 1 : 2;
+    job_.weight_scratch_bytes =
+        round_up_64(wpack_unpacked_codes(codes, job_.w_storage_bits) * elem);
+  }
+  static size_t round_up_64(size_t bytes) {
+    return (bytes + 63) / 64 * 64;
+  }
+
   // Input rows a block of mc output pixels can need at most: its output rows (a partial one at
   // each end) and the kernel's reach below the last of them.
   int max_band_rows() const {
@@ -685,7 +735,11 @@ class ReferencePlan final : public ConvPlan {
   const char* kernel_name() const override {
     return weights_.precision == ConvPrecision::kInt ? "conv_qu8_reference" : "conv_f32_reference";
   }
-  size_t packed_weight_bytes() const override { return 0; }
+  // The reference reads the OIHW weights as given: one byte per code, or floats.
+  size_t packed_weight_bytes() const override {
+    return weights_.weight_codes.size() + 4 * weights_.weights_f32.size() +
+           4 * (scale_.size() + bias_.size() + offset_.size());
+  }
 
  private:
   ConvJob job_;

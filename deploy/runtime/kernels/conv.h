@@ -142,10 +142,18 @@ class ConvPlan {
   // conv can then write this plan's input as bit planes (ConvSink::kBitPlanes) and no packing pass
   // runs. Plans that return false read codes only.
   virtual bool accepts_bit_planes() const { return false; }
+  // The validated weights as given, except that plans which packed them keep only the geometry,
+  // precision, bits, scales and input grid (weights_f32 and weight_codes are empty): the packed
+  // copy is what packed_weight_bytes() counts.
   const ConvWeights& weights() const { return weights_; }
 
  protected:
   explicit ConvPlan(const ConvWeights& w) : weights_(w) {}
+  // Frees weights_f32 and weight_codes once the plan has packed them.
+  void release_weight_values() {
+    std::vector<float>().swap(weights_.weights_f32);
+    std::vector<int8_t>().swap(weights_.weight_codes);
+  }
   ConvWeights weights_;  // validated copy (packing sources, geometry, scales)
 };
 

@@ -8,6 +8,7 @@
 #include "deploy/runtime/codes.h"
 #include "deploy/runtime/kernels/activation_impl.h"
 #include "deploy/runtime/kernels/conv_job.h"
+#include "deploy/runtime/kernels/conv_wpack.h"
 #include "deploy/runtime/kernels/simd.h"
 
 namespace mixnas::rt::MIXNAS_KERNEL_ISA {
@@ -307,6 +308,87 @@ struct U8ToS8 {  // a - 128 as a signed byte (dot-product kernels with signed x 
   int8_t operator()(uint8_t x) const { return static_cast<int8_t>(x ^ 0x80); }
 };
 
+// Bytes of the widest integer vector of this ISA: the unpack works in pieces of that many packed
+// bytes (wider GCC vectors would pass through memory on function boundaries, -Wpsabi).
+#if defined(__AVX512BW__)
+constexpr int kUnpackBytes = 64;
+#elif defined(__AVX2__)
+constexpr int kUnpackBytes = 32;
+#else
+constexpr int kUnpackBytes = 16;
+#endif
+
+// Decodes `chunks` chunks of codes stored at S bits (conv_wpack.h) into chunks * 512 / S values
+// of T (int8, int16 or int32) at dst. The shift and mask act on 16-bit lanes (x86 has no byte
+// shift): the mask drops the bits that cross from the neighbouring byte.
+template <int S, class T>
+void unpack_weight_chunks(const uint8_t* src, size_t chunks, T* dst) {
+  constexpr int P = kUnpackBytes;
+  typedef uint16_t U16xP __attribute__((vector_size(P)));
+  typedef int8_t S8xP __attribute__((vector_size(P)));
+  typedef T TxP __attribute__((vector_size(P * sizeof(T))));
+  constexpr int G = 8 / S;
+  constexpr uint16_t mask = static_cast<uint16_t>(((1u << S) - 1) * 0x0101u);
+  constexpr int8_t half = S == 8 ? 0 : static_cast<int8_t>(1 << (S - 1));
+  for (size_t c = 0; c < chunks; ++c, src += kWpackChunkBytes, dst += kWpackChunkBytes * G) {
+    for (int p = 0; p < kWpackChunkBytes; p += P) {
+      U16xP x;
+      std::memcpy(&x, src + p, P);
+      for (int g = 0; g < G; ++g) {
+        S8xP v;
+        if constexpr (S == 8) {
+          v = reinterpret_cast<S8xP>(x);
+        } else {
+          const S8xP f = reinterpret_cast<S8xP>((x >> (g * S)) & mask);
+          v = S == 1 ? f + f - 1 : (f ^ half) - half;  // 1-bit: set = +1, clear = -1
+        }
+        T* d = dst + g * kWpackChunkBytes + p;
+        if constexpr (sizeof(T) == 1) {
+          std::memcpy(d, &v, P);
+        } else {
+          const TxP wide = __builtin_convertvector(v, TxP);
+          std::memcpy(d, &wide, sizeof(wide));
+        }
+      }
+    }
+  }
+}
+
+// wpack_unpacked_codes(codes, bits) values of T from `codes` codes stored at `bits`.
+template <class T>
+void unpack_weight_codes(const uint8_t* src, int bits, size_t codes, T* dst) {
+  const size_t chunks = wpack_chunks(codes, bits);
+  switch (bits) {
+    case 1:
+      unpack_weight_chunks<1>(src, chunks, dst);
+      break;
+    case 2:
+      unpack_weight_chunks<2>(src, chunks, dst);
+      break;
+    case 4:
+      unpack_weight_chunks<4>(src, chunks, dst);
+      break;
+    default:
+      unpack_weight_chunks<8>(src, chunks, dst);
+      break;
+  }
+}
+
+template <int Bytes>
+struct SignedInt;
+template <>
+struct SignedInt<1> {
+  using T = int8_t;
+};
+template <>
+struct SignedInt<2> {
+  using T = int16_t;
+};
+template <>
+struct SignedInt<4> {  // fp32 kernels: never unpacked
+  using T = int32_t;
+};
+
 // Ukernel: static constexpr int MR, NR, kVec; using A (element of the A rows); using Convert;
 // static constexpr bool kInt, kDirect (A rows may be the input itself);
 // static constexpr int kBBytes (bytes per packed weight element);
@@ -351,20 +433,32 @@ void gemm_block(const ConvJob& j, int p0, int p1, unsigned char* scratch) {
     ptrs = rows_ptrs;
   }
   const unsigned char* b = static_cast<const unsigned char*>(j.packed);
+  // Packed codes: one panel at a time into scratch, read by every tile of the block.
+  using WCode = typename SignedInt<U::kBBytes>::T;
+  WCode* panel =
+      reinterpret_cast<WCode*>(static_cast<unsigned char*>(acc) + conv_scratch_acc_bytes(j));
   for (int n0 = 0; n0 < j.n_pad;) {
     const bool half = j.half_nr && j.n_pad - n0 < U::NR;
+    const int width = half ? U::NR / 2 : U::NR;
+    const size_t codes = static_cast<size_t>(j.k_pad) * width;
+    const void* bw = b;
+    if (j.w_storage_bits) {
+      unpack_weight_codes(b, j.w_storage_bits, codes, panel);
+      bw = panel;
+      b += wpack_bytes(codes, j.w_storage_bits);
+    } else {
+      b += codes * U::kBBytes;
+    }
     for (int t = 0; t < tiles; ++t) {
       unsigned char* c =
           static_cast<unsigned char*>(acc) + (static_cast<size_t>(t) * MR * j.n_pad + n0) * 4;
       const A* const* a = ptrs + static_cast<size_t>(t) * taps * MR;
       if (half) {
-        U::template run<U::NR / 2>(taps, kc, a, b, c, j.n_pad);
+        U::template run<U::NR / 2>(taps, kc, a, bw, c, j.n_pad);
       } else {
-        U::template run<U::NR>(taps, kc, a, b, c, j.n_pad);
+        U::template run<U::NR>(taps, kc, a, bw, c, j.n_pad);
       }
     }
-    const int width = half ? U::NR / 2 : U::NR;
-    b += static_cast<size_t>(j.k_pad) * width * U::kBBytes;
     n0 += width;
   }
   epilogue<U::kVec>(j, p0, m, acc, U::kInt);
@@ -406,7 +500,8 @@ struct F32Gemm {
   }
 };
 
-// Depthwise conv, L channels per vector; packed weights [tap][n_pad] (float or int32).
+// Depthwise conv, L channels per vector; packed weights [tap][n_pad]: floats, or codes at
+// j.w_storage_bits that each block widens to int32 in scratch after its accumulator tile.
 template <int L, bool Int>
 void dw_block(const ConvJob& j, int p0, int p1, unsigned char* scratch) {
   using F = typename Vec<L>::F;
@@ -415,6 +510,10 @@ void dw_block(const ConvJob& j, int p0, int p1, unsigned char* scratch) {
   const int m = p1 - p0;
   unsigned char* acc = scratch;  // mc * n_pad accumulators
   const int C = j.in_c;
+  int32_t* wide = reinterpret_cast<int32_t*>(scratch + conv_scratch_acc_bytes(j));
+  if (Int)
+    unpack_weight_codes(static_cast<const uint8_t*>(j.packed), j.w_storage_bits,
+                        static_cast<size_t>(j.kernel_h) * j.kernel_w * j.n_pad, wide);
   for (int i = 0; i < m; ++i) {
     const int p = p0 + i;
     const int oh = p / j.out_w, ow = p % j.out_w;
@@ -439,7 +538,7 @@ void dw_block(const ConvJob& j, int p0, int p1, unsigned char* scratch) {
               x = vsplat<U8>(static_cast<uint8_t>(j.zero_point));
               std::memcpy(&x, j.in_codes + pix, valid);
             }
-            I w = vload<I>(static_cast<const int32_t*>(j.packed) + tap * j.n_pad + c0);
+            I w = vload<I>(wide + tap * j.n_pad + c0);
             iacc += (__builtin_convertvector(x, I) - j.zero_point) * w;
           } else {
             F x = F{};

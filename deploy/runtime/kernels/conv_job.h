@@ -30,6 +30,12 @@ struct ConvJob {
   int zero_point;  // z_a (int precision)
   // Packed weights and per-channel constants, each n_pad long.
   const void* packed;
+  // Integer GEMM and depthwise rows: 1, 2 or 4 when the codes are held at that width
+  // (conv_wpack.h; GEMM: each panel's codes, depthwise: [tap][n_pad]), 8 for depthwise int8
+  // codes, 0 when `packed` is the kernel's own element layout. Blocks unpack into the scratch
+  // region of weight_scratch_bytes (see conv_scratch_bytes).
+  int w_storage_bits;
+  size_t weight_scratch_bytes;
   const float* scale;         // int precision: s_w[c] * s_a
   const float* bias;          // zeros when the model has none
   const int32_t* acc_offset;  // int precision: added to the raw accumulator (zero point terms)
@@ -56,15 +62,19 @@ constexpr int kMaxBlockPixels = 256;
 
 // Scratch for one block: the A side (indirect: the block's tap pointers, mc * taps of them, mc
 // being a multiple of MR; else the im2col rows, mc * k_pad elements of a_bytes each, after
-// mc + 16 row pointers), then the accumulator tile (mc * n_pad 32-bit values); each start 64-byte
-// aligned.
+// mc + 16 row pointers), then the accumulator tile (mc * n_pad 32-bit values), then the unpacked
+// weights (weight_scratch_bytes: one GEMM panel, or a depthwise layer's [tap][n_pad] int32); each
+// start 64-byte aligned. Depthwise blocks have no A side: their tile starts the scratch.
 inline size_t conv_scratch_a_bytes(const ConvJob& j, int a_bytes) {
   const size_t im2col = (j.mc + 16) * sizeof(void*) + static_cast<size_t>(j.mc) * j.k_pad * a_bytes;
   const size_t indirect = static_cast<size_t>(j.mc) * j.kernel_h * j.kernel_w * sizeof(void*);
   return ((j.indirect ? indirect : im2col) + 63) / 64 * 64;
 }
+inline size_t conv_scratch_acc_bytes(const ConvJob& j) {
+  return (static_cast<size_t>(j.mc) * j.n_pad * 4 + 63) / 64 * 64;
+}
 inline size_t conv_scratch_bytes(const ConvJob& j, int a_bytes) {
-  return conv_scratch_a_bytes(j, a_bytes) + static_cast<size_t>(j.mc) * j.n_pad * 4 + 64;
+  return conv_scratch_a_bytes(j, a_bytes) + conv_scratch_acc_bytes(j) + j.weight_scratch_bytes + 64;
 }
 
 // Computes output pixels [pixel_begin, pixel_end) (at most mc of them) into every sink.

@@ -311,6 +311,7 @@ class BitserialPlan final : public ConvPlan {
     j.acc_offset = offset_.data();
     job_.weights = weights_packed_.data();
     scratch_per_thread_ = bitserial_scratch_bytes(job_);
+    release_weight_values();  // weights_packed_ holds them now
   }
 
   void run(const ConvInputView& in, const ConvEpilogue& ep, int threads) const override {
@@ -598,6 +599,7 @@ class LutPlan final : public ConvPlan {
     job_.tap_off = tap_off_.data();
     job_.steps = steps_.data();
     scratch_per_thread_ = lut_scratch_bytes(job_);
+    release_weight_values();  // the tables hold them now
   }
 
   void run(const ConvInputView& in, const ConvEpilogue& ep, int threads) const override {

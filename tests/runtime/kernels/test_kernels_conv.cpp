@@ -260,6 +260,17 @@ TEST_CASE("integer kernels take any w_bits / a_bits of 1..8", "[conv]") {
   }
 }
 
+// Codes of 1..4 bits are held packed by the GEMM and depthwise rows (conv_wpack.h) and unpacked
+// per block; 5 bits are held as bytes (GEMM) or int8 (depthwise), 8 bits by the first case.
+TEST_CASE("integer kernels stay exact with packed weight storage over the shape list", "[conv]") {
+  int index = 0;
+  for (const Shape& s : kShapes) {
+    for (int w_bits : {1, 2, 3, 4, 5})
+      check_all_kernels_on(s, index, ConvPrecision::kInt, w_bits, w_bits == 5 ? 8 : w_bits);
+    ++index;
+  }
+}
+
 TEST_CASE("reference conv follows the numerics.md formulas (worked example)", "[conv]") {
   // 2x2 input, 1 channel, 2 output channels, 2x2 kernel with padding 1 on the bottom/right:
   // outputs 2x2; pixel (1,1) sees only input (1,1) plus three padding pixels (= z_a).
