@@ -146,6 +146,34 @@ std::vector<int> plan_storage_bits(const Graph& g, bool pack) {
   return bits;
 }
 
+// Marks split outputs read only by convs (input or residual) and concats as views of the split's
+// input: those readers take a row stride, so the split copies nothing for them. Returns the
+// channel offsets into `channel_offset`.
+void plan_split_views(const Graph& g, MemoryPlan* plan, std::vector<int>& channel_offset) {
+  const size_t nt = g.tensors.size();
+  std::vector<char> strided_readers_only(nt, 1);
+  for (const Node& n : g.nodes)
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      const bool conv_read = n.op == OpType::kConv2d && (k == 0 || (n.conv.has_residual &&
+                                                                    k + 1 == n.inputs.size()));
+      if (!conv_read && n.op != OpType::kConcat) strided_readers_only[n.inputs[k]] = 0;
+    }
+  for (int t : g.output.tensors) strided_readers_only[t] = 0;
+  for (const Node& n : g.nodes) {
+    if (n.op != OpType::kSplit || plan->view_of[n.inputs[0]] >= 0) continue;
+    const int x = n.inputs[0];
+    int offset = 0;
+    for (int t : n.outputs) {
+      if (strided_readers_only[t]) {
+        plan->view_of[t] = x;
+        channel_offset[t] = offset;
+        plan->row_stride[t] = g.tensors[x].shape.back();
+      }
+      offset += g.tensors[t].shape.back();
+    }
+  }
+}
+
 }  // namespace
 
 MemoryPlan plan_memory(const Graph& g, bool fuse_concat, bool pack_codes) {
@@ -165,8 +193,12 @@ MemoryPlan plan_memory(const Graph& g, bool fuse_concat, bool pack_codes) {
     plan.sum_tensor_bytes += align_up(plan.bytes[t]);
   }
   std::vector<int> channel_offset(nt, 0);
-  if (fuse_concat) channel_offset = plan_concat_views(g, &plan);
-  // A concat output lives from the first write into any of its views.
+  if (fuse_concat) {
+    channel_offset = plan_concat_views(g, &plan);
+    plan_split_views(g, &plan, channel_offset);
+  }
+  // A concat output lives from the first write into any of its views; a split input as long as
+  // any of its views is read.
   std::vector<int64_t> sizes = plan.bytes;
   std::vector<Lifetime> life = plan.lifetimes;
   for (size_t t = 0; t < nt; ++t) {
@@ -174,6 +206,7 @@ MemoryPlan plan_memory(const Graph& g, bool fuse_concat, bool pack_codes) {
     if (base < 0) continue;
     sizes[t] = 0;
     life[base].first = std::min(life[base].first, plan.lifetimes[t].first);
+    life[base].last = std::max(life[base].last, plan.lifetimes[t].last);
   }
   plan.offsets = assign_offsets_greedy_by_size(sizes, life, &plan.arena_bytes);
   for (size_t t = 0; t < nt; ++t) {

@@ -24,9 +24,11 @@ struct MemoryPlan {
   std::vector<int64_t> bytes;    // per tensor, dense size; 0 for constants
   std::vector<Lifetime> lifetimes;
   // Concat fusion: a conv output whose only reader is a concat is written by the conv straight
-  // into its channel slice of the concat's output ("view" of it). For such a tensor view_of is
-  // the concat output, row_stride its channel count, and offsets[] points at the slice start;
-  // every other tensor has view_of = -1 and row_stride = its channel count (dense).
+  // into its channel slice of the concat's output ("view" of it). Split fusion: a split output
+  // read only by convs (as input or residual) and concats is its channel slice of the split's
+  // input, read in place with the input's row stride. For such a tensor view_of is the concat
+  // output (the split input), row_stride its channel count, and offsets[] points at the slice
+  // start; every other tensor has view_of = -1 and row_stride = its channel count (dense).
   std::vector<int> view_of;
   std::vector<int> row_stride;
   std::vector<char> fused_input;  // per tensor: a view the concat need not copy
@@ -46,7 +48,8 @@ std::vector<int64_t> assign_offsets_greedy_by_size(const std::vector<int64_t>& s
 // Lifetimes of every activation tensor of a validated graph.
 std::vector<Lifetime> tensor_lifetimes(const Graph& graph);
 
-// `fuse_concat`: plan conv outputs as views into the concats that are their only reader.
+// `fuse_concat`: plan conv outputs as views into the concats that are their only reader, and split
+// outputs as views of the split's input where their readers take a row stride.
 // `pack_codes`: hold 1..4-bit code tensors packed (codes.h) where their pixel rows start on bytes
 // and every concat/split/pool/upsample they meet agrees; false: one byte per code everywhere.
 MemoryPlan plan_memory(const Graph& graph, bool fuse_concat = true, bool pack_codes = true);

@@ -291,7 +291,7 @@ std::string Session::kernel_name(int node) const {
 MemoryReport Session::memory() const {
   MemoryReport m;
   m.arena_bytes = arena_bytes_;
-  m.sum_tensor_bytes = model_->memory_plan().sum_tensor_bytes;
+  m.sum_tensor_bytes = plan_.sum_tensor_bytes;
   m.weight_bytes = model_->weight_bytes();
   // Plans own their indirection and padding buffers; the per-block working memory is one
   // buffer per thread shared by every plan (kernels/conv.h, thread_scratch), so it counts once
@@ -492,7 +492,7 @@ void Session::run_conv(int index) {
   const Node& node = g.nodes[index];
   const TensorDesc& x = g.tensors[node.inputs[0]];
   ConvInputView in;
-  in.row_stride = x.shape[2];
+  in.row_stride = plan_.row_stride[node.inputs[0]];  // > channels for a split's view
   if (x.is_float()) {
     in.f32 = reinterpret_cast<const float*>(data(node.inputs[0]));
   } else {
@@ -512,7 +512,7 @@ void Session::run_conv(int index) {
   if (node.conv.has_residual) {
     const int r = node.inputs[node.conv.has_bias ? 3 : 2];
     ep.residual = reinterpret_cast<const float*>(data(r));
-    ep.residual_row_stride = g.tensors[r].shape[2];
+    ep.residual_row_stride = plan_.row_stride[r];
   }
   for (int t : node.outputs) {
     const TensorDesc& o = g.tensors[t];
@@ -563,31 +563,34 @@ void Session::run_node(int index) {
       int64_t offset = 0;
       uint8_t* out = data(node.outputs[0]);
       for (int t : node.inputs) {
-        const int64_t row = row_bytes(t);
+        const int64_t row = row_bytes(t), stride = stride_bytes(t);  // a split's view: strided
         if (!plan_.fused_input[t]) {
           const uint8_t* in = data(t);
 #pragma omp parallel for num_threads(th) if (th > 1 && pixels > 256)
           for (int64_t p = 0; p < pixels; ++p)
-            std::memcpy(out + p * out_row + offset, in + p * row, row);
+            std::memcpy(out + p * out_row + offset, in + p * stride, row);
         }
         offset += row;
       }
       return;
     }
     case OpType::kSplit: {
+      // Outputs planned as views of the input are read in place; copy the others, as bytes per
+      // row (packed rows start on bytes).
       const TensorDesc& x = g.tensors[node.inputs[0]];
       const int64_t pixels = int64_t{x.shape[0]} * x.shape[1];
-      std::vector<int> channels;
-      for (int t : node.outputs) channels.push_back(g.tensors[t].shape[2]);
-      if (x.is_float()) {
-        std::vector<float*> parts;
-        for (int t : node.outputs) parts.push_back(f32(t));
-        split_channels<float>(f32(node.inputs[0]), channels, pixels, parts, th);
-      } else {  // codes, as bytes per row (packed rows start on bytes)
-        std::vector<uint8_t*> parts;
-        for (int t : node.outputs) parts.push_back(data(t));
-        for (size_t k = 0; k < channels.size(); ++k) channels[k] = row_bytes(node.outputs[k]);
-        split_channels<uint8_t>(data(node.inputs[0]), channels, pixels, parts, th);
+      const int64_t in_row = row_bytes(node.inputs[0]);
+      const uint8_t* in = data(node.inputs[0]);
+      int64_t offset = 0;
+      for (int t : node.outputs) {
+        const int64_t row = row_bytes(t);
+        if (plan_.view_of[t] < 0) {
+          uint8_t* out = data(t);
+#pragma omp parallel for num_threads(th) if (th > 1 && pixels > 256)
+          for (int64_t p = 0; p < pixels; ++p)
+            std::memcpy(out + p * row, in + p * in_row + offset, row);
+        }
+        offset += row;
       }
       return;
     }
