@@ -295,8 +295,13 @@ struct PackedLayer {
   std::unique_ptr<ConvPlan> plan;
   int storage;
 
+  // As the planner decides (planner.h): packed where pixel rows start on bytes.
+  static int storage_of(int bits, int channels) {
+    const int s = code_storage_bits(bits);
+    return channels * s % 8 == 0 ? s : 8;
+  }
   PackedLayer(const Layer& l, int wb, int ab, std::mt19937& rng)
-      : base(l, wb, ab, rng), storage(code_storage_bits(ab)) {
+      : base(l, wb, ab, rng), storage(storage_of(ab, l.cin)) {
     base.w.input_storage_bits = storage;
     plan = make_conv_plan(base.w);
     in_packed.resize(code_stream_bytes(static_cast<int64_t>(base.in.size()), storage));
@@ -304,8 +309,8 @@ struct PackedLayer {
     ConvSink& s = base.ep.sinks[0];
     s.bits = ab;
     s.zero_point = (1 << ab) / 2;
-    s.storage_bits = storage;
-    out_packed.resize(code_stream_bytes(static_cast<int64_t>(base.out.size()), storage));
+    s.storage_bits = storage_of(ab, l.cout);
+    out_packed.resize(code_stream_bytes(static_cast<int64_t>(base.out.size()), s.storage_bits));
     s.data = out_packed.data();
   }
   double time() const {
