@@ -15,7 +15,12 @@ shift
 agent_seconds="${AGENT_FUZZ_SECONDS:-$(( (seconds + 1) / 2 ))}"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 build="$repo/build-fuzz"
-gcc_build="$repo/build-fuzz-seeds"  # GCC: the seed writer, and the kernels for the agent targets
+# A GCC build for the seed writer and the kernels of the agent targets: the host build of
+# `make test` when there is one (already built, so this costs nothing), else one of its own.
+gcc_build="$repo/build-fuzz-seeds"
+if [ -f "$repo/build/CMakeCache.txt" ] && grep -q '^CMAKE_CXX_COMPILER:.*g++' "$repo/build/CMakeCache.txt"; then
+  gcc_build="$repo/build"
+fi
 
 extra=()
 # Until the root CMakeLists.txt adds fuzz/ itself, wire it in from here.
@@ -34,8 +39,8 @@ targets=(fuzz_package fuzz_agent_layers fuzz_agent_query)
 # The GCC build of the LibTorch-free targets: the kernels (clang cannot build them) for the agent
 # targets, and the seed writer.
 gcc_libs() {
-  cmake -S "$repo" -B "$gcc_build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMIXNAS_RUNTIME_ONLY=ON \
-    -DMIXNAS_BUILD_BENCH=OFF > /dev/null
+  [ -f "$gcc_build/CMakeCache.txt" ] || cmake -S "$repo" -B "$gcc_build" -G Ninja \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMIXNAS_RUNTIME_ONLY=ON -DMIXNAS_BUILD_BENCH=OFF > /dev/null
   cmake --build "$gcc_build" --target mixnas_agent_common mixnas_write_test_models -j2 > "$build/gcc_build.log" 2>&1 \
     || { tail -30 "$build/gcc_build.log"; exit 1; }
 }

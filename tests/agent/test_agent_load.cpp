@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -50,7 +51,10 @@ struct AgentProcess {
       dup2(out[1], 1);
       int null = open("/dev/null", O_WRONLY);
       dup2(null, 2);
-      execl(MIXNAS_AGENT_BINARY, MIXNAS_AGENT_BINARY, "--token-file", token_file.c_str(), "--port",
+      // MIXNAS_AGENT_BINARY in the environment tests another build (e.g. an older one).
+      const char* env = std::getenv("MIXNAS_AGENT_BINARY");
+      const char* binary = env ? env : MIXNAS_AGENT_BINARY;
+      execl(binary, binary, "--token-file", token_file.c_str(), "--port",
             "0", "--read-timeout", std::to_string(kReadTimeoutS).c_str(), "--max-body-mb", "1",
             static_cast<char*>(nullptr));
       _exit(127);
