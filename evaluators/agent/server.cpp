@@ -298,7 +298,7 @@ struct AgentServer::Impl {
     });
     server->Post("/v1/benchmark", [this](const httplib::Request& req, httplib::Response& res,
                                          const httplib::ContentReader& reader) {
-      measurement(req, res, reader, [&](const std::string& body) {
+      measurement(res, reader, [&](const std::string& body) {
         MeasureOptions mo = benchmark_options(req.params, options.threads);
         if (body.empty()) throw Error("the request body must be an .mxr package");
         auto model = rt::Model::from_bytes(body.data(), body.size(), "<request body>");
@@ -306,9 +306,9 @@ struct AgentServer::Impl {
         return [model, mo] { return measure_model(model, mo).to_json(); };
       });
     });
-    server->Post("/v1/layers", [this](const httplib::Request& req, httplib::Response& res,
+    server->Post("/v1/layers", [this](const httplib::Request&, httplib::Response& res,
                                       const httplib::ContentReader& reader) {
-      measurement(req, res, reader, [&](const std::string& body) {
+      measurement(res, reader, [&](const std::string& body) {
         auto parsed = std::make_shared<LayersRequest>(
             parse_layers_request(body, options.max_layers, options.threads, options.limits));
         return [parsed] {
@@ -324,8 +324,8 @@ struct AgentServer::Impl {
   // so that waiting requests hold at most max_queue + 1 bodies), then the body, `prepare` (parse
   // and check it against the limits), and the measurement once the device is free.
   template <typename Prepare>
-  void measurement(const httplib::Request&, httplib::Response& res,
-                   const httplib::ContentReader& reader, Prepare&& prepare) {
+  void measurement(httplib::Response& res, const httplib::ContentReader& reader,
+                   Prepare&& prepare) {
     int before = pending.fetch_add(1);
     struct Leave {
       std::atomic<int>& p;
@@ -429,9 +429,10 @@ int AgentServer::port() const { return impl_->bound_port; }
 bool AgentServer::tls() const { return !impl_->options.tls_cert.empty(); }
 
 AgentCounters AgentServer::counters() const {
-  GuardCounters g = impl_->guard.counters();
-  return {g.slow_dropped, g.excess_dropped, g.flood_dropped, g.refused_dropped,
-          impl_->busy_refused.load()};
+  AgentCounters c;
+  static_cast<GuardCounters&>(c) = impl_->guard.counters();
+  c.busy_refused = impl_->busy_refused.load();
+  return c;
 }
 
 }  // namespace mixnas::agent

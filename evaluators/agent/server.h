@@ -7,6 +7,7 @@
 #include <string>
 
 #include "evaluators/agent/budget.h"
+#include "evaluators/agent/guard.h"
 
 namespace mixnas::agent {
 
@@ -26,10 +27,9 @@ struct AgentOptions {
   bool insecure_http = false;      // allow plain HTTP on a non-loopback address
 };
 
-// Counters of the connection guard (evaluators/agent/guard.h), for tests and the load test.
-struct AgentCounters {
-  int64_t slow_dropped = 0, excess_dropped = 0, flood_dropped = 0, refused_dropped = 0;
-  int64_t busy_refused = 0;  // 503 answers
+// The connection guard's counters, and the 503 answers, for tests.
+struct AgentCounters : GuardCounters {
+  int64_t busy_refused = 0;
 };
 
 class AgentServer {
