@@ -27,6 +27,11 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 const char* kToken = "limits-token-5678";
+#ifdef MIXNAS_TEST_EMULATED
+constexpr double kDetectSlackS = 3.0;
+#else
+constexpr double kDetectSlackS = 1.5;
+#endif
 const std::string kAuth = std::string("Authorization: Bearer ") + kToken + "\r\n";
 
 AgentOptions options(int read_timeout_s = 2) {
@@ -219,7 +224,9 @@ TEST_CASE("slow clients are dropped within the read timeout while health is answ
     if (dropped_ms[i] < 0 && wait_closed(fds[i], 1000)) dropped_ms[i] = ms_since(t0);
     INFO("slow client " << i);
     CHECK(dropped_ms[i] >= 0);
-    CHECK(dropped_ms[i] < (timeout_s + 1.5) * 1000);
+    // The guard scans every 50 ms; the drop is seen at this loop's next round (half a second, or
+    // several under qemu, where each round's health request is slow).
+    CHECK(dropped_ms[i] < (timeout_s + kDetectSlackS) * 1000);
     ::close(fds[i]);
   }
   CHECK(worst_health_ms < 2000);
