@@ -74,12 +74,13 @@ Footprint model_footprint(const rt::Model& model) {
 
 void check_memory(const Footprint& fp, const RequestLimits& limits, const std::string& what,
                   const std::string& advice) {
-  const double total = static_cast<double>(fp.weight_bytes) + fp.activation_bytes + fp.scratch_bytes;
+  const double total =
+      static_cast<double>(fp.weight_bytes) + fp.activation_bytes + fp.scratch_bytes;
   if (total <= static_cast<double>(limits.max_memory_bytes)) return;
-  throw Error(what + " needs about " + mib(clamp_bytes(total)) + " (weights " + mib(fp.weight_bytes) +
-              ", activations " + mib(fp.activation_bytes) + ", scratch " + mib(fp.scratch_bytes) +
-              "), more than this agent's limit of " + mib(limits.max_memory_bytes) +
-              " (mixnas-agent --max-memory-mb); " + advice);
+  throw Error(what + " needs about " + mib(clamp_bytes(total)) + " (weights " +
+              mib(fp.weight_bytes) + ", activations " + mib(fp.activation_bytes) + ", scratch " +
+              mib(fp.scratch_bytes) + "), more than this agent's limit of " +
+              mib(limits.max_memory_bytes) + " (mixnas-agent --max-memory-mb); " + advice);
 }
 
 void check_work(double gmac, const RequestLimits& limits, const std::string& advice) {

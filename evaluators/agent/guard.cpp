@@ -39,7 +39,9 @@ std::string address_string(const sockaddr_storage& a, int* port) {
   return std::string(ip) + ":" + std::to_string(*port);
 }
 
-std::string peer_key(const std::string& ip, int port) { return ip + ":" + std::to_string(port); }
+std::string peer_key(const std::string& ip, int port) {
+  return ip + ":" + std::to_string(port);
+}
 
 // The peer of `fd` when it is a connection accepted on `port`, else "".
 std::string accepted_peer(int fd, int port) {
@@ -72,7 +74,8 @@ std::vector<Accepted> accepted_connections(int port) {
     long fd = std::strtol(e->d_name, &end, 10);
     if (end == e->d_name || *end != '\0' || fd == own) continue;
     std::string peer = accepted_peer(static_cast<int>(fd), port);
-    if (!peer.empty()) out.push_back({static_cast<int>(fd), peer, bytes_received(static_cast<int>(fd))});
+    if (!peer.empty())
+      out.push_back({static_cast<int>(fd), peer, bytes_received(static_cast<int>(fd))});
   }
   closedir(dir);
   return out;
@@ -88,7 +91,9 @@ bool shut(int fd, const std::string& peer, int port) {
 
 ConnectionGuard::ConnectionGuard(GuardOptions options) : options_(options) {}
 
-ConnectionGuard::~ConnectionGuard() { stop(); }
+ConnectionGuard::~ConnectionGuard() {
+  stop();
+}
 
 void ConnectionGuard::start(int port) {
   port_ = port;
@@ -145,7 +150,8 @@ void ConnectionGuard::scan_once() {
     if (now - c.since > timeout) {
       c.dropped = shut(c.fd, a.peer, port_);
       counters_.slow_dropped += c.dropped;
-    } else if (static_cast<int64_t>(a.bytes_received - c.bytes_at_boundary) > options_.max_header_bytes) {
+    } else if (static_cast<int64_t>(a.bytes_received - c.bytes_at_boundary) >
+               options_.max_header_bytes) {
       c.dropped = shut(c.fd, a.peer, port_);
       counters_.flood_dropped += c.dropped;
     }

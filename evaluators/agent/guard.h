@@ -13,12 +13,12 @@
 //     unread is never parsed as the next request.
 // shutdown(2) wakes the worker blocked on the socket; httplib then closes it as usual.
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
 #include <thread>
-#include <condition_variable>
 
 namespace mixnas::agent {
 

@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <functional>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -110,8 +110,9 @@ std::string body_refusal(const httplib::Request& req, size_t max_body, int* stat
       return "Content-Length '" + length.substr(0, 32) + "' is not a byte count";
     }
     if (n > max_body) {
-      return "request body of " + std::to_string(n) + " bytes is larger than this agent's limit of " +
-             std::to_string(max_body) + " bytes (mixnas-agent --max-body-mb)";
+      return "request body of " + std::to_string(n) +
+             " bytes is larger than this agent's limit of " + std::to_string(max_body) +
+             " bytes (mixnas-agent --max-body-mb)";
     }
   }
   if (req.is_multipart_form_data()) {
@@ -137,7 +138,8 @@ std::string read_body(const httplib::ContentReader& reader, size_t max_body, int
       return false;
     }
     double allowed_s = read_timeout_s + static_cast<double>(body.size()) / 65536.0;
-    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > allowed_s) {
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >
+        allowed_s) {
       too_slow = true;
       return false;
     }
@@ -181,7 +183,7 @@ std::string bind_failure(const std::string& host, int port) {
     int yes = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     why = ::bind(fd, res->ai_addr, res->ai_addrlen) == 0 ? "the address became free; try again"
-                                                          : std::strerror(errno);
+                                                         : std::strerror(errno);
     close(fd);
   }
   freeaddrinfo(res);
@@ -218,7 +220,8 @@ struct AgentServer::Impl {
       listening_socket_of = [s = ssl.get()] { return s->listening_socket(); };
       if (!ssl->is_valid()) {
         throw Error("cannot load the TLS certificate " + options.tls_cert + " or its key " +
-                    options.tls_key + " (PEM files, the key unencrypted; docs/agent.md shows how "
+                    options.tls_key +
+                    " (PEM files, the key unencrypted; docs/agent.md shows how "
                     "to make them)");
       }
       server = std::move(ssl);
@@ -248,8 +251,10 @@ struct AgentServer::Impl {
     size_t workers = static_cast<size_t>(options.max_connections) + 8;
     s.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
     s.set_logger([this](const httplib::Request& req, const httplib::Response&) {
-      if (t_drop_after_response) guard.drop_now(req.remote_addr, req.remote_port);
-      else guard.request_done(req.remote_addr, req.remote_port);
+      if (t_drop_after_response)
+        guard.drop_now(req.remote_addr, req.remote_port);
+      else
+        guard.request_done(req.remote_addr, req.remote_port);
       t_drop_after_response = false;
     });
   }
@@ -313,7 +318,8 @@ struct AgentServer::Impl {
             parse_layers_request(body, options.max_layers, options.threads, options.limits));
         return [parsed] {
           nlohmann::json rows = nlohmann::json::array();
-          for (const auto& s : parsed->layers) rows.push_back(measure_layer(s, parsed->options).to_json());
+          for (const auto& s : parsed->layers)
+            rows.push_back(measure_layer(s, parsed->options).to_json());
           return nlohmann::json{{"device_id", device_id()}, {"rows", rows}};
         };
       });
@@ -334,9 +340,11 @@ struct AgentServer::Impl {
     if (before > options.max_queue) {
       busy_refused++;
       res.set_header("Retry-After", "1");
-      refuse_and_close(res, 503, "busy: " + std::to_string(before) + " measurements running or "
-                                 "queued (mixnas-agent --queue " + std::to_string(options.max_queue) +
-                                 "); retry later");
+      refuse_and_close(res, 503,
+                       "busy: " + std::to_string(before) +
+                           " measurements running or "
+                           "queued (mixnas-agent --queue " +
+                           std::to_string(options.max_queue) + "); retry later");
       return;
     }
     std::string body = read_body(reader, options.max_body_bytes, options.read_timeout_s);
@@ -378,7 +386,8 @@ struct AgentServer::Impl {
   }
 };
 
-AgentServer::AgentServer(AgentOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+AgentServer::AgentServer(AgentOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
 
 AgentServer::~AgentServer() {
   stop();
@@ -389,14 +398,16 @@ AgentServer::~AgentServer() {
 int AgentServer::bind() {
   auto& o = impl_->options;
   if (o.tls_cert.empty() && !o.insecure_http && !is_loopback_host(o.host)) {
-    throw Error("refusing plain HTTP on " + o.host + ": the token would cross the network in "
+    throw Error("refusing plain HTTP on " + o.host +
+                ": the token would cross the network in "
                 "clear. Serve HTTPS (--tls-cert/--tls-key, docs/agent.md), bind 127.0.0.1, or "
                 "pass --insecure-http on a network you trust");
   }
   int port = o.port;
   if (port == 0) {
     port = impl_->server->bind_to_any_port(o.host);
-    if (port < 0) throw Error("cannot bind " + o.host + " to a free port: " + bind_failure(o.host, 0));
+    if (port < 0)
+      throw Error("cannot bind " + o.host + " to a free port: " + bind_failure(o.host, 0));
   } else if (!impl_->server->bind_to_port(o.host, port)) {
     throw Error("cannot bind " + o.host + ":" + std::to_string(port) + ": " +
                 bind_failure(o.host, port) + " (another agent on this port? choose --port)");
@@ -408,7 +419,9 @@ int AgentServer::bind() {
   return port;
 }
 
-void AgentServer::serve() { impl_->server->listen_after_bind(); }
+void AgentServer::serve() {
+  impl_->server->listen_after_bind();
+}
 
 int AgentServer::start() {
   int port = bind();
@@ -424,9 +437,13 @@ void AgentServer::stop() {
   if (impl_->server->is_running()) impl_->server->stop();
 }
 
-int AgentServer::port() const { return impl_->bound_port; }
+int AgentServer::port() const {
+  return impl_->bound_port;
+}
 
-bool AgentServer::tls() const { return !impl_->options.tls_cert.empty(); }
+bool AgentServer::tls() const {
+  return !impl_->options.tls_cert.empty();
+}
 
 AgentCounters AgentServer::counters() const {
   AgentCounters c;

@@ -17,14 +17,14 @@ struct AgentOptions {
   std::string token;               // bearer token required on every call but /v1/health
   int threads = 1;                 // default measurement threads
   size_t max_body_bytes = size_t{64} << 20;
-  int max_queue = 8;               // measurements waiting behind the running one; more -> 503
-  int read_timeout_s = 10;         // a request head (or a stalled body) may take this long
+  int max_queue = 8;        // measurements waiting behind the running one; more -> 503
+  int read_timeout_s = 10;  // a request head (or a stalled body) may take this long
   int write_timeout_s = 30;
-  int max_layers = 4096;           // per /v1/layers request
-  int max_connections = 128;       // open connections; the newest past it are closed
-  RequestLimits limits;            // memory and work of one request
-  std::string tls_cert, tls_key;   // PEM files: serve HTTPS
-  bool insecure_http = false;      // allow plain HTTP on a non-loopback address
+  int max_layers = 4096;          // per /v1/layers request
+  int max_connections = 128;      // open connections; the newest past it are closed
+  RequestLimits limits;           // memory and work of one request
+  std::string tls_cert, tls_key;  // PEM files: serve HTTPS
+  bool insecure_http = false;     // allow plain HTTP on a non-loopback address
 };
 
 // The connection guard's counters, and the 503 answers, for tests.

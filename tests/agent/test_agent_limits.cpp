@@ -86,21 +86,25 @@ TEST_CASE("a chunked body is held to --max-body-mb on every route, before the to
   int64_t rss_before = rss_kb();
   SECTION("POST /v1/health, no token") {
     std::string response;
-    int sent = chunked_flood(port, "POST /v1/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
-                             64, &response);
+    int sent = chunked_flood(
+        port, "POST /v1/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 64,
+        &response);
     CHECK(sent < 64);  // the agent closed the connection instead of reading 64 MiB
     if (!response.empty()) CHECK(status_of(response) == 413);
   }
   SECTION("GET /v1/health with a body") {
     std::string response;
-    int sent = chunked_flood(port, "GET /v1/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
-                             64, &response);
+    int sent = chunked_flood(
+        port, "GET /v1/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 64,
+        &response);
     CHECK(sent < 64);
   }
   SECTION("POST /v1/benchmark with the token: read up to the limit, then 413") {
     std::string response;
-    int sent = chunked_flood(port, "POST /v1/benchmark HTTP/1.1\r\nHost: x\r\n" + kAuth +
-                             "Transfer-Encoding: chunked\r\n\r\n", 64, &response);
+    int sent = chunked_flood(
+        port,
+        "POST /v1/benchmark HTTP/1.1\r\nHost: x\r\n" + kAuth + "Transfer-Encoding: chunked\r\n\r\n",
+        64, &response);
     CHECK(sent < 64);
     if (!response.empty()) {
       CHECK(status_of(response) == 413);
@@ -109,8 +113,9 @@ TEST_CASE("a chunked body is held to --max-body-mb on every route, before the to
   }
   SECTION("POST /v1/benchmark without the token: 401 before any of the body") {
     std::string response;
-    int sent = chunked_flood(port, "POST /v1/benchmark HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
-                             64, &response);
+    int sent = chunked_flood(
+        port, "POST /v1/benchmark HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 64,
+        &response);
     CHECK(sent < 64);
     if (!response.empty()) CHECK(status_of(response) == 401);
   }
@@ -209,7 +214,8 @@ TEST_CASE("slow clients are dropped within the read timeout while health is answ
   for (size_t byte = 0; byte < 2 * timeout_s + 4 && byte < head.size(); ++byte) {
     for (size_t i = 0; i < fds.size(); ++i) {
       if (dropped_ms[i] < 0 && wait_closed(fds[i], 0)) dropped_ms[i] = ms_since(t0);
-      if (dropped_ms[i] < 0 && !send_all(fds[i], head.substr(byte, 1))) dropped_ms[i] = ms_since(t0);
+      if (dropped_ms[i] < 0 && !send_all(fds[i], head.substr(byte, 1)))
+        dropped_ms[i] = ms_since(t0);
     }
     httplib::Client health("127.0.0.1", port);
     health.set_read_timeout(5, 0);
@@ -282,9 +288,12 @@ TEST_CASE("measurements past --queue get 503 at once, health keeps answering", "
       c.set_read_timeout(60, 0);
       httplib::Headers auth = {{"Authorization", std::string("Bearer ") + kToken}};
       auto r = c.Post(path, auth, package, "application/octet-stream");
-      if (r && r->status == 200) ok++;
-      else if (r && r->status == 503) busy++;
-      else other++;
+      if (r && r->status == 200)
+        ok++;
+      else if (r && r->status == 503)
+        busy++;
+      else
+        other++;
     });
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(100));

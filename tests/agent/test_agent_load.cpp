@@ -3,7 +3,8 @@
 // Asserts no error other than 503, /v1/health answered throughout, the agent's resident set
 // steady (growth after a warm-up under 5 MB), and every slow connection dropped within the read
 // timeout. Prints last:
-//   AGENT requests=<n> errors_non503=<n> health_p99_ms=<x> rss_growth_kb=<n> slow_clients_dropped=<n>
+//   AGENT requests=<n> errors_non503=<n> health_p99_ms=<x> rss_growth_kb=<n>
+//   slow_clients_dropped=<n>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -12,9 +13,9 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
-#include <cstdlib>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <random>
@@ -54,8 +55,8 @@ struct AgentProcess {
       // MIXNAS_AGENT_BINARY in the environment tests another build (e.g. an older one).
       const char* env = std::getenv("MIXNAS_AGENT_BINARY");
       const char* binary = env ? env : MIXNAS_AGENT_BINARY;
-      execl(binary, binary, "--token-file", token_file.c_str(), "--port",
-            "0", "--read-timeout", std::to_string(kReadTimeoutS).c_str(), "--max-body-mb", "1",
+      execl(binary, binary, "--token-file", token_file.c_str(), "--port", "0", "--read-timeout",
+            std::to_string(kReadTimeoutS).c_str(), "--max-body-mb", "1",
             static_cast<char*>(nullptr));
       _exit(127);
     }
@@ -135,13 +136,20 @@ void one_request(int port, int kind, const std::string& package, Stats& stats) {
   auto t0 = Clock::now();
   httplib::Result r = [&] {
     switch (kind) {
-      case 4: return c.Get("/v1/info", auth);
-      case 5: return c.Post("/v1/layers", auth, layers.dump(), "application/json");
-      case 6: return c.Post("/v1/benchmark?runs=2&warmup=0", auth, package, "application/octet-stream");
-      case 7: return c.Get("/v1/info", {{"Authorization", "Bearer x"}});
-      case 8: return c.Get("/v1/none", auth);
-      case 9: return c.Post("/v1/layers", auth, "{\"layers\": [", "application/json");
-      default: return c.Get("/v1/health");
+      case 4:
+        return c.Get("/v1/info", auth);
+      case 5:
+        return c.Post("/v1/layers", auth, layers.dump(), "application/json");
+      case 6:
+        return c.Post("/v1/benchmark?runs=2&warmup=0", auth, package, "application/octet-stream");
+      case 7:
+        return c.Get("/v1/info", {{"Authorization", "Bearer x"}});
+      case 8:
+        return c.Get("/v1/none", auth);
+      case 9:
+        return c.Post("/v1/layers", auth, "{\"layers\": [", "application/json");
+      default:
+        return c.Get("/v1/health");
     }
   }();
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -156,7 +164,8 @@ void one_request(int port, int kind, const std::string& package, Stats& stats) {
 
 // Connects and sends one header byte per second until the agent drops the connection.
 void slow_client(int port, Clock::time_point end, Stats& stats) {
-  const std::string head = "GET /v1/health HTTP/1.1\r\nHost: slow\r\nX-Padding: aaaaaaaaaaaaaaaa\r\n\r\n";
+  const std::string head =
+      "GET /v1/health HTTP/1.1\r\nHost: slow\r\nX-Padding: aaaaaaaaaaaaaaaa\r\n\r\n";
   while (Clock::now() < end) {
     int fd = connect_loopback(port);
     if (fd < 0) {
@@ -167,15 +176,19 @@ void slow_client(int port, Clock::time_point end, Stats& stats) {
     auto t0 = Clock::now();
     bool dropped = false;
     for (size_t i = 0; i < head.size() && !dropped; ++i) {
-      if (!send_all(fd, head.substr(i, 1))) dropped = true;
-      else dropped = wait_closed(fd, 1000);
+      if (!send_all(fd, head.substr(i, 1)))
+        dropped = true;
+      else
+        dropped = wait_closed(fd, 1000);
       if (Clock::now() - t0 > std::chrono::seconds(kReadTimeoutS + 5)) break;
     }
     double s = std::chrono::duration<double>(Clock::now() - t0).count();
     close(fd);
     std::lock_guard<std::mutex> lock(stats.mutex);
-    if (dropped && s <= kReadTimeoutS + 1.0) ++stats.slow_dropped;
-    else if (Clock::now() < end) ++stats.slow_late;  // (one cut by the end of the run is fine)
+    if (dropped && s <= kReadTimeoutS + 1.0)
+      ++stats.slow_dropped;
+    else if (Clock::now() < end)
+      ++stats.slow_late;  // (one cut by the end of the run is fine)
   }
 }
 
@@ -234,8 +247,9 @@ TEST_CASE("agent under load: 50 mixed clients and 16 slow ones for 20 s", "[agen
   CHECK(stats.requests > 1000);
   std::printf("AGENT busy_503=%lld health_requests=%zu\n", static_cast<long long>(stats.busy),
               stats.health_ms.size());
-  std::printf("AGENT requests=%lld errors_non503=%lld health_p99_ms=%.1f rss_growth_kb=%lld "
-              "slow_clients_dropped=%lld\n",
-              static_cast<long long>(stats.requests), static_cast<long long>(stats.errors_non503),
-              health_p99, static_cast<long long>(rss_growth), static_cast<long long>(stats.slow_dropped));
+  std::printf(
+      "AGENT requests=%lld errors_non503=%lld health_p99_ms=%.1f rss_growth_kb=%lld "
+      "slow_clients_dropped=%lld\n",
+      static_cast<long long>(stats.requests), static_cast<long long>(stats.errors_non503),
+      health_p99, static_cast<long long>(rss_growth), static_cast<long long>(stats.slow_dropped));
 }

@@ -35,10 +35,11 @@ struct Cert {
 
 Cert make_cert(const std::string& dir, const std::string& name) {
   Cert c{dir + "/" + name + ".crt", dir + "/" + name + ".key", ""};
-  std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2"
-                    " -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " + c.key +
-                    " -out " + c.crt + " 2>/dev/null && openssl x509 -noout -fingerprint -sha256 -in " +
-                    c.crt + " > " + dir + "/" + name + ".sha256";
+  std::string cmd =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2"
+      " -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " +
+      c.key + " -out " + c.crt + " 2>/dev/null && openssl x509 -noout -fingerprint -sha256 -in " +
+      c.crt + " > " + dir + "/" + name + ".sha256";
   REQUIRE(std::system(cmd.c_str()) == 0);
   c.fingerprint = slurp(dir + "/" + name + ".sha256");
   while (!c.fingerprint.empty() && std::isspace(static_cast<unsigned char>(c.fingerprint.back()))) {
@@ -65,7 +66,8 @@ AgentOptions tls_options(const Cert& cert) {
 
 }  // namespace
 
-TEST_CASE("the client reaches an HTTPS agent through a CA file or a pinned fingerprint", "[agent]") {
+TEST_CASE("the client reaches an HTTPS agent through a CA file or a pinned fingerprint",
+          "[agent]") {
   std::string dir = temp_dir();
   Cert agent_cert = make_cert(dir, "agent");
   Cert other_cert = make_cert(dir, "other");
