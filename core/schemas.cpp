@@ -201,7 +201,14 @@ const Schema& device_schema() {
         .add("agents", Type::kStringList, "", "host:port of each agent of this class.")
         .add("token_file", Type::kString, "", "File holding the bearer token the agents expect.")
         .add("timeout_s", Type::kFloat, "120", "Per-request timeout.")
-        .add("retries", Type::kInt, "3", "Retries per request, with exponential backoff.");
+        .add("retries", Type::kInt, "3", "Retries per request, with exponential backoff.")
+        .add("tls_ca_file", Type::kString, "\"\"",
+             "HTTPS: verify the agents' certificates and host names against this CA file (PEM); "
+             "empty: no CA check.")
+        .add("tls_fingerprint_sha256", Type::kString, "\"\"",
+             "HTTPS: accept exactly the agent certificate with this SHA-256 fingerprint (pinned, "
+             "e.g. self-signed; as `openssl x509 -noout -fingerprint -sha256` prints it). Give "
+             "this or tls_ca_file; neither: plain HTTP.");
     return s;
   }();
   return schema;

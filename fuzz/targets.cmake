@@ -17,3 +17,31 @@ else()
 endif()
 target_compile_options(fuzz_package PRIVATE -fsanitize=fuzzer)
 target_link_options(fuzz_package PRIVATE -fsanitize=fuzzer)
+
+# The agent's request handling (fuzz_agent_request.cpp): the request parsing, the budget and the
+# layer graph builder are compiled here with coverage. MeasureOptions and the activation names
+# come with the runtime's kernels, which do not build with clang: without MIXNAS_FUZZ_SESSION they
+# are linked from a GCC build of the same tree (MIXNAS_FUZZ_GCC_LIB_DIR, its lib/ folder; fuzz/run.sh
+# makes it). Its objects carry no coverage, which is fine: they are not what is fuzzed.
+set(MIXNAS_FUZZ_GCC_LIB_DIR "" CACHE PATH "lib/ of a GCC build with mixnas_agent_common built")
+set(_agent_fuzz_sources ${CMAKE_SOURCE_DIR}/evaluators/agent/request.cpp
+    ${CMAKE_SOURCE_DIR}/evaluators/agent/budget.cpp ${CMAKE_SOURCE_DIR}/evaluators/agent/layer_graph.cpp)
+if(MIXNAS_FUZZ_SESSION)
+  set(_agent_fuzz_libs mixnas_runtime)
+elseif(MIXNAS_FUZZ_GCC_LIB_DIR)
+  # measure.o (MeasureOptions) from the agent library, the kernels (activation names) after it.
+  set(_agent_fuzz_libs ${MIXNAS_FUZZ_GCC_LIB_DIR}/libmixnas_agent_common.a
+      ${MIXNAS_FUZZ_GCC_LIB_DIR}/libmixnas_runtime.a mixnas_runtime_format)
+else()
+  return()
+endif()
+foreach(_kind LAYERS QUERY)
+  string(TOLOWER ${_kind} _name)
+  add_executable(fuzz_agent_${_name} ${CMAKE_CURRENT_LIST_DIR}/fuzz_agent_request.cpp ${_agent_fuzz_sources})
+  target_compile_definitions(fuzz_agent_${_name} PRIVATE FUZZ_AGENT_${_kind}=1)
+  target_include_directories(fuzz_agent_${_name} SYSTEM PRIVATE ${CMAKE_BINARY_DIR}/third_party/agent_include)
+  # The GCC objects call back into the runtime format and core; list them twice for the linker.
+  target_link_libraries(fuzz_agent_${_name} PRIVATE ${_agent_fuzz_libs} mixnas_runtime_format mixnas_core)
+  target_compile_options(fuzz_agent_${_name} PRIVATE -fsanitize=fuzzer)
+  target_link_options(fuzz_agent_${_name} PRIVATE -fsanitize=fuzzer)
+endforeach()

@@ -11,6 +11,9 @@ PACKAGES=(
   libtorch-dev libeigen3-dev libyaml-cpp-dev libcli11-dev catch2 libomp-dev
   libflatbuffers-dev flatbuffers-compiler libcpp-httplib-dev nlohmann-json3-dev
   libbenchmark-dev libstb-dev libonnx-dev libprotobuf-dev protobuf-compiler
+  # TLS of the agent and its client (OpenSSL is called directly for certificate pinning); the
+  # openssl CLI makes the tests' certificates
+  libssl-dev openssl
   # fuzzing and ARM throughput analysis
   clang llvm
   # data
@@ -19,7 +22,7 @@ PACKAGES=(
 
 # arm64 multiarch packages for the aarch64 cross build (the agent links Debian's compiled
 # cpp-httplib); they need the arm64 architecture added to dpkg.
-ARM64_PACKAGES=(libcpp-httplib-dev:arm64)
+ARM64_PACKAGES=(libcpp-httplib-dev:arm64 libssl-dev:arm64)
 
 missing=()
 for p in "${PACKAGES[@]}" "${ARM64_PACKAGES[@]}"; do

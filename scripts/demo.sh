@@ -18,6 +18,7 @@ RUN=runs/search/demo
 # The winner through a local agent, as a device would measure it.
 mkdir -p runs/agent
 [ -f runs/agent/local.token ] || head -c 24 /dev/urandom | base64 > runs/agent/local.token
+chmod 600 runs/agent/local.token  # the agent warns about a token other users can read
 $BIN/mixnas-agent --token-file runs/agent/local.token --port 8470 > runs/agent/agent.log 2>&1 &
 AGENT=$!
 trap 'kill $AGENT 2>/dev/null || true' EXIT

@@ -35,6 +35,15 @@ agent::RemoteOptions load_device_config(const std::string& path) {
   if (o.token.empty()) throw Error(cfg.where("token_file").str() + ": the token file is empty");
   o.timeout_s = cfg.get_float("timeout_s");
   o.retries = static_cast<int>(cfg.get_int("retries"));
+  std::string ca_file = cfg.get_string("tls_ca_file");
+  o.tls.ca_file = ca_file.empty() ? "" : cfg.resolve_path("tls_ca_file");
+  o.tls.fingerprint_sha256 = cfg.get_string("tls_fingerprint_sha256");
+  try {
+    o.tls.validate();
+  } catch (const Error& e) {
+    throw Error(cfg.where(o.tls.ca_file.empty() ? "tls_fingerprint_sha256" : "tls_ca_file").str() +
+                ": " + e.what());
+  }
   return o;
 }
 
@@ -46,7 +55,7 @@ Runner add_agent_ping_command(CLI::App& app) {
     agent::RemoteOptions o = load_device_config(*path);
     int failed = 0;
     for (const auto& addr : o.agents) {
-      agent::AgentClient client(addr, o.token, o.timeout_s);
+      agent::AgentClient client(addr, o.token, o.timeout_s, o.tls);
       try {
         auto t0 = std::chrono::steady_clock::now();
         client.health();

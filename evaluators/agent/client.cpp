@@ -2,7 +2,11 @@
 
 #include <httplib.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <algorithm>
+#include <cctype>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -11,6 +15,92 @@
 #include "core/log.h"
 
 namespace mixnas::agent {
+
+void TlsOptions::validate() const {
+  if (!ca_file.empty() && !fingerprint_sha256.empty()) {
+    throw Error("TLS: give tls_ca_file or tls_fingerprint_sha256, not both");
+  }
+  if (!fingerprint_sha256.empty()) parse_sha256_fingerprint(fingerprint_sha256);
+}
+
+std::string parse_sha256_fingerprint(const std::string& text) {
+  std::string hex;
+  size_t start = text.find('=') == std::string::npos ? 0 : text.find('=') + 1;
+  for (size_t i = start; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == ':' || c == ' ') continue;
+    if (!std::isxdigit(static_cast<unsigned char>(c))) {
+      hex.clear();  // not a fingerprint: reported below
+      break;
+    }
+    hex.push_back(c);
+  }
+  if (hex.size() != 64) {
+    throw Error("TLS fingerprint '" + text.substr(0, 120) + "' is not a SHA-256 (64 hex digits); "
+                "print it with: openssl x509 -noout -fingerprint -sha256 -in agent.crt");
+  }
+  std::string bytes;
+  for (size_t i = 0; i < 64; i += 2) {
+    bytes.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  }
+  return bytes;
+}
+
+namespace {
+
+// What the pinning callback expects and what it saw, for the error message.
+struct PinCheck {
+  std::string expected;  // 32 bytes
+  bool mismatch = false;
+  std::string seen;      // the agent's fingerprint, hex with colons
+};
+
+std::string to_hex(const unsigned char* data, size_t n) {
+  static const char* digits = "0123456789ABCDEF";
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    if (i) out.push_back(':');
+    out.push_back(digits[data[i] >> 4]);
+    out.push_back(digits[data[i] & 15]);
+  }
+  return out;
+}
+
+// OpenSSL calls this for every certificate of the agent's chain during the handshake; the
+// pinned leaf (depth 0) decides alone, so a self-signed certificate is accepted exactly when its
+// SHA-256 is the pinned one.
+int verify_pinned(int /*preverified*/, X509_STORE_CTX* store) {
+  if (X509_STORE_CTX_get_error_depth(store) != 0) return 1;
+  auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* pin = static_cast<PinCheck*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  X509* cert = X509_STORE_CTX_get_current_cert(store);
+  if (!pin || !cert || X509_digest(cert, EVP_sha256(), md, &n) != 1) return 0;
+  if (std::string(reinterpret_cast<const char*>(md), n) == pin->expected) return 1;
+  pin->mismatch = true;
+  pin->seen = to_hex(md, n);
+  return 0;
+}
+
+// A client for one request: plain, verifying against a CA file, or pinning a certificate.
+std::unique_ptr<httplib::ClientImpl> make_http_client(const AgentAddress& address,
+                                                      const TlsOptions& tls, PinCheck* pin) {
+  if (!tls.enabled()) return std::make_unique<httplib::ClientImpl>(address.host, address.port);
+  auto cli = std::make_unique<httplib::SSLClient>(address.host, address.port);
+  if (!tls.ca_file.empty()) {
+    cli->set_ca_cert_path(tls.ca_file.c_str());
+    cli->enable_server_certificate_verification(true);
+  } else {
+    // httplib's own check wants a CA chain and the host name; a pinned certificate needs neither.
+    cli->enable_server_certificate_verification(false);
+    SSL_CTX_set_app_data(cli->ssl_context(), pin);
+    SSL_CTX_set_verify(cli->ssl_context(), SSL_VERIFY_PEER, verify_pinned);
+  }
+  return cli;
+}
+
+}  // namespace
 
 AgentAddress AgentAddress::parse(const std::string& text) {
   AgentAddress a;
@@ -34,14 +124,19 @@ AgentAddress AgentAddress::parse(const std::string& text) {
   return a;
 }
 
-AgentClient::AgentClient(AgentAddress address, std::string token, double timeout_s)
-    : address_(std::move(address)), token_(std::move(token)), timeout_s_(timeout_s) {}
+AgentClient::AgentClient(AgentAddress address, std::string token, double timeout_s, TlsOptions tls)
+    : address_(std::move(address)), token_(std::move(token)), timeout_s_(timeout_s), tls_(std::move(tls)) {
+  tls_.validate();
+  if (!tls_.fingerprint_sha256.empty()) pinned_ = parse_sha256_fingerprint(tls_.fingerprint_sha256);
+}
 
 AgentClient::~AgentClient() = default;
 
 nlohmann::json AgentClient::request(const std::string& method, const std::string& path,
                                     const std::string& body, const std::string& content_type) {
-  httplib::Client cli(address_.host, address_.port);
+  PinCheck pin{pinned_, false, ""};
+  std::unique_ptr<httplib::ClientImpl> client = make_http_client(address_, tls_, &pin);
+  httplib::ClientImpl& cli = *client;
   auto secs = static_cast<time_t>(timeout_s_);
   auto usecs = static_cast<time_t>((timeout_s_ - static_cast<double>(secs)) * 1e6);
   cli.set_connection_timeout(5, 0);
@@ -52,7 +147,20 @@ nlohmann::json AgentClient::request(const std::string& method, const std::string
                                         : cli.Post(path.c_str(), body, content_type.c_str());
   std::string where = "agent " + address_.str() + " " + method + " " + path;
   if (!res) {
-    throw AgentError(where + ": " + httplib::to_string(res.error()), 0, /*retryable=*/true);
+    if (pin.mismatch) {
+      // Another certificate than the pinned one: a wrong pin or someone in between. Retrying or
+      // another agent will not change it.
+      throw AgentError(where + ": the agent's certificate has SHA-256 " + pin.seen +
+                           ", not the tls_fingerprint_sha256 of the device config; re-pin it if "
+                           "the agent's certificate was replaced (docs/agent.md)",
+                       0, /*retryable=*/false);
+    }
+    std::string why = httplib::to_string(res.error());
+    if (res.error() == httplib::Error::SSLServerVerification) {
+      why += " (the agent's certificate is not signed by tls_ca_file " + tls_.ca_file +
+             " or does not name " + address_.host + ")";
+    }
+    throw AgentError(where + ": " + why, 0, /*retryable=*/true);
   }
   nlohmann::json j = nlohmann::json::parse(res->body, nullptr, false);
   if (res->status != 200) {
@@ -167,7 +275,8 @@ RemoteEvaluator::RemoteEvaluator(RemoteOptions options) : state_(std::make_uniqu
   if (options.chunk < 1) options.chunk = 1;
   state_->options = options;
   for (const auto& a : options.agents) {
-    state_->clients.push_back(std::make_unique<AgentClient>(a, options.token, options.timeout_s));
+    state_->clients.push_back(
+        std::make_unique<AgentClient>(a, options.token, options.timeout_s, options.tls));
   }
   state_->down_until.assign(options.agents.size(), State::Clock::time_point{});
   state_->answered.assign(options.agents.size(), 0);

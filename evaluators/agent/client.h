@@ -36,9 +36,26 @@ class AgentError : public Error {
   bool retryable_;
 };
 
+// HTTPS to the agents of a device class (docs/agent.md). Empty: plain HTTP. Give one of:
+//   ca_file: the agent's certificate chain and host name are verified against this CA (PEM);
+//   fingerprint_sha256: exactly the certificate with this SHA-256 is accepted (a self-signed
+//     agent certificate pinned; 64 hex digits, colons and an "sha256 Fingerprint=" prefix as
+//     `openssl x509 -fingerprint -sha256` prints them are allowed).
+struct TlsOptions {
+  std::string ca_file;
+  std::string fingerprint_sha256;
+  bool enabled() const { return !ca_file.empty() || !fingerprint_sha256.empty(); }
+  // Throws mixnas::Error when both are given or the fingerprint is not 32 hex bytes.
+  void validate() const;
+};
+
+// The 32 bytes of a SHA-256 fingerprint written as hex (see TlsOptions); throws mixnas::Error.
+std::string parse_sha256_fingerprint(const std::string& text);
+
 class AgentClient {
  public:
-  AgentClient(AgentAddress address, std::string token, double timeout_s = 120);
+  AgentClient(AgentAddress address, std::string token, double timeout_s = 120,
+              TlsOptions tls = {});
   ~AgentClient();
 
   const AgentAddress& address() const { return address_; }
@@ -54,6 +71,8 @@ class AgentClient {
   AgentAddress address_;
   std::string token_;
   double timeout_s_;
+  TlsOptions tls_;
+  std::string pinned_;  // the fingerprint's 32 bytes, when pinning
 };
 
 struct RemoteOptions {
@@ -64,6 +83,7 @@ struct RemoteOptions {
   double backoff_s = 0.2;       // first backoff; doubles per retry
   double retry_down_s = 5;      // an agent taken out is tried again after this long
   int chunk = 4;                // layers per request
+  TlsOptions tls;               // HTTPS to every agent of the class
 };
 
 class RemoteEvaluator {
