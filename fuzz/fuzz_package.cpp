@@ -1,9 +1,11 @@
 // libFuzzer target for the .mxr loader: any byte string must either load into a consistent graph
 // or raise mixnas::Error. Graphs that load are memory-planned; with MIXNAS_FUZZ_SESSION small ones
-// also run once (memory checks on), so the executor and the conv plans see hostile (but valid)
-// shapes too. Any other exception, crash, sanitizer report or timeout is a finding.
+// also run (memory checks on), with code tensors packed and as bytes, so the executor and the conv
+// plans see hostile (but valid) shapes too and both storages must give the same outputs. Any other
+// exception, crash, sanitizer report, output mismatch or timeout is a finding.
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "core/error.h"
@@ -46,6 +48,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const InputSpec& spec = model->graph().input;
     std::vector<uint8_t> image(static_cast<size_t>(spec.width) * spec.height * 3, 77);
     session.run({image.data(), spec.width, spec.height, 0});
+    // Packed code tensors are a storage choice: one byte per code must give the same bits.
+    options.pack_activations = false;
+    Session bytes(model, options);
+    bytes.run({image.data(), spec.width, spec.height, 0});
+    const std::vector<RawOutput> a = session.outputs(), b = bytes.outputs();
+    for (size_t i = 0; i < a.size(); ++i)
+      if (a[i].values.size() != b[i].values.size() ||
+          std::memcmp(a[i].values.data(), b[i].values.data(), a[i].values.size() * 4) != 0)
+        __builtin_trap();
 #endif
   } catch (const mixnas::Error&) {
   }

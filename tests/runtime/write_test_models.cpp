@@ -2,10 +2,12 @@
 // for the loader fuzzer (fuzz/run.sh).
 //   mixnas_write_test_models OUT_DIR [IMGSZ]
 // writes OUT_DIR/yolov8n_{int8,fp32}_<IMGSZ>.mxr, yolo_tiny_{int8,fp32}.mxr (hidden widths / 8,
-// 64 px, 3 classes) and all_ops.mxr.
+// 64 px, 3 classes), yolo_tiny_w{4a4,2a2,1a2}.mxr (widths / 4, packed low-bit codes) and
+// all_ops.mxr.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -41,6 +43,18 @@ int main(int argc, char** argv) {
       o.channel_div = 8;
       o.num_classes = 3;
       const std::string path = dir + "/yolo_tiny_" + (int8 ? "int8" : "fp32") + ".mxr";
+      mixnas::write_file_atomic(path, serialize_package(testing::make_yolov8n_graph(o)));
+      std::printf("%s\n", path.c_str());
+    }
+    for (const auto& [wb, ab] : {std::pair{4, 4}, std::pair{2, 2}, std::pair{1, 2}}) {
+      testing::YoloOptions o;  // low-bit seeds: packed code tensors in the arena (codes.h)
+      o.imgsz = 64;
+      o.channel_div = 4;
+      o.num_classes = 3;
+      o.w_bits = wb;
+      o.a_bits = ab;
+      const std::string path =
+          dir + "/yolo_tiny_w" + std::to_string(wb) + "a" + std::to_string(ab) + ".mxr";
       mixnas::write_file_atomic(path, serialize_package(testing::make_yolov8n_graph(o)));
       std::printf("%s\n", path.c_str());
     }
