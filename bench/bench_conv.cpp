@@ -602,9 +602,13 @@ int main(int argc, char** argv) {
       pk_w8 += static_cast<double>(q88.plan->packed_weight_bytes());
       pk_a4 += static_cast<double>(q44.arena_bytes());
       pk_a8 += static_cast<double>(q88.arena_bytes());
-      pk_t44 += q44.time();
-      pk_t22 += q22.time();
-      pk_t88 += q88.time();
+      const double t44p = q44.time(), t22p = q22.time(), t88p = q88.time();
+      if (std::getenv("MIXNAS_BENCH_PACKED_ROWS"))
+        std::printf("  packed %-22s w4a4 %8.1f w2a2 %8.1f w8a8 %8.1f\n", l.name.c_str(), t44p,
+                    t22p, t88p);
+      pk_t44 += t44p;
+      pk_t22 += t22p;
+      pk_t88 += t88p;
     }
     const double v[14] = {r.mix_f32, r.torch_f32, r.mix_int8, r.torch_q, r.torch_qnn, t11, t22,
                           t44,       f11,         f22,        f22p,      f44,         u11, u22};

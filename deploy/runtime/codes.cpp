@@ -67,6 +67,34 @@ void unpack_nibbles(const uint8_t* src, int64_t n, uint8_t* out) {
   }
 }
 
+// 4 * n codes from n whole bytes of 2-bit codes.
+void unpack_crumbs(const uint8_t* src, int64_t n, const uint32_t* table, uint8_t* out) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    V16 v;
+    std::memcpy(&v, src + i, 16);
+    const V16 c0 = v & 3, c1 = (v >> 2) & 3, c2 = (v >> 4) & 3, c3 = v >> 6;
+    // Pairs (c0, c1) and (c2, c3) per byte, then the pairs interleaved: c0 c1 c2 c3 per byte.
+    const V16 a0 = __builtin_shufflevector(c0, c1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6,
+                                           22, 7, 23);
+    const V16 a1 = __builtin_shufflevector(c0, c1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29,
+                                           14, 30, 15, 31);
+    const V16 b0 = __builtin_shufflevector(c2, c3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6,
+                                           22, 7, 23);
+    const V16 b1 = __builtin_shufflevector(c2, c3, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29,
+                                           14, 30, 15, 31);
+    const V16 r[4] = {
+        __builtin_shufflevector(a0, b0, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23),
+        __builtin_shufflevector(a0, b0, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30,
+                                31),
+        __builtin_shufflevector(a1, b1, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23),
+        __builtin_shufflevector(a1, b1, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30,
+                                31)};
+    std::memcpy(out + 4 * i, r, 64);
+  }
+  for (; i < n; ++i) std::memcpy(out + 4 * i, &table[src[i]], 4);
+}
+
 // n whole bytes of nibbles from 2 * n codes.
 void pack_nibbles(const uint8_t* codes, int64_t n, uint8_t* dst) {
   int64_t i = 0;
@@ -96,8 +124,7 @@ void unpack_codes(const uint8_t* stream, int s, int64_t first, int64_t count, ui
   if (s == 4) {
     unpack_nibbles(src, whole, out);
   } else if (s == 2) {
-    const auto& t = tables().two;
-    for (int64_t i = 0; i < whole; ++i) std::memcpy(out + 4 * i, &t[src[i]], 4);
+    unpack_crumbs(src, whole, tables().two.data(), out);
   } else {
     const auto& t = tables().one;
     for (int64_t i = 0; i < whole; ++i) std::memcpy(out + 8 * i, &t[src[i]], 8);

@@ -545,6 +545,11 @@ class KernelPlan final : public ConvPlan {
   // addressing (row * in_w * in_c) lands in the band for every row they read.
   const uint8_t* unpack_band(const ConvInputView& in, int p0, int p1, unsigned char* band) const {
     const ConvJob& j = job_;
+    if (j.direct) {  // 1x1, stride 1, no padding: exactly the block's pixels
+      unpack_pixels(in, j.in_c, p0, p1 - p0, band);
+      return reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(band) -
+                                              static_cast<uintptr_t>(p0) * j.in_c);
+    }
     const int oh0 = p0 / j.out_w, oh1 = (p1 - 1) / j.out_w;
     const int lo = std::max(0, oh0 * j.stride_h - j.pad_top);
     const int hi =

@@ -59,20 +59,79 @@ inline void store_plane_bits(const ConvSink& sink, int p, int channel, int n,
   }
 }
 
+// Lanes of 8 codes (one per byte, each < 2^s) packed into 8 * s bits each (codes.h order: the
+// first code in the lowest bits), in the low bits of every lane. Works on one uint64 or on a
+// vector of them alike.
+template <class V>
+inline V pack8_codes(V x, int s) {
+  if (s == 4) {
+    x = (x | x >> 4) & 0x00FF00FF00FF00FFull;  // byte 2k: code 2k | code 2k+1 << 4
+    x = (x | x >> 8) & 0x0000FFFF0000FFFFull;
+    return (x | x >> 16) & 0xFFFFFFFFull;
+  }
+  if (s == 2) {
+    x = (x | x >> 6) & 0x000F000F000F000Full;  // 16-bit lane k: codes 2k, 2k+1
+    x = (x | x >> 12) & 0x000000FF000000FFull;
+    return (x | x >> 24) & 0xFFFFull;
+  }
+  return (x * 0x0102040810204080ull) >> 56;  // bit 8k -> bit 56 + k, no carries between them
+}
+
+// The N codes of q packed at s bits each (N * s <= 64), in the low bits of one word. The packing
+// runs on the vector's 64-bit lanes in registers: a byte buffer read back as words would stall
+// store forwarding.
+template <int N>
+__attribute__((always_inline)) inline uint64_t packed_bits(typename Vec<N>::U8 q, int s) {
+  static_assert(N <= 16, "N * s must fit one word");
+  if constexpr (N == 16) {
+    using U64 = typename Words<16>::V;
+    const U64 v = pack8_codes(reinterpret_cast<U64>(q), s);
+    return v[0] | v[1] << (8 * s);
+  } else {
+    uint64_t x = 0;
+    std::memcpy(&x, &q, N);
+    return pack8_codes(x, s);
+  }
+}
+
+// Stores the first `count` codes of q (a multiple of 8 / s) packed at s bits each, at dst.
+template <int N>
+__attribute__((always_inline)) inline void store_packed_codes(typename Vec<N>::U8 q, int count,
+                                                              int s, uint8_t* dst) {
+  const uint64_t bits = packed_bits<N>(q, s);
+  const int bytes = count * s / 8;
+  switch (bytes) {  // fixed-size stores for the full vectors
+    case 8:
+      std::memcpy(dst, &bits, 8);
+      break;
+    case 4:
+      std::memcpy(dst, &bits, 4);
+      break;
+    case 2:
+      std::memcpy(dst, &bits, 2);
+      break;
+    default:
+      std::memcpy(dst, &bits, static_cast<size_t>(bytes));
+  }
+}
+
 // Quantizes rows y (stride n_pad) of pixels [p0, p0 + m) to the grid of `sink`: the codes into
-// `sink` when it is a kCodes sink (bytes, or a packed stream: 256 channels at a time gathered,
-// then packed), and their bit planes into `planes` (a kBitPlanes sink of the same grid, or
-// nullptr) while they are in registers.
+// `sink` when it is a kCodes sink (bytes, or packed in registers at sink.storage_bits), and their
+// bit planes into `planes` (a kBitPlanes sink of the same grid, or nullptr) while they are in
+// registers.
 template <int N>
 void quantize_rows(const ConvSink& sink, const ConvSink* planes, int p0, int m, const float* y,
                    int n_pad, int oc) {
   using F = typename Vec<N>::F;
   using I = typename Vec<N>::I;
-  const bool packed = sink.kind == ConvSink::kCodes && sink.storage_bits < 8;
+  const int sb = sink.kind == ConvSink::kCodes ? sink.storage_bits : 8;
+  // Packed rows: N codes packed in registers per step when N * sb fills whole bytes, else the
+  // codes of up to 256 channels gathered, then packed (codes.h).
+  const bool packed = sb < 8, in_registers = packed && N * sb % 8 == 0;
   uint8_t* out = sink.kind == ConvSink::kCodes && !packed
                      ? static_cast<uint8_t*>(sink.data) + sink.channel_offset
                      : nullptr;
-  uint8_t chunk[256];  // packed: the codes of channels [c & ~255, c] of the current row
+  uint8_t chunk[256];
   const int32_t qmax = (1 << sink.bits) - 1;
   const int32_t zp = sink.zero_point;
   const F scale = vsplat<F>(sink.scale);
@@ -97,6 +156,10 @@ void quantize_rows(const ConvSink& sink, const ConvSink* planes, int p0, int m, 
           } else {
             std::memcpy(dst + c, &q, oc - c);
           }
+        } else if (in_registers) {
+          const int64_t e = static_cast<int64_t>(p0 + i) * sink.row_stride + sink.channel_offset + c;
+          store_packed_codes<N>(q, imin(N, oc - c), sb,
+                                static_cast<uint8_t*>(sink.data) + e * sb / 8);
         } else if (packed) {
           const int end = imin(c + N, oc);
           std::memcpy(chunk + (c & 255), &q, end - c);

@@ -28,6 +28,12 @@ struct Vec {
   typedef uint8_t U8 __attribute__((vector_size(N)));
 };
 
+// N bytes as N / 8 64-bit lanes (N >= 16).
+template <int N>
+struct Words {
+  typedef uint64_t V __attribute__((vector_size(N)));
+};
+
 template <class V, class T>
 inline V vload(const T* p) {
   V v;
