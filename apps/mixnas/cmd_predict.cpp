@@ -1,5 +1,7 @@
 // mixnas predict MODEL IMAGE...: detections of a trained model (weights .pt through LibTorch, or an
-// exported .mxr through the runtime), printed and drawn into PNGs in runs/predict/<name>/.
+// exported .mxr through the runtime), printed and drawn into PNGs in runs/predict/<name>/, and
+// with --save-txt / --save-json written as YOLO labels (labels/<stem>.txt) and COCO results
+// (predictions.json) as ultralytics lays them out.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -9,6 +11,7 @@
 #include <stb/stb_easy_font.h>
 
 #include "apps/mixnas/commands.h"
+#include "apps/mixnas/prediction_files.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/run_dir.h"
@@ -22,10 +25,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Found {
-  float x1, y1, x2, y2, score;
-  int cls;
-};
+using Found = PredictedBox;
 
 // A distinct, saturated colour per class.
 void class_colour(int cls, uint8_t rgb[3]) {
@@ -98,6 +98,7 @@ Runner add_predict_command(CLI::App& app) {
     double conf = 0.25, iou = 0.45;
     std::string name = "exp";
     bool exist_ok = false;
+    bool save_txt = false, save_conf = false, save_json = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("predict", "Run a model on images and draw the detections");
@@ -109,6 +110,11 @@ Runner add_predict_command(CLI::App& app) {
   cmd->add_option("--iou", a->iou, "NMS IoU threshold")->capture_default_str();
   cmd->add_option("--name", a->name, "Run name: runs/predict/<name>")->capture_default_str();
   cmd->add_flag("--exist-ok", a->exist_ok, "Reuse runs/predict/<name>");
+  cmd->add_flag("--save-txt", a->save_txt,
+                "Write labels/<image stem>.txt: class cx cy w h per box, normalised (YOLO format)");
+  cmd->add_flag("--save-conf", a->save_conf, "With --save-txt: the score as a sixth column");
+  cmd->add_flag("--save-json", a->save_json,
+                "Write predictions.json: COCO results (image_id = file stem, category_id = class)");
   return [a] {
     bool is_mxr = fs::path(a->model).extension() == ".mxr";
     std::shared_ptr<const rt::Model> package;
@@ -126,7 +132,9 @@ Runner add_predict_command(CLI::App& app) {
       if (search::has_quantized_sites(torch_model)) torch_model->set_fold_bn(true);
     }
     int imgsz = a->imgsz > 0 ? a->imgsz : 160;
+    if (a->save_conf && !a->save_txt) throw Error("mixnas predict: --save-conf needs --save-txt");
     std::string run = make_run_dir("predict", a->name, a->exist_ok);
+    CocoResultsWriter json;
     for (const auto& path : a->images) {
       data::Image img = data::load_image(path);
       std::vector<Found> found;
@@ -178,10 +186,15 @@ Runner add_predict_command(CLI::App& app) {
         std::printf("  %-12s %.3f  [%.1f, %.1f, %.1f, %.1f]\n", label.c_str(), f.score, f.x1, f.y1,
                     f.x2, f.y2);
       }
+      if (a->save_txt)
+        write_yolo_txt((fs::path(run) / "labels").string(), path, img.width, img.height, found,
+                       a->save_conf);
+      if (a->save_json) json.add(path, found);
       draw(img, found, names);
       std::string out = (fs::path(run) / (fs::path(path).stem().string() + ".png")).string();
       data::save_png(out, img);
     }
+    if (a->save_json) json.write((fs::path(run) / "predictions.json").string());
     std::printf("drawn into %s\n", run.c_str());
     return 0;
   };
