@@ -41,7 +41,8 @@ double ort_median_ms(const std::string& onnx, int imgsz, int runs) {
   for (int i = 0; i < runs + 5; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     m.run_discard(x, shape);
-    const double t = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const double t =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (i >= 5) ms.push_back(t);
   }
   return rt::latency_stats(ms).median_ms;
@@ -70,8 +71,8 @@ struct Ratios {
   int n_int8 = 0, n_fp32 = 0;
 };
 
-void bench_pair(const std::string& name, const std::string& mxr, const std::string& onnx,
-                int imgsz, bool int8, int runs, Ratios& r) {
+void bench_pair(const std::string& name, const std::string& mxr, const std::string& onnx, int imgsz,
+                bool int8, int runs, Ratios& r) {
   const double ours = mixnas_median_ms(mxr, runs), theirs = ort_median_ms(onnx, imgsz, runs);
   std::printf("%-28s %-5s mixnas %8.3f ms  onnxruntime %8.3f ms  ratio %.3f\n", name.c_str(),
               int8 ? "int8" : "fp32", ours, theirs, ours / theirs);
@@ -92,13 +93,16 @@ int main(int argc, char** argv) {
     } else if (fs::is_directory(a) && fs::exists(fs::path(a) / "model.mxr")) {
       run_dirs.push_back(a);
     } else {
-      std::fprintf(stderr, "usage: mixnas-bench-ort [--runs N] [RUN_DIR with model.mxr, model.onnx]...\n"
-                           "'%s' is neither\n", a.c_str());
+      std::fprintf(stderr,
+                   "usage: mixnas-bench-ort [--runs N] [RUN_DIR with model.mxr, model.onnx]...\n"
+                   "'%s' is neither\n",
+                   a.c_str());
       return 2;
     }
   }
   if (!fs::exists(peers::default_onnxruntime_library(MIXNAS_SOURCE_DIR))) {
-    std::fprintf(stderr, "mixnas-bench-ort: no ONNX Runtime at %s (scripts/install_onnxruntime.sh)\n",
+    std::fprintf(stderr,
+                 "mixnas-bench-ort: no ONNX Runtime at %s (scripts/install_onnxruntime.sh)\n",
                  peers::default_onnxruntime_library(MIXNAS_SOURCE_DIR).c_str());
     return 1;
   }

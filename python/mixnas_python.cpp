@@ -31,8 +31,8 @@ namespace {
 using mixnas::rt::Detection;
 
 struct Detections {
-  py::array_t<float> boxes;     // [n, 4]
-  py::array_t<float> scores;    // [n]
+  py::array_t<float> boxes;      // [n, 4]
+  py::array_t<float> scores;     // [n]
   py::array_t<int32_t> classes;  // [n]
   std::vector<std::string> names;
 };
@@ -68,7 +68,7 @@ class PyModel {
 
   // image: [H, W, 3] uint8 RGB (numpy's usual layout; OpenCV's BGR must be converted first).
   Detections predict(const py::array_t<uint8_t, py::array::c_style | py::array::forcecast>& image,
-                     float conf) {
+                     double conf) {
     if (image.ndim() != 3 || image.shape(2) != 3)
       throw mixnas::Error("mixnas.Model.predict: the image must be an [H, W, 3] RGB array, got " +
                           shape_text(image));
@@ -78,7 +78,7 @@ class PyModel {
     {
       py::gil_scoped_release release;  // other Python threads run while the graph does
       for (const Detection& d : session_->run(view))
-        if (d.score >= conf) kept.push_back(d);
+        if (d.score >= conf) kept.push_back(d);  // in double, as `mixnas predict --conf`
     }
     return to_arrays(kept, names());
   }
@@ -147,8 +147,8 @@ py::array_t<uint8_t> imread(const std::string& path) {
   int w = 0, h = 0, c = 0;
   stbi_uc* data = stbi_load(path.c_str(), &w, &h, &c, 3);
   if (!data)
-    throw mixnas::Error("mixnas.imread: cannot read image " + path + ": " +
-                        stbi_failure_reason() + " (JPEG, PNG and BMP are read)");
+    throw mixnas::Error("mixnas.imread: cannot read image " + path + ": " + stbi_failure_reason() +
+                        " (JPEG, PNG and BMP are read)");
   py::array_t<uint8_t> out({py::ssize_t(h), py::ssize_t(w), py::ssize_t(3)});
   std::copy(data, data + size_t(w) * h * 3, out.mutable_data());
   stbi_image_free(data);
@@ -176,7 +176,7 @@ PYBIND11_MODULE(mixnas, m) {
   py::class_<PyModel>(m, "Model")
       .def(py::init<const std::string&, int>(), py::arg("path"), py::arg("threads") = 1,
            "Loads and validates an .mxr package")
-      .def("predict", &PyModel::predict, py::arg("image"), py::arg("conf") = 0.25f,
+      .def("predict", &PyModel::predict, py::arg("image"), py::arg("conf") = 0.25,
            "Detections of an [H, W, 3] uint8 RGB image: boxes, scores, classes")
       .def("benchmark", &PyModel::benchmark, py::arg("runs") = 50, py::arg("warmup") = 5,
            "Latency (ms) and memory (bytes) of the graph on this machine")

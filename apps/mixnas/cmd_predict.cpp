@@ -88,6 +88,46 @@ void draw(data::Image& img, const std::vector<Found>& found,
   }
 }
 
+// Detections of a LibTorch model on one image: letterboxed into imgsz x imgsz as validation does,
+// NMS, boxes mapped back to the image.
+std::vector<Found> predict_torch(supernet::YoloModel& torch_model, data::Image& img, int imgsz,
+                                 float conf, float iou) {
+  std::vector<Found> found;
+  torch::NoGradGuard no_grad;
+  // Letterbox into imgsz x imgsz, as validation does.
+  float r = std::min(static_cast<float>(imgsz) / img.width, static_cast<float>(imgsz) / img.height);
+  int nw = std::max(1, static_cast<int>(std::lround(img.width * r)));
+  int nh = std::max(1, static_cast<int>(std::lround(img.height * r)));
+  auto t = torch::from_blob(img.pixels.data(), {img.height, img.width, 3}, torch::kUInt8)
+               .permute({2, 0, 1})
+               .unsqueeze(0)
+               .to(torch::kFloat32)
+               .div(255.0);
+  t = torch::nn::functional::interpolate(t, torch::nn::functional::InterpolateFuncOptions()
+                                                .size(std::vector<int64_t>{nh, nw})
+                                                .mode(torch::kBilinear)
+                                                .align_corners(false));
+  int px = (imgsz - nw) / 2, py = (imgsz - nh) / 2;
+  auto input = torch::full({1, 3, imgsz, imgsz}, 114.0f / 255.0f);
+  input.index_put_({torch::indexing::Slice(), torch::indexing::Slice(),
+                    torch::indexing::Slice(py, py + nh), torch::indexing::Slice(px, px + nw)},
+                   t);
+  auto out = torch_model->forward(input);
+  auto dets = supernet::non_max_suppression(*out.predictions, conf, iou, 300);
+  auto boxes = dets[0].boxes.contiguous();
+  for (int64_t k = 0; k < boxes.size(0); ++k) {
+    Found f;
+    f.x1 = std::clamp((boxes[k][0].item<float>() - px) / r, 0.0f, float(img.width));
+    f.y1 = std::clamp((boxes[k][1].item<float>() - py) / r, 0.0f, float(img.height));
+    f.x2 = std::clamp((boxes[k][2].item<float>() - px) / r, 0.0f, float(img.width));
+    f.y2 = std::clamp((boxes[k][3].item<float>() - py) / r, 0.0f, float(img.height));
+    f.score = dets[0].scores[k].item<float>();
+    f.cls = static_cast<int>(dets[0].classes[k].item<int64_t>());
+    found.push_back(f);
+  }
+  return found;
+}
+
 }  // namespace
 
 Runner add_predict_command(CLI::App& app) {
@@ -144,39 +184,7 @@ Runner add_predict_command(CLI::App& app) {
           if (d.score >= a->conf) found.push_back({d.x1, d.y1, d.x2, d.y2, d.score, d.class_id});
         }
       } else {
-        torch::NoGradGuard no_grad;
-        // Letterbox into imgsz x imgsz, as validation does.
-        float r =
-            std::min(static_cast<float>(imgsz) / img.width, static_cast<float>(imgsz) / img.height);
-        int nw = std::max(1, static_cast<int>(std::lround(img.width * r)));
-        int nh = std::max(1, static_cast<int>(std::lround(img.height * r)));
-        auto t = torch::from_blob(img.pixels.data(), {img.height, img.width, 3}, torch::kUInt8)
-                     .permute({2, 0, 1})
-                     .unsqueeze(0)
-                     .to(torch::kFloat32)
-                     .div(255.0);
-        t = torch::nn::functional::interpolate(t, torch::nn::functional::InterpolateFuncOptions()
-                                                      .size(std::vector<int64_t>{nh, nw})
-                                                      .mode(torch::kBilinear)
-                                                      .align_corners(false));
-        int px = (imgsz - nw) / 2, py = (imgsz - nh) / 2;
-        auto input = torch::full({1, 3, imgsz, imgsz}, 114.0f / 255.0f);
-        input.index_put_({torch::indexing::Slice(), torch::indexing::Slice(),
-                          torch::indexing::Slice(py, py + nh), torch::indexing::Slice(px, px + nw)},
-                         t);
-        auto out = torch_model->forward(input);
-        auto dets = supernet::non_max_suppression(*out.predictions, a->conf, a->iou, 300);
-        auto boxes = dets[0].boxes.contiguous();
-        for (int64_t k = 0; k < boxes.size(0); ++k) {
-          Found f;
-          f.x1 = std::clamp((boxes[k][0].item<float>() - px) / r, 0.0f, float(img.width));
-          f.y1 = std::clamp((boxes[k][1].item<float>() - py) / r, 0.0f, float(img.height));
-          f.x2 = std::clamp((boxes[k][2].item<float>() - px) / r, 0.0f, float(img.width));
-          f.y2 = std::clamp((boxes[k][3].item<float>() - py) / r, 0.0f, float(img.height));
-          f.score = dets[0].scores[k].item<float>();
-          f.cls = static_cast<int>(dets[0].classes[k].item<int64_t>());
-          found.push_back(f);
-        }
+        found = predict_torch(torch_model, img, imgsz, float(a->conf), float(a->iou));
       }
       std::printf("%s: %zu detections\n", path.c_str(), found.size());
       for (const auto& f : found) {

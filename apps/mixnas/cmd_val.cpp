@@ -135,10 +135,11 @@ void save_predictions(const ValArgs& a, const data::DetectionSplit& val,
 }
 
 // The detections of a package on every val image: the runtime's decoded table, then NMS at val's
-// thresholds (not the package's stored ones: mAP wants the low-score tail), mapped back to the image.
+// thresholds (not the package's stored ones: mAP wants the low-score tail), mapped back to the
+// image.
 std::vector<std::vector<eval::EvalBox>> run_package(const std::string& mxr,
-                                                   const data::DetectionSplit& val,
-                                                   const search::TrainOptions& options) {
+                                                    const data::DetectionSplit& val,
+                                                    const search::TrainOptions& options) {
   auto model = rt::Model::load(mxr);
   const rt::Graph& g = model->graph();
   if (g.output.decode == rt::DecodeKind::kNone || g.output.detections < 1)
@@ -148,7 +149,8 @@ std::vector<std::vector<eval::EvalBox>> run_package(const std::string& mxr,
   const auto& shape = g.tensors[size_t(table)].shape;
   if (shape.size() != 2 || shape[1] != 4 + int(g.output.class_names.size()) ||
       g.tensors[size_t(table)].bits != 32)
-    throw Error(mxr + ": the output before the NMS detections is not the decoded table [rows, 4 + " +
+    throw Error(mxr +
+                ": the output before the NMS detections is not the decoded table [rows, 4 + " +
                 "nc] of floats; re-export the package with this mixnas");
   rt::SessionOptions so;
   so.threads = std::max(1, options.threads);
@@ -227,14 +229,12 @@ int validate_model(const ValArgs& a) {
     const auto& names = model->graph().output.class_names;
     if (int(names.size()) != dataset.num_classes())
       throw Error(source.weights + ": the package detects " + std::to_string(names.size()) +
-                  " classes but " + data_path + " names " +
-                  std::to_string(dataset.num_classes()) +
+                  " classes but " + data_path + " names " + std::to_string(dataset.num_classes()) +
                   "; validate on the dataset the model was trained on");
     data::DetectionSplit val = data::DetectionSplit::load(dataset, "val");
     log::info(val.report().summary());
-    log::info("validating ", source.weights, " (mixnas runtime, ", model->graph().input.width,
-              "x", model->graph().input.height, ") on ", data_path, " (val, ", val.size(),
-              " images)");
+    log::info("validating ", source.weights, " (mixnas runtime, ", model->graph().input.width, "x",
+              model->graph().input.height, ") on ", data_path, " (val, ", val.size(), " images)");
     const auto dets = run_package(source.weights, val, options);
     const eval::CocoEvalResult coco = evaluate_detections(val, dets);
     std::printf("%s", eval::format_detection_table(coco).c_str());

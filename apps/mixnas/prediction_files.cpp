@@ -26,8 +26,8 @@ std::string fixed(double v, int decimals) {
 
 std::string json_image_id(const std::string& image_path) {
   const std::string stem = fs::path(image_path).stem().string();
-  const bool numeric =
-      !stem.empty() && stem.size() < 18 && stem.find_first_not_of("0123456789") == std::string::npos;
+  const bool numeric = !stem.empty() && stem.size() < 18 &&
+                       stem.find_first_not_of("0123456789") == std::string::npos;
   if (numeric) return std::to_string(std::stoll(stem));
   std::string quoted = "\"";
   for (char c : stem) {
@@ -51,8 +51,8 @@ void write_yolo_txt(const std::string& labels_dir, const std::string& image_path
     text += "\n";
   }
   fs::create_directories(labels_dir);
-  write_file_atomic((fs::path(labels_dir) / (fs::path(image_path).stem().string() + ".txt")).string(),
-                    text);
+  write_file_atomic(
+      (fs::path(labels_dir) / (fs::path(image_path).stem().string() + ".txt")).string(), text);
 }
 
 void CocoResultsWriter::add(const std::string& image_path, const std::vector<PredictedBox>& boxes) {

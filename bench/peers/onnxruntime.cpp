@@ -63,11 +63,11 @@ enum Slot : int {
   kReleaseSessionOptions = 100,
 };
 
-constexpr int kLoggingWarning = 2;      // OrtLoggingLevel ORT_LOGGING_LEVEL_WARNING
-constexpr int kEnableAll = 99;          // GraphOptimizationLevel ORT_ENABLE_ALL
-constexpr int kArenaAllocator = 1;      // OrtAllocatorType OrtArenaAllocator
-constexpr int kMemTypeDefault = 0;      // OrtMemType OrtMemTypeDefault
-constexpr int kElementFloat = 1;        // ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
+constexpr int kLoggingWarning = 2;  // OrtLoggingLevel ORT_LOGGING_LEVEL_WARNING
+constexpr int kEnableAll = 99;      // GraphOptimizationLevel ORT_ENABLE_ALL
+constexpr int kArenaAllocator = 1;  // OrtAllocatorType OrtArenaAllocator
+constexpr int kMemTypeDefault = 0;  // OrtMemType OrtMemTypeDefault
+constexpr int kElementFloat = 1;    // ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
 
 }  // namespace
 
@@ -186,8 +186,8 @@ OrtValue* OrtModel::Impl::input_value(const std::vector<float>& input,
   // ONNX Runtime reads the caller's buffer in place; it does not write inputs.
   check(fn<OrtStatus* (*)(const OrtMemoryInfo*, void*, size_t, const int64_t*, size_t, int,
                           OrtValue**)>(kCreateTensorWithDataAsOrtValue)(
-            memory, const_cast<float*>(input.data()), input.size() * sizeof(float),
-            shape.data(), shape.size(), kElementFloat, &value),
+            memory, const_cast<float*>(input.data()), input.size() * sizeof(float), shape.data(),
+            shape.size(), kElementFloat, &value),
         "CreateTensorWithDataAsOrtValue");
   return value;
 }
@@ -215,15 +215,15 @@ OrtTensor OrtModel::Impl::tensor(OrtValue* value) {
         "GetTensorTypeAndShape");
   size_t dims = 0, count = 0;
   check(fn<OrtStatus* (*)(const OrtTensorTypeAndShapeInfo*, size_t*)>(kGetDimensionsCount)(info,
-                                                                                          &dims),
+                                                                                           &dims),
         "GetDimensionsCount");
   OrtTensor t;
   t.shape.resize(dims);
   check(fn<OrtStatus* (*)(const OrtTensorTypeAndShapeInfo*, int64_t*, size_t)>(kGetDimensions)(
             info, t.shape.data(), dims),
         "GetDimensions");
-  check(fn<OrtStatus* (*)(const OrtTensorTypeAndShapeInfo*, size_t*)>(
-            kGetTensorShapeElementCount)(info, &count),
+  check(fn<OrtStatus* (*)(const OrtTensorTypeAndShapeInfo*, size_t*)>(kGetTensorShapeElementCount)(
+            info, &count),
         "GetTensorShapeElementCount");
   release(kReleaseTensorTypeAndShapeInfo, info);
   void* data = nullptr;
@@ -237,8 +237,7 @@ OrtTensor OrtModel::Impl::tensor(OrtValue* value) {
 std::vector<OrtTensor> OrtModel::run(const std::vector<float>& input,
                                      const std::vector<int64_t>& shape) {
   Impl& m = *impl_;
-  std::vector<OrtValue*> values =
-      m.run(input_names_, output_names_, m.input_value(input, shape));
+  std::vector<OrtValue*> values = m.run(input_names_, output_names_, m.input_value(input, shape));
   std::vector<OrtTensor> out;
   for (OrtValue* v : values) {
     out.push_back(m.tensor(v));
@@ -254,8 +253,7 @@ void OrtModel::run_discard(const std::vector<float>& input, const std::vector<in
 }
 
 std::string OrtModel::version() const {
-  auto get_base =
-      reinterpret_cast<const OrtApiBase* (*)()>(dlsym(impl_->library, "OrtGetApiBase"));
+  auto get_base = reinterpret_cast<const OrtApiBase* (*)()>(dlsym(impl_->library, "OrtGetApiBase"));
   return get_base()->GetVersionString();
 }
 

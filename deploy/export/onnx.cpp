@@ -390,7 +390,8 @@ class OnnxWriter {
     std::vector<std::string> levels;
     const size_t count = h.anchor_based ? h.levels.size() : h.boxes.size();
     for (size_t l = 0; l < count; ++l) {
-      const std::string o = o_.decoded ? fresh("head" + std::to_string(l)) : "output" + std::to_string(l);
+      const std::string o =
+          o_.decoded ? fresh("head" + std::to_string(l)) : "output" + std::to_string(l);
       if (h.anchor_based) {
         const IrShape& s = ir_.shapes[size_t(h.levels[l])];
         const int64_t per = 5 + h.num_classes;
@@ -413,6 +414,9 @@ class OnnxWriter {
     if (o_.decoded) h.anchor_based ? decode_v5(levels) : decode_v8(levels);
   }
 
+  onnx::NodeProto* last_node() { return g_->mutable_node(g_->node_size() - 1); }
+
+  // One node with one fresh output; returns the output's name (last_node() takes attributes).
   std::string op1(const std::string& op, const std::vector<std::string>& in,
                   const std::string& base) {
     const std::string y = fresh(base);
@@ -448,16 +452,16 @@ class OnnxWriter {
     }
     const int64_t n = int64_t(strides.size());
     std::string box = op1("Concat", boxes, "decode_boxes");
-    attr_i(g_->mutable_node(g_->node_size() - 1), "axis", 2);
+    attr_i(last_node(), "axis", 2);
     std::string cls = op1("Concat", classes, "decode_classes");
-    attr_i(g_->mutable_node(g_->node_size() - 1), "axis", 2);
+    attr_i(last_node(), "axis", 2);
     const std::string bins = op1(
         "Reshape", {box, init_i64(fresh("decode_bins_shape"), {4}, {1, 4, reg, n})}, "decode_bins");
     const std::string t = op1("Transpose", {bins}, "decode_bins_t");  // [1, reg, 4, N]
-    attr_ints(g_->mutable_node(g_->node_size() - 1), "perm", {0, 2, 1, 3});
+    attr_ints(last_node(), "perm", {0, 2, 1, 3});
     const std::string p = op1("Softmax", {t}, "decode_softmax");
-    attr_i(g_->mutable_node(g_->node_size() - 1), "axis", 1);
-    std::vector<float> arange(size_t(reg));
+    attr_i(last_node(), "axis", 1);
+    std::vector<float> arange(static_cast<size_t>(reg));
     for (int64_t i = 0; i < reg; ++i) arange[size_t(i)] = float(i);
     const std::string expect = op1(
         "Conv", {p, init_f32(fresh("decode_dfl_weight"), {1, reg, 1, 1}, arange)}, "decode_dfl");
@@ -477,7 +481,7 @@ class OnnxWriter {
     const std::string centre = op1("Mul", {sum, scalar_f32(0.5f)}, "decode_cxcy");
     const std::string wh = op1("Sub", {x2y2, x1y1}, "decode_wh");
     const std::string cells = op1("Concat", {centre, wh}, "decode_xywh_cells");
-    attr_i(g_->mutable_node(g_->node_size() - 1), "axis", 1);
+    attr_i(last_node(), "axis", 1);
     const std::string xywh =
         op1("Mul", {cells, init_f32(fresh("decode_strides"), {1, 1, n}, strides)}, "decode_xywh");
     const std::string scores = op1("Sigmoid", {cls}, "decode_scores");
@@ -496,7 +500,8 @@ class OnnxWriter {
     for (size_t l = 0; l < levels.size(); ++l) {
       const IrShape& s = ir_.shapes[size_t(h.levels[l])];
       const std::string sig = op1("Sigmoid", {levels[l]}, "decode_sigmoid");
-      const std::string xy = fresh("decode_xy"), wh = fresh("decode_wh"), rest = fresh("decode_conf");
+      const std::string xy = fresh("decode_xy"), wh = fresh("decode_wh"),
+                        rest = fresh("decode_conf");
       attr_i(node("Split", {sig, init_i64(fresh("decode_split"), {3}, {2, 2, no - 4})},
                   {xy, wh, rest}, fresh("decode_Split")),
              "axis", 4);
@@ -506,7 +511,8 @@ class OnnxWriter {
           grid.push_back(float(x) - 0.5f);
           grid.push_back(float(y) - 0.5f);
         }
-      for (int64_t k = 0; k < 2 * na; ++k) anchor.push_back(h.anchors[size_t(int64_t(l) * 2 * na + k)]);
+      for (int64_t k = 0; k < 2 * na; ++k)
+        anchor.push_back(h.anchors[size_t(int64_t(l) * 2 * na + k)]);
       const std::string xy2 = op1("Mul", {xy, scalar_f32(2.0f)}, "decode_xy2");
       const std::string cell = op1(
           "Add", {xy2, init_f32(fresh("decode_grid"), {1, 1, s.h, s.w, 2}, grid)}, "decode_cell");
@@ -516,7 +522,7 @@ class OnnxWriter {
       const std::string size = op1(
           "Mul", {sq, init_f32(fresh("decode_anchor"), {1, na, 1, 1, 2}, anchor)}, "decode_size");
       const std::string all = op1("Concat", {centre, size, rest}, "decode_level");
-      attr_i(g_->mutable_node(g_->node_size() - 1), "axis", 4);
+      attr_i(last_node(), "axis", 4);
       const int64_t count = na * s.h * s.w;
       rows.push_back(op1("Reshape", {all, init_i64(fresh("decode_rows"), {3}, {1, count, no})},
                          "decode_rows"));

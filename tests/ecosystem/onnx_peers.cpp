@@ -38,8 +38,8 @@ std::vector<float> onnx_input(const rt::Model& model, const rt::ImageView& image
   return chw;
 }
 
-std::vector<float> rows_from_output0(const std::vector<float>& out, const std::vector<int64_t>& shape,
-                                     bool v5, int nc) {
+std::vector<float> rows_from_output0(const std::vector<float>& out,
+                                     const std::vector<int64_t>& shape, bool v5, int nc) {
   const int cols = 4 + nc;
   if (shape.size() != 3 || shape[0] != 1 || (v5 ? shape[2] != 5 + nc : shape[1] != cols))
     throw Error("output0 has an unexpected shape for nc=" + std::to_string(nc));
@@ -71,18 +71,23 @@ std::vector<float> runtime_rows(const rt::Session& session) {
 namespace {
 bool twin(const rt::Detection& d, const std::vector<rt::Detection>& others, float box_tol,
           float score_tol, MatchReport& r) {
+  // The nearest detection of the same class (overlapping boxes of one class may sit within the
+  // tolerance of each other).
+  const rt::Detection* best = nullptr;
+  float best_box = 0;
   for (const rt::Detection& o : others) {
-    if (o.class_id != d.class_id) continue;
+    if (o.class_id != d.class_id || std::fabs(o.score - d.score) > score_tol) continue;
     const float box = std::max({std::fabs(o.x1 - d.x1), std::fabs(o.y1 - d.y1),
                                 std::fabs(o.x2 - d.x2), std::fabs(o.y2 - d.y2)});
-    const float score = std::fabs(o.score - d.score);
-    if (box <= box_tol && score <= score_tol) {
-      r.max_box = std::max(r.max_box, double(box));
-      r.max_score = std::max(r.max_score, double(score));
-      return true;
+    if (box <= box_tol && (!best || box < best_box)) {
+      best = &o;
+      best_box = box;
     }
   }
-  return false;
+  if (!best) return false;
+  r.max_box = std::max(r.max_box, double(best_box));
+  r.max_score = std::max(r.max_score, double(std::fabs(best->score - d.score)));
+  return true;
 }
 }  // namespace
 

@@ -15,10 +15,11 @@ struct Exported {
   bool fp32 = false;  // every layer float: the float ONNX computes what the runtime does
   bool v5 = false;
   int nc = 0;
+  float conf = 0.05f;  // score threshold of the NMS both sides run
 };
 
-// Test images: the fixture's val images (fmnist-det, 64 x 64 PNG) when $MIXNAS_ECO_FIXTURE names the
-// fixture folder, else none (the caller fails).
+// Test images: the fixture's val images (fmnist-det, 64 x 64 PNG) when $MIXNAS_ECO_FIXTURE names
+// the fixture folder, else none (the caller fails).
 std::vector<std::string> fixture_images();
 std::string fixture_dir();
 
@@ -28,8 +29,8 @@ std::vector<float> onnx_input(const rt::Model& model, const rt::ImageView& image
 
 // output0 of a decoded ONNX (v8 [1, 4 + nc, N] cx cy w h; v5 [1, N, 5 + nc] with objectness) as
 // the runtime's decoded rows [N, 4 + nc]: x1 y1 x2 y2 then class scores (v5: objectness * class).
-std::vector<float> rows_from_output0(const std::vector<float>& out, const std::vector<int64_t>& shape,
-                                     bool v5, int nc);
+std::vector<float> rows_from_output0(const std::vector<float>& out,
+                                     const std::vector<int64_t>& shape, bool v5, int nc);
 
 // The runtime's decoded table [N, 4 + nc] after run_graph().
 std::vector<float> runtime_rows(const rt::Session& session);

@@ -40,11 +40,11 @@ def formatted(det, names):
 
 
 def main():
-    binary, fixture = sys.argv[1], sys.argv[2]
+    binary, fixture = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     mxr = os.path.join(fixture, "model.mxr")
     images = sorted(glob.glob(os.path.join(fixture, "ds", "images", "val", "*.png")))
     assert len(images) == 8, images
-    conf = 0.05
+    conf = 0.001
 
     model = mixnas.Model(mxr, threads=1)
     info = model.info
