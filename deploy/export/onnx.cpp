@@ -414,6 +414,16 @@ class OnnxWriter {
     if (o_.decoded) h.anchor_based ? decode_v5(levels) : decode_v8(levels);
   }
 
+  // x[start:end] along `axis` (Slice rather than an uneven Split: OpenCV 4.6 splits only evenly).
+  std::string slice(const std::string& x, int64_t axis, int64_t start, int64_t end,
+                    const std::string& base) {
+    return op1(
+        "Slice",
+        {x, init_i64(fresh(base + "_start"), {1}, {start}),
+         init_i64(fresh(base + "_end"), {1}, {end}), init_i64(fresh(base + "_axis"), {1}, {axis})},
+        base);
+  }
+
   onnx::NodeProto* last_node() { return g_->mutable_node(g_->node_size() - 1); }
 
   // One node with one fresh output; returns the output's name (last_node() takes attributes).
@@ -438,9 +448,8 @@ class OnnxWriter {
       const int64_t cells = int64_t(s.h) * s.w;
       const std::string flat = init_i64(fresh("decode_flat"), {3}, {1, 4 * reg + nc, cells});
       const std::string f = op1("Reshape", {levels[l], flat}, "decode_level");
-      const std::string sizes = init_i64(fresh("decode_split"), {2}, {4 * reg, nc});
-      const std::string b = fresh("decode_box"), c = fresh("decode_cls");
-      attr_i(node("Split", {f, sizes}, {b, c}, fresh("decode_Split")), "axis", 1);
+      const std::string b = slice(f, 1, 0, 4 * reg, "decode_box");
+      const std::string c = slice(f, 1, 4 * reg, 4 * reg + nc, "decode_cls");
       boxes.push_back(b);
       classes.push_back(c);
       for (int y = 0; y < s.h; ++y)
@@ -465,13 +474,12 @@ class OnnxWriter {
     for (int64_t i = 0; i < reg; ++i) arange[size_t(i)] = float(i);
     const std::string expect = op1(
         "Conv", {p, init_f32(fresh("decode_dfl_weight"), {1, reg, 1, 1}, arange)}, "decode_dfl");
+    attr_ints(last_node(), "kernel_shape", {1, 1});  // OpenCV 4.6 requires it
     const std::string dist =
         op1("Reshape", {expect, init_i64(fresh("decode_dist_shape"), {3}, {1, 4, n})},
             "decode_dist");  // left, top, right, bottom in cells
-    const std::string lt = fresh("decode_lt"), rb = fresh("decode_rb");
-    attr_i(node("Split", {dist, init_i64(fresh("decode_lt_rb"), {2}, {2, 2})}, {lt, rb},
-                fresh("decode_Split")),
-           "axis", 1);
+    const std::string lt = slice(dist, 1, 0, 2, "decode_lt");
+    const std::string rb = slice(dist, 1, 2, 4, "decode_rb");
     std::vector<float> anchors = anchors_x;
     anchors.insert(anchors.end(), anchors_y.begin(), anchors_y.end());
     const std::string a = init_f32(fresh("decode_anchors"), {1, 2, n}, anchors);
@@ -482,8 +490,12 @@ class OnnxWriter {
     const std::string wh = op1("Sub", {x2y2, x1y1}, "decode_wh");
     const std::string cells = op1("Concat", {centre, wh}, "decode_xywh_cells");
     attr_i(last_node(), "axis", 1);
-    const std::string xywh =
-        op1("Mul", {cells, init_f32(fresh("decode_strides"), {1, 1, n}, strides)}, "decode_xywh");
+    // The strides repeated for the 4 rows: OpenCV 4.6 does not broadcast a [1, 1, N] constant.
+    std::vector<float> stride_rows;
+    for (int k = 0; k < 4; ++k)
+      stride_rows.insert(stride_rows.end(), strides.begin(), strides.end());
+    const std::string xywh = op1(
+        "Mul", {cells, init_f32(fresh("decode_strides"), {1, 4, n}, stride_rows)}, "decode_xywh");
     const std::string scores = op1("Sigmoid", {cls}, "decode_scores");
     attr_i(node("Concat", {xywh, scores}, {"output0"}, "decode_output"), "axis", 1);
     value_info(g_->add_output(), "output0", {1, 4 + nc, n});
@@ -500,11 +512,9 @@ class OnnxWriter {
     for (size_t l = 0; l < levels.size(); ++l) {
       const IrShape& s = ir_.shapes[size_t(h.levels[l])];
       const std::string sig = op1("Sigmoid", {levels[l]}, "decode_sigmoid");
-      const std::string xy = fresh("decode_xy"), wh = fresh("decode_wh"),
-                        rest = fresh("decode_conf");
-      attr_i(node("Split", {sig, init_i64(fresh("decode_split"), {3}, {2, 2, no - 4})},
-                  {xy, wh, rest}, fresh("decode_Split")),
-             "axis", 4);
+      const std::string xy = slice(sig, 4, 0, 2, "decode_xy");
+      const std::string wh = slice(sig, 4, 2, 4, "decode_wh");
+      const std::string rest = slice(sig, 4, 4, no, "decode_conf");
       std::vector<float> grid, anchor;
       for (int y = 0; y < s.h; ++y)
         for (int x = 0; x < s.w; ++x) {

@@ -14,7 +14,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 
-out=$("$MIXNAS" -q predict "$FIX/model.mxr" "$FIX"/ds/images/val/*.png --conf 0.05 --save-txt \
+out=$("$MIXNAS" -q predict "$FIX/model.mxr" "$FIX"/ds/images/val/*.png --conf 0.001 --save-txt \
       --save-conf --save-json --name files)
 run=runs/predict/files
 [ -f $run/predictions.json ] || fail "no $run/predictions.json"
