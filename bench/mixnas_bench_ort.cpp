@@ -83,7 +83,7 @@ void bench_pair(const std::string& name, const std::string& mxr, const std::stri
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   int runs = 30;
   std::vector<std::string> run_dirs;
   for (int i = 1; i < argc; ++i) {
@@ -109,10 +109,10 @@ int main(int argc, char** argv) {
   const fs::path dir = fs::temp_directory_path() / "mixnas_bench_ort";
   fs::create_directories(dir);
   Ratios r;
-  // yolov8n.yaml: the builder's lookup (configs/models/yolov8.yaml at scale n).
+  // yolov8n.yaml: the builder reads configs/models/yolov8.yaml at scale n.
+  const std::string models = std::string(MIXNAS_SOURCE_DIR) + "/configs/models/";
   for (const auto& [yaml, imgsz] : std::vector<std::pair<std::string, int>>{
-           {"yolov8n.yaml", 320},
-           {std::string(MIXNAS_SOURCE_DIR) + "/configs/models/yolov8-pico.yaml", 160}}) {
+           {models + "yolov8n.yaml", 320}, {models + "yolov8-pico.yaml", 160}}) {
     const std::string tag = fs::path(yaml).stem().string() + "@" + std::to_string(imgsz);
     for (int bits : {8, 32}) {
       const std::string name = tag + (bits == 8 ? "_w8a8" : "_fp32");
@@ -130,4 +130,13 @@ int main(int argc, char** argv) {
               std::exp(r.log_int8 / std::max(1, r.n_int8)),
               std::exp(r.log_fp32 / std::max(1, r.n_fp32)));
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mixnas-bench-ort: %s\n", e.what());
+    return 1;
+  }
 }
