@@ -3,7 +3,8 @@
 # (runs/predict/<name>/labels/<stem>.txt, predictions.json) and `mixnas val --save-json` of the
 # fixture's package (.mxr, run by the runtime) and of its weights (.pt): every printed detection
 # is in both files with the same class, box and score; val of the package reports the mAP of the
-# deployed model next to that of the weights.
+# deployed model next to that of the weights. Export of a folder inside a search run takes the
+# search's imgsz.
 #   prediction_files_test.sh MIXNAS_BINARY FIXTURE_DIR
 set -euo pipefail
 MIXNAS=$1 FIX=$2
@@ -81,4 +82,12 @@ for kind in ("mxr", "pt"):
 assert abs(mxr[1] - pt[1]) <= 0.05, (mxr, pt)
 print("val --save-json: package mAP50-95=%.4f mAP50=%.4f, weights mAP50-95=%.4f mAP50=%.4f" % (*mxr, *pt))
 PY
-echo "prediction files ok"
+# Export of a folder inside a search run (no args.yaml of its own) takes the search's imgsz.
+mkdir -p runs/search/s/baselines/silu/weights
+printf 'imgsz: 96\nname: s\n' > runs/search/s/args.yaml
+cp "$FIX/runs/train/t/weights/best.pt" runs/search/s/baselines/silu/weights/best.pt
+"$MIXNAS" -q export runs/search/s/baselines/silu --format onnx --onnx-float >/dev/null
+grep -q "96x96" runs/search/s/baselines/silu/model.onnx ||
+  fail "export inside a search run did not take the search's imgsz 96"
+echo "prediction files ok; export inside a search run at its imgsz"
+
