@@ -1,7 +1,8 @@
 // mixnas' runtime against ONNX Runtime on the same models, 1 thread: the int8 model (.mxr vs its
 // QDQ ONNX) and the fp32 model (.mxr vs its float ONNX), YOLOv8n at 320 and yolov8-pico at 160
 // (SiLU, trained-like weights; w8a8 and fp32 versions of one architecture), plus any search run
-// given (its model.mxr and model.onnx: int8 ratio only). Median latency of the graph on one input.
+// given (its model.mxr and model.onnx: int8 ratio only). Median latency of the graph on one input,
+// the two runtimes' runs interleaved.
 // Last line: ORT mixnas_int8/ort_qdq=<r> mixnas_fp32/ort_fp32=<r> (geometric means over models;
 // below 1 = mixnas faster).
 //   mixnas-bench-ort [--runs N] [RUN_DIR...]
@@ -24,28 +25,36 @@ using namespace mixnas;
 
 namespace {
 
-double mixnas_median_ms(const std::string& mxr, int runs) {
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Median latencies (ms) of one graph run in each runtime on the same grey letterboxed input,
+// runs interleaved (one of ours, one of theirs) so that both see the same machine load.
+std::pair<double, double> median_ms(const std::string& mxr, const std::string& onnx, int runs) {
   auto model = rt::Model::load(mxr);
   rt::Session s(model, rt::SessionOptions{});
   const auto& in = model->graph().input;
   std::vector<uint8_t> grey(size_t(in.height) * in.width * 3, 114);
-  s.set_input_image({grey.data(), in.width, in.height, in.width * 3});
-  return s.profile(runs, 5).total.median_ms;
-}
-
-double ort_median_ms(const std::string& onnx, int imgsz, int runs) {
-  peers::OrtModel m(peers::default_onnxruntime_library(MIXNAS_SOURCE_DIR), onnx, 1);
-  std::vector<float> x(size_t(3) * imgsz * imgsz, 114.0f / 255.0f);
-  const std::vector<int64_t> shape{1, 3, imgsz, imgsz};
-  std::vector<double> ms;
+  peers::OrtModel ort(peers::default_onnxruntime_library(MIXNAS_SOURCE_DIR), onnx, 1);
+  std::vector<float> x(size_t(3) * in.height * in.width, 114.0f / 255.0f);
+  const std::vector<int64_t> shape{1, 3, in.height, in.width};
+  std::vector<double> ours, theirs;
   for (int i = 0; i < runs + 5; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    m.run_discard(x, shape);
-    const double t =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    if (i >= 5) ms.push_back(t);
+    // The arena reuses the input's memory: set it before every run, outside the timing.
+    s.set_input_image({grey.data(), in.width, in.height, in.width * 3});
+    auto t0 = std::chrono::steady_clock::now();
+    s.run_graph();
+    const double a = ms_since(t0);
+    t0 = std::chrono::steady_clock::now();
+    ort.run_discard(x, shape);
+    const double b = ms_since(t0);
+    if (i >= 5) {  // warm-up runs first
+      ours.push_back(a);
+      theirs.push_back(b);
+    }
   }
-  return rt::latency_stats(ms).median_ms;
+  return {rt::latency_stats(ours).median_ms, rt::latency_stats(theirs).median_ms};
 }
 
 // The w8a8 or fp32 SiLU version of a model YAML, exported to DIR/<tag>.mxr and .onnx.
@@ -71,9 +80,9 @@ struct Ratios {
   int n_int8 = 0, n_fp32 = 0;
 };
 
-void bench_pair(const std::string& name, const std::string& mxr, const std::string& onnx, int imgsz,
-                bool int8, int runs, Ratios& r) {
-  const double ours = mixnas_median_ms(mxr, runs), theirs = ort_median_ms(onnx, imgsz, runs);
+void bench_pair(const std::string& name, const std::string& mxr, const std::string& onnx, bool int8,
+                int runs, Ratios& r) {
+  const auto [ours, theirs] = median_ms(mxr, onnx, runs);
   std::printf("%-28s %-5s mixnas %8.3f ms  onnxruntime %8.3f ms  ratio %.3f\n", name.c_str(),
               int8 ? "int8" : "fp32", ours, theirs, ours / theirs);
   std::fflush(stdout);
@@ -118,13 +127,12 @@ static int run(int argc, char** argv) {
       const std::string name = tag + (bits == 8 ? "_w8a8" : "_fp32");
       export_version(yaml, imgsz, bits, dir, name);
       bench_pair(tag + " silu", (dir / (name + ".mxr")).string(), (dir / (name + ".onnx")).string(),
-                 imgsz, bits == 8, runs, r);
+                 bits == 8, runs, r);
     }
   }
   for (const std::string& d : run_dirs) {
-    const int imgsz = rt::Model::load((fs::path(d) / "model.mxr").string())->graph().input.height;
-    bench_pair(d, (fs::path(d) / "model.mxr").string(), (fs::path(d) / "model.onnx").string(),
-               imgsz, true, runs, r);
+    bench_pair(d, (fs::path(d) / "model.mxr").string(), (fs::path(d) / "model.onnx").string(), true,
+               runs, r);
   }
   std::printf("ORT mixnas_int8/ort_qdq=%.3f mixnas_fp32/ort_fp32=%.3f\n",
               std::exp(r.log_int8 / std::max(1, r.n_int8)),
