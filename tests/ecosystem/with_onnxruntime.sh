@@ -6,8 +6,13 @@
 set -uo pipefail
 SRC=$1
 shift
-if ! out=$("$SRC/scripts/install_onnxruntime.sh" 2>&1); then
-  echo "SKIPPED: ONNX Runtime is not available: $out"
+out=$("$SRC/scripts/install_onnxruntime.sh" 2>&1)
+rc=$?
+if [ $rc -eq 3 ]; then  # npm missing or its registry unreachable
+  echo "SKIPPED: ONNX Runtime is not available: $(tail -n 1 <<<"$out")"
   exit 77
+elif [ $rc -ne 0 ]; then
+  echo "$out"
+  exit $rc
 fi
 exec "$@"
