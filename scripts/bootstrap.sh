@@ -14,6 +14,9 @@ PACKAGES=(
   # TLS of the agent and its client (OpenSSL is called directly for certificate pinning); the
   # openssl CLI makes the tests' certificates
   libssl-dev openssl
+  # the Python module (python/) and the ecosystem tests: OpenCV's DNN runs the float ONNX; npm
+  # (when present) fetches ONNX Runtime's CPU library (scripts/install_onnxruntime.sh)
+  python3-dev pybind11-dev python3-numpy libopencv-dnn-dev
   # fuzzing and ARM throughput analysis
   clang llvm
   # data
@@ -31,8 +34,15 @@ for p in "${PACKAGES[@]}" "${ARM64_PACKAGES[@]}"; do
   fi
 done
 
+# ONNX Runtime (not in Debian 12) into .deps/ through npm; optional: without npm or a reachable
+# registry the ONNX Runtime tests report themselves skipped.
+onnxruntime() {
+  "$(dirname "$0")/install_onnxruntime.sh" || echo "bootstrap: ONNX Runtime not installed (optional)"
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "bootstrap: all $(( ${#PACKAGES[@]} + ${#ARM64_PACKAGES[@]} )) packages present"
+  onnxruntime
   exit 0
 fi
 
@@ -51,4 +61,5 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
 fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+onnxruntime
 echo "bootstrap: done"

@@ -193,6 +193,7 @@ ValResult validate(supernet::YoloModel& model, const data::DetectionSplit& split
   std::unique_ptr<supernet::DetectionLoss> loss;
   if (with_loss) loss = make_loss_for(model, options);
   Progress progress("val", loader.batches_per_epoch(), "batch");
+  result.detections.resize(split.size());
   data::Batch batch;
   int64_t batches = 0;
   while (loader.next(&batch)) {
@@ -241,6 +242,7 @@ ValResult validate(supernet::YoloModel& model, const data::DetectionSplit& split
         dt.push_back(e);
       }
       evaluator.add_image(gt, dt);
+      result.detections[batch.sample_indices[i]] = std::move(dt);
     }
     ++batches;
     progress.advance();

@@ -60,6 +60,8 @@ struct ValResult {
   eval::CocoEvalResult coco;
   double box_loss = 0, cls_loss = 0, dfl_loss = 0;  // mean per batch on the val split
   double seconds = 0;
+  // Per image of the split (its order), the detections in image pixels (mixnas val --save-json).
+  std::vector<std::vector<eval::EvalBox>> detections;
 };
 
 // Validates `model` on `split` at imgsz (letterbox only), COCO mAP against the split's labels.

@@ -1,4 +1,5 @@
-// `mixnas export WEIGHTS|RUN_DIR [--format mxr,onnx] [--imgsz N] [--onnx-float] [--arch FILE]`:
+// `mixnas export WEIGHTS|RUN_DIR [--format mxr,onnx] [--imgsz N] [--onnx-float] [--onnx-raw]
+// [--arch FILE]`:
 // writes model.mxr, model.onnx and arch.yaml into the run folder (docs/export.md).
 #include <cstdio>
 #include <filesystem>
@@ -27,6 +28,7 @@ struct ExportArgs {
   std::string formats = "mxr,onnx";
   int imgsz = 0;
   bool onnx_float = false;
+  bool onnx_raw = false;
   std::string arch;
   std::string names;
   std::string output;
@@ -37,10 +39,22 @@ struct ExportArgs {
 #ifdef HAVE_MIXNAS_EXPORT
 namespace fs = std::filesystem;
 
+// The args.yaml of the run holding `dir`: its own, else the nearest ancestor's (a baseline or
+// finetune folder inside runs/search/<name>/ has none; the search run's args.yaml is its recipe).
+fs::path run_args(const fs::path& dir) {
+  fs::path d = fs::absolute(dir).lexically_normal();
+  for (int up = 0; up < 4 && !d.empty(); ++up, d = d.parent_path()) {
+    if (fs::exists(d / "args.yaml")) return d / "args.yaml";
+    if (d == d.parent_path()) break;
+  }
+  return {};
+}
+
 // imgsz and class names of the run that trained the weights (its args.yaml), when known.
 void defaults_from_run(const fs::path& run_dir, int* imgsz, std::vector<std::string>* names) {
-  const fs::path args = run_dir / "args.yaml";
-  if (!fs::exists(args)) return;
+  const fs::path args = run_args(run_dir);
+  if (args.empty()) return;
+  log::info("export: defaults from ", args.string());
   try {
     YAML::Node root = YAML::LoadFile(args.string());
     for (const char* section : {"train", "finetune", "search"})
@@ -72,6 +86,8 @@ Runner add_export_command(CLI::App& app) {
                   "Network input size (default: the run's imgsz from args.yaml, else 640)");
   cmd->add_flag("--onnx-float", args->onnx_float,
                 "ONNX with float weights already on their grid and no Q/DQ nodes");
+  cmd->add_flag("--onnx-raw", args->onnx_raw,
+                "ONNX with the raw head outputs per level instead of the decoded output0");
   cmd->add_option("--arch", args->arch,
                   "Architecture (arch.yaml or model YAML) instead of the one in the checkpoint");
   cmd->add_option("--names", args->names,
@@ -94,6 +110,7 @@ Runner add_export_command(CLI::App& app) {
     if (!args->arch.empty()) req.arch = args->arch;
     req.output_dir = args->output;
     req.onnx.float_weights = args->onnx_float;
+    req.onnx.decoded = !args->onnx_raw;
     int imgsz = args->imgsz;
     std::vector<std::string> names;
     if (!args->names.empty())

@@ -1,5 +1,7 @@
 // mixnas predict MODEL IMAGE...: detections of a trained model (weights .pt through LibTorch, or an
-// exported .mxr through the runtime), printed and drawn into PNGs in runs/predict/<name>/.
+// exported .mxr through the runtime), printed and drawn into PNGs in runs/predict/<name>/, and
+// with --save-txt / --save-json written as YOLO labels (labels/<stem>.txt) and COCO results
+// (predictions.json) as ultralytics lays them out.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -9,6 +11,7 @@
 #include <stb/stb_easy_font.h>
 
 #include "apps/mixnas/commands.h"
+#include "apps/mixnas/prediction_files.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/run_dir.h"
@@ -22,10 +25,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Found {
-  float x1, y1, x2, y2, score;
-  int cls;
-};
+using Found = PredictedBox;
 
 // A distinct, saturated colour per class.
 void class_colour(int cls, uint8_t rgb[3]) {
@@ -88,6 +88,46 @@ void draw(data::Image& img, const std::vector<Found>& found,
   }
 }
 
+// Detections of a LibTorch model on one image: letterboxed into imgsz x imgsz as validation does,
+// NMS, boxes mapped back to the image.
+std::vector<Found> predict_torch(supernet::YoloModel& torch_model, data::Image& img, int imgsz,
+                                 float conf, float iou) {
+  std::vector<Found> found;
+  torch::NoGradGuard no_grad;
+  // Letterbox into imgsz x imgsz, as validation does.
+  float r = std::min(static_cast<float>(imgsz) / img.width, static_cast<float>(imgsz) / img.height);
+  int nw = std::max(1, static_cast<int>(std::lround(img.width * r)));
+  int nh = std::max(1, static_cast<int>(std::lround(img.height * r)));
+  auto t = torch::from_blob(img.pixels.data(), {img.height, img.width, 3}, torch::kUInt8)
+               .permute({2, 0, 1})
+               .unsqueeze(0)
+               .to(torch::kFloat32)
+               .div(255.0);
+  t = torch::nn::functional::interpolate(t, torch::nn::functional::InterpolateFuncOptions()
+                                                .size(std::vector<int64_t>{nh, nw})
+                                                .mode(torch::kBilinear)
+                                                .align_corners(false));
+  int px = (imgsz - nw) / 2, py = (imgsz - nh) / 2;
+  auto input = torch::full({1, 3, imgsz, imgsz}, 114.0f / 255.0f);
+  input.index_put_({torch::indexing::Slice(), torch::indexing::Slice(),
+                    torch::indexing::Slice(py, py + nh), torch::indexing::Slice(px, px + nw)},
+                   t);
+  auto out = torch_model->forward(input);
+  auto dets = supernet::non_max_suppression(*out.predictions, conf, iou, 300);
+  auto boxes = dets[0].boxes.contiguous();
+  for (int64_t k = 0; k < boxes.size(0); ++k) {
+    Found f;
+    f.x1 = std::clamp((boxes[k][0].item<float>() - px) / r, 0.0f, float(img.width));
+    f.y1 = std::clamp((boxes[k][1].item<float>() - py) / r, 0.0f, float(img.height));
+    f.x2 = std::clamp((boxes[k][2].item<float>() - px) / r, 0.0f, float(img.width));
+    f.y2 = std::clamp((boxes[k][3].item<float>() - py) / r, 0.0f, float(img.height));
+    f.score = dets[0].scores[k].item<float>();
+    f.cls = static_cast<int>(dets[0].classes[k].item<int64_t>());
+    found.push_back(f);
+  }
+  return found;
+}
+
 }  // namespace
 
 Runner add_predict_command(CLI::App& app) {
@@ -98,6 +138,7 @@ Runner add_predict_command(CLI::App& app) {
     double conf = 0.25, iou = 0.45;
     std::string name = "exp";
     bool exist_ok = false;
+    bool save_txt = false, save_conf = false, save_json = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("predict", "Run a model on images and draw the detections");
@@ -109,6 +150,11 @@ Runner add_predict_command(CLI::App& app) {
   cmd->add_option("--iou", a->iou, "NMS IoU threshold")->capture_default_str();
   cmd->add_option("--name", a->name, "Run name: runs/predict/<name>")->capture_default_str();
   cmd->add_flag("--exist-ok", a->exist_ok, "Reuse runs/predict/<name>");
+  cmd->add_flag("--save-txt", a->save_txt,
+                "Write labels/<image stem>.txt: class cx cy w h per box, normalised (YOLO format)");
+  cmd->add_flag("--save-conf", a->save_conf, "With --save-txt: the score as a sixth column");
+  cmd->add_flag("--save-json", a->save_json,
+                "Write predictions.json: COCO results (image_id = file stem, category_id = class)");
   return [a] {
     bool is_mxr = fs::path(a->model).extension() == ".mxr";
     std::shared_ptr<const rt::Model> package;
@@ -126,7 +172,9 @@ Runner add_predict_command(CLI::App& app) {
       if (search::has_quantized_sites(torch_model)) torch_model->set_fold_bn(true);
     }
     int imgsz = a->imgsz > 0 ? a->imgsz : 160;
+    if (a->save_conf && !a->save_txt) throw Error("mixnas predict: --save-conf needs --save-txt");
     std::string run = make_run_dir("predict", a->name, a->exist_ok);
+    CocoResultsWriter json;
     for (const auto& path : a->images) {
       data::Image img = data::load_image(path);
       std::vector<Found> found;
@@ -136,39 +184,7 @@ Runner add_predict_command(CLI::App& app) {
           if (d.score >= a->conf) found.push_back({d.x1, d.y1, d.x2, d.y2, d.score, d.class_id});
         }
       } else {
-        torch::NoGradGuard no_grad;
-        // Letterbox into imgsz x imgsz, as validation does.
-        float r =
-            std::min(static_cast<float>(imgsz) / img.width, static_cast<float>(imgsz) / img.height);
-        int nw = std::max(1, static_cast<int>(std::lround(img.width * r)));
-        int nh = std::max(1, static_cast<int>(std::lround(img.height * r)));
-        auto t = torch::from_blob(img.pixels.data(), {img.height, img.width, 3}, torch::kUInt8)
-                     .permute({2, 0, 1})
-                     .unsqueeze(0)
-                     .to(torch::kFloat32)
-                     .div(255.0);
-        t = torch::nn::functional::interpolate(t, torch::nn::functional::InterpolateFuncOptions()
-                                                      .size(std::vector<int64_t>{nh, nw})
-                                                      .mode(torch::kBilinear)
-                                                      .align_corners(false));
-        int px = (imgsz - nw) / 2, py = (imgsz - nh) / 2;
-        auto input = torch::full({1, 3, imgsz, imgsz}, 114.0f / 255.0f);
-        input.index_put_({torch::indexing::Slice(), torch::indexing::Slice(),
-                          torch::indexing::Slice(py, py + nh), torch::indexing::Slice(px, px + nw)},
-                         t);
-        auto out = torch_model->forward(input);
-        auto dets = supernet::non_max_suppression(*out.predictions, a->conf, a->iou, 300);
-        auto boxes = dets[0].boxes.contiguous();
-        for (int64_t k = 0; k < boxes.size(0); ++k) {
-          Found f;
-          f.x1 = std::clamp((boxes[k][0].item<float>() - px) / r, 0.0f, float(img.width));
-          f.y1 = std::clamp((boxes[k][1].item<float>() - py) / r, 0.0f, float(img.height));
-          f.x2 = std::clamp((boxes[k][2].item<float>() - px) / r, 0.0f, float(img.width));
-          f.y2 = std::clamp((boxes[k][3].item<float>() - py) / r, 0.0f, float(img.height));
-          f.score = dets[0].scores[k].item<float>();
-          f.cls = static_cast<int>(dets[0].classes[k].item<int64_t>());
-          found.push_back(f);
-        }
+        found = predict_torch(torch_model, img, imgsz, float(a->conf), float(a->iou));
       }
       std::printf("%s: %zu detections\n", path.c_str(), found.size());
       for (const auto& f : found) {
@@ -178,10 +194,15 @@ Runner add_predict_command(CLI::App& app) {
         std::printf("  %-12s %.3f  [%.1f, %.1f, %.1f, %.1f]\n", label.c_str(), f.score, f.x1, f.y1,
                     f.x2, f.y2);
       }
+      if (a->save_txt)
+        write_yolo_txt((fs::path(run) / "labels").string(), path, img.width, img.height, found,
+                       a->save_conf);
+      if (a->save_json) json.add(path, found);
       draw(img, found, names);
       std::string out = (fs::path(run) / (fs::path(path).stem().string() + ".png")).string();
       data::save_png(out, img);
     }
+    if (a->save_json) json.write((fs::path(run) / "predictions.json").string());
     std::printf("drawn into %s\n", run.c_str());
     return 0;
   };

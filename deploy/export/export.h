@@ -41,6 +41,10 @@ struct OnnxOptions {
   // range); true: float weights already rounded to their grid and no Q/DQ nodes (activation
   // grids are then not represented).
   bool float_weights = false;
+  // true: one decoded output as YOLO code expects it (YOLOv8: "output0" [1, 4 + nc, N], boxes
+  // cx, cy, w, h in input pixels then class scores after sigmoid; YOLOv5: [1, N, 5 + nc], boxes,
+  // objectness and class scores after sigmoid); false: the raw head outputs per level.
+  bool decoded = true;
   std::string producer = "mixnas";
 };
 // The ONNX model bytes (opset 13), checked with onnx::checker. Throws mixnas::Error when this

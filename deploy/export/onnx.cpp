@@ -5,8 +5,10 @@
 // are int8 initializers holding the trained codes (already within the b-bit range) with a
 // per-output-channel DequantizeLinear (axis 0). Float form (--onnx-float): the weights are the
 // floats code * step, already on their grid, and activations stay float (no Q/DQ at all).
-// Both write the raw head outputs: YOLOv8 per level [1, 4 * reg_max + nc, h, w]; YOLOv5 per level
-// [1, na, h, w, 5 + nc]. Decode and NMS are not part of the ONNX graph.
+// Outputs (OnnxOptions::decoded): the decode appended to the graph, one tensor "output0" in the
+// layout YOLO code reads (YOLOv8 [1, 4 + nc, N], YOLOv5 [1, N, 5 + nc]); or the raw head outputs,
+// YOLOv8 per level [1, 4 * reg_max + nc, h, w], YOLOv5 per level [1, na, h, w, 5 + nc]. NMS is
+// never part of the graph.
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -77,6 +79,7 @@ class OnnxWriter {
       strides += (i ? "," : "") + std::to_string(int(ir_.head.strides[i]));
     meta(model, "stride", strides);
     meta(model, "head", ir_.head.anchor_based ? "yolov5" : "yolov8");
+    meta(model, "mixnas.outputs", o_.decoded ? "decoded" : "raw");
     try {
       onnx::checker::check_model(model);
     } catch (const std::exception& e) {
@@ -377,30 +380,166 @@ class OnnxWriter {
         }
       }
     }
+    head_outputs();
+  }
+
+  // The raw head per level: YOLOv8 [1, 4 * reg_max + nc, h, w] (box logits then class logits),
+  // YOLOv5 [1, na, h, w, 5 + nc]. Graph outputs themselves unless the decode follows.
+  void head_outputs() {
     const IrHead& h = ir_.head;
-    if (h.anchor_based) {
-      for (size_t l = 0; l < h.levels.size(); ++l) {
+    std::vector<std::string> levels;
+    const size_t count = h.anchor_based ? h.levels.size() : h.boxes.size();
+    for (size_t l = 0; l < count; ++l) {
+      const std::string o =
+          o_.decoded ? fresh("head" + std::to_string(l)) : "output" + std::to_string(l);
+      if (h.anchor_based) {
         const IrShape& s = ir_.shapes[size_t(h.levels[l])];
         const int64_t per = 5 + h.num_classes;
         const std::string shape =
             init_i64(fresh("head_shape"), {5}, {1, h.num_anchors, per, s.h, s.w});
         const std::string r = fresh("head_reshape");
         node("Reshape", {value_name(h.levels[l]), shape}, {r}, r);
-        const std::string o = "output" + std::to_string(l);
         attr_ints(node("Transpose", {r}, {o}, o + "_Transpose"), "perm", {0, 1, 3, 4, 2});
-        value_info(g_->add_output(), o, {1, h.num_anchors, s.h, s.w, per});
-      }
-    } else {
-      for (size_t l = 0; l < h.boxes.size(); ++l) {
+        if (!o_.decoded) value_info(g_->add_output(), o, {1, h.num_anchors, s.h, s.w, per});
+      } else {
         const IrShape& b = ir_.shapes[size_t(h.boxes[l])];
         const IrShape& c = ir_.shapes[size_t(h.classes[l])];
-        const std::string o = "output" + std::to_string(l);
         attr_i(
             node("Concat", {value_name(h.boxes[l]), value_name(h.classes[l])}, {o}, o + "_Concat"),
             "axis", 1);
-        value_info(g_->add_output(), o, {1, b.c + c.c, b.h, b.w});
+        if (!o_.decoded) value_info(g_->add_output(), o, {1, b.c + c.c, b.h, b.w});
       }
+      levels.push_back(o);
     }
+    if (o_.decoded) h.anchor_based ? decode_v5(levels) : decode_v8(levels);
+  }
+
+  // x[start:end] along `axis` (Slice rather than an uneven Split: OpenCV 4.6 splits only evenly).
+  std::string slice(const std::string& x, int64_t axis, int64_t start, int64_t end,
+                    const std::string& base) {
+    return op1(
+        "Slice",
+        {x, init_i64(fresh(base + "_start"), {1}, {start}),
+         init_i64(fresh(base + "_end"), {1}, {end}), init_i64(fresh(base + "_axis"), {1}, {axis})},
+        base);
+  }
+
+  onnx::NodeProto* last_node() { return g_->mutable_node(g_->node_size() - 1); }
+
+  // One node with one fresh output; returns the output's name (last_node() takes attributes).
+  std::string op1(const std::string& op, const std::vector<std::string>& in,
+                  const std::string& base) {
+    const std::string y = fresh(base);
+    node(op, in, {y}, y);
+    return y;
+  }
+
+  // YOLOv8 decode as ultralytics writes it: output0 [1, 4 + nc, N], N cells of all levels in
+  // order; boxes cx, cy, w, h in input pixels (DFL expectation around the cell centre, times the
+  // stride), then the class sigmoids. The DFL expectation is a 1x1 Conv over the softmaxed bins,
+  // which runtimes without ReduceSum-with-axes-input (OpenCV 4.6) also run.
+  void decode_v8(const std::vector<std::string>& levels) {
+    const IrHead& h = ir_.head;
+    const int64_t reg = h.reg_max, nc = h.num_classes;
+    std::vector<std::string> boxes, classes;
+    std::vector<float> anchors_x, anchors_y, strides;
+    for (size_t l = 0; l < levels.size(); ++l) {
+      const IrShape& s = ir_.shapes[size_t(h.boxes[l])];
+      const int64_t cells = int64_t(s.h) * s.w;
+      const std::string flat = init_i64(fresh("decode_flat"), {3}, {1, 4 * reg + nc, cells});
+      const std::string f = op1("Reshape", {levels[l], flat}, "decode_level");
+      const std::string b = slice(f, 1, 0, 4 * reg, "decode_box");
+      const std::string c = slice(f, 1, 4 * reg, 4 * reg + nc, "decode_cls");
+      boxes.push_back(b);
+      classes.push_back(c);
+      for (int y = 0; y < s.h; ++y)
+        for (int x = 0; x < s.w; ++x) {
+          anchors_x.push_back(float(x) + 0.5f);
+          anchors_y.push_back(float(y) + 0.5f);
+          strides.push_back(h.strides[l]);
+        }
+    }
+    const int64_t n = int64_t(strides.size());
+    std::string box = op1("Concat", boxes, "decode_boxes");
+    attr_i(last_node(), "axis", 2);
+    std::string cls = op1("Concat", classes, "decode_classes");
+    attr_i(last_node(), "axis", 2);
+    const std::string bins = op1(
+        "Reshape", {box, init_i64(fresh("decode_bins_shape"), {4}, {1, 4, reg, n})}, "decode_bins");
+    const std::string t = op1("Transpose", {bins}, "decode_bins_t");  // [1, reg, 4, N]
+    attr_ints(last_node(), "perm", {0, 2, 1, 3});
+    const std::string p = op1("Softmax", {t}, "decode_softmax");
+    attr_i(last_node(), "axis", 1);
+    std::vector<float> arange(static_cast<size_t>(reg));
+    for (int64_t i = 0; i < reg; ++i) arange[size_t(i)] = float(i);
+    const std::string expect = op1(
+        "Conv", {p, init_f32(fresh("decode_dfl_weight"), {1, reg, 1, 1}, arange)}, "decode_dfl");
+    attr_ints(last_node(), "kernel_shape", {1, 1});  // OpenCV 4.6 requires it
+    const std::string dist =
+        op1("Reshape", {expect, init_i64(fresh("decode_dist_shape"), {3}, {1, 4, n})},
+            "decode_dist");  // left, top, right, bottom in cells
+    const std::string lt = slice(dist, 1, 0, 2, "decode_lt");
+    const std::string rb = slice(dist, 1, 2, 4, "decode_rb");
+    std::vector<float> anchors = anchors_x;
+    anchors.insert(anchors.end(), anchors_y.begin(), anchors_y.end());
+    const std::string a = init_f32(fresh("decode_anchors"), {1, 2, n}, anchors);
+    const std::string x1y1 = op1("Sub", {a, lt}, "decode_x1y1");
+    const std::string x2y2 = op1("Add", {a, rb}, "decode_x2y2");
+    const std::string sum = op1("Add", {x1y1, x2y2}, "decode_sum");
+    const std::string centre = op1("Mul", {sum, scalar_f32(0.5f)}, "decode_cxcy");
+    const std::string wh = op1("Sub", {x2y2, x1y1}, "decode_wh");
+    const std::string cells = op1("Concat", {centre, wh}, "decode_xywh_cells");
+    attr_i(last_node(), "axis", 1);
+    // The strides repeated for the 4 rows: OpenCV 4.6 does not broadcast a [1, 1, N] constant.
+    std::vector<float> stride_rows;
+    for (int k = 0; k < 4; ++k)
+      stride_rows.insert(stride_rows.end(), strides.begin(), strides.end());
+    const std::string xywh = op1(
+        "Mul", {cells, init_f32(fresh("decode_strides"), {1, 4, n}, stride_rows)}, "decode_xywh");
+    const std::string scores = op1("Sigmoid", {cls}, "decode_scores");
+    attr_i(node("Concat", {xywh, scores}, {"output0"}, "decode_output"), "axis", 1);
+    value_info(g_->add_output(), "output0", {1, 4 + nc, n});
+  }
+
+  // YOLOv5 decode as its own export writes it: output0 [1, N, 5 + nc], per level anchor-major
+  // then row-major cells; cx, cy = (2 sigmoid - 0.5 + cell) * stride, w, h = (2 sigmoid)^2 *
+  // anchor, then objectness and class sigmoids (a detection's score is their product).
+  void decode_v5(const std::vector<std::string>& levels) {
+    const IrHead& h = ir_.head;
+    const int64_t na = h.num_anchors, no = 5 + h.num_classes;
+    std::vector<std::string> rows;
+    int64_t n = 0;
+    for (size_t l = 0; l < levels.size(); ++l) {
+      const IrShape& s = ir_.shapes[size_t(h.levels[l])];
+      const std::string sig = op1("Sigmoid", {levels[l]}, "decode_sigmoid");
+      const std::string xy = slice(sig, 4, 0, 2, "decode_xy");
+      const std::string wh = slice(sig, 4, 2, 4, "decode_wh");
+      const std::string rest = slice(sig, 4, 4, no, "decode_conf");
+      std::vector<float> grid, anchor;
+      for (int y = 0; y < s.h; ++y)
+        for (int x = 0; x < s.w; ++x) {
+          grid.push_back(float(x) - 0.5f);
+          grid.push_back(float(y) - 0.5f);
+        }
+      for (int64_t k = 0; k < 2 * na; ++k)
+        anchor.push_back(h.anchors[size_t(int64_t(l) * 2 * na + k)]);
+      const std::string xy2 = op1("Mul", {xy, scalar_f32(2.0f)}, "decode_xy2");
+      const std::string cell = op1(
+          "Add", {xy2, init_f32(fresh("decode_grid"), {1, 1, s.h, s.w, 2}, grid)}, "decode_cell");
+      const std::string centre = op1("Mul", {cell, scalar_f32(h.strides[l])}, "decode_cxcy");
+      const std::string wh2 = op1("Mul", {wh, scalar_f32(2.0f)}, "decode_wh2");
+      const std::string sq = op1("Mul", {wh2, wh2}, "decode_wh_sq");
+      const std::string size = op1(
+          "Mul", {sq, init_f32(fresh("decode_anchor"), {1, na, 1, 1, 2}, anchor)}, "decode_size");
+      const std::string all = op1("Concat", {centre, size, rest}, "decode_level");
+      attr_i(last_node(), "axis", 4);
+      const int64_t count = na * s.h * s.w;
+      rows.push_back(op1("Reshape", {all, init_i64(fresh("decode_rows"), {3}, {1, count, no})},
+                         "decode_rows"));
+      n += count;
+    }
+    attr_i(node("Concat", rows, {"output0"}, "decode_output"), "axis", 1);
+    value_info(g_->add_output(), "output0", {1, n, no});
   }
 
   const IrModel& ir_;

@@ -191,8 +191,10 @@ TEST_CASE("export: ONNX QDQ graph passes the checker and holds the expected node
   ExportOptions o;
   o.imgsz = kImg;
   const IrModel ir = model_to_ir(model, o);
+  OnnxOptions raw;
+  raw.decoded = false;
   onnx::ModelProto m;
-  REQUIRE(m.ParseFromString(onnx_bytes(ir, {})));
+  REQUIRE(m.ParseFromString(onnx_bytes(ir, raw)));
   CHECK_NOTHROW(onnx::checker::check_model(m));
   REQUIRE(m.opset_import_size() == 1);
   CHECK(m.opset_import(0).version() == 13);
@@ -301,8 +303,10 @@ TEST_CASE("export: ONNX of a YOLOv5 model outputs [1, na, h, w, 5 + nc]", "[expo
   auto model = make_trained_like(kV5, 3, random_choices(kV5, 3, r, 14), 14, kImg);
   ExportOptions o;
   o.imgsz = kImg;
+  OnnxOptions raw;
+  raw.decoded = false;
   onnx::ModelProto m;
-  REQUIRE(m.ParseFromString(onnx_bytes(model_to_ir(model, o), {})));
+  REQUIRE(m.ParseFromString(onnx_bytes(model_to_ir(model, o), raw)));
   REQUIRE(m.graph().output_size() == 3);
   const auto& shape = m.graph().output(0).type().tensor_type().shape();
   REQUIRE(shape.dim_size() == 5);
