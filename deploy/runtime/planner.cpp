@@ -113,7 +113,8 @@ std::vector<int> plan_concat_views(const Graph& g, MemoryPlan* plan) {
 }
 
 // Storage bits per activation tensor: packed codes where `pack` and the tensor's pixel rows start
-// on bytes (the graph input stays one byte per code: images are written as bytes); then the
+// on bytes (an image input has 8-bit codes: one byte each; Session::set_input_codes packs others);
+// then the
 // tensors a layout op moves as bytes (concat, split, max-pool, upsample) share one storage, or all
 // fall back to one byte per code.
 std::vector<int> plan_storage_bits(const Graph& g, bool pack) {
@@ -126,7 +127,7 @@ std::vector<int> plan_storage_bits(const Graph& g, bool pack) {
       continue;
     }
     const int s = pack ? code_storage_bits(d.bits) : 8;
-    bits[t] = (int64_t{d.shape.back()} * s % 8 == 0 && static_cast<int>(t) != g.input.tensor) ? s : 8;
+    bits[t] = int64_t{d.shape.back()} * s % 8 == 0 ? s : 8;
   }
   for (bool changed = true; changed;) {
     changed = false;

@@ -364,7 +364,12 @@ void Session::set_input_codes(const uint8_t* codes, size_t count) {
   if (count != static_cast<size_t>(in.elements()))
     throw Error("Session::set_input_codes: " + std::to_string(count) + " codes, the input needs " +
                 std::to_string(in.elements()));
-  std::memcpy(data(g.input.tensor), codes, count);
+  const uint8_t top = count ? *std::max_element(codes, codes + count) : 0;
+  if (top >> in.bits)
+    throw Error("Session::set_input_codes: code " + std::to_string(top) + " does not fit the input's " +
+                std::to_string(in.bits) + "-bit grid");
+  pack_codes(codes, static_cast<int64_t>(count), storage_bits(g.input.tensor), data(g.input.tensor),
+             0);
 }
 
 std::vector<Detection> Session::run(const ImageView& image) {
