@@ -4,7 +4,7 @@
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all bootstrap configure build test test-host test-fuzz test-aarch64 demo format clean
+.PHONY: all bootstrap configure build test test-host test-fuzz test-aarch64 demo format check-format clean
 
 all: build
 
@@ -31,13 +31,17 @@ test-aarch64: bootstrap
 	cmake --build --preset aarch64 -j $(JOBS)
 	ctest --preset aarch64 -j $(JOBS) --output-on-failure
 
-test: test-host test-fuzz test-aarch64
+test: check-format test-host test-fuzz test-aarch64
 
 demo: build
 	@bash scripts/demo.sh
 
 format:
 	@git ls-files '*.cpp' '*.h' | xargs clang-format -i
+
+# Fails, naming each file and line, where a source differs from what `make format` writes.
+check-format:
+	@git ls-files '*.cpp' '*.h' | xargs clang-format --dry-run -Werror
 
 clean:
 	rm -rf build build-release build-asan build-aarch64 build-aarch64-dotprod build-fuzz

@@ -14,7 +14,7 @@
 #include "core/log.h"
 #include "core/text.h"
 #include "core/version.h"
-#include "evaluators/agent/device_id.h"
+#include "evaluators/device_id.h"
 #include "evaluators/agent/server.h"
 
 namespace {
@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
       server.stop();
     });
     std::printf("mixnas-agent %s listening on http://%s:%d device_id=%s threads=%d\n",
-                MIXNAS_VERSION, options.host.c_str(), port, agent::device_id().c_str(),
+                MIXNAS_VERSION, options.host.c_str(), port, eval::device_id().c_str(),
                 options.threads);
     std::fflush(stdout);
     server.serve();

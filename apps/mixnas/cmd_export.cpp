@@ -10,14 +10,10 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/text.h"
-#ifdef HAVE_MIXNAS_EXPORT
 #include <yaml-cpp/yaml.h>
 
 #include "deploy/export/export.h"
-#endif
-#ifdef HAVE_MIXNAS_DATASETS
 #include "datasets/dataset.h"
-#endif
 
 namespace mixnas::cli {
 
@@ -34,7 +30,6 @@ struct ExportArgs {
   int max_det = 300;
 };
 
-#ifdef HAVE_MIXNAS_EXPORT
 namespace fs = std::filesystem;
 
 // imgsz and class names of the run that trained the weights (its args.yaml), when known.
@@ -47,17 +42,14 @@ void defaults_from_run(const fs::path& run_dir, int* imgsz, std::vector<std::str
       if (*imgsz == 0 && root[section] && root[section]["imgsz"])
         *imgsz = root[section]["imgsz"].as<int>();
     if (*imgsz == 0 && root["imgsz"]) *imgsz = root["imgsz"].as<int>();
-#ifdef HAVE_MIXNAS_DATASETS
     if (names->empty() && root["data"]) {
       fs::path data = root["data"].as<std::string>();
       if (fs::exists(data)) *names = data::load_dataset_config(data.string()).names;
     }
-#endif
   } catch (const std::exception& e) {
     log::warn(args.string(), ": not used for export defaults (", e.what(), ")");
   }
 }
-#endif
 }  // namespace
 
 Runner add_export_command(CLI::App& app) {
@@ -81,9 +73,6 @@ Runner add_export_command(CLI::App& app) {
   cmd->add_option("--iou", args->iou, "NMS IoU threshold stored in the .mxr");
   cmd->add_option("--max-det", args->max_det, "Maximum detections per image");
   return [args]() -> int {
-#ifndef HAVE_MIXNAS_EXPORT
-    return not_implemented("export", "issue 7: export");
-#else
     exporter::ExportRequest req;
     req.input = args->input;
     req.formats.clear();
@@ -115,7 +104,6 @@ Runner add_export_command(CLI::App& app) {
     exporter::ExportResult result = exporter::run_export(req);
     for (const std::string& f : result.files) std::printf("%s\n", f.c_str());
     return 0;
-#endif
   };
 }
 

@@ -11,11 +11,6 @@
 
 namespace mixnas::cli {
 
-int not_implemented(const std::string& command, const std::string& issue) {
-  log::error("'mixnas ", command, "' is not implemented yet (", issue, ")");
-  return 2;
-}
-
 config::Config load_config_args(const ConfigArgs& args, const config::Schema& schema) {
   std::vector<std::string> overrides;
   bool from_file = !args.words.empty() && args.words[0].find('=') == std::string::npos;

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/hash.h"
 
 namespace mixnas::rt::golden {
 
@@ -41,12 +42,7 @@ std::string hex64(uint64_t v) {
 
 }  // namespace
 
-uint64_t fnv1a64(const void* data, size_t size) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < size; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
+uint64_t fnv1a64(const void* data, size_t size) { return fnv1a(data, size); }
 
 std::vector<uint8_t> make_input_image(int height, int width, uint64_t seed) {
   uint64_t state = seed;

@@ -1,13 +1,13 @@
-#include "evaluators/agent/measure.h"
+#include "evaluators/measure.h"
 
 #include <fstream>
 #include <string>
 
 #include "core/error.h"
 #include "deploy/runtime/package.h"
-#include "evaluators/agent/device_id.h"
+#include "evaluators/device_id.h"
 
-namespace mixnas::agent {
+namespace mixnas::eval {
 namespace {
 
 uint64_t splitmix(uint64_t& state) {
@@ -202,6 +202,7 @@ MeasureResult measure_model(const std::shared_ptr<const rt::Model>& model,
   options.validate();
   rt::SessionOptions so;
   so.threads = options.threads;
+  so.reference_kernels = options.reference_kernels;
   rt::Session session(model, so);
   set_deterministic_input(session, options.input_seed);
   reset_peak_rss();
@@ -267,4 +268,4 @@ LayerRow measure_layer(const LayerSignature& signature, const MeasureOptions& op
   return row;
 }
 
-}  // namespace mixnas::agent
+}  // namespace mixnas::eval

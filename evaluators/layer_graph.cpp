@@ -1,13 +1,14 @@
-#include "evaluators/agent/layer_graph.h"
+#include "evaluators/layer_graph.h"
 
 #include <cmath>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "deploy/runtime/builder.h"
 #include "deploy/runtime/kernels/activation.h"
 
-namespace mixnas::agent {
+namespace mixnas::eval {
 namespace {
 
 // A small deterministic generator (SplitMix64), so every machine builds the same weights.
@@ -21,12 +22,6 @@ struct SplitMix {
   }
   float uniform() { return static_cast<float>(next() >> 40) / static_cast<float>(1 << 24); }
 };
-
-uint64_t hash_key(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
 
 bool valid_bits(int b) { return (b >= 1 && b <= 8) || b == 32; }
 
@@ -105,7 +100,7 @@ void LayerSignature::validate() const {
 
 rt::Graph build_layer_graph(const LayerSignature& sig) {
   sig.validate();
-  SplitMix rng{hash_key(sig.key())};
+  SplitMix rng{fnv1a(sig.key())};
   rt::GraphBuilder b("mixnas layer table");
   bool quantized = sig.w_bits != 32;
   // Input grid: codes spanning about [-1, 3] with an integer zero point, or floats.
@@ -151,4 +146,4 @@ rt::Graph build_layer_graph(const LayerSignature& sig) {
   return b.graph();
 }
 
-}  // namespace mixnas::agent
+}  // namespace mixnas::eval
