@@ -14,7 +14,9 @@ std::string AgentEvaluator::device_id() {
   return device_id_;
 }
 
-std::string AgentEvaluator::runtime_version() { return rt::runtime_version(); }
+std::string AgentEvaluator::runtime_version() {
+  return rt::runtime_version();
+}
 
 MeasureResult AgentEvaluator::measure_package(const std::string& package) {
   return agents_.benchmark(package, options());

@@ -5,9 +5,13 @@
 
 namespace mixnas::eval {
 
-std::string LocalEvaluator::device_id() { return eval::device_id(); }
+std::string LocalEvaluator::device_id() {
+  return eval::device_id();
+}
 
-std::string LocalEvaluator::runtime_version() { return rt::runtime_version(); }
+std::string LocalEvaluator::runtime_version() {
+  return rt::runtime_version();
+}
 
 MeasureResult LocalEvaluator::measure_package(const std::string& package) {
   return eval::measure_package(package, options());

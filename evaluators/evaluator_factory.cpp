@@ -44,7 +44,8 @@ agent::RemoteOptions load_agent_device(const std::string& path) {
   return agent_options(config::Config::load(path, config::device_schema()));
 }
 
-std::unique_ptr<Evaluator> make_evaluator(const std::string& device, const MeasureOptions& options) {
+std::unique_ptr<Evaluator> make_evaluator(const std::string& device,
+                                          const MeasureOptions& options) {
   if (device == "local") return std::make_unique<LocalEvaluator>(options);
   config::Config cfg = config::Config::load(device, config::device_schema());
   const std::string kind = cfg.get_string("evaluator");

@@ -129,8 +129,8 @@ const LatencyEntry& LatencyTable::at(const std::string& key) const {
   return it->second;
 }
 
-size_t LatencyTable::fill(const std::vector<LayerSignature>& signatures,
-                          Evaluator& evaluator, size_t batch) {
+size_t LatencyTable::fill(const std::vector<LayerSignature>& signatures, Evaluator& evaluator,
+                          size_t batch) {
   std::vector<LayerSignature> todo;
   std::set<std::string> seen;
   for (const auto& s : signatures) {
@@ -142,9 +142,11 @@ size_t LatencyTable::fill(const std::vector<LayerSignature>& signatures,
   Progress progress("latency table", static_cast<int64_t>(todo.size()), "layer");
   for (size_t b = 0; b < todo.size(); b += batch) {
     std::vector<LayerSignature> part(todo.begin() + b,
-                                            todo.begin() + std::min(todo.size(), b + batch));
+                                     todo.begin() + std::min(todo.size(), b + batch));
     std::vector<LayerRow> rows = evaluator.measure_layers(part);
-    if (rows.size() != part.size()) throw Error(evaluator.kind() + " evaluator answered " + std::to_string(rows.size()) + " rows for " + std::to_string(part.size()) + " layers");
+    if (rows.size() != part.size())
+      throw Error(evaluator.kind() + " evaluator answered " + std::to_string(rows.size()) +
+                  " rows for " + std::to_string(part.size()) + " layers");
     for (const auto& r : rows) {
       LatencyEntry e;
       e.median_ms = r.latency.median_ms;

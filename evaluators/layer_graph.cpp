@@ -23,7 +23,9 @@ struct SplitMix {
   float uniform() { return static_cast<float>(next() >> 40) / static_cast<float>(1 << 24); }
 };
 
-bool valid_bits(int b) { return (b >= 1 && b <= 8) || b == 32; }
+bool valid_bits(int b) {
+  return (b >= 1 && b <= 8) || b == 32;
+}
 
 }  // namespace
 
@@ -36,8 +38,8 @@ std::string LayerSignature::key() const {
 }
 
 nlohmann::json LayerSignature::to_json() const {
-  return {{"in_h", in_h},     {"in_w", in_w},     {"in_c", in_c},         {"out_c", out_c},
-          {"kernel", kernel}, {"stride", stride}, {"groups", groups},     {"act", act},
+  return {{"in_h", in_h},     {"in_w", in_w},     {"in_c", in_c},        {"out_c", out_c},
+          {"kernel", kernel}, {"stride", stride}, {"groups", groups},    {"act", act},
           {"w_bits", w_bits}, {"a_bits", a_bits}, {"out_bits", out_bits}};
 }
 
@@ -78,7 +80,9 @@ LayerSignature LayerSignature::from_json(const nlohmann::json& j) {
 }
 
 void LayerSignature::validate() const {
-  auto fail = [&](const std::string& what) { throw Error("layer signature " + key() + ": " + what); };
+  auto fail = [&](const std::string& what) {
+    throw Error("layer signature " + key() + ": " + what);
+  };
   // Bounds keep a hostile request from asking for gigabytes: 2048x2048 pixels, 4096 channels.
   if (in_h < 1 || in_w < 1 || in_h > 2048 || in_w > 2048) fail("in_h/in_w must be in 1..2048");
   if (in_c < 1 || out_c < 1 || in_c > 4096 || out_c > 4096) fail("channels must be in 1..4096");
@@ -107,13 +111,14 @@ rt::Graph build_layer_graph(const LayerSignature& sig) {
   rt::Grid in_grid = rt::Grid::f32();
   if (quantized) {
     int levels = (1 << sig.a_bits) - 1;
-    in_grid = rt::Grid::codes(sig.a_bits, 4.0f / static_cast<float>(std::max(levels, 1)),
-                              levels / 4);
+    in_grid =
+        rt::Grid::codes(sig.a_bits, 4.0f / static_cast<float>(std::max(levels, 1)), levels / 4);
   }
   int x = b.add_input("x", sig.in_h, sig.in_w, in_grid, sig.in_c);
   rt::Activation act;
   rt::parse_activation(sig.act, &act);
-  rt::ConvLayer conv = rt::ConvLayer::square(sig.out_c, sig.kernel, sig.stride, static_cast<int>(act));
+  rt::ConvLayer conv =
+      rt::ConvLayer::square(sig.out_c, sig.kernel, sig.stride, static_cast<int>(act));
   conv.groups = sig.groups;
   int fan_in = (sig.in_c / sig.groups) * sig.kernel * sig.kernel;
   size_t count = static_cast<size_t>(sig.out_c) * fan_in;

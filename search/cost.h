@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "evaluators/layer_graph.h"
 #include "evaluators/latency_table.h"
+#include "evaluators/layer_graph.h"
 #include "supernet/model.h"
 
 namespace mixnas::search {

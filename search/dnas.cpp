@@ -160,7 +160,6 @@ void set_requires_grad(const std::vector<torch::Tensor>& ts, bool value) {
   for (const auto& t : ts) const_cast<torch::Tensor&>(t).set_requires_grad(value);
 }
 
-
 const char* kResultsHeader =
     "epoch,tau,train/weight_loss,train/arch_loss,cost/E_latency_ms,cost/E_memory_bytes,"
     "derived/latency_ms,derived/memory_bytes,seconds\n";
@@ -327,8 +326,7 @@ SupernetSearch::ArchStep SupernetSearch::arch_step(int epoch, int& arch_round) {
     total = total + options_.lambda_latency * cost_shape(options_.shape, lat / target_latency_ms_);
   }
   if (options_.lambda_memory > 0) {
-    total =
-        total + options_.lambda_memory * cost_shape(options_.shape, mem / target_memory_bytes_);
+    total = total + options_.lambda_memory * cost_shape(options_.shape, mem / target_memory_bytes_);
   }
   s.arch_opt->zero_grad();
   total.backward();

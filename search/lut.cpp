@@ -51,8 +51,8 @@ double measure_architecture(sn::YoloModel& supernet, const sn::ArchChoices& choi
 
 std::vector<std::pair<double, double>> measure_random_architectures(sn::YoloModel& supernet,
                                                                     const CostModel& cost,
-                                                                    eval::Evaluator& evaluator, int n,
-                                                                    uint64_t seed, int imgsz,
+                                                                    eval::Evaluator& evaluator,
+                                                                    int n, uint64_t seed, int imgsz,
                                                                     bool raw) {
   std::vector<std::pair<double, double>> out;
   if (n <= 0) return out;

@@ -43,8 +43,8 @@ double measure_architecture(supernet::YoloModel& supernet, const supernet::ArchC
 // (predicted, measured) latency pairs of n random architectures drawn with `seed`.
 std::vector<std::pair<double, double>> measure_random_architectures(supernet::YoloModel& supernet,
                                                                     const CostModel& cost,
-                                                                    eval::Evaluator& evaluator, int n,
-                                                                    uint64_t seed, int imgsz,
+                                                                    eval::Evaluator& evaluator,
+                                                                    int n, uint64_t seed, int imgsz,
                                                                     bool raw = false);
 
 struct LutAccuracy {

@@ -235,8 +235,8 @@ std::optional<Figures> finetune_found(const SearchResult& result, const SearchCo
                                       const std::vector<std::string>& class_names) {
   if (result.found.empty()) return std::nullopt;
   const FoundArchitecture& a = result.found.front();
-  TrainJob job{a.name,          a.model, a.choices, ctx.options.train,
-               in_run(ctx.run_dir, "finetune"), ctx.run_dir, true};
+  TrainJob job{a.name,      a.model, a.choices, ctx.options.train, in_run(ctx.run_dir, "finetune"),
+               ctx.run_dir, true};
   Figures f = train_export_measure(job, ctx, class_names);
   f.predicted_ms = a.predicted_latency_ms;
   write_file_atomic(in_run(ctx.run_dir, "weights/best.pt"),
@@ -293,8 +293,8 @@ void measure_again(const std::vector<Figures*>& all, eval::Evaluator& evaluator)
     }
   }
   for (const Figures* f : all)
-    log::info(f->name, ": ", fmt("%.3f", f->latency_ms), " ms (lowest median of ",
-              kFinalRounds + 1, " measurements)");
+    log::info(f->name, ": ", fmt("%.3f", f->latency_ms), " ms (lowest median of ", kFinalRounds + 1,
+              " measurements)");
 }
 
 // ------------------------------------------------------------------ phase: check
@@ -452,8 +452,8 @@ nlohmann::json run_search(const config::Config& cfg, eval::Evaluator& evaluator,
   const auto pruned = prune_dominated_bits(net, cost, table, evaluator, o, run_dir);
   const auto [target_lat, target_mem] = cost_targets(cost, o);
 
-  SearchContext ctx{o,      net.model, data.train, data.val,   cost,  evaluator,
-                    run_dir, resume,   target_lat, target_mem, hooks};
+  SearchContext ctx{o,       net.model, data.train, data.val,   cost, evaluator,
+                    run_dir, resume,    target_lat, target_mem, hooks};
   SearchResult result = strategy->search(ctx);
   nlohmann::json summary = search_summary(ctx, strategy->name(), pruned);
   if (!o.finetune) {
@@ -464,8 +464,8 @@ nlohmann::json run_search(const config::Config& cfg, eval::Evaluator& evaluator,
 
   const std::vector<std::string>& names = data.dataset.names;
   std::optional<Figures> searched = finetune_found(result, ctx, names);
-  std::vector<Figures> baselines = train_baselines(
-      *strategy, ctx, searched ? searched->choices : sn::ArchChoices{}, names);
+  std::vector<Figures> baselines =
+      train_baselines(*strategy, ctx, searched ? searched->choices : sn::ArchChoices{}, names);
   std::vector<Figures*> all;
   if (searched) all.push_back(&*searched);
   for (auto& b : baselines) all.push_back(&b);

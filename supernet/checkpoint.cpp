@@ -4,10 +4,8 @@
 
 #include <filesystem>
 #include <set>
-#include <sstream>
 
 #include "core/error.h"
-#include "core/text.h"
 
 namespace mixnas::supernet {
 namespace fs = std::filesystem;
@@ -15,9 +13,9 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string shape_str(const torch::Tensor& t) {
-  std::ostringstream s;
-  s << t.sizes();
-  return s.str();
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
 }
 
 // Copies every parameter and buffer of `archive` into `m`, checking that the two hold the same

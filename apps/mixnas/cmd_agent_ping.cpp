@@ -21,11 +21,13 @@ Runner add_agent_ping_command(CLI::App& app) {
       try {
         auto t0 = std::chrono::steady_clock::now();
         client.health();
-        double rtt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        double rtt =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count();
         nlohmann::json info = client.info();
-        std::printf("%-22s ok   rtt=%.2f ms  device_id=%s  cpu=%s  threads=%d\n", addr.str().c_str(),
-                    rtt, info.value("device_id", "?").c_str(), info.value("cpu", "?").c_str(),
-                    info.value("threads", 0));
+        std::printf("%-22s ok   rtt=%.2f ms  device_id=%s  cpu=%s  threads=%d\n",
+                    addr.str().c_str(), rtt, info.value("device_id", "?").c_str(),
+                    info.value("cpu", "?").c_str(), info.value("threads", 0));
       } catch (const Error& e) {
         ++failed;
         std::printf("%-22s FAIL %s\n", addr.str().c_str(), e.what());

@@ -6,14 +6,14 @@
 #include <string>
 #include <vector>
 
+#include <yaml-cpp/yaml.h>
 #include "apps/mixnas/commands.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/text.h"
-#include <yaml-cpp/yaml.h>
 
-#include "deploy/export/export.h"
 #include "datasets/dataset.h"
+#include "deploy/export/export.h"
 
 namespace mixnas::cli {
 

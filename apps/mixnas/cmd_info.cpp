@@ -5,6 +5,7 @@
 #include <sstream>
 #include <string>
 
+#include <torch/version.h>
 #include "apps/mixnas/commands.h"
 #include "core/schemas.h"
 #include "core/text.h"
@@ -12,7 +13,6 @@
 #include "deploy/runtime/cpu_features.h"
 #include "deploy/runtime/kernels/conv.h"
 #include "deploy/runtime/version.h"
-#include <torch/version.h>
 
 namespace mixnas::cli {
 

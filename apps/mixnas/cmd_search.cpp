@@ -5,11 +5,11 @@
 
 #include "apps/mixnas/commands.h"
 #include "apps/mixnas/search_setup.h"
-#include "search/run_search.h"
 #include "core/atomic_file.h"
 #include "core/log.h"
 #include "core/run_dir.h"
 #include "core/schemas.h"
+#include "search/run_search.h"
 
 namespace mixnas::cli {
 namespace fs = std::filesystem;
@@ -29,7 +29,8 @@ Runner add_search_command(CLI::App& app) {
         make_run_dir("search", cfg.get_string("name"), *resume || cfg.get_bool("exist_ok"));
     if (!*resume || !fs::exists(run + "/args.yaml"))
       write_file_atomic(run + "/args.yaml", cfg.to_yaml());
-    log::info("search into ", run, ", latency measured on ", evaluator->device_id(), " (", evaluator->kind(), ")");
+    log::info("search into ", run, ", latency measured on ", evaluator->device_id(), " (",
+              evaluator->kind(), ")");
     nlohmann::json summary = search::run_search(cfg, *evaluator, run, *resume);
     if (summary.contains("searched")) {
       const auto& s = summary["searched"];

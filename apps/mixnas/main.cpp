@@ -21,7 +21,8 @@ config::Config load_config_args(const ConfigArgs& args, const config::Schema& sc
 }
 
 void add_config_args(CLI::App* cmd, ConfigArgs& args) {
-  cmd->add_option("config", args.words, "CONFIG.yaml followed by key=value overrides (train.epochs=3)")
+  cmd->add_option("config", args.words,
+                  "CONFIG.yaml followed by key=value overrides (train.epochs=3)")
       ->required();
   // --name/--exist-ok are the config's name/exist_ok keys, as overrides.
   cmd->add_option_function<std::string>(

@@ -48,7 +48,8 @@ RgbImage read_ppm(const std::string& path) {
   std::string magic(2, '\0');
   in.read(&magic[0], 2);
   if (magic != "P6" && magic != "P3")
-    throw mixnas::Error(path + ": not a PPM image (P6 or P3); convert it, e.g. `convert in.jpg out.ppm`");
+    throw mixnas::Error(path +
+                        ": not a PPM image (P6 or P3); convert it, e.g. `convert in.jpg out.ppm`");
   RgbImage image;
   image.width = read_ppm_number(in, path);
   image.height = read_ppm_number(in, path);
@@ -59,7 +60,8 @@ RgbImage read_ppm(const std::string& path) {
   image.rgb.resize(static_cast<size_t>(image.width) * image.height * 3);
   if (magic == "P6") {
     in.get();  // the single white-space byte before the pixels
-    in.read(reinterpret_cast<char*>(image.rgb.data()), static_cast<std::streamsize>(image.rgb.size()));
+    in.read(reinterpret_cast<char*>(image.rgb.data()),
+            static_cast<std::streamsize>(image.rgb.size()));
     if (in.gcount() != static_cast<std::streamsize>(image.rgb.size()))
       throw mixnas::Error(path + ": the pixel data is truncated");
   } else {

@@ -42,7 +42,9 @@ std::string hex64(uint64_t v) {
 
 }  // namespace
 
-uint64_t fnv1a64(const void* data, size_t size) { return fnv1a(data, size); }
+uint64_t fnv1a64(const void* data, size_t size) {
+  return fnv1a(data, size);
+}
 
 std::vector<uint8_t> make_input_image(int height, int width, uint64_t seed) {
   uint64_t state = seed;
