@@ -14,12 +14,7 @@ namespace {
 // A small deterministic generator (SplitMix64), so every machine builds the same weights.
 struct SplitMix {
   uint64_t state;
-  uint64_t next() {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
+  uint64_t next() { return splitmix64(state); }
   float uniform() { return static_cast<float>(next() >> 40) / static_cast<float>(1 << 24); }
 };
 

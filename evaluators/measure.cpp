@@ -4,18 +4,12 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "deploy/runtime/package.h"
 #include "evaluators/device_id.h"
 
 namespace mixnas::eval {
 namespace {
-
-uint64_t splitmix(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 // Peak resident set: reset the kernel's high-water mark, read it back after the runs. Not every
 // system (or emulator) has these files: -1 then.
@@ -187,12 +181,12 @@ void set_deterministic_input(rt::Session& session, uint64_t seed) {
   if (in.is_float()) {
     std::vector<float> values(n);
     for (auto& v : values)
-      v = static_cast<float>(splitmix(state) >> 40) / static_cast<float>(1 << 24);
+      v = static_cast<float>(splitmix64(state) >> 40) / static_cast<float>(1 << 24);
     session.set_input(values.data(), n);
   } else {
     std::vector<uint8_t> codes(n);
     uint64_t levels = uint64_t{1} << in.bits;
-    for (auto& c : codes) c = static_cast<uint8_t>(splitmix(state) % levels);
+    for (auto& c : codes) c = static_cast<uint8_t>(splitmix64(state) % levels);
     session.set_input_codes(codes.data(), n);
   }
 }
