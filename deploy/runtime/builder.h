@@ -35,8 +35,8 @@ class GraphBuilder {
  public:
   explicit GraphBuilder(std::string producer = "mixnas");
 
-  // The image input [height, width, 3]: float32 or 8-bit codes (s = 1/255, z = 0 per docs/numerics.md).
-  // Also fills the input spec (letterbox on, pad 114, pixel scale 1/255).
+  // The image input [height, width, 3]: float32 or 8-bit codes (s = 1/255, z = 0 per
+  // docs/numerics.md). Also fills the input spec (letterbox on, pad 114, pixel scale 1/255).
   // `channels` other than 3 (any grid) make a non-image input, as one-layer graphs have.
   int add_input(const std::string& name, int height, int width, Grid grid, int channels = 3);
 
