@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 AGENT_FUZZ_SECONDS ?= 30
 
-.PHONY: all bootstrap configure build test test-host test-sanitize test-fuzz test-aarch64 demo format clean
+.PHONY: all bootstrap configure build test test-host test-sanitize test-fuzz test-aarch64 demo format check-format clean
 
 all: build
 
@@ -41,13 +41,17 @@ test-aarch64: bootstrap
 	cmake --build --preset aarch64 -j $(JOBS)
 	ctest --preset aarch64 -j $(JOBS) --output-on-failure
 
-test: test-host test-sanitize test-fuzz test-aarch64
+test: check-format test-host test-sanitize test-fuzz test-aarch64
 
 demo: build
 	@bash scripts/demo.sh
 
 format:
 	@git ls-files '*.cpp' '*.h' | xargs clang-format -i
+
+# Fails, naming each file and line, where a source differs from what `make format` writes.
+check-format:
+	@git ls-files '*.cpp' '*.h' | xargs clang-format --dry-run -Werror
 
 clean:
 	rm -rf build build-release build-asan build-asan-rt build-aarch64 build-aarch64-dotprod build-fuzz \

@@ -39,7 +39,8 @@ void write_file_atomic(const std::string& path, const std::function<void(std::os
   if (target.has_parent_path()) {
     std::error_code ec;
     fs::create_directories(target.parent_path(), ec);
-    if (ec) throw Error("cannot create folder " + target.parent_path().string() + ": " + ec.message());
+    if (ec)
+      throw Error("cannot create folder " + target.parent_path().string() + ": " + ec.message());
   }
   std::string tmp = temp_name_for(path);
   try {
@@ -62,7 +63,9 @@ void write_file_atomic(const std::string& path, const std::function<void(std::os
 }
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
-  write_file_atomic(path, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
+  write_file_atomic(path, [&](std::ostream& out) {
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  });
 }
 
 std::string read_file(const std::string& path) {

@@ -23,21 +23,30 @@ std::string Location::str() const {
 
 const char* type_name(Type type) {
   switch (type) {
-    case Type::kBool: return "a boolean (true/false)";
-    case Type::kInt: return "an integer";
-    case Type::kFloat: return "a number";
-    case Type::kString: return "a string";
-    case Type::kIntList: return "a list of integers";
-    case Type::kFloatList: return "a list of numbers";
-    case Type::kStringList: return "a list of strings";
-    case Type::kNode: return "a YAML value";
+    case Type::kBool:
+      return "a boolean (true/false)";
+    case Type::kInt:
+      return "an integer";
+    case Type::kFloat:
+      return "a number";
+    case Type::kString:
+      return "a string";
+    case Type::kIntList:
+      return "a list of integers";
+    case Type::kFloatList:
+      return "a list of numbers";
+    case Type::kStringList:
+      return "a list of strings";
+    case Type::kNode:
+      return "a YAML value";
   }
   return "?";
 }
 
 // ---------------------------------------------------------------- Schema
 
-Schema::Schema(std::string kind, std::string help) : kind_(std::move(kind)), help_(std::move(help)) {}
+Schema::Schema(std::string kind, std::string help)
+    : kind_(std::move(kind)), help_(std::move(help)) {}
 
 Schema& Schema::add(const std::string& key, Type type, const std::string& default_yaml,
                     const std::string& help, std::vector<std::string> choices) {
@@ -113,10 +122,17 @@ void check_type(const Field& field, const YAML::Node& value, const Location& loc
     if (!n.IsScalar()) return false;
     try {
       switch (t) {
-        case Type::kBool: n.as<bool>(); break;
-        case Type::kInt: n.as<int64_t>(); break;
-        case Type::kFloat: n.as<double>(); break;
-        default: break;
+        case Type::kBool:
+          n.as<bool>();
+          break;
+        case Type::kInt:
+          n.as<int64_t>();
+          break;
+        case Type::kFloat:
+          n.as<double>();
+          break;
+        default:
+          break;
       }
       return true;
     } catch (const YAML::Exception&) {
@@ -131,9 +147,8 @@ void check_type(const Field& field, const YAML::Node& value, const Location& loc
       break;
     case Type::kString:
       if (!value.IsScalar()) fail(value.IsSequence() ? "a list" : "a map");
-      if (!field.choices.empty() &&
-          std::find(field.choices.begin(), field.choices.end(), value.Scalar()) ==
-              field.choices.end()) {
+      if (!field.choices.empty() && std::find(field.choices.begin(), field.choices.end(),
+                                              value.Scalar()) == field.choices.end()) {
         std::string hint = text::closest(value.Scalar(), field.choices);
         throw Error(loc.str() + ": '" + field.key + "' must be one of " +
                     text::join(field.choices, ", ") + ", got '" + value.Scalar() + "'" +
@@ -155,7 +170,8 @@ void check_type(const Field& field, const YAML::Node& value, const Location& loc
       }
       break;
     }
-    case Type::kNode: break;
+    case Type::kNode:
+      break;
   }
 }
 
@@ -228,8 +244,7 @@ struct Loader {
     chain.pop_back();
   }
 
-  void load_node(const YAML::Node& root, const std::string& file,
-                 std::vector<std::string>& chain) {
+  void load_node(const YAML::Node& root, const std::string& file, std::vector<std::string>& chain) {
     if (root.IsNull()) return;  // an empty file
     if (!root.IsMap()) {
       throw Error(location_of(file, root).str() + ": a config must be a map of keys to values");
@@ -276,7 +291,8 @@ struct Loader {
 std::pair<std::string, std::string> split_override(const std::string& word) {
   auto eq = word.find('=');
   if (eq == std::string::npos || eq == 0) {
-    throw Error("command line: '" + word + "' is not an override; write key=value (e.g. train.epochs=3)");
+    throw Error("command line: '" + word +
+                "' is not an override; write key=value (e.g. train.epochs=3)");
   }
   return {text::trim(word.substr(0, eq)), word.substr(eq + 1)};
 }
@@ -292,9 +308,9 @@ Config Config::assemble(const Schema& schema, const std::string& name, const Giv
       throw Error(name + ": required key '" + f.key + "' is missing (" + f.help + ")");
     }
     cfg.values_[f.key] =
-        is_given ? Entry{it->second.first, it->second.second}
-                 : Entry{f.default_yaml.empty() ? YAML::Node() : YAML::Load(f.default_yaml),
-                         Location{}};
+        is_given
+            ? Entry{it->second.first, it->second.second}
+            : Entry{f.default_yaml.empty() ? YAML::Node() : YAML::Load(f.default_yaml), Location{}};
     cfg.set_[f.key] = is_given;
   }
   return cfg;
@@ -336,7 +352,9 @@ const Config::Entry& Config::entry(const std::string& key, Type expected) const 
   return it->second;
 }
 
-bool Config::get_bool(const std::string& key) const { return entry(key, Type::kBool).value.as<bool>(); }
+bool Config::get_bool(const std::string& key) const {
+  return entry(key, Type::kBool).value.as<bool>();
+}
 int64_t Config::get_int(const std::string& key) const {
   return entry(key, Type::kInt).value.as<int64_t>();
 }
@@ -356,7 +374,9 @@ std::vector<double> Config::get_float_list(const std::string& key) const {
 std::vector<std::string> Config::get_string_list(const std::string& key) const {
   return entry(key, Type::kStringList).value.as<std::vector<std::string>>();
 }
-YAML::Node Config::get_node(const std::string& key) const { return entry(key, Type::kNode).value; }
+YAML::Node Config::get_node(const std::string& key) const {
+  return entry(key, Type::kNode).value;
+}
 YAML::Node Config::raw(const std::string& key) const {
   auto it = values_.find(key);
   if (it == values_.end()) throw std::logic_error("config key not in schema: " + key);

@@ -4,7 +4,8 @@
 //
 // Every value remembers where it came from, so errors name file:line:column and the key:
 //   configs/train/x.yaml:12:11: 'train.epochs' expects an integer, got 'ten'
-//   configs/train/x.yaml:3:1: unknown key 'train.epoch' in a train config; did you mean 'train.epochs'?
+//   configs/train/x.yaml:3:1: unknown key 'train.epoch' in a train config; did you mean
+//   'train.epochs'?
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
@@ -35,9 +36,9 @@ enum class Type {
 const char* type_name(Type type);
 
 struct Field {
-  std::string key;            // dotted path: "train.epochs"
+  std::string key;  // dotted path: "train.epochs"
   Type type;
-  std::string default_yaml;   // default as YAML text ("" = no default: required)
+  std::string default_yaml;  // default as YAML text ("" = no default: required)
   std::string help;
   std::vector<std::string> choices;  // for kString: allowed values (empty = any)
 };

@@ -33,7 +33,9 @@ Progress::Progress(std::string label, int64_t total, std::string unit)
       last_print_(start_),
       tty_(isatty(STDERR_FILENO) != 0) {}
 
-Progress::~Progress() { finish(); }
+Progress::~Progress() {
+  finish();
+}
 
 void Progress::advance(int64_t n) {
   done_ += n;
@@ -45,7 +47,9 @@ void Progress::set(int64_t done) {
   maybe_print(false);
 }
 
-void Progress::set_postfix(std::string postfix) { postfix_ = std::move(postfix); }
+void Progress::set_postfix(std::string postfix) {
+  postfix_ = std::move(postfix);
+}
 
 void Progress::finish() {
   if (finished_) return;

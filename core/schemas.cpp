@@ -198,6 +198,8 @@ const Schema& device_schema() {
     Schema s("device",
              "A class of devices measured through mixnas-agent (configs/devices/*.yaml).");
     s.add("name", Type::kString, "", "Device class name, e.g. rpi4.")
+        .add("evaluator", Type::kString, "agent",
+             "How the class is evaluated: agent = measured by its mixnas-agent servers.")
         .add("agents", Type::kStringList, "", "host:port of each agent of this class.")
         .add("token_file", Type::kString, "", "File holding the bearer token the agents expect.")
         .add("timeout_s", Type::kFloat, "120", "Per-request timeout.")

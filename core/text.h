@@ -11,6 +11,8 @@ std::string closest(const std::string& word, const std::vector<std::string>& can
 std::vector<std::string> split(const std::string& s, char sep);
 std::string join(const std::vector<std::string>& parts, const std::string& sep);
 std::string trim(const std::string& s);
+// One number through a printf format ("%.3f"), for log lines.
+std::string fmt(const char* printf_format, double v);
 bool starts_with(const std::string& s, const std::string& prefix);
 bool ends_with(const std::string& s, const std::string& suffix);
 

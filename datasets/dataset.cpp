@@ -16,6 +16,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/text.h"
 #include "datasets/image.h"
@@ -81,14 +82,6 @@ std::vector<std::string> names_from(const YAML::Node& node, const std::string& f
   return names;
 }
 
-uint64_t fnv1a(uint64_t h, const std::string& s) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
 std::string file_stamp(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return path + "|-";
@@ -98,11 +91,10 @@ std::string file_stamp(const std::string& path) {
 }
 
 std::string cache_key(const std::vector<std::string>& images, int num_classes) {
-  uint64_t h = 1469598103934665603ULL;
-  h = fnv1a(h, "v" + std::to_string(kCacheVersion) + " nc" + std::to_string(num_classes));
+  uint64_t h = fnv1a("v" + std::to_string(kCacheVersion) + " nc" + std::to_string(num_classes));
   for (const auto& im : images) {
-    h = fnv1a(h, file_stamp(im));
-    h = fnv1a(h, file_stamp(label_path_for(im)));
+    h = fnv1a(file_stamp(im), h);
+    h = fnv1a(file_stamp(label_path_for(im)), h);
   }
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));

@@ -129,9 +129,9 @@ const LatencyEntry& LatencyTable::at(const std::string& key) const {
   return it->second;
 }
 
-size_t LatencyTable::fill(const std::vector<agent::LayerSignature>& signatures,
-                          const LayerMeasurer& measure, size_t batch) {
-  std::vector<agent::LayerSignature> todo;
+size_t LatencyTable::fill(const std::vector<LayerSignature>& signatures, Evaluator& evaluator,
+                          size_t batch) {
+  std::vector<LayerSignature> todo;
   std::set<std::string> seen;
   for (const auto& s : signatures) {
     std::string key = s.key();
@@ -141,10 +141,12 @@ size_t LatencyTable::fill(const std::vector<agent::LayerSignature>& signatures,
   if (todo.empty()) return 0;
   Progress progress("latency table", static_cast<int64_t>(todo.size()), "layer");
   for (size_t b = 0; b < todo.size(); b += batch) {
-    std::vector<agent::LayerSignature> part(todo.begin() + b,
-                                            todo.begin() + std::min(todo.size(), b + batch));
-    std::vector<agent::LayerRow> rows = measure(part);
-    if (rows.size() != part.size()) throw Error("the measurer answered the wrong number of rows");
+    std::vector<LayerSignature> part(todo.begin() + b,
+                                     todo.begin() + std::min(todo.size(), b + batch));
+    std::vector<LayerRow> rows = evaluator.measure_layers(part);
+    if (rows.size() != part.size())
+      throw Error(evaluator.kind() + " evaluator answered " + std::to_string(rows.size()) +
+                  " rows for " + std::to_string(part.size()) + " layers");
     for (const auto& r : rows) {
       LatencyEntry e;
       e.median_ms = r.latency.median_ms;
@@ -215,14 +217,6 @@ void LatencyTable::calibrate(const std::vector<std::pair<double, double>>& pairs
   calibration_.mape_pct = sum_err / static_cast<double>(n);
   calibration_.max_err_pct = max_err;
   calibration_.n = static_cast<int>(n);
-}
-
-LayerMeasurer local_measurer(const agent::MeasureOptions& options) {
-  return [options](const std::vector<agent::LayerSignature>& layers) {
-    std::vector<agent::LayerRow> rows;
-    for (const auto& l : layers) rows.push_back(agent::measure_layer(l, options));
-    return rows;
-  };
 }
 
 }  // namespace mixnas::eval

@@ -1,5 +1,5 @@
 #pragma once
-// The latency lookup table: one row per one-layer graph signature (evaluators/agent/layer_graph.h),
+// The latency lookup table: one row per one-layer graph signature (evaluators/layer_graph.h),
 // measured on one device with one runtime version. Stored as JSON and reused across searches: the
 // same signature on the same device id and runtime version is the same entry.
 //
@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "evaluators/agent/measure.h"
+#include "evaluators/evaluator.h"
 
 namespace mixnas::eval {
 
@@ -37,10 +37,6 @@ struct Calibration {
   double max_err_pct = -1;
   int n = 0;
 };
-
-// Measures a batch of signatures (locally or through agents), rows in order.
-using LayerMeasurer =
-    std::function<std::vector<agent::LayerRow>(const std::vector<agent::LayerSignature>&)>;
 
 // Relative spread (max - min over the mean) the calibration models' layer sums need for a fitted
 // slope.
@@ -70,7 +66,7 @@ class LatencyTable {
 
   // Measures the signatures not in the table yet (deduplicated), with a progress bar; returns how
   // many were measured.
-  size_t fill(const std::vector<agent::LayerSignature>& signatures, const LayerMeasurer& measure,
+  size_t fill(const std::vector<LayerSignature>& signatures, Evaluator& evaluator,
               size_t batch = 16);
 
   // Sum of the entries of `keys`, then calibrated.
@@ -99,8 +95,5 @@ class LatencyTable {
   Calibration calibration_;
   std::map<std::string, Calibration> calibrations_;
 };
-
-// Measures on this machine through the runtime (the agent's own measuring code).
-LayerMeasurer local_measurer(const agent::MeasureOptions& options);
 
 }  // namespace mixnas::eval

@@ -10,12 +10,13 @@
 #include "core/error.h"
 #include "deploy/runtime/graph.h"
 #include "evaluators/agent/budget.h"
-#include "evaluators/agent/layer_graph.h"
+#include "evaluators/layer_graph.h"
 #include "evaluators/agent/request.h"
 
 namespace {
 
 using namespace mixnas::agent;
+using namespace mixnas::eval;
 
 #ifdef FUZZ_AGENT_LAYERS
 // Small limits: accepted layers are built below, and must stay quick.

@@ -41,7 +41,7 @@ targets=(fuzz_package fuzz_agent_layers fuzz_agent_query)
 gcc_libs() {
   [ -f "$gcc_build/CMakeCache.txt" ] || cmake -S "$repo" -B "$gcc_build" -G Ninja \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMIXNAS_RUNTIME_ONLY=ON -DMIXNAS_BUILD_BENCH=OFF > /dev/null
-  cmake --build "$gcc_build" --target mixnas_agent_common mixnas_write_test_models -j2 > "$build/gcc_build.log" 2>&1 \
+  cmake --build "$gcc_build" --target mixnas_measure mixnas_runtime mixnas_write_test_models -j2 > "$build/gcc_build.log" 2>&1 \
     || { tail -30 "$build/gcc_build.log"; exit 1; }
 }
 # With the executor if the kernels build with clang, else the loader/validator/planner alone.

@@ -23,14 +23,15 @@ target_link_options(fuzz_package PRIVATE -fsanitize=fuzzer)
 # come with the runtime's kernels, which do not build with clang: without MIXNAS_FUZZ_SESSION they
 # are linked from a GCC build of the same tree (MIXNAS_FUZZ_GCC_LIB_DIR, its lib/ folder; fuzz/run.sh
 # makes it). Its objects carry no coverage, which is fine: they are not what is fuzzed.
-set(MIXNAS_FUZZ_GCC_LIB_DIR "" CACHE PATH "lib/ of a GCC build with mixnas_agent_common built")
+set(MIXNAS_FUZZ_GCC_LIB_DIR "" CACHE PATH "lib/ of a GCC build with mixnas_measure built")
 set(_agent_fuzz_sources ${CMAKE_SOURCE_DIR}/evaluators/agent/request.cpp
-    ${CMAKE_SOURCE_DIR}/evaluators/agent/budget.cpp ${CMAKE_SOURCE_DIR}/evaluators/agent/layer_graph.cpp)
+    ${CMAKE_SOURCE_DIR}/evaluators/agent/budget.cpp ${CMAKE_SOURCE_DIR}/evaluators/layer_graph.cpp)
 if(MIXNAS_FUZZ_SESSION)
   set(_agent_fuzz_libs mixnas_runtime)
 elseif(MIXNAS_FUZZ_GCC_LIB_DIR)
-  # measure.o (MeasureOptions) from the agent library, the kernels (activation names) after it.
-  set(_agent_fuzz_libs ${MIXNAS_FUZZ_GCC_LIB_DIR}/libmixnas_agent_common.a
+  # measure.o (MeasureOptions) from the measurement library, the kernels (activation names) after
+  # it.
+  set(_agent_fuzz_libs ${MIXNAS_FUZZ_GCC_LIB_DIR}/libmixnas_measure.a
       ${MIXNAS_FUZZ_GCC_LIB_DIR}/libmixnas_runtime.a mixnas_runtime_format)
 else()
   return()

@@ -75,8 +75,8 @@ CostModel::CostModel(sn::YoloModel& model, int imgsz) : imgsz_(imgsz) {
   if (sites_.empty()) throw Error("the model has no conv sites to cost");
 }
 
-agent::LayerSignature CostModel::signature(const Site& s, size_t a, int w_bits, int a_bits) const {
-  agent::LayerSignature sig;
+eval::LayerSignature CostModel::signature(const Site& s, size_t a, int w_bits, int a_bits) const {
+  eval::LayerSignature sig;
   const auto& g = s.geometry;
   sig.in_h = static_cast<int>(g.in_h);
   sig.in_w = static_cast<int>(g.in_w);
@@ -96,8 +96,8 @@ agent::LayerSignature CostModel::signature(const Site& s, size_t a, int w_bits, 
   return sig;
 }
 
-std::vector<agent::LayerSignature> CostModel::signatures() const {
-  std::vector<agent::LayerSignature> out;
+std::vector<eval::LayerSignature> CostModel::signatures() const {
+  std::vector<eval::LayerSignature> out;
   std::set<std::string> seen;
   for (const auto& s : sites_) {
     size_t na = s.has_act ? s.acts.size() : 1;
@@ -128,8 +128,8 @@ size_t index_of(const std::vector<T>& v, const T& x) {
 }
 }  // namespace
 
-std::vector<agent::LayerSignature> CostModel::signatures(const sn::ArchChoices& choices) const {
-  std::vector<agent::LayerSignature> out;
+std::vector<eval::LayerSignature> CostModel::signatures(const sn::ArchChoices& choices) const {
+  std::vector<eval::LayerSignature> out;
   for (const auto& s : sites_) {
     auto it = choices.find(s.name);
     size_t a = 0;

@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "evaluators/agent/layer_graph.h"
 #include "evaluators/latency_table.h"
+#include "evaluators/layer_graph.h"
 #include "supernet/model.h"
 
 namespace mixnas::search {
@@ -45,9 +45,9 @@ class CostModel {
   CostModel(supernet::YoloModel& model, int imgsz);
 
   // Every signature of every candidate (with duplicates across sites removed).
-  std::vector<agent::LayerSignature> signatures() const;
+  std::vector<eval::LayerSignature> signatures() const;
   // The signatures of one fixed architecture (one per site).
-  std::vector<agent::LayerSignature> signatures(const supernet::ArchChoices& choices) const;
+  std::vector<eval::LayerSignature> signatures(const supernet::ArchChoices& choices) const;
 
   // Reads the latency and weight bytes of every candidate from `table` (throws mixnas::Error
   // naming the first missing entry) and keeps the table's calibration.
@@ -105,7 +105,7 @@ class CostModel {
   const eval::Calibration& calibration() const { return calibration_; }
 
  private:
-  agent::LayerSignature signature(const Site& s, size_t a, int w_bits, int a_bits) const;
+  eval::LayerSignature signature(const Site& s, size_t a, int w_bits, int a_bits) const;
   size_t site_index(const std::string& name) const;
   std::vector<Site> sites_;
   int imgsz_;

@@ -15,12 +15,12 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "core/text.h"
 #include "core/version.h"
 #include "datasets/loader.h"
 #include "datasets/torch_batch.h"
 #include "deploy/export/export.h"
 #include "deploy/runtime/version.h"
-#include "evaluators/agent/device_id.h"
 #include "search/cost.h"
 #include "search/lut.h"
 #include "search/report.h"
@@ -30,18 +30,7 @@ namespace mixnas::search {
 namespace fs = std::filesystem;
 namespace sn = mixnas::supernet;
 using Clock = std::chrono::steady_clock;
-
-Measurer local_measurer(const agent::MeasureOptions& options) {
-  Measurer m;
-  m.device_id = agent::device_id();
-  m.runtime_version = rt::runtime_version();
-  m.options = options;
-  m.layers = eval::local_measurer(options);
-  m.model = [options](const std::string& package) {
-    return agent::measure_package(package, options);
-  };
-  return m;
-}
+using text::fmt;
 
 SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   SearchOptions o;
@@ -171,12 +160,6 @@ void set_requires_grad(const std::vector<torch::Tensor>& ts, bool value) {
   for (const auto& t : ts) const_cast<torch::Tensor&>(t).set_requires_grad(value);
 }
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
 const char* kResultsHeader =
     "epoch,tau,train/weight_loss,train/arch_loss,cost/E_latency_ms,cost/E_memory_bytes,"
     "derived/latency_ms,derived/memory_bytes,seconds\n";
@@ -285,21 +268,95 @@ bool SupernetSearch::finished() const {
   return !history_.empty() && history_.back().epoch >= options_.epochs;
 }
 
+// Temperature: exponential from tau_start to tau_end over the architecture epochs. Warm-up
+// trains every candidate evenly (softmax of untouched logits = uniform mixture).
+double SupernetSearch::set_epoch_mode(int epoch) {
+  if (epoch < options_.warmup_epochs) {
+    model_->set_arch_mode(sn::ArchMode::kSoftmax, 1.0);
+    return 1.0;
+  }
+  int n = options_.epochs - options_.warmup_epochs;
+  double t = n > 1 ? static_cast<double>(epoch - options_.warmup_epochs) / (n - 1) : 1.0;
+  double tau = options_.tau_start * std::pow(options_.tau_end / options_.tau_start, t);
+  model_->set_arch_mode(sn::parse_arch_mode(options_.sampling), tau);
+  return tau;
+}
+
+// Weight step: architecture logits frozen. Returns the detection loss.
+double SupernetSearch::weight_step(const data::Batch& batch, double lr) {
+  State& s = *state_;
+  auto& wgroups = s.weight_opt->param_groups();
+  for (size_t g = 0; g < wgroups.size(); ++g) {
+    static_cast<torch::optim::AdamWOptions&>(wgroups[g].options())
+        .lr(g == 2 ? lr * kQuantLrScale : lr);
+  }
+  set_requires_grad(s.arch, false);
+  data::TensorBatch tb = data::to_tensors(batch);
+  auto raw = model_->forward_raw(tb.images);
+  auto items = s.loss->compute(raw, tb.targets, batch.height, batch.width);
+  s.weight_opt->zero_grad();
+  items.total.backward();
+  clip_grad_norm(s.others, 10.0);
+  s.weight_opt->step();
+  project_quantizer_steps(model_);
+  set_requires_grad(s.arch, true);
+  ++s.iteration;
+  return items.total.item<double>();
+}
+
+// Architecture step: weights frozen; detection loss on held-out images plus the cost.
+SupernetSearch::ArchStep SupernetSearch::arch_step(int epoch, int& arch_round) {
+  State& s = *state_;
+  data::Batch ab;
+  if (!s.arch_loader->next(&ab)) {
+    s.arch_loader->start_epoch(epoch * 1000 + (++arch_round));
+    s.arch_loader->next(&ab);
+  }
+  set_requires_grad(s.others, false);
+  data::TensorBatch atb = data::to_tensors(ab);
+  auto araw = model_->forward_raw(atb.images);
+  auto aitems = s.loss->compute(araw, atb.targets, ab.height, ab.width);
+  torch::Tensor lat = cost_.expected_latency_ms(model_);
+  torch::Tensor mem = cost_.expected_memory_bytes(model_);
+  // The detection loss per image (the loss functions scale by the batch size, as ultralytics'
+  // do), so that the lambdas weigh the cost terms the same for any search.batch.
+  torch::Tensor total = aitems.total.to(torch::kFloat64) /
+                        static_cast<double>(std::max<int64_t>(1, atb.images.size(0)));
+  if (options_.lambda_latency > 0) {
+    total = total + options_.lambda_latency * cost_shape(options_.shape, lat / target_latency_ms_);
+  }
+  if (options_.lambda_memory > 0) {
+    total = total + options_.lambda_memory * cost_shape(options_.shape, mem / target_memory_bytes_);
+  }
+  s.arch_opt->zero_grad();
+  total.backward();
+  s.arch_opt->step();
+  set_requires_grad(s.others, true);
+  return {total.item<double>(), lat.item<double>(), mem.item<double>()};
+}
+
+// The record's costs after the epoch: expected under the probabilities, and of the argmax.
+void SupernetSearch::close_record(SearchEpoch& rec) const {
+  {
+    torch::NoGradGuard no_grad;
+    rec.expected_latency_ms = cost_.expected_latency_ms(model_).item<double>();
+    rec.expected_memory_bytes = cost_.expected_memory_bytes(model_).item<double>();
+  }
+  sn::ArchChoices derived = model_->argmax_choices();
+  rec.derived_latency_ms = cost_.latency_ms(derived);
+  rec.derived_memory_bytes = cost_.memory_bytes(derived);
+  log::info("search epoch ", rec.epoch, "/", options_.epochs, ": loss ",
+            fmt("%.4f", rec.weight_loss), ", E[latency] ", fmt("%.3f", rec.expected_latency_ms),
+            " ms (target ", fmt("%.3f", target_latency_ms_), "), E[memory] ",
+            fmt("%.0f", rec.expected_memory_bytes / 1024), " KiB (target ",
+            fmt("%.0f", target_memory_bytes_ / 1024), "), argmax ",
+            fmt("%.3f", rec.derived_latency_ms), " ms");
+}
+
 void SupernetSearch::run_epoch(int epoch, SearchEpoch& rec) {
   State& s = *state_;
   const bool arch_phase = epoch >= options_.warmup_epochs;
-  // Temperature: exponential from tau_start to tau_end over the architecture epochs.
-  double tau = 1.0;
-  sn::ArchMode mode = sn::ArchMode::kSoftmax;
-  if (arch_phase) {
-    int n = options_.epochs - options_.warmup_epochs;
-    double t = n > 1 ? static_cast<double>(epoch - options_.warmup_epochs) / (n - 1) : 1.0;
-    tau = options_.tau_start * std::pow(options_.tau_end / options_.tau_start, t);
-    mode = sn::parse_arch_mode(options_.sampling);
-  }
-  // Warm-up trains every candidate evenly (softmax of untouched logits = uniform mixture).
-  model_->set_arch_mode(mode, arch_phase ? tau : 1.0);
-  rec.tau = arch_phase ? tau : 1.0;
+  rec.tau = set_epoch_mode(epoch);
 
   s.weight_loader->start_epoch(epoch);
   const int64_t nb = s.weight_loader->batches_per_epoch();
@@ -320,70 +377,23 @@ void SupernetSearch::run_epoch(int epoch, SearchEpoch& rec) {
   data::Batch batch;
   double sum_w = 0, sum_a = 0;
   int64_t nw = 0, na = 0;
-  double last_lat = 0, last_mem = 0;
+  ArchStep last;
   auto t0 = Clock::now();
   while (s.weight_loader->next(&batch)) {
     double lr = options_.lr0 * lf;
     if (static_cast<double>(s.iteration) < warm_iters)
       lr *= static_cast<double>(s.iteration + 1) / warm_iters;
-    auto& wgroups = s.weight_opt->param_groups();
-    for (size_t g = 0; g < wgroups.size(); ++g) {
-      static_cast<torch::optim::AdamWOptions&>(wgroups[g].options())
-          .lr(g == 2 ? lr * kQuantLrScale : lr);
-    }
-    // Weight step: architecture logits frozen.
-    set_requires_grad(s.arch, false);
-    data::TensorBatch tb = data::to_tensors(batch);
-    auto raw = model_->forward_raw(tb.images);
-    auto items = s.loss->compute(raw, tb.targets, batch.height, batch.width);
-    s.weight_opt->zero_grad();
-    items.total.backward();
-    clip_grad_norm(s.others, 10.0);
-    s.weight_opt->step();
-    project_quantizer_steps(model_);
-    set_requires_grad(s.arch, true);
-    sum_w += items.total.item<double>();
+    sum_w += weight_step(batch, lr);
     ++nw;
-    ++s.iteration;
-
     if (arch_phase && nw % every == 0) {
-      data::Batch ab;
-      if (!s.arch_loader->next(&ab)) {
-        s.arch_loader->start_epoch(epoch * 1000 + (++arch_round));
-        s.arch_loader->next(&ab);
-      }
-      // Architecture step: weights frozen; detection loss on held-out images plus the cost.
-      set_requires_grad(s.others, false);
-      data::TensorBatch atb = data::to_tensors(ab);
-      auto araw = model_->forward_raw(atb.images);
-      auto aitems = s.loss->compute(araw, atb.targets, ab.height, ab.width);
-      torch::Tensor lat = cost_.expected_latency_ms(model_);
-      torch::Tensor mem = cost_.expected_memory_bytes(model_);
-      // The detection loss per image (the loss functions scale by the batch size, as ultralytics'
-      // do), so that the lambdas weigh the cost terms the same for any search.batch.
-      torch::Tensor total = aitems.total.to(torch::kFloat64) /
-                            static_cast<double>(std::max<int64_t>(1, atb.images.size(0)));
-      if (options_.lambda_latency > 0) {
-        total =
-            total + options_.lambda_latency * cost_shape(options_.shape, lat / target_latency_ms_);
-      }
-      if (options_.lambda_memory > 0) {
-        total =
-            total + options_.lambda_memory * cost_shape(options_.shape, mem / target_memory_bytes_);
-      }
-      s.arch_opt->zero_grad();
-      total.backward();
-      s.arch_opt->step();
-      set_requires_grad(s.others, true);
-      sum_a += total.item<double>();
-      last_lat = lat.item<double>();
-      last_mem = mem.item<double>();
+      last = arch_step(epoch, arch_round);
+      sum_a += last.loss;
       ++na;
     }
     std::string post = "loss=" + fmt("%.3f", sum_w / static_cast<double>(nw));
     if (na > 0)
-      post +=
-          " E[lat]=" + fmt("%.2f", last_lat) + "ms E[mem]=" + fmt("%.0f", last_mem / 1024) + "KiB";
+      post += " E[lat]=" + fmt("%.2f", last.latency_ms) +
+              "ms E[mem]=" + fmt("%.0f", last.memory_bytes / 1024) + "KiB";
     progress.set_postfix(post);
     progress.advance();
   }
@@ -391,21 +401,8 @@ void SupernetSearch::run_epoch(int epoch, SearchEpoch& rec) {
   rec.epoch = epoch + 1;
   rec.weight_loss = nw ? sum_w / static_cast<double>(nw) : 0;
   rec.arch_loss = na ? sum_a / static_cast<double>(na) : 0;
-  {
-    torch::NoGradGuard no_grad;
-    rec.expected_latency_ms = cost_.expected_latency_ms(model_).item<double>();
-    rec.expected_memory_bytes = cost_.expected_memory_bytes(model_).item<double>();
-  }
-  sn::ArchChoices derived = model_->argmax_choices();
-  rec.derived_latency_ms = cost_.latency_ms(derived);
-  rec.derived_memory_bytes = cost_.memory_bytes(derived);
+  close_record(rec);
   rec.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  log::info("search epoch ", rec.epoch, "/", options_.epochs, ": loss ",
-            fmt("%.4f", rec.weight_loss), ", E[latency] ", fmt("%.3f", rec.expected_latency_ms),
-            " ms (target ", fmt("%.3f", target_latency_ms_), "), E[memory] ",
-            fmt("%.0f", rec.expected_memory_bytes / 1024), " KiB (target ",
-            fmt("%.0f", target_memory_bytes_ / 1024), "), argmax ",
-            fmt("%.3f", rec.derived_latency_ms), " ms");
 }
 
 void SupernetSearch::save_checkpoint(int epoch) const {
@@ -578,378 +575,6 @@ void SupernetSearch::fit(bool resume) {
     if (callback_) callback_(rec);
   }
   model_->set_arch_mode(sn::ArchMode::kFixed);
-}
-
-// ------------------------------------------------------------------ the whole job
-
-namespace {
-
-struct Figures {
-  std::string name;
-  sn::ArchChoices choices;
-  double map50_95 = -1, map50 = -1;
-  double latency_ms = 0;
-  double predicted_ms = -1;
-  int64_t peak_bytes = 0, weight_bytes = 0, arena_bytes = 0;
-  Proxies proxies;
-  std::vector<rt::NodeProfile> nodes;
-  std::string dir;
-  std::string package;  // the exported model.mxr
-};
-
-nlohmann::json figures_json(const Figures& f) {
-  nlohmann::json j = {{"map50_95", f.map50_95},         {"map50", f.map50},
-                      {"latency_ms", f.latency_ms},     {"peak_bytes", f.peak_bytes},
-                      {"weight_bytes", f.weight_bytes}, {"arena_bytes", f.arena_bytes},
-                      {"macs", f.proxies.macs},         {"bops", f.proxies.bops},
-                      {"params", f.proxies.params}};
-  if (f.predicted_ms >= 0) j["predicted_latency_ms"] = f.predicted_ms;
-  return j;
-}
-
-// The epoch record with the best fitness (what weights/best.pt holds).
-EpochRecord best_record(const std::vector<EpochRecord>& h) {
-  EpochRecord best;
-  double bf = -1;
-  for (const auto& r : h) {
-    double f = fitness(r.map50, r.map50_95);
-    if (f > bf) {
-      bf = f;
-      best = r;
-    }
-  }
-  return best;
-}
-
-// Trains `model` into `dir` (resuming a started run), exports model.mxr (+ onnx and arch.yaml
-// when `all_formats`) into `out_dir` and measures it.
-Figures train_export_measure(const std::string& name, sn::YoloModel model,
-                             const sn::ArchChoices& choices, const data::DetectionSplit& train,
-                             const data::DetectionSplit& val, const TrainOptions& options,
-                             const std::string& dir, const std::string& out_dir, bool resume,
-                             bool all_formats, const std::vector<std::string>& class_names,
-                             const Measurer& measurer, const CostModel& cost) {
-  Figures f;
-  f.name = name;
-  f.choices = choices;
-  f.dir = dir;
-  fs::create_directories(dir);
-  bool started = fs::exists(fs::path(dir) / "weights" / "last.pt");
-  log::info(name, ": training into ", dir, started && resume ? " (resuming)" : "");
-  Trainer trainer(model, train, val, options, dir);
-  trainer.fit(resume && started);
-  EpochRecord best = best_record(trainer.history());
-  f.map50 = best.map50;
-  f.map50_95 = best.map50_95;
-
-  exporter::ExportRequest req;
-  req.input = (fs::path(dir) / "weights" / "best.pt").string();
-  req.formats =
-      all_formats ? std::vector<std::string>{"mxr", "onnx"} : std::vector<std::string>{"mxr"};
-  if (all_formats && !exporter::onnx_available()) req.formats = {"mxr"};
-  req.options.imgsz = options.imgsz;
-  req.options.class_names = class_names;
-  req.output_dir = out_dir;
-  exporter::run_export(req);
-  f.package = (fs::path(out_dir) / "model.mxr").string();
-  agent::MeasureResult r = measurer.model(read_file(f.package));
-  f.latency_ms = r.latency.median_ms;
-  f.peak_bytes = r.memory.peak_bytes;
-  f.weight_bytes = r.memory.resident_weight_bytes;
-  f.arena_bytes = r.memory.arena_bytes;
-  f.nodes = r.nodes;
-  f.proxies = cost.proxies(choices);
-  log::info(name, ": mAP50-95 ", fmt("%.4f", f.map50_95), " mAP50 ", fmt("%.4f", f.map50),
-            ", measured ", fmt("%.3f", f.latency_ms), " ms, peak ", f.peak_bytes, " bytes");
-  return f;
-}
-
-bool predictable(const CostModel& cost, const sn::ArchChoices& choices) {
-  try {
-    cost.raw_latency_ms(choices);
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
-}
-
-}  // namespace
-
-nlohmann::json run_search(const config::Config& cfg, const Measurer& measurer,
-                          const std::string& run_dir, bool resume, const SearchHooks& hooks) {
-  auto t_start = Clock::now();
-  SearchOptions o = SearchOptions::from_config(cfg);
-  const int imgsz = o.train.imgsz;
-  const uint64_t seed = o.train.seed;
-  set_torch_threads(o.train.threads);
-
-  // Data: the train split (or a fraction of it) and val.
-  data::DatasetConfig dataset = data::load_dataset_config(cfg.resolve_path("data"));
-  int nc = cfg.get_int("nc") > 0 ? static_cast<int>(cfg.get_int("nc")) : dataset.num_classes();
-  data::DetectionSplit full_train = data::DetectionSplit::load(dataset, "train");
-  data::DetectionSplit val = data::DetectionSplit::load(dataset, "val");
-  log::info(full_train.report().summary());
-  log::info(val.report().summary());
-  data::DetectionSplit train =
-      o.fraction < 1 ? full_train.partition(o.fraction, seed).first : full_train;
-  if (o.fraction < 1)
-    log::info("using ", train.size(), " train images (fraction ", o.fraction, ")");
-
-  // The supernet.
-  torch::manual_seed(seed);
-  if (!cfg.get_node("search_space") || cfg.get_node("search_space").IsNull()) {
-    throw Error(cfg.where("search_space").str() +
-                ": 'search_space' is required (candidates per site; docs/search_space.md)");
-  }
-  sn::BuildOptions bo;
-  bo.nc = nc;
-  bo.search_space =
-      sn::parse_search_space(cfg.get_node("search_space"), cfg.where("search_space").file);
-  bo.recompute = o.recompute;
-  const std::string model_path = cfg.resolve_path("model");
-  sn::YoloModel supernet = sn::build_model(model_path, bo);
-  log::info("supernet ", model_path, ": ", supernet->parameter_count(), " parameters, ",
-            supernet->site_refs().size(), " sites");
-
-  // Costs: the latency table of this device, calibrated on whole models.
-  CostModel cost(supernet, imgsz);
-  const std::string lut_path = (fs::path(run_dir) / "lut.json").string();
-  LutRequest lr;
-  lr.model_key = model_key(supernet, imgsz);
-  lr.cache_dir = o.lut_cache;
-  lr.run_copy = lut_path;
-  lr.calibrate_n = o.calibrate_n;
-  lr.seed = seed;
-  lr.imgsz = imgsz;
-  lr.reuse_run_copy = resume;
-  eval::LatencyTable table = prepare_table(supernet, cost, measurer, lr);
-  cost.attach(table);
-
-  // Bit-widths that cannot pay on this device leave the search space (cost.prune_margin): the
-  // supernet is built again without them, from the same seed (so the same initial weights).
-  const std::vector<CostModel::Pruned> pruned = cost.dominated_bits(table, o.prune_margin);
-  if (!pruned.empty()) {
-    std::map<std::string, int> dropped;  // "w2" -> sites
-    for (const auto& p : pruned) {
-      sn::SearchRule rule;
-      rule.name = p.site;
-      rule.w_bits = p.w_bits;
-      rule.a_bits = p.a_bits;
-      rule.where = lut_path + " (cost.prune_margin)";
-      bo.search_space->rules.push_back(rule);
-      for (int b : p.dropped_w_bits) ++dropped["w" + std::to_string(b)];
-      for (int b : p.dropped_a_bits) ++dropped["a" + std::to_string(b)];
-    }
-    std::string what;
-    for (const auto& [bits, n] : dropped)
-      what += (what.empty() ? "" : ", ") + bits + " at " + std::to_string(n) + " sites";
-    log::info("bit-widths with no gain in time or memory on ", measurer.device_id,
-              " dropped: ", what, " (", pruned.size(), " of ", cost.sites().size(),
-              " sites; cost.prune_margin ", fmt("%.2f", o.prune_margin), ")");
-    torch::manual_seed(seed);
-    supernet = sn::build_model(model_path, bo);
-    cost = CostModel(supernet, imgsz);
-    cost.attach(table);
-  }
-
-  sn::ArchChoices reference = cost.reference_choices();
-  double target_lat = o.target_latency_ms > 0 ? o.target_latency_ms
-                                              : o.target_latency_ratio * cost.latency_ms(reference);
-  double target_mem = o.target_memory_bytes > 0
-                          ? o.target_memory_bytes
-                          : o.target_memory_ratio * cost.memory_bytes(reference);
-  log::info("targets: latency ", fmt("%.3f", target_lat), " ms, memory ",
-            fmt("%.0f", target_mem / 1024),
-            " KiB (reference: ", fmt("%.3f", cost.latency_ms(reference)), " ms, ",
-            fmt("%.0f", cost.memory_bytes(reference) / 1024), " KiB)");
-
-  // The search.
-  sn::ArchChoices searched;
-  std::vector<SearchEpoch> search_history;
-  std::string probs_csv;
-  if (o.strategy == "dnas") {
-    auto [arch_part, weight_part] = train.partition(o.arch_split, seed);
-    log::info("search: ", weight_part.size(), " images for weights, ", arch_part.size(),
-              " for the architecture");
-    // Seeded here, so the table's calibration (measured or cached) does not change the search.
-    torch::manual_seed(seed + 1);
-    SupernetSearch search(supernet, weight_part, arch_part, cost, o, run_dir, target_lat,
-                          target_mem);
-    if (hooks.on_search_epoch) search.on_epoch_end(hooks.on_search_epoch);
-    search.fit(resume);
-    searched = supernet->argmax_choices();
-    search_history = search.history();
-    sn::write_arch_yaml((fs::path(run_dir) / "arch.yaml").string(), supernet, searched);
-    log::info("derived architecture: ", (fs::path(run_dir) / "arch.yaml").string(), " (predicted ",
-              fmt("%.3f", cost.latency_ms(searched)), " ms)");
-  }
-
-  nlohmann::json summary;
-  summary["run_dir"] = run_dir;
-  summary["device_id"] = measurer.device_id;
-  summary["strategy"] = o.strategy;
-  summary["imgsz"] = imgsz;
-  summary["targets"] = {{"latency_ms", target_lat}, {"memory_bytes", target_mem}};
-  summary["pruned_bits"] = nlohmann::json::object();
-  for (const auto& p : pruned) {
-    summary["pruned_bits"][p.site] = {{"w_bits", p.w_bits},
-                                      {"a_bits", p.a_bits},
-                                      {"dropped_w_bits", p.dropped_w_bits},
-                                      {"dropped_a_bits", p.dropped_a_bits}};
-  }
-  if (!o.finetune) {
-    summary["searched_arch"] = (fs::path(run_dir) / "arch.yaml").string();
-    write_file_atomic((fs::path(run_dir) / "summary.json").string(), summary.dump(2) + "\n");
-    return summary;
-  }
-
-  std::vector<std::string> names = dataset.names;
-  std::optional<Figures> searched_fig;
-  if (o.strategy == "dnas") {
-    sn::YoloModel derived = sn::derive_model(supernet, searched);
-    searched_fig = train_export_measure("searched", derived, searched, train, val, o.train,
-                                        (fs::path(run_dir) / "finetune").string(), run_dir, resume,
-                                        true, names, measurer, cost);
-    searched_fig->predicted_ms = cost.latency_ms(searched);
-    write_file_atomic((fs::path(run_dir) / "weights" / "best.pt").string(),
-                      read_file((fs::path(run_dir) / "finetune" / "weights" / "best.pt").string()));
-  }
-
-  // Baselines: one activation everywhere, the configured bits policy, the same budget.
-  std::vector<Figures> baselines;
-  for (const auto& act_text : o.baselines) {
-    sn::Act act = sn::parse_act(act_text, "baselines");
-    sn::ArchChoices choices = cost.uniform_choices(act, o.baseline_bits, searched);
-    std::string dir = (fs::path(run_dir) / "baselines" / sn::act_name(act)).string();
-    sn::YoloModel model{nullptr};
-    TrainOptions options = o.train;
-    if (o.strategy == "dnas") {
-      model = sn::derive_model(supernet, choices);
-    } else {
-      // Without a supernet a baseline trains from scratch for the budget of a whole search.
-      torch::manual_seed(seed);
-      sn::BuildOptions fb;
-      fb.nc = nc;
-      fb.choices = choices;
-      model = sn::YoloModel(supernet->spec(), fb);
-      options.epochs = o.epochs + o.train.epochs;
-    }
-    Figures f = train_export_measure(sn::act_name(act), model, choices, train, val, options, dir,
-                                     dir, resume, false, names, measurer, cost);
-    if (predictable(cost, choices)) f.predicted_ms = cost.latency_ms(choices);
-    baselines.push_back(f);
-  }
-
-  // The compared latencies: each model was measured right after its training; measuring them all
-  // again, in interleaved rounds once nothing else runs, and keeping each one's lowest median
-  // takes out the bursts of load that one 20-run median can catch.
-  {
-    std::vector<Figures*> all;
-    if (searched_fig) all.push_back(&*searched_fig);
-    for (auto& b : baselines) all.push_back(&b);
-    constexpr int kFinalRounds = 2;
-    for (int round = 0; round < kFinalRounds && !all.empty(); ++round) {
-      for (Figures* f : all) {
-        agent::MeasureResult r = measurer.model(read_file(f->package));
-        if (r.latency.median_ms < f->latency_ms) {
-          f->latency_ms = r.latency.median_ms;
-          f->nodes = r.nodes;
-        }
-      }
-    }
-    for (const Figures* f : all)
-      log::info(f->name, ": ", fmt("%.3f", f->latency_ms), " ms (lowest median of ",
-                kFinalRounds + 1, " measurements)");
-  }
-
-  // How well the table predicts whole models it was not calibrated on.
-  std::vector<std::pair<double, double>> pred_meas;
-  std::vector<std::string> checked;  // what each pair is, for the log
-  if (searched_fig) {
-    pred_meas.push_back({searched_fig->predicted_ms, searched_fig->latency_ms});
-    checked.push_back("searched");
-  }
-  for (const auto& b : baselines) {
-    if (b.predicted_ms < 0) continue;
-    pred_meas.push_back({b.predicted_ms, b.latency_ms});
-    checked.push_back(b.name);
-  }
-  std::vector<std::pair<double, double>> val_pairs =
-      measure_random_architectures(supernet, cost, measurer, o.validate_n, seed + 7919, imgsz);
-  pred_meas.insert(pred_meas.end(), val_pairs.begin(), val_pairs.end());
-  for (size_t i = 0; i < val_pairs.size(); ++i)
-    checked.push_back("random " + std::to_string(i + 1));
-  for (size_t i = 0; i < pred_meas.size(); ++i) {
-    const auto& [p, m] = pred_meas[i];
-    log::info("LUT check ", checked[i], ": predicted ", fmt("%.3f", p), " ms, measured ",
-              fmt("%.3f", m), " ms (", fmt("%+.1f", m > 0 ? 100.0 * (p - m) / m : 0.0), "%)");
-  }
-  LutAccuracy acc = lut_accuracy(pred_meas);
-
-  if (searched_fig) summary["searched"] = figures_json(*searched_fig);
-  summary["baselines"] = nlohmann::json::object();
-  for (const auto& b : baselines) summary["baselines"][b.name] = figures_json(b);
-  summary["lut_mape"] = acc.mape_pct;
-  summary["lut_max_err"] = acc.max_err_pct;
-  summary["lut_n"] = acc.n;
-  summary["baseline_bits"] = o.baseline_bits;
-  if (searched_fig && !baselines.empty()) {
-    const Figures& ref = baselines.front();
-    summary["vs_" + ref.name] = {
-        {"map50_95_delta", searched_fig->map50_95 - ref.map50_95},
-        {"latency_reduction_pct", 100.0 * (1.0 - searched_fig->latency_ms / ref.latency_ms)},
-        {"peak_memory_reduction_pct", 100.0 * (1.0 - static_cast<double>(searched_fig->peak_bytes) /
-                                                         static_cast<double>(ref.peak_bytes))}};
-  }
-  summary["seconds"] = std::chrono::duration<double>(Clock::now() - t_start).count();
-  write_file_atomic((fs::path(run_dir) / "summary.json").string(), summary.dump(2) + "\n");
-
-  // The report.
-  ReportInput in;
-  in.title = "mixnas search: " + fs::path(run_dir).filename().string();
-  in.config_text = cfg.to_yaml();
-  in.summary = summary;
-  in.history = search_history;
-  in.probs_csv = fs::exists(fs::path(run_dir) / "probs.csv")
-                     ? read_file((fs::path(run_dir) / "probs.csv").string())
-                     : std::string();
-  auto add_model = [&](const Figures& f) {
-    ReportModel m;
-    m.name = f.name;
-    m.map50_95 = f.map50_95;
-    m.map50 = f.map50;
-    m.latency_ms = f.latency_ms;
-    m.peak_bytes = f.peak_bytes;
-    m.weight_bytes = f.weight_bytes;
-    m.choices = f.choices;
-    m.nodes = f.nodes;
-    in.models.push_back(m);
-  };
-  if (searched_fig) add_model(*searched_fig);
-  for (const auto& b : baselines) add_model(b);
-  for (const auto& s : cost.sites()) {
-    ReportSite rs;
-    rs.name = s.name;
-    rs.acts.clear();
-    for (auto a : s.acts) rs.acts.push_back(sn::act_name(a));
-    rs.w_bits = s.w_bits;
-    rs.a_bits = s.a_bits;
-    rs.macs = s.geometry.macs();
-    in.sites.push_back(rs);
-  }
-  if (searched_fig) {
-    auto sigs = cost.signatures(searched_fig->choices);
-    for (size_t i = 0; i < sigs.size() && i < in.sites.size(); ++i) {
-      if (!table.has(sigs[i].key())) continue;
-      const auto& e = table.at(sigs[i].key());
-      in.sites[i].searched_latency_ms = e.median_ms;
-      in.sites[i].weight_bytes = e.weight_bytes;
-      in.sites[i].arena_bytes = e.arena_bytes;
-    }
-  }
-  write_report((fs::path(run_dir) / "report.html").string(), in);
-  log::info("report: ", (fs::path(run_dir) / "report.html").string());
-  return summary;
 }
 
 }  // namespace mixnas::search

@@ -1,18 +1,7 @@
 #pragma once
-// `mixnas search`: the differentiable search of activations and bit-widths, then derive, finetune
-// (quantization-aware, from the inherited weights), validate, export, measure on the device, the
-// uniform baselines with the same budget, and the report (docs/search.md).
-//
-// Run folder runs/search/<name>/:
-//   args.yaml          the resolved config
-//   lut.json           the latency table used (device id, runtime version, calibration)
-//   results.csv        one row per search epoch (losses, expected latency and memory, tau)
-//   probs.csv          site probabilities per epoch
-//   weights/supernet.pt  search checkpoint (every epoch, atomically); weights/best.pt the winner
-//   arch.yaml          the derived architecture
-//   finetune/          the winner's finetune run (results.csv, weights/)
-//   baselines/<act>/   each baseline's run and model.mxr
-//   model.mxr, model.onnx, summary.json, report.html
+// The differentiable search of activations and bit-widths (DNAS): the search options of
+// `mixnas search`, and the supernet phase, weights and architecture logits trained in alternation
+// against the cost model. The whole job around it is search/run_search.h.
 #include <functional>
 #include <memory>
 #include <string>
@@ -20,7 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "evaluators/agent/measure.h"
+#include "datasets/loader.h"
+#include "evaluators/evaluator.h"
 #include "evaluators/latency_table.h"
 #include "search/trainer.h"
 #include "supernet/model.h"
@@ -32,17 +22,6 @@ class Config;
 namespace mixnas::search {
 
 class CostModel;
-
-// Where latency is measured: in this process, or through mixnas-agent on a device.
-struct Measurer {
-  std::string device_id;
-  std::string runtime_version;
-  agent::MeasureOptions options;  // runs, warm-up and threads of every measurement
-  eval::LayerMeasurer layers;     // one-layer graphs for the table
-  std::function<agent::MeasureResult(const std::string& package)> model;  // whole packages
-};
-// In-process measurement through the runtime (the agent's own measuring code).
-Measurer local_measurer(const agent::MeasureOptions& options);
 
 struct SearchOptions {
   std::string strategy = "dnas";  // dnas | uniform
@@ -109,6 +88,14 @@ class SupernetSearch {
  private:
   struct State;
   void run_epoch(int epoch, SearchEpoch& rec);
+  // The arch mode and temperature of an epoch; returns tau (1 in the warm-up).
+  double set_epoch_mode(int epoch);
+  double weight_step(const data::Batch& batch, double lr);
+  struct ArchStep {
+    double loss = 0, latency_ms = 0, memory_bytes = 0;
+  };
+  ArchStep arch_step(int epoch, int& arch_round);
+  void close_record(SearchEpoch& rec) const;
   // The prior of search.start_act: `act`'s logit raised by start_logit wherever it is a
   // candidate (given once, when the warm-up ends); check_start throws when it is nowhere one.
   void start_from(supernet::Act act);
@@ -133,9 +120,5 @@ class SupernetSearch {
 struct SearchHooks {
   std::function<void(const SearchEpoch&)> on_search_epoch;
 };
-
-// The whole job of `mixnas search CONFIG`. Returns summary.json's content.
-nlohmann::json run_search(const config::Config& cfg, const Measurer& measurer,
-                          const std::string& run_dir, bool resume, const SearchHooks& hooks = {});
 
 }  // namespace mixnas::search

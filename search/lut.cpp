@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "deploy/export/export.h"
@@ -25,16 +26,14 @@ std::string model_key(const sn::YoloModel& model, int imgsz) {
     for (int b : s.a_bits) text << b << ',';
     text << '\n';
   }
-  // FNV-1a, 64 bit: a name, not a security measure.
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : text.str()) h = (h ^ c) * 1099511628211ULL;
+  const uint64_t h = fnv1a(text.str());
   char buf[32];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
   return buf;
 }
 
 double measure_architecture(sn::YoloModel& supernet, const sn::ArchChoices& choices,
-                            const Measurer& measurer, int imgsz) {
+                            eval::Evaluator& evaluator, int imgsz) {
   sn::YoloModel fixed = sn::derive_model(supernet, choices);
   {
     // Quantizers not trained yet take their initial steps from one random batch; latency does
@@ -47,13 +46,13 @@ double measure_architecture(sn::YoloModel& supernet, const sn::ArchChoices& choi
   exporter::ExportOptions eo;
   eo.imgsz = imgsz;
   std::string package = exporter::export_mxr(fixed, eo);
-  return measurer.model(package).latency.median_ms;
+  return evaluator.measure_package(package).latency.median_ms;
 }
 
 std::vector<std::pair<double, double>> measure_random_architectures(sn::YoloModel& supernet,
                                                                     const CostModel& cost,
-                                                                    const Measurer& measurer, int n,
-                                                                    uint64_t seed, int imgsz,
+                                                                    eval::Evaluator& evaluator,
+                                                                    int n, uint64_t seed, int imgsz,
                                                                     bool raw) {
   std::vector<std::pair<double, double>> out;
   if (n <= 0) return out;
@@ -61,7 +60,7 @@ std::vector<std::pair<double, double>> measure_random_architectures(sn::YoloMode
   for (int i = 0; i < n; ++i) {
     sn::ArchChoices c = cost.random_choices(seed + static_cast<uint64_t>(i) * 7919u);
     double predicted = raw ? cost.raw_latency_ms(c) : cost.latency_ms(c);
-    double measured = measure_architecture(supernet, c, measurer, imgsz);
+    double measured = measure_architecture(supernet, c, evaluator, imgsz);
     out.push_back({predicted, measured});
     progress.advance();
   }
@@ -87,13 +86,13 @@ LutAccuracy lut_accuracy(const std::vector<std::pair<double, double>>& pm) {
 }
 
 eval::LatencyTable prepare_table(sn::YoloModel& supernet, const CostModel& cost,
-                                 const Measurer& measurer, const LutRequest& req) {
-  const int threads = measurer.options.threads;
+                                 eval::Evaluator& evaluator, const LutRequest& req) {
+  const int threads = evaluator.options().threads;
   auto usable = [&](const eval::LatencyTable& t) {
-    return t.matches(measurer.device_id, measurer.runtime_version, threads);
+    return t.matches(evaluator.device_id(), evaluator.runtime_version(), threads);
   };
-  eval::LatencyTable table(measurer.device_id, measurer.runtime_version, threads,
-                           measurer.options.runs);
+  eval::LatencyTable table(evaluator.device_id(), evaluator.runtime_version(), threads,
+                           evaluator.options().runs);
   bool from_run = false;
   if (req.reuse_run_copy && !req.run_copy.empty() && fs::exists(req.run_copy)) {
     eval::LatencyTable t = eval::LatencyTable::load(req.run_copy);
@@ -104,12 +103,12 @@ eval::LatencyTable prepare_table(sn::YoloModel& supernet, const CostModel& cost,
                 " entries, kept from the run)");
     } else {
       log::warn(req.run_copy, " was measured on ", t.device_id(), " (runtime ", t.runtime_version(),
-                ", ", t.threads(), " threads): measuring a new table for ", measurer.device_id);
+                ", ", t.threads(), " threads): measuring a new table for ", evaluator.device_id());
     }
   }
   std::string cache_file;
   if (!from_run && !req.cache_dir.empty()) {
-    cache_file = (fs::path(req.cache_dir) / (measurer.device_id + ".json")).string();
+    cache_file = (fs::path(req.cache_dir) / (evaluator.device_id() + ".json")).string();
     if (fs::exists(cache_file)) {
       eval::LatencyTable t = eval::LatencyTable::load(cache_file);
       if (usable(t)) {
@@ -123,7 +122,7 @@ eval::LatencyTable prepare_table(sn::YoloModel& supernet, const CostModel& cost,
     }
   }
   auto signatures = cost.signatures();
-  size_t measured = table.fill(signatures, measurer.layers);
+  size_t measured = table.fill(signatures, evaluator);
   log::info("latency table: ", signatures.size(), " signatures, ", measured, " measured now, ",
             signatures.size() - measured, " from the table");
 
@@ -135,7 +134,7 @@ eval::LatencyTable prepare_table(sn::YoloModel& supernet, const CostModel& cost,
     t0.set_calibration(eval::Calibration{});
     raw.attach(t0);
     log::info("calibrating the table on ", req.calibrate_n, " whole random architectures");
-    auto pairs = measure_random_architectures(supernet, raw, measurer, req.calibrate_n,
+    auto pairs = measure_random_architectures(supernet, raw, evaluator, req.calibrate_n,
                                               req.seed + 104729u, req.imgsz, /*raw=*/true);
     table.calibrate(pairs);
     table.store_calibration(req.model_key);
@@ -145,7 +144,7 @@ eval::LatencyTable prepare_table(sn::YoloModel& supernet, const CostModel& cost,
   }
   if (!cache_file.empty() || (!req.cache_dir.empty() && !from_run)) {
     fs::create_directories(req.cache_dir);
-    table.save((fs::path(req.cache_dir) / (measurer.device_id + ".json")).string());
+    table.save((fs::path(req.cache_dir) / (evaluator.device_id() + ".json")).string());
   }
   if (!req.run_copy.empty()) {
     fs::create_directories(fs::path(req.run_copy).parent_path());

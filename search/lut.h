@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "evaluators/evaluator.h"
 #include "evaluators/latency_table.h"
 #include "search/cost.h"
 #include "search/dnas.h"
@@ -31,19 +32,19 @@ struct LutRequest {
 // Loads or measures every entry `cost` needs and makes sure the table holds a calibration for
 // the model; writes the cache and the run copy atomically.
 eval::LatencyTable prepare_table(supernet::YoloModel& supernet, const CostModel& cost,
-                                 const Measurer& measurer, const LutRequest& request);
+                                 eval::Evaluator& evaluator, const LutRequest& request);
 
 // Measures one architecture whole: the fixed model of `choices` with the supernet's weights (its
 // quantizers initialised on a random batch when untrained), exported at imgsz and run by the
-// measurer. Returns the measured median latency in ms.
+// evaluator. Returns the measured median latency in ms.
 double measure_architecture(supernet::YoloModel& supernet, const supernet::ArchChoices& choices,
-                            const Measurer& measurer, int imgsz);
+                            eval::Evaluator& evaluator, int imgsz);
 
 // (predicted, measured) latency pairs of n random architectures drawn with `seed`.
 std::vector<std::pair<double, double>> measure_random_architectures(supernet::YoloModel& supernet,
                                                                     const CostModel& cost,
-                                                                    const Measurer& measurer, int n,
-                                                                    uint64_t seed, int imgsz,
+                                                                    eval::Evaluator& evaluator,
+                                                                    int n, uint64_t seed, int imgsz,
                                                                     bool raw = false);
 
 struct LutAccuracy {

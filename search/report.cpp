@@ -200,10 +200,8 @@ Probs parse_probs(const std::string& csv, std::vector<double>* epochs) {
   return p;
 }
 
-}  // namespace
-
-std::string render_report(const ReportInput& in) {
-  std::ostringstream h;
+// Style, title and the run in one paragraph.
+void report_head(std::ostream& h, const ReportInput& in) {
   h << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>" << esc(in.title)
     << "</title><style>"
     << "body{font-family:sans-serif;margin:24px;color:#222;max-width:1200px}"
@@ -222,8 +220,11 @@ std::string render_report(const ReportInput& in) {
     << "</b>. Latency-table error on whole models not used for its calibration: MAPE "
     << num(s.value("lut_mape", -1.0), 2) << "% (max " << num(s.value("lut_max_err", -1.0), 2)
     << "%, n=" << s.value("lut_n", 0) << ").</p>";
+}
 
-  // Figures.
+// The compared models, and the searched one against the first baseline.
+void report_models(std::ostream& h, const ReportInput& in) {
+  const auto& s = in.summary;
   h << "<h2>Models</h2><table><tr><th class='l'>model</th><th>mAP50-95</th><th>mAP50</th>"
        "<th>latency (ms)</th><th>peak memory</th><th>weights</th></tr>";
   for (const auto& m : in.models) {
@@ -241,8 +242,10 @@ std::string render_report(const ReportInput& in) {
     }
   }
   if (!in.models.empty()) h << "<h2>mAP vs latency</h2>" << scatter(in.models);
+}
 
-  // Choices per site.
+// The searched model's activation and bits at every site.
+void report_site_choices(std::ostream& h, const ReportInput& in) {
   const ReportModel* searched = nullptr;
   for (const auto& m : in.models)
     if (m.name == "searched") searched = &m;
@@ -280,8 +283,10 @@ std::string render_report(const ReportInput& in) {
     }
     h << "</table>";
   }
+}
 
-  // Search history.
+// The search epochs' expected and derived costs and loss.
+void report_history(std::ostream& h, const ReportInput& in) {
   if (!in.history.empty()) {
     std::vector<double> xs, lat, mem, dlat, loss;
     for (const auto& e : in.history) {
@@ -297,8 +302,10 @@ std::string render_report(const ReportInput& in) {
       << lines({{"E[memory] KiB", mem}}, xs, 380, 220, false, "memory (KiB)")
       << lines({{"weight loss", loss}}, xs, 380, 220, false, "training loss") << "</div>";
   }
+}
 
-  // Probability curves per site.
+// Each site's candidate probabilities per epoch.
+void report_probabilities(std::ostream& h, const ReportInput& in) {
   if (!in.probs_csv.empty()) {
     std::vector<double> epochs;
     Probs p = parse_probs(in.probs_csv, &epochs);
@@ -321,8 +328,10 @@ std::string render_report(const ReportInput& in) {
       h << "</div>";
     }
   }
+}
 
-  // Per layer, measured.
+// Measured latency per layer, memory, the config and summary.json.
+void report_layers_memory_config(std::ostream& h, const ReportInput& in) {
   for (const auto& m : in.models) {
     if (m.nodes.empty()) continue;
     double total = 0;
@@ -352,6 +361,18 @@ std::string render_report(const ReportInput& in) {
   h << "</table>";
   h << "<h2>Config</h2><pre>" << esc(in.config_text) << "</pre>";
   h << "<h2>summary.json</h2><pre>" << esc(in.summary.dump(2)) << "</pre></body></html>\n";
+}
+
+}  // namespace
+
+std::string render_report(const ReportInput& in) {
+  std::ostringstream h;
+  report_head(h, in);
+  report_models(h, in);
+  report_site_choices(h, in);
+  report_history(h, in);
+  report_probabilities(h, in);
+  report_layers_memory_config(h, in);
   return h.str();
 }
 

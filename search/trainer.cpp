@@ -27,16 +27,6 @@ void set_torch_threads(int threads) {
   if (n > 0 && torch::get_num_threads() != n) torch::set_num_threads(n);
 }
 
-bool has_quantized_sites(const supernet::YoloModel& model) {
-  for (const auto& s : model->sites()) {
-    for (int b : s.w_bits)
-      if (b < supernet::kFloatBits) return true;
-    for (int b : s.a_bits)
-      if (b < supernet::kFloatBits) return true;
-  }
-  return false;
-}
-
 double fitness(double map50, double map50_95) {
   return 0.1 * map50 + 0.9 * map50_95;
 }
@@ -149,31 +139,6 @@ void copy_state(supernet::YoloModel& to, const supernet::YoloModel& from) {
   for (const auto& p : from->named_parameters(true)) dst_p[p.key()].copy_(p.value());
   auto dst_b = to->named_buffers(true);
   for (const auto& b : from->named_buffers(true)) dst_b[b.key()].copy_(b.value());
-}
-
-std::string model_text_for_checkpoint(const supernet::YoloModel& model) {
-  // The architecture rides along with the weights: an arch.yaml of the model's fixed choices.
-  fs::path tmp = fs::temp_directory_path() /
-                 ("mixnas_arch_" + std::to_string(::getpid()) + "_" +
-                  std::to_string(reinterpret_cast<uintptr_t>(model.get())) + ".yaml");
-  supernet::write_arch_yaml(tmp.string(), model, model->argmax_choices());
-  std::string text = read_file(tmp.string());
-  fs::remove(tmp);
-  return text;
-}
-
-supernet::YoloModel model_from_arch_text(const std::string& text, const std::string& origin) {
-  fs::path tmp =
-      fs::temp_directory_path() / ("mixnas_arch_read_" + std::to_string(::getpid()) + ".yaml");
-  write_file_atomic(tmp.string(), text);
-  try {
-    auto arch = supernet::read_arch_yaml(tmp.string());
-    fs::remove(tmp);
-    return supernet::build_from_arch(arch);
-  } catch (const Error& e) {
-    fs::remove(tmp);
-    throw Error(origin + ": the architecture stored in the checkpoint does not build: " + e.what());
-  }
 }
 
 }  // namespace
@@ -355,7 +320,7 @@ Trainer::Trainer(supernet::YoloModel model, const data::DetectionSplit& train,
                 std::to_string(train_.names().size()) + "; set nc in the config or the model YAML");
   }
   State& s = *state_;
-  s.qat = options_.qat && has_quantized_sites(model_);
+  s.qat = options_.qat && supernet::has_quantized_sites(model_);
   s.loss = make_loss_for(model_, options_);
   s.loader = std::make_unique<data::BatchLoader>(train_, loader_options(options_, true));
 
@@ -656,22 +621,13 @@ void Trainer::append_csv(const EpochRecord& r) const {
 
 void Trainer::save_checkpoint(const std::string& path, int epoch) const {
   torch::serialize::OutputArchive archive;
-  archive.write("format", c10::IValue(std::string("mixnas-checkpoint-1")));
-  archive.write("arch_yaml", c10::IValue(model_text_for_checkpoint(model_)));
+  supernet::write_checkpoint_model(archive, model_, state_->ema ? &state_->ema : nullptr,
+                                   train_.names());
   archive.write("epoch", c10::IValue(static_cast<int64_t>(epoch)));
-  std::string names;
-  for (const auto& n : train_.names()) names += n + "\n";
-  archive.write("names", c10::IValue(names));
   archive.write("best_fitness", c10::IValue(best_fitness_));
   archive.write("iteration", c10::IValue(state_->iteration));
   archive.write("ema_updates", c10::IValue(state_->ema_updates));
-  torch::serialize::OutputArchive model_archive, ema_archive, opt_archive;
-  model_->save(model_archive);
-  archive.write("model", model_archive);
-  if (state_->ema) {
-    state_->ema->save(ema_archive);
-    archive.write("ema", ema_archive);
-  }
+  torch::serialize::OutputArchive opt_archive;
   state_->optimizer->save(opt_archive);
   archive.write("optimizer", opt_archive);
   std::vector<double> hist;
@@ -737,49 +693,6 @@ int Trainer::load_checkpoint(const std::string& path) {
     history_.push_back(r);
   }
   return epoch;
-}
-
-supernet::YoloModel load_trained_model(const std::string& weights_path,
-                                       std::vector<std::string>* class_names) {
-  if (!fs::exists(weights_path)) throw Error(weights_path + ": no such weights file");
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(weights_path);
-  } catch (const c10::Error& e) {
-    throw Error(weights_path + ": not a readable mixnas checkpoint");
-  }
-  c10::IValue v;
-  if (!archive.try_read("format", v) || !v.isString() || v.toStringRef() != "mixnas-checkpoint-1") {
-    throw Error(weights_path + ": not a mixnas checkpoint (no format tag)");
-  }
-  if (class_names) {
-    class_names->clear();
-    c10::IValue names;
-    if (archive.try_read("names", names) && names.isString()) {
-      std::string all = names.toStringRef(), cur;
-      for (char c : all) {
-        if (c == '\n') {
-          class_names->push_back(cur);
-          cur.clear();
-        } else {
-          cur += c;
-        }
-      }
-    }
-  }
-  archive.read("arch_yaml", v);
-  supernet::YoloModel model = model_from_arch_text(v.toStringRef(), weights_path);
-  torch::serialize::InputArchive weights;
-  // The EMA weights are what validation measured; fall back to the raw ones.
-  if (!archive.try_read("ema", weights)) archive.read("model", weights);
-  try {
-    model->load(weights);
-  } catch (const c10::Error& e) {
-    throw Error(weights_path + ": its weights do not fit its architecture (" +
-                std::string(e.what_without_backtrace()) + ")");
-  }
-  model->eval();
-  return model;
 }
 
 }  // namespace mixnas::search

@@ -13,6 +13,7 @@
 
 #include "datasets/dataset.h"
 #include "evaluators/coco_eval.h"
+#include "supernet/checkpoint.h"
 #include "supernet/model.h"
 
 namespace mixnas::config {
@@ -130,20 +131,10 @@ void project_quantizer_steps(supernet::YoloModel& model);
 // tensor: hundreds of small tensors per step).
 void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
 
-// True when some site of the (fixed) model has weight or activation bits below 32: it trains
-// quantization-aware and runs with BN folded before its weight quantizers (val, predict, export).
-bool has_quantized_sites(const supernet::YoloModel& model);
-
 // LibTorch intra-op threads: `threads`, or every core when 0 (the config's `threads: 0`).
 void set_torch_threads(int threads);
 
 // ultralytics' fitness: 0.1 * mAP50 + 0.9 * mAP50-95.
 double fitness(double map50, double map50_95);
-
-// Loads a checkpoint's model (weights/best.pt or last.pt): the arch.yaml or model YAML stored in
-// it rebuilds the architecture, then the weights are read. Throws mixnas::Error naming the file.
-// `class_names`, when given, receives the dataset's class names stored with the weights.
-supernet::YoloModel load_trained_model(const std::string& weights_path,
-                                       std::vector<std::string>* class_names = nullptr);
 
 }  // namespace mixnas::search

@@ -102,11 +102,12 @@ inline float derivative(float x) {
   }
 }
 
-#define MIXNAS_FOR_EACH_ACT(M)                                                              \
-  M(kIdentity)                                                                              \
-  M(kRelu)                                                                                  \
-  M(kRelu6) M(kLeakyRelu) M(kHardswish) M(kSilu) M(kSigmoid) M(kTanh) M(kGelu) M(kGeluTanh) \
-      M(kMish) M(kHardsigmoid)
+// clang-format 14 reflows this list differently on every run.
+// clang-format off
+#define MIXNAS_FOR_EACH_ACT(M) \
+  M(kIdentity) M(kRelu) M(kRelu6) M(kLeakyRelu) M(kHardswish) M(kSilu) M(kSigmoid) M(kTanh) \
+  M(kGelu) M(kGeluTanh) M(kMish) M(kHardsigmoid)
+// clang-format on
 
 MIXNAS_MULTIVERSION void act_fwd_dispatch(int act, const float* __restrict x, float* __restrict out,
                                           int64_t n, float p) {

@@ -782,7 +782,7 @@ YoloModel derive_model(YoloModel& supernet, const ArchChoices& choices) {
   return fixed;
 }
 
-void write_arch_yaml(const std::string& path, const YoloModel& model, const ArchChoices& choices) {
+std::string arch_yaml_text(const YoloModel& model, const ArchChoices& choices) {
   YAML::Emitter out;
   out << YAML::Comment("mixnas architecture: model YAML + per-site choices (docs/model_yaml.md)");
   out << YAML::BeginMap;
@@ -794,7 +794,7 @@ void write_arch_yaml(const std::string& path, const YoloModel& model, const Arch
   out << YAML::Key << "sites" << YAML::Value << YAML::BeginMap;
   for (const auto& site : model->site_refs()) {
     auto it = choices.find(site.name);
-    if (it == choices.end()) throw Error("write_arch_yaml: no choice for site " + site.name);
+    if (it == choices.end()) throw Error("arch.yaml: no choice for site " + site.name);
     out << YAML::Key << site.name << YAML::Value << YAML::Flow << YAML::BeginMap;
     if (it->second.act) out << YAML::Key << "act" << YAML::Value << act_name(*it->second.act);
     out << YAML::Key << "w_bits" << YAML::Value << it->second.w_bits;
@@ -802,11 +802,18 @@ void write_arch_yaml(const std::string& path, const YoloModel& model, const Arch
     out << YAML::EndMap;
   }
   out << YAML::EndMap << YAML::EndMap;
-  write_file_atomic(path, std::string(out.c_str()) + "\n");
+  return std::string(out.c_str()) + "\n";
+}
+
+void write_arch_yaml(const std::string& path, const YoloModel& model, const ArchChoices& choices) {
+  write_file_atomic(path, arch_yaml_text(model, choices));
 }
 
 ArchFile read_arch_yaml(const std::string& path) {
-  const std::string text = read_file(path);
+  return parse_arch_yaml(read_file(path), path);
+}
+
+ArchFile parse_arch_yaml(const std::string& text, const std::string& path) {
   YAML::Node root = load_yaml_text(text, path);
   if (!root.IsMap() || !root["model_yaml"] || !root["sites"])
     throw Error(path + ": not an arch.yaml (needs model_yaml and sites)");

@@ -168,13 +168,17 @@ YoloModel build_model(const std::string& path, BuildOptions options = {},
 // `supernet` (same names). Throws mixnas::Error when a choice is not a candidate of its site.
 YoloModel derive_model(YoloModel& supernet, const ArchChoices& choices);
 
-// arch.yaml: the model YAML text, nc, scale and per-site choices. Written atomically.
+// arch.yaml: the model YAML text, nc, scale and per-site choices (docs/model_yaml.md).
+std::string arch_yaml_text(const YoloModel& model, const ArchChoices& choices);
+// arch_yaml_text written atomically to `path`.
 void write_arch_yaml(const std::string& path, const YoloModel& model, const ArchChoices& choices);
 struct ArchFile {
   ModelSpec spec;
   int nc = 80;
   ArchChoices choices;
 };
+// Parses arch.yaml text; `origin` (a path, or "best.pt (arch_yaml)") names it in errors.
+ArchFile parse_arch_yaml(const std::string& text, const std::string& origin);
 ArchFile read_arch_yaml(const std::string& path);
 // Rebuilds the fixed model an arch.yaml describes (fresh weights).
 YoloModel build_from_arch(const ArchFile& arch);

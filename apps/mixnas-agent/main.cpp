@@ -15,7 +15,7 @@
 #include "core/log.h"
 #include "core/text.h"
 #include "core/version.h"
-#include "evaluators/agent/device_id.h"
+#include "evaluators/device_id.h"
 #include "evaluators/agent/server.h"
 
 namespace {
@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
                 " (--insecure-http): the token crosses the network in clear");
     }
     std::printf("mixnas-agent %s listening on %s://%s:%d device_id=%s threads=%d\n",
-                MIXNAS_VERSION, server.tls() ? "https" : "http", options.host.c_str(), port, agent::device_id().c_str(),
+                MIXNAS_VERSION, server.tls() ? "https" : "http", options.host.c_str(), port, eval::device_id().c_str(),
                 options.threads);
     std::fflush(stdout);
     server.serve();

@@ -7,18 +7,14 @@
 #include <string>
 #include <vector>
 
+#include <yaml-cpp/yaml.h>
 #include "apps/mixnas/commands.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/text.h"
-#ifdef HAVE_MIXNAS_EXPORT
-#include <yaml-cpp/yaml.h>
 
-#include "deploy/export/export.h"
-#endif
-#ifdef HAVE_MIXNAS_DATASETS
 #include "datasets/dataset.h"
-#endif
+#include "deploy/export/export.h"
 
 namespace mixnas::cli {
 
@@ -36,7 +32,6 @@ struct ExportArgs {
   int max_det = 300;
 };
 
-#ifdef HAVE_MIXNAS_EXPORT
 namespace fs = std::filesystem;
 
 // The args.yaml of the run holding `dir`: its own, else the nearest ancestor's (a baseline or
@@ -61,17 +56,14 @@ void defaults_from_run(const fs::path& run_dir, int* imgsz, std::vector<std::str
       if (*imgsz == 0 && root[section] && root[section]["imgsz"])
         *imgsz = root[section]["imgsz"].as<int>();
     if (*imgsz == 0 && root["imgsz"]) *imgsz = root["imgsz"].as<int>();
-#ifdef HAVE_MIXNAS_DATASETS
     if (names->empty() && root["data"]) {
       fs::path data = root["data"].as<std::string>();
       if (fs::exists(data)) *names = data::load_dataset_config(data.string()).names;
     }
-#endif
   } catch (const std::exception& e) {
     log::warn(args.string(), ": not used for export defaults (", e.what(), ")");
   }
 }
-#endif
 }  // namespace
 
 Runner add_export_command(CLI::App& app) {
@@ -97,9 +89,6 @@ Runner add_export_command(CLI::App& app) {
   cmd->add_option("--iou", args->iou, "NMS IoU threshold stored in the .mxr");
   cmd->add_option("--max-det", args->max_det, "Maximum detections per image");
   return [args]() -> int {
-#ifndef HAVE_MIXNAS_EXPORT
-    return not_implemented("export", "issue 7: export");
-#else
     exporter::ExportRequest req;
     req.input = args->input;
     req.formats.clear();
@@ -132,7 +121,6 @@ Runner add_export_command(CLI::App& app) {
     exporter::ExportResult result = exporter::run_export(req);
     for (const std::string& f : result.files) std::printf("%s\n", f.c_str());
     return 0;
-#endif
   };
 }
 

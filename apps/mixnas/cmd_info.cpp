@@ -5,6 +5,7 @@
 #include <sstream>
 #include <string>
 
+#include <torch/version.h>
 #include "apps/mixnas/commands.h"
 #include "core/schemas.h"
 #include "core/text.h"
@@ -12,9 +13,6 @@
 #include "deploy/runtime/cpu_features.h"
 #include "deploy/runtime/kernels/conv.h"
 #include "deploy/runtime/version.h"
-#ifdef HAVE_MIXNAS_SUPERNET
-#include <torch/version.h>
-#endif
 
 namespace mixnas::cli {
 
@@ -48,11 +46,7 @@ Runner add_info_command(CLI::App& app) {
     std::printf("conv kernels:\n");
     for (const std::string& line : rt::conv_kernel_names_for(cpu))
       std::printf("  %s\n", line.c_str());
-#ifdef HAVE_MIXNAS_SUPERNET
     std::printf("libtorch:  %s\n", TORCH_VERSION);
-#else
-    std::printf("libtorch:  not linked\n");
-#endif
     return 0;
   };
 }

@@ -26,7 +26,7 @@ struct LutState {
 };
 
 int run_lut(const config::Config& cfg, bool validate, const LutState& st) {
-  search::Measurer measurer = measurer_from_config(cfg);
+  std::unique_ptr<eval::Evaluator> evaluator = evaluator_from_config(cfg);
   torch::manual_seed(static_cast<uint64_t>(cfg.get_int("seed")));
   int imgsz = static_cast<int>(cfg.get_int("imgsz"));
   supernet::YoloModel supernet = supernet_from_config(cfg);
@@ -43,7 +43,7 @@ int run_lut(const config::Config& cfg, bool validate, const LutState& st) {
   if (req.cache_dir.empty() && req.run_copy.empty()) {
     throw Error("nowhere to keep the table: set cost.lut_cache or --out");
   }
-  eval::LatencyTable table = search::prepare_table(supernet, cost, measurer, req);
+  eval::LatencyTable table = search::prepare_table(supernet, cost, *evaluator, req);
   cost.attach(table);
   const auto& c = table.calibration();
   std::printf(
@@ -54,7 +54,7 @@ int run_lut(const config::Config& cfg, bool validate, const LutState& st) {
   if (!validate) return 0;
   // Architectures drawn apart from the calibration's (another seed).
   auto pairs = search::measure_random_architectures(
-      supernet, cost, measurer, st.n, static_cast<uint64_t>(cfg.get_int("seed")) + 31337u, imgsz);
+      supernet, cost, *evaluator, st.n, static_cast<uint64_t>(cfg.get_int("seed")) + 31337u, imgsz);
   for (size_t i = 0; i < pairs.size(); ++i) {
     std::printf("arch %zu: predicted %.4f ms, measured %.4f ms (%+.2f%%)\n", i, pairs[i].first,
                 pairs[i].second, 100.0 * (pairs[i].first - pairs[i].second) / pairs[i].second);

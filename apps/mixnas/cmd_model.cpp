@@ -9,9 +9,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/text.h"
-#ifdef HAVE_MIXNAS_SUPERNET
 #include "supernet/model.h"
-#endif
 
 namespace mixnas::cli {
 
@@ -41,9 +39,6 @@ Runner add_model_command(CLI::App& app) {
   cmd->add_option("overrides", args->overrides, "key=value: nc=80 imgsz=640 scale=n");
   cmd->add_flag("--sites", args->sites, "Also list the search sites and their conv geometry");
   return [args]() -> int {
-#ifndef HAVE_MIXNAS_SUPERNET
-    return not_implemented("model", "issue 5: supernet");
-#else
     try {
       int nc = 0, imgsz = 640;
       std::string scale;
@@ -94,7 +89,6 @@ Runner add_model_command(CLI::App& app) {
       log::error(e.what());
       return 1;
     }
-#endif
   };
 }
 

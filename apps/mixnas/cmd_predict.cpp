@@ -166,10 +166,10 @@ Runner add_predict_command(CLI::App& app) {
       session = std::make_unique<rt::Session>(package, rt::SessionOptions{});
       names = package->graph().output.class_names;
     } else {
-      torch_model = search::load_trained_model(a->model, &names);
-      torch_model->eval();
-      // As val and export compute a quantized model: BN folded before the weight quantizer.
-      if (search::has_quantized_sites(torch_model)) torch_model->set_fold_bn(true);
+      // In eval mode with BN folded when quantized, as val and export compute it.
+      supernet::TrainedModel trained = supernet::load_trained_model(a->model);
+      torch_model = trained.model;
+      names = trained.class_names;
     }
     int imgsz = a->imgsz > 0 ? a->imgsz : 160;
     if (a->save_conf && !a->save_txt) throw Error("mixnas predict: --save-conf needs --save-txt");

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/run_dir.h"
 #include "core/schemas.h"
+#include "search/run_search.h"
 
 namespace mixnas::cli {
 namespace fs = std::filesystem;
@@ -23,13 +24,14 @@ Runner add_search_command(CLI::App& app) {
                 "Continue runs/search/<name> where it stopped (search epoch, finetune, baselines)");
   return [words, resume] {
     config::Config cfg = load_config_args(*words, config::search_schema());
-    search::Measurer measurer = measurer_from_config(cfg);
+    std::unique_ptr<eval::Evaluator> evaluator = evaluator_from_config(cfg);
     std::string run =
         make_run_dir("search", cfg.get_string("name"), *resume || cfg.get_bool("exist_ok"));
     if (!*resume || !fs::exists(run + "/args.yaml"))
       write_file_atomic(run + "/args.yaml", cfg.to_yaml());
-    log::info("search into ", run, ", latency measured on ", measurer.device_id);
-    nlohmann::json summary = search::run_search(cfg, measurer, run, *resume);
+    log::info("search into ", run, ", latency measured on ", evaluator->device_id(), " (",
+              evaluator->kind(), ")");
+    nlohmann::json summary = search::run_search(cfg, *evaluator, run, *resume);
     if (summary.contains("searched")) {
       const auto& s = summary["searched"];
       std::printf("searched: mAP50-95=%.4f mAP50=%.4f latency=%.3f ms peak=%lld bytes\n",

@@ -243,16 +243,14 @@ int validate_model(const ValArgs& a) {
     return 0;
   }
   search::set_torch_threads(options.threads);
-  std::vector<std::string> trained_names;
-  supernet::YoloModel model = search::load_trained_model(source.weights, &trained_names);
+  supernet::TrainedModel trained = supernet::load_trained_model(source.weights);
+  supernet::YoloModel model = trained.model;
+  const std::vector<std::string>& trained_names = trained.class_names;
   if (model->nc() != dataset.num_classes()) {
     throw Error(source.weights + ": the model detects " + std::to_string(model->nc()) +
                 " classes but " + data_path + " names " + std::to_string(dataset.num_classes()) +
                 "; validate on the dataset the model was trained on");
   }
-  // A quantized model runs with BN folded before its weight quantizers, as the trainer validated
-  // it after quant.freeze_bn_epoch and as it is exported.
-  if (search::has_quantized_sites(model)) model->set_fold_bn(true);
   if (!trained_names.empty() && trained_names != dataset.names) {
     log::warn(source.weights, ": class names differ from those of ", data_path,
               "; rows are named after the dataset");

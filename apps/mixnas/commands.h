@@ -43,15 +43,4 @@ void add_config_args(CLI::App* cmd, ConfigArgs& args);
 // defaults are the base). Throws mixnas::Error on any bad input.
 config::Config load_config_args(const ConfigArgs& args, const config::Schema& schema);
 
-// configs/devices/X.yaml -> the agents of a device class and their token (cmd_agent_ping.cpp).
-}  // namespace mixnas::cli
-namespace mixnas::agent {
-struct RemoteOptions;
-}
-namespace mixnas::cli {
-agent::RemoteOptions load_device_config(const std::string& path);
-
-// For commands whose implementation belongs to an open issue.
-int not_implemented(const std::string& command, const std::string& issue);
-
 }  // namespace mixnas::cli

@@ -11,11 +11,6 @@
 
 namespace mixnas::cli {
 
-int not_implemented(const std::string& command, const std::string& issue) {
-  log::error("'mixnas ", command, "' is not implemented yet (", issue, ")");
-  return 2;
-}
-
 config::Config load_config_args(const ConfigArgs& args, const config::Schema& schema) {
   std::vector<std::string> overrides;
   bool from_file = !args.words.empty() && args.words[0].find('=') == std::string::npos;
@@ -26,7 +21,8 @@ config::Config load_config_args(const ConfigArgs& args, const config::Schema& sc
 }
 
 void add_config_args(CLI::App* cmd, ConfigArgs& args) {
-  cmd->add_option("config", args.words, "CONFIG.yaml followed by key=value overrides (train.epochs=3)")
+  cmd->add_option("config", args.words,
+                  "CONFIG.yaml followed by key=value overrides (train.epochs=3)")
       ->required();
   // --name/--exist-ok are the config's name/exist_ok keys, as overrides.
   cmd->add_option_function<std::string>(

@@ -4,15 +4,13 @@
 
 #include "apps/mixnas/commands.h"
 #include "core/error.h"
-#include "core/version.h"
 #include "datasets/dataset.h"
-#include "deploy/runtime/version.h"
-#include "evaluators/agent/client.h"
+#include "evaluators/evaluator_factory.h"
 
 namespace mixnas::cli {
 
-search::Measurer measurer_from_config(const config::Config& cfg) {
-  agent::MeasureOptions mo;
+std::unique_ptr<eval::Evaluator> evaluator_from_config(const config::Config& cfg) {
+  eval::MeasureOptions mo;
   mo.runs = static_cast<int>(cfg.get_int("cost.runs"));
   mo.warmup = static_cast<int>(cfg.get_int("cost.warmup"));
   // The deployment's thread count, which need not be the training's.
@@ -27,18 +25,7 @@ search::Measurer measurer_from_config(const config::Config& cfg) {
     throw Error(cfg.where("cost.runs").str() + ": " + e.what());
   }
   const std::string device = cfg.get_string("device");
-  if (device == "local") return search::local_measurer(mo);
-  auto remote =
-      std::make_shared<agent::RemoteEvaluator>(load_device_config(cfg.resolve_path("device")));
-  search::Measurer m;
-  m.device_id = remote->device_id();
-  m.runtime_version = rt::runtime_version();
-  m.options = mo;
-  m.layers = [remote, mo](const std::vector<agent::LayerSignature>& layers) {
-    return remote->measure_layers(layers, mo);
-  };
-  m.model = [remote, mo](const std::string& package) { return remote->benchmark(package, mo); };
-  return m;
+  return eval::make_evaluator(device == "local" ? device : cfg.resolve_path("device"), mo);
 }
 
 supernet::YoloModel supernet_from_config(const config::Config& cfg) {

@@ -1,9 +1,6 @@
 #include "deploy/export/export.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -14,6 +11,7 @@
 #include "core/log.h"
 #include "core/text.h"
 #include "deploy/runtime/package.h"
+#include "supernet/checkpoint.h"
 #include "supernet/quant.h"
 
 namespace mixnas::exporter {
@@ -27,12 +25,6 @@ namespace {
 std::vector<float> to_floats(const Tensor& t) {
   Tensor c = t.detach().to(torch::kFloat).contiguous().cpu();
   return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-}
-
-std::string shape_str(const Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
 }
 
 int out_size(int in, int k, int s, int p, int d) {
@@ -407,117 +399,9 @@ void write_onnx(supernet::YoloModel& model, const ExportOptions& options, const 
 // ---------------------------------------------------------------------------------------------
 // Weights
 
-namespace {
-
-void load_checked(torch::nn::Module& m, torch::serialize::InputArchive& archive,
-                  const std::string& prefix, const std::string& file) {
-  torch::NoGradGuard no_grad;
-  std::set<std::string> known;
-  const auto misfit = [&](const std::string& key, const std::string& what) {
-    return Error(file + ": " + what + " '" + prefix + key +
-                 "': the weights were saved from another model YAML or architecture than the "
-                 "one they are loaded into (give the matching arch.yaml with --arch)");
-  };
-  const auto read_tensor = [&](const std::string& key, Tensor& dst, bool buffer) {
-    known.insert(key);
-    Tensor t;
-    if (!archive.try_read(key, t, buffer)) throw misfit(key, "has no tensor");
-    if (t.sizes() != dst.sizes())
-      throw misfit(key, "holds shape " + shape_str(t) + ", the architecture expects " +
-                            shape_str(dst) + " for");
-    dst.copy_(t.to(dst.dtype()));
-  };
-  for (auto& p : m.named_parameters(false)) read_tensor(p.key(), p.value(), false);
-  for (auto& b : m.named_buffers(false)) read_tensor(b.key(), b.value(), true);
-  for (auto& c : m.named_children()) {
-    known.insert(c.key());
-    torch::serialize::InputArchive sub;
-    if (!archive.try_read(c.key(), sub)) throw misfit(c.key(), "has no module");
-    load_checked(*c.value(), sub, prefix + c.key() + ".", file);
-  }
-  // Tensors or modules the architecture lacks (keys() also lists the archive's own attributes,
-  // such as "training", which are neither).
-  for (const std::string& key : archive.keys()) {
-    if (known.count(key)) continue;
-    Tensor t;
-    torch::serialize::InputArchive sub;
-    if (archive.try_read(key, t) || archive.try_read(key, sub))
-      throw misfit(key, "holds a tensor or module");
-  }
-}
-
-bool is_arch_yaml(const std::string& path) {
-  try {
-    YAML::Node root = YAML::LoadFile(path);
-    return root.IsMap() && root["model_yaml"] && root["sites"];
-  } catch (const YAML::Exception&) {
-    return false;
-  }
-}
-
-supernet::YoloModel model_from_arch_file(const std::string& path) {
-  // Model YAMLs go through the builder's own lookup (configs/models, yolov8n.yaml -> scale n).
-  if (fs::exists(path) && is_arch_yaml(path))
-    return supernet::build_from_arch(supernet::read_arch_yaml(path));
-  return supernet::build_model(path);
-}
-
-supernet::YoloModel model_from_arch_text(const std::string& text, const std::string& origin) {
-  static std::atomic<int> counter{0};
-  const fs::path tmp =
-      fs::temp_directory_path() / ("mixnas_export_arch_" + std::to_string(::getpid()) + "_" +
-                                   std::to_string(counter++) + ".yaml");
-  write_file_atomic(tmp.string(), text);
-  try {
-    auto arch = supernet::read_arch_yaml(tmp.string());
-    fs::remove(tmp);
-    return supernet::build_from_arch(arch);
-  } catch (const Error& e) {
-    fs::remove(tmp);
-    throw Error(origin + ": the architecture stored in the checkpoint does not build: " + e.what());
-  }
-}
-
-}  // namespace
-
 supernet::YoloModel load_weights(const std::string& path, const std::optional<std::string>& arch) {
-  if (!fs::exists(path))
-    throw Error(path + ": no such weights file (give weights/best.pt of a run, or the run folder)");
-  if (fs::is_directory(path)) throw Error(path + ": is a folder, not a weights file");
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error& e) {
-    throw Error(path + ": not a readable weights file (expected a mixnas checkpoint .pt)");
-  }
-  c10::IValue format;
-  const bool has_format = archive.try_read("format", format);
-  if (has_format && (!format.isString() || format.toStringRef() != "mixnas-checkpoint-1"))
-    throw Error(path + ": unsupported checkpoint format '" +
-                (format.isString() ? format.toStringRef() : std::string("?")) +
-                "' (this build reads mixnas-checkpoint-1)");
-  supernet::YoloModel model{nullptr};
-  if (arch) {
-    model = model_from_arch_file(*arch);
-  } else if (has_format) {
-    c10::IValue text;
-    if (!archive.try_read("arch_yaml", text) || !text.isString())
-      throw Error(path + ": the checkpoint holds no arch_yaml; give the architecture with --arch");
-    model = model_from_arch_text(text.toStringRef(), path);
-  } else {
-    throw Error(path +
-                ": not a mixnas checkpoint (no format tag); give the architecture (arch.yaml "
-                "or model YAML) with --arch to read plain model weights");
-  }
-  torch::serialize::InputArchive weights;
-  if (has_format) {
-    if (!archive.try_read("ema", weights) && !archive.try_read("model", weights))
-      throw Error(path + ": the checkpoint holds neither 'ema' nor 'model' weights");
-    load_checked(*model, weights, "", path);
-  } else {
-    load_checked(*model, archive, "", path);
-  }
-  model->eval();
+  supernet::YoloModel model = supernet::load_trained_model(path, arch).model;
+  // The exporter lowers BN into the conv, quantized or not.
   model->set_fold_bn(true);
   return model;
 }

@@ -5,7 +5,7 @@
 // the ONNX writer read it, model_to_ir() (export.h) writes it.
 //
 // Values are float tensors as the trainer sees them; quantization happens only at a conv's input
-// (NUMERICS.md "Where quantization happens"). The lowering decides which grids each value is
+// (docs/numerics.md "Where quantization happens"). The lowering decides which grids each value is
 // materialised in.
 #include <string>
 #include <vector>

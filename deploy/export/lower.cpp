@@ -1,4 +1,4 @@
-// IR -> runtime graph (NUMERICS.md "Where quantization happens").
+// IR -> runtime graph (docs/numerics.md "Where quantization happens").
 //
 // Backwards pass: the grids each value is needed in. A conv needs its input on its own grid (a
 // float input for a_bits = 32), a residual and the Detect decode need floats, and a layout op

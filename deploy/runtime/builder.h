@@ -23,7 +23,7 @@ struct ConvLayer {
   float alpha = 0.1f;
   int w_bits = 32;                   // 32: weights_f32; 1..8: weight_codes + weight_scale
   std::vector<float> weights_f32;    // OIHW
-  std::vector<int8_t> weight_codes;  // OIHW, NUMERICS.md codes (1-bit: +-1)
+  std::vector<int8_t> weight_codes;  // OIHW, docs/numerics.md codes (1-bit: +-1)
   std::vector<float> weight_scale;   // per output channel
   std::vector<float> bias;           // per output channel, empty = none
 
@@ -35,8 +35,8 @@ class GraphBuilder {
  public:
   explicit GraphBuilder(std::string producer = "mixnas");
 
-  // The image input [height, width, 3]: float32 or 8-bit codes (s = 1/255, z = 0 per NUMERICS.md).
-  // Also fills the input spec (letterbox on, pad 114, pixel scale 1/255).
+  // The image input [height, width, 3]: float32 or 8-bit codes (s = 1/255, z = 0 per
+  // docs/numerics.md). Also fills the input spec (letterbox on, pad 114, pixel scale 1/255).
   // `channels` other than 3 (any grid) make a non-image input, as one-layer graphs have.
   int add_input(const std::string& name, int height, int width, Grid grid, int channels = 3);
 

@@ -26,7 +26,7 @@ const char* op_type_name(OpType op);
 enum class TensorKind : uint8_t { kActivation, kConstant };
 
 // A quantization grid of an activation tensor: float32 (bits = 32) or unsigned codes q in
-// [0, 2^bits - 1] with value scale * (q - zero_point) (NUMERICS.md).
+// [0, 2^bits - 1] with value scale * (q - zero_point) (docs/numerics.md).
 struct Grid {
   int bits = 32;
   float scale = 1.0f;

@@ -2,7 +2,7 @@
 // The runtime's non-conv ops as plain functions over NHWC buffers (batch 1), plus detection
 // decode, NMS and letterbox preprocessing. The executor (session.cpp) calls them; tests check
 // them against hand-worked answers. Layout ops are templates over the element type: uint8_t
-// codes (exact when all tensors share one grid, NUMERICS.md) or float.
+// codes (exact when all tensors share one grid, docs/numerics.md) or float.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -11,7 +11,7 @@
 
 namespace mixnas::rt {
 
-// q = clamp(round_half_even(x / scale) + zero_point, 0, 2^bits - 1) (NUMERICS.md).
+// q = clamp(round_half_even(x / scale) + zero_point, 0, 2^bits - 1) (docs/numerics.md).
 uint8_t quantize_value(float x, const Grid& grid);
 void quantize(const float* x, size_t n, const Grid& grid, uint8_t* out, int threads);
 // x = scale * (q - zero_point).

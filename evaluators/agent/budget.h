@@ -6,13 +6,17 @@
 #include <cstdint>
 #include <string>
 
-#include "evaluators/agent/layer_graph.h"
+#include "evaluators/layer_graph.h"
+#include "evaluators/measure.h"
 
 namespace mixnas::rt {
 class Model;
 }
 
 namespace mixnas::agent {
+
+using eval::LayerSignature;
+using eval::MeasureOptions;
 
 struct RequestLimits {
   int64_t max_memory_bytes = int64_t{2} << 30;  // peak bytes of one measurement

@@ -10,9 +10,15 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "evaluators/agent/measure.h"
+#include "evaluators/measure.h"
 
 namespace mixnas::agent {
+
+// What an agent measures and answers with (evaluators/measure.h).
+using eval::LayerRow;
+using eval::LayerSignature;
+using eval::MeasureOptions;
+using eval::MeasureResult;
 
 struct AgentAddress {
   std::string host;

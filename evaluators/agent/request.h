@@ -7,10 +7,13 @@
 #include <vector>
 
 #include "evaluators/agent/budget.h"
-#include "evaluators/agent/layer_graph.h"
-#include "evaluators/agent/measure.h"
+#include "evaluators/layer_graph.h"
+#include "evaluators/measure.h"
 
 namespace mixnas::agent {
+
+using eval::LayerSignature;
+using eval::MeasureOptions;
 
 // httplib's Params type, spelled out so that this header does not need httplib.
 using QueryParams = std::multimap<std::string, std::string>;

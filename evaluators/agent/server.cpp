@@ -19,12 +19,19 @@
 #include "core/version.h"
 #include "deploy/runtime/kernels/conv.h"
 #include "deploy/runtime/session.h"
-#include "evaluators/agent/device_id.h"
 #include "evaluators/agent/guard.h"
-#include "evaluators/agent/measure.h"
 #include "evaluators/agent/request.h"
+#include "evaluators/device_id.h"
+#include "evaluators/measure.h"
 
 namespace mixnas::agent {
+
+using eval::device_id;
+using eval::device_info;
+using eval::LayerSignature;
+using eval::measure_layer;
+using eval::measure_package;
+using eval::MeasureOptions;
 
 bool constant_time_equal(const std::string& a, const std::string& b) {
   // Every byte of the longer string is looked at, whatever the inputs.

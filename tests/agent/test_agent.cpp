@@ -17,11 +17,12 @@
 #include "core/error.h"
 #include "deploy/runtime/package.h"
 #include "evaluators/agent/client.h"
-#include "evaluators/agent/device_id.h"
+#include "evaluators/device_id.h"
 #include "evaluators/agent/server.h"
 
 using namespace mixnas;
 using namespace mixnas::agent;
+using namespace mixnas::eval;
 
 namespace {
 

@@ -15,12 +15,13 @@
 #include "core/error.h"
 #include "deploy/runtime/package.h"
 #include "evaluators/agent/client.h"
-#include "evaluators/agent/measure.h"
+#include "evaluators/measure.h"
 #include "evaluators/agent/server.h"
 #include "tests/agent/agent_test_util.h"
 
 using namespace mixnas;
 using namespace mixnas::agent;
+using namespace mixnas::eval;
 using namespace mixnas::agent::testing;
 using Clock = std::chrono::steady_clock;
 

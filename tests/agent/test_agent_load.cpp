@@ -25,11 +25,12 @@
 #include <httplib.h>
 
 #include "deploy/runtime/package.h"
-#include "evaluators/agent/layer_graph.h"
+#include "evaluators/layer_graph.h"
 #include "tests/agent/agent_test_util.h"
 
 using namespace mixnas;
 using namespace mixnas::agent;
+using namespace mixnas::eval;
 using namespace mixnas::agent::testing;
 using Clock = std::chrono::steady_clock;
 

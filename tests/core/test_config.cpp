@@ -39,8 +39,8 @@ TEST_CASE("a valid config resolves values and defaults", "[config]") {
 
 TEST_CASE("base: includes another config that this one overrides", "[config]") {
   Config c = Config::load(kDir + "child.yaml", train_schema());
-  CHECK(c.get_int("train.epochs") == 3);   // from child
-  CHECK(c.get_int("train.batch") == 8);    // from base
+  CHECK(c.get_int("train.epochs") == 3);  // from child
+  CHECK(c.get_int("train.batch") == 8);   // from base
   CHECK(c.where("train.epochs").file == kDir + "child.yaml");
   CHECK(c.where("train.batch").file == kDir + "good.yaml");
 }
@@ -61,8 +61,9 @@ TEST_CASE("a wrong type names file:line:column, key and expected type", "[config
 
 TEST_CASE("an unknown key suggests the closest valid key", "[config]") {
   std::string msg = error_of([] { Config::load(kDir + "bad_unknown.yaml", train_schema()); });
-  CHECK(msg == kDir + "bad_unknown.yaml:4:3: unknown key 'train.epoch' in a train config; did you "
-               "mean 'train.epochs'?");
+  CHECK(msg == kDir +
+                   "bad_unknown.yaml:4:3: unknown key 'train.epoch' in a train config; did you "
+                   "mean 'train.epochs'?");
 }
 
 TEST_CASE("a YAML syntax error names file:line", "[config]") {
@@ -72,13 +73,15 @@ TEST_CASE("a YAML syntax error names file:line", "[config]") {
 
 TEST_CASE("a missing base names the including file, line and the path looked for", "[config]") {
   std::string msg = error_of([] { Config::load(kDir + "bad_base.yaml", train_schema()); });
-  CHECK_THAT(msg, Catch::StartsWith(kDir + "bad_base.yaml:1:7: base config 'does-not-exist.yaml' not found"));
+  CHECK_THAT(msg, Catch::StartsWith(
+                      kDir + "bad_base.yaml:1:7: base config 'does-not-exist.yaml' not found"));
 }
 
 TEST_CASE("a value outside the allowed choices suggests the right spelling", "[config]") {
   std::string msg = error_of([] { Config::load(kDir + "bad_choice.yaml", train_schema()); });
-  CHECK(msg == kDir + "bad_choice.yaml:4:14: 'train.optimizer' must be one of SGD, AdamW, got "
-               "'adamw'; did you mean 'AdamW'?");
+  CHECK(msg == kDir +
+                   "bad_choice.yaml:4:14: 'train.optimizer' must be one of SGD, AdamW, got "
+                   "'adamw'; did you mean 'AdamW'?");
 }
 
 TEST_CASE("cyclic bases are an error, not a hang", "[config]") {
@@ -92,10 +95,12 @@ TEST_CASE("bad overrides are errors naming the override", "[config]") {
   CHECK(error_of([] { Config::load(kDir + "good.yaml", train_schema(), {"train.epohcs=3"}); }) ==
         "command line (train.epohcs=3): unknown key 'train.epohcs' in a train config; did you "
         "mean 'train.epochs'?");
-  CHECK(error_of([] { Config::load(kDir + "good.yaml", train_schema(), {"epochs"}); })
-            .find("key=value") != std::string::npos);
-  CHECK(error_of([] { Config::load(kDir + "good.yaml", train_schema(), {"train=3"}); })
-            .find("is a section") != std::string::npos);
+  CHECK(error_of([] {
+          Config::load(kDir + "good.yaml", train_schema(), {"epochs"});
+        }).find("key=value") != std::string::npos);
+  CHECK(error_of([] {
+          Config::load(kDir + "good.yaml", train_schema(), {"train=3"});
+        }).find("is a section") != std::string::npos);
 }
 
 TEST_CASE("required keys must be given", "[config]") {

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "tests/runtime/golden.h"
 
 namespace mixnas::exporter::testing {
@@ -66,12 +67,7 @@ const std::vector<Entry>& entries() {
 struct Stream {
   uint64_t state;
   explicit Stream(uint64_t seed) : state(seed) {}
-  uint64_t next() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
+  uint64_t next() { return splitmix64(state); }
   // Uniform in [lo, hi), computed in double and rounded once to float.
   float uniform(double lo, double hi) {
     const double u = double(next() >> 11) * (1.0 / 9007199254740992.0);

@@ -1,5 +1,5 @@
 // The exported .mxr graph, run by the runtime, computes what the LibTorch fake-quant model computes
-// (eval mode, BN folded): NUMERICS.md "Convolution and its epilogue" and "Where quantization
+// (eval mode, BN folded): docs/numerics.md "Convolution and its epilogue" and "Where quantization
 // happens".
 #include <catch2/catch.hpp>
 

@@ -4,6 +4,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "core/hash.h"
 #include "deploy/runtime/kernels/activation.h"
 
 namespace mixnas::rt::testing {
@@ -234,12 +235,7 @@ namespace {
 class Rng {
  public:
   explicit Rng(uint64_t seed) : s_(seed) {}
-  uint64_t next() {
-    uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
+  uint64_t next() { return splitmix64(s_); }
   float uniform(float lo, float hi) {
     return lo + (hi - lo) * static_cast<float>(next() >> 40) / 16777216.0f;
   }

@@ -3,9 +3,9 @@
 // and a YOLOv8n-shaped detector (width 0.25, depth 0.33) with random weights, in fp32 or int8.
 //
 // The YOLO graph is written as a float network (LogicalGraph) and lowered to runtime tensors the
-// way NUMERICS.md "Where quantization happens" prescribes: every conv quantizes its own input with
-// its own grid; a producer writes one output per distinct grid its consumers need (plus a float
-// copy for residuals and the Detect head); concat/split/maxpool/upsample run once per grid on
+// way docs/numerics.md "Where quantization happens" prescribes: every conv quantizes its own input
+// with its own grid; a producer writes one output per distinct grid its consumers need (plus a
+// float copy for residuals and the Detect head); concat/split/maxpool/upsample run once per grid on
 // codes.
 #include <cstdint>
 #include <string>

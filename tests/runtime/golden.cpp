@@ -9,17 +9,11 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/hash.h"
 
 namespace mixnas::rt::golden {
 
 namespace {
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 uint32_t float_bits(float v) {
   uint32_t b;
@@ -42,10 +36,7 @@ std::string hex64(uint64_t v) {
 }  // namespace
 
 uint64_t fnv1a64(const void* data, size_t size) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < size; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
+  return fnv1a(data, size);
 }
 
 std::vector<uint8_t> make_input_image(int height, int width, uint64_t seed) {

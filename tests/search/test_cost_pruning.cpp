@@ -29,7 +29,7 @@ rules:
 
 // A table as a CPU whose low-bit layers all run the int8 kernel would measure it: every entry of
 // a site the same kernel, time and memory, up to noise of a few percent.
-eval::LatencyTable int8_fallback_table(const std::vector<agent::LayerSignature>& sigs) {
+eval::LatencyTable int8_fallback_table(const std::vector<eval::LayerSignature>& sigs) {
   eval::LatencyTable t("test-device", "test", 1, 5);
   int i = 0;
   for (const auto& s : sigs) {

@@ -1,21 +1,21 @@
-#include "evaluators/agent/device_id.h"
+#include "evaluators/device_id.h"
 
 #include <cctype>
 #include <cstdio>
 
+#include "core/hash.h"
 #include "core/text.h"
 #include "core/version.h"
 #include "deploy/runtime/cpu_features.h"
 #include "deploy/runtime/version.h"
 
-namespace mixnas::agent {
+namespace mixnas::eval {
 
 std::string device_id() {
   const rt::CpuFeatures& cpu = rt::cpu_features();
   std::string basis = cpu.arch + "|" + cpu.model_name + "|" + std::to_string(cpu.logical_cores) +
                       "|" + text::join(cpu.names(), ",") + "|" + rt::runtime_version();
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : basis) h = (h ^ c) * 1099511628211ULL;
+  const uint64_t h = fnv1a(basis);
   std::string model;
   for (char c : cpu.model_name) {
     if (std::isalnum(static_cast<unsigned char>(c))) {
@@ -40,4 +40,4 @@ nlohmann::json device_info(int threads) {
           {"threads", threads}};
 }
 
-}  // namespace mixnas::agent
+}  // namespace mixnas::eval

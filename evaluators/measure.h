@@ -10,9 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "deploy/runtime/session.h"
-#include "evaluators/agent/layer_graph.h"
+#include "evaluators/layer_graph.h"
 
-namespace mixnas::agent {
+namespace mixnas::eval {
 
 struct MeasureOptions {
   int runs = 20;
@@ -20,6 +20,9 @@ struct MeasureOptions {
   int threads = 1;
   bool outputs = false;     // return the raw outputs and detections too
   uint64_t input_seed = 1;  // the deterministic input the graph runs on
+  // The scalar reference convs instead of the dispatched kernels (`mixnas bench --reference`).
+  // In-process only: not part of the agent protocol, so never sent.
+  bool reference_kernels = false;
 
   // Throws mixnas::Error when a value is out of range (runs 1..10000, warmup 0..1000,
   // threads 1..256).
@@ -66,4 +69,4 @@ struct LayerRow {
 
 LayerRow measure_layer(const LayerSignature& signature, const MeasureOptions& options);
 
-}  // namespace mixnas::agent
+}  // namespace mixnas::eval

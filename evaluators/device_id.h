@@ -5,11 +5,11 @@
 
 #include <nlohmann/json.hpp>
 
-namespace mixnas::agent {
+namespace mixnas::eval {
 
 // e.g. "x86_64-intel-xeon-processor-2c-1f3a9c0d".
 std::string device_id();
 // Device id, CPU model, arch, cores, features, runtime version, threads, conv kernels picked.
 nlohmann::json device_info(int threads);
 
-}  // namespace mixnas::agent
+}  // namespace mixnas::eval

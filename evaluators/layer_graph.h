@@ -9,7 +9,7 @@
 
 #include "deploy/runtime/graph.h"
 
-namespace mixnas::agent {
+namespace mixnas::eval {
 
 struct LayerSignature {
   int in_h = 0, in_w = 0, in_c = 0;
@@ -33,4 +33,4 @@ struct LayerSignature {
 // The one-layer graph of a signature, with deterministic pseudo-random weights and scales.
 rt::Graph build_layer_graph(const LayerSignature& sig);
 
-}  // namespace mixnas::agent
+}  // namespace mixnas::eval

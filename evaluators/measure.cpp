@@ -1,21 +1,15 @@
-#include "evaluators/agent/measure.h"
+#include "evaluators/measure.h"
 
 #include <fstream>
 #include <string>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "deploy/runtime/package.h"
-#include "evaluators/agent/device_id.h"
+#include "evaluators/device_id.h"
 
-namespace mixnas::agent {
+namespace mixnas::eval {
 namespace {
-
-uint64_t splitmix(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 // Peak resident set: reset the kernel's high-water mark, read it back after the runs. Not every
 // system (or emulator) has these files: -1 then.
@@ -187,12 +181,12 @@ void set_deterministic_input(rt::Session& session, uint64_t seed) {
   if (in.is_float()) {
     std::vector<float> values(n);
     for (auto& v : values)
-      v = static_cast<float>(splitmix(state) >> 40) / static_cast<float>(1 << 24);
+      v = static_cast<float>(splitmix64(state) >> 40) / static_cast<float>(1 << 24);
     session.set_input(values.data(), n);
   } else {
     std::vector<uint8_t> codes(n);
     uint64_t levels = uint64_t{1} << in.bits;
-    for (auto& c : codes) c = static_cast<uint8_t>(splitmix(state) % levels);
+    for (auto& c : codes) c = static_cast<uint8_t>(splitmix64(state) % levels);
     session.set_input_codes(codes.data(), n);
   }
 }
@@ -202,6 +196,7 @@ MeasureResult measure_model(const std::shared_ptr<const rt::Model>& model,
   options.validate();
   rt::SessionOptions so;
   so.threads = options.threads;
+  so.reference_kernels = options.reference_kernels;
   rt::Session session(model, so);
   set_deterministic_input(session, options.input_seed);
   reset_peak_rss();
@@ -267,4 +262,4 @@ LayerRow measure_layer(const LayerSignature& signature, const MeasureOptions& op
   return row;
 }
 
-}  // namespace mixnas::agent
+}  // namespace mixnas::eval

@@ -1,34 +1,26 @@
-#include "evaluators/agent/layer_graph.h"
+#include "evaluators/layer_graph.h"
 
 #include <cmath>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "deploy/runtime/builder.h"
 #include "deploy/runtime/kernels/activation.h"
 
-namespace mixnas::agent {
+namespace mixnas::eval {
 namespace {
 
 // A small deterministic generator (SplitMix64), so every machine builds the same weights.
 struct SplitMix {
   uint64_t state;
-  uint64_t next() {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
+  uint64_t next() { return splitmix64(state); }
   float uniform() { return static_cast<float>(next() >> 40) / static_cast<float>(1 << 24); }
 };
 
-uint64_t hash_key(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return h;
+bool valid_bits(int b) {
+  return (b >= 1 && b <= 8) || b == 32;
 }
-
-bool valid_bits(int b) { return (b >= 1 && b <= 8) || b == 32; }
 
 }  // namespace
 
@@ -41,8 +33,8 @@ std::string LayerSignature::key() const {
 }
 
 nlohmann::json LayerSignature::to_json() const {
-  return {{"in_h", in_h},     {"in_w", in_w},     {"in_c", in_c},         {"out_c", out_c},
-          {"kernel", kernel}, {"stride", stride}, {"groups", groups},     {"act", act},
+  return {{"in_h", in_h},     {"in_w", in_w},     {"in_c", in_c},        {"out_c", out_c},
+          {"kernel", kernel}, {"stride", stride}, {"groups", groups},    {"act", act},
           {"w_bits", w_bits}, {"a_bits", a_bits}, {"out_bits", out_bits}};
 }
 
@@ -83,7 +75,9 @@ LayerSignature LayerSignature::from_json(const nlohmann::json& j) {
 }
 
 void LayerSignature::validate() const {
-  auto fail = [&](const std::string& what) { throw Error("layer signature " + key() + ": " + what); };
+  auto fail = [&](const std::string& what) {
+    throw Error("layer signature " + key() + ": " + what);
+  };
   // Bounds keep a hostile request from asking for gigabytes: 2048x2048 pixels, 4096 channels.
   if (in_h < 1 || in_w < 1 || in_h > 2048 || in_w > 2048) fail("in_h/in_w must be in 1..2048");
   if (in_c < 1 || out_c < 1 || in_c > 4096 || out_c > 4096) fail("channels must be in 1..4096");
@@ -105,20 +99,21 @@ void LayerSignature::validate() const {
 
 rt::Graph build_layer_graph(const LayerSignature& sig) {
   sig.validate();
-  SplitMix rng{hash_key(sig.key())};
+  SplitMix rng{fnv1a(sig.key())};
   rt::GraphBuilder b("mixnas layer table");
   bool quantized = sig.w_bits != 32;
   // Input grid: codes spanning about [-1, 3] with an integer zero point, or floats.
   rt::Grid in_grid = rt::Grid::f32();
   if (quantized) {
     int levels = (1 << sig.a_bits) - 1;
-    in_grid = rt::Grid::codes(sig.a_bits, 4.0f / static_cast<float>(std::max(levels, 1)),
-                              levels / 4);
+    in_grid =
+        rt::Grid::codes(sig.a_bits, 4.0f / static_cast<float>(std::max(levels, 1)), levels / 4);
   }
   int x = b.add_input("x", sig.in_h, sig.in_w, in_grid, sig.in_c);
   rt::Activation act;
   rt::parse_activation(sig.act, &act);
-  rt::ConvLayer conv = rt::ConvLayer::square(sig.out_c, sig.kernel, sig.stride, static_cast<int>(act));
+  rt::ConvLayer conv =
+      rt::ConvLayer::square(sig.out_c, sig.kernel, sig.stride, static_cast<int>(act));
   conv.groups = sig.groups;
   int fan_in = (sig.in_c / sig.groups) * sig.kernel * sig.kernel;
   size_t count = static_cast<size_t>(sig.out_c) * fan_in;
@@ -151,4 +146,4 @@ rt::Graph build_layer_graph(const LayerSignature& sig) {
   return b.graph();
 }
 
-}  // namespace mixnas::agent
+}  // namespace mixnas::eval

@@ -1,0 +1,482 @@
+#include "search/run_search.h"
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "core/atomic_file.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/text.h"
+#include "datasets/dataset.h"
+#include "deploy/export/export.h"
+#include "search/cost.h"
+#include "search/lut.h"
+#include "search/report.h"
+#include "search/strategy.h"
+
+namespace mixnas::search {
+namespace fs = std::filesystem;
+namespace sn = mixnas::supernet;
+using Clock = std::chrono::steady_clock;
+using text::fmt;
+
+namespace {
+
+// ------------------------------------------------------------------ what the phases hand on
+
+struct SearchData {
+  data::DatasetConfig dataset;
+  int nc = 0;
+  data::DetectionSplit train, val;
+};
+
+struct Supernet {
+  std::string model_path;
+  sn::BuildOptions build;  // the search space grows the pruning rules
+  sn::YoloModel model{nullptr};
+};
+
+// One trained, exported and measured model of the comparison.
+struct Figures {
+  std::string name;
+  sn::ArchChoices choices;
+  double map50_95 = -1, map50 = -1;
+  double latency_ms = 0;
+  double predicted_ms = -1;
+  int64_t peak_bytes = 0, weight_bytes = 0, arena_bytes = 0;
+  Proxies proxies;
+  std::vector<rt::NodeProfile> nodes;
+  std::string dir;
+  std::string package;  // the exported model.mxr
+};
+
+std::string in_run(const std::string& run_dir, const std::string& name) {
+  return (fs::path(run_dir) / name).string();
+}
+
+// ------------------------------------------------------------------ phase: data and supernet
+
+SearchData load_data(const config::Config& cfg, const SearchOptions& o) {
+  SearchData d;
+  d.dataset = data::load_dataset_config(cfg.resolve_path("data"));
+  d.nc = cfg.get_int("nc") > 0 ? static_cast<int>(cfg.get_int("nc")) : d.dataset.num_classes();
+  data::DetectionSplit full_train = data::DetectionSplit::load(d.dataset, "train");
+  d.val = data::DetectionSplit::load(d.dataset, "val");
+  log::info(full_train.report().summary());
+  log::info(d.val.report().summary());
+  d.train = o.fraction < 1 ? full_train.partition(o.fraction, o.train.seed).first : full_train;
+  if (o.fraction < 1)
+    log::info("using ", d.train.size(), " train images (fraction ", o.fraction, ")");
+  return d;
+}
+
+Supernet build_supernet(const config::Config& cfg, const SearchOptions& o, int nc) {
+  torch::manual_seed(o.train.seed);
+  if (!cfg.get_node("search_space") || cfg.get_node("search_space").IsNull()) {
+    throw Error(cfg.where("search_space").str() +
+                ": 'search_space' is required (candidates per site; docs/search_space.md)");
+  }
+  Supernet s;
+  s.build.nc = nc;
+  s.build.search_space =
+      sn::parse_search_space(cfg.get_node("search_space"), cfg.where("search_space").file);
+  s.build.recompute = o.recompute;
+  s.model_path = cfg.resolve_path("model");
+  s.model = sn::build_model(s.model_path, s.build);
+  log::info("supernet ", s.model_path, ": ", s.model->parameter_count(), " parameters, ",
+            s.model->site_refs().size(), " sites");
+  return s;
+}
+
+// ------------------------------------------------------------------ phase: prepare table
+
+// The latency table of this device, calibrated on whole models.
+eval::LatencyTable prepare_search_table(Supernet& net, const CostModel& cost,
+                                        eval::Evaluator& evaluator, const SearchOptions& o,
+                                        const std::string& run_dir, bool resume) {
+  LutRequest lr;
+  lr.model_key = model_key(net.model, o.train.imgsz);
+  lr.cache_dir = o.lut_cache;
+  lr.run_copy = in_run(run_dir, "lut.json");
+  lr.calibrate_n = o.calibrate_n;
+  lr.seed = o.train.seed;
+  lr.imgsz = o.train.imgsz;
+  lr.reuse_run_copy = resume;
+  return prepare_table(net.model, cost, evaluator, lr);
+}
+
+// ------------------------------------------------------------------ phase: prune
+
+// Bit-widths that cannot pay on this device leave the search space (cost.prune_margin): the
+// supernet is built again without them, from the same seed (so the same initial weights).
+std::vector<CostModel::Pruned> prune_dominated_bits(Supernet& net, CostModel& cost,
+                                                    const eval::LatencyTable& table,
+                                                    eval::Evaluator& evaluator,
+                                                    const SearchOptions& o,
+                                                    const std::string& run_dir) {
+  const std::vector<CostModel::Pruned> pruned = cost.dominated_bits(table, o.prune_margin);
+  if (pruned.empty()) return pruned;
+  std::map<std::string, int> dropped;  // "w2" -> sites
+  for (const auto& p : pruned) {
+    sn::SearchRule rule;
+    rule.name = p.site;
+    rule.w_bits = p.w_bits;
+    rule.a_bits = p.a_bits;
+    rule.where = in_run(run_dir, "lut.json") + " (cost.prune_margin)";
+    net.build.search_space->rules.push_back(rule);
+    for (int b : p.dropped_w_bits) ++dropped["w" + std::to_string(b)];
+    for (int b : p.dropped_a_bits) ++dropped["a" + std::to_string(b)];
+  }
+  std::string what;
+  for (const auto& [bits, n] : dropped)
+    what += (what.empty() ? "" : ", ") + bits + " at " + std::to_string(n) + " sites";
+  log::info("bit-widths with no gain in time or memory on ", evaluator.device_id(),
+            " dropped: ", what, " (", pruned.size(), " of ", cost.sites().size(),
+            " sites; cost.prune_margin ", fmt("%.2f", o.prune_margin), ")");
+  torch::manual_seed(o.train.seed);
+  net.model = sn::build_model(net.model_path, net.build);
+  cost = CostModel(net.model, o.train.imgsz);
+  cost.attach(table);
+  return pruned;
+}
+
+// ------------------------------------------------------------------ phase: targets
+
+// The budget: absolute targets, or fractions of the reference (all-8-bit) model's cost.
+std::pair<double, double> cost_targets(const CostModel& cost, const SearchOptions& o) {
+  sn::ArchChoices reference = cost.reference_choices();
+  const double ref_lat = cost.latency_ms(reference), ref_mem = cost.memory_bytes(reference);
+  double lat = o.target_latency_ms > 0 ? o.target_latency_ms : o.target_latency_ratio * ref_lat;
+  double mem = o.target_memory_bytes > 0 ? o.target_memory_bytes : o.target_memory_ratio * ref_mem;
+  log::info("targets: latency ", fmt("%.3f", lat), " ms, memory ", fmt("%.0f", mem / 1024),
+            " KiB (reference: ", fmt("%.3f", ref_lat), " ms, ", fmt("%.0f", ref_mem / 1024),
+            " KiB)");
+  return {lat, mem};
+}
+
+// ------------------------------------------------------------------ phase: finetune and export
+
+// The epoch record with the best fitness (what weights/best.pt holds).
+EpochRecord best_record(const std::vector<EpochRecord>& h) {
+  EpochRecord best;
+  double bf = -1;
+  for (const auto& r : h) {
+    double f = fitness(r.map50, r.map50_95);
+    if (f > bf) {
+      bf = f;
+      best = r;
+    }
+  }
+  return best;
+}
+
+// The package of a trained run: model.mxr (+ onnx and arch.yaml when `all_formats`) in out_dir.
+std::string export_trained(const std::string& dir, const std::string& out_dir, bool all_formats,
+                           const TrainOptions& options,
+                           const std::vector<std::string>& class_names) {
+  exporter::ExportRequest req;
+  req.input = (fs::path(dir) / "weights" / "best.pt").string();
+  req.formats =
+      all_formats ? std::vector<std::string>{"mxr", "onnx"} : std::vector<std::string>{"mxr"};
+  if (all_formats && !exporter::onnx_available()) req.formats = {"mxr"};
+  req.options.imgsz = options.imgsz;
+  req.options.class_names = class_names;
+  req.output_dir = out_dir;
+  exporter::run_export(req);
+  return (fs::path(out_dir) / "model.mxr").string();
+}
+
+struct TrainJob {
+  std::string name;
+  sn::YoloModel model{nullptr};
+  sn::ArchChoices choices;
+  TrainOptions options;
+  std::string dir, out_dir;
+  bool all_formats = false;
+};
+
+// Trains `job.model` into job.dir (resuming a started run), exports it into job.out_dir and
+// measures it.
+Figures train_export_measure(const TrainJob& job, const SearchContext& ctx,
+                             const std::vector<std::string>& class_names) {
+  Figures f;
+  f.name = job.name;
+  f.choices = job.choices;
+  f.dir = job.dir;
+  fs::create_directories(job.dir);
+  bool started = fs::exists(fs::path(job.dir) / "weights" / "last.pt");
+  log::info(job.name, ": training into ", job.dir, started && ctx.resume ? " (resuming)" : "");
+  Trainer trainer(job.model, ctx.train, ctx.val, job.options, job.dir);
+  trainer.fit(ctx.resume && started);
+  EpochRecord best = best_record(trainer.history());
+  f.map50 = best.map50;
+  f.map50_95 = best.map50_95;
+  f.package = export_trained(job.dir, job.out_dir, job.all_formats, job.options, class_names);
+  eval::MeasureResult r = ctx.evaluator.measure_package(read_file(f.package));
+  f.latency_ms = r.latency.median_ms;
+  f.peak_bytes = r.memory.peak_bytes;
+  f.weight_bytes = r.memory.resident_weight_bytes;
+  f.arena_bytes = r.memory.arena_bytes;
+  f.nodes = r.nodes;
+  f.proxies = ctx.cost.proxies(job.choices);
+  log::info(job.name, ": mAP50-95 ", fmt("%.4f", f.map50_95), " mAP50 ", fmt("%.4f", f.map50),
+            ", measured ", fmt("%.3f", f.latency_ms), " ms, peak ", f.peak_bytes, " bytes");
+  return f;
+}
+
+// The found architecture, finetuned from its inherited weights into finetune/ and exported into
+// the run folder; weights/best.pt becomes the winner's.
+std::optional<Figures> finetune_found(const SearchResult& result, const SearchContext& ctx,
+                                      const std::vector<std::string>& class_names) {
+  if (result.found.empty()) return std::nullopt;
+  const FoundArchitecture& a = result.found.front();
+  TrainJob job{a.name,      a.model, a.choices, ctx.options.train, in_run(ctx.run_dir, "finetune"),
+               ctx.run_dir, true};
+  Figures f = train_export_measure(job, ctx, class_names);
+  f.predicted_ms = a.predicted_latency_ms;
+  write_file_atomic(in_run(ctx.run_dir, "weights/best.pt"),
+                    read_file(in_run(ctx.run_dir, "finetune/weights/best.pt")));
+  return f;
+}
+
+// ------------------------------------------------------------------ phase: baselines
+
+bool predictable(const CostModel& cost, const sn::ArchChoices& choices) {
+  try {
+    cost.raw_latency_ms(choices);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+// One activation everywhere, the configured bits policy, the same budget.
+std::vector<Figures> train_baselines(const SearchStrategy& strategy, const SearchContext& ctx,
+                                     const sn::ArchChoices& searched,
+                                     const std::vector<std::string>& class_names) {
+  const SearchOptions& o = ctx.options;
+  std::vector<Figures> baselines;
+  for (const auto& act_text : o.baselines) {
+    sn::Act act = sn::parse_act(act_text, "baselines");
+    TrainJob job;
+    job.name = sn::act_name(act);
+    job.choices = ctx.cost.uniform_choices(act, o.baseline_bits, searched);
+    job.dir = job.out_dir = in_run(ctx.run_dir, "baselines/" + job.name);
+    job.options = o.train;
+    job.model = strategy.baseline_model(ctx, job.choices, job.options);
+    Figures f = train_export_measure(job, ctx, class_names);
+    if (predictable(ctx.cost, job.choices)) f.predicted_ms = ctx.cost.latency_ms(job.choices);
+    baselines.push_back(f);
+  }
+  return baselines;
+}
+
+// ------------------------------------------------------------------ phase: measure
+
+// Each model was measured right after its training; measuring them all again, in interleaved
+// rounds once nothing else runs, and keeping each one's lowest median takes out the bursts of
+// load that one 20-run median can catch.
+void measure_again(const std::vector<Figures*>& all, eval::Evaluator& evaluator) {
+  constexpr int kFinalRounds = 2;
+  for (int round = 0; round < kFinalRounds && !all.empty(); ++round) {
+    for (Figures* f : all) {
+      eval::MeasureResult r = evaluator.measure_package(read_file(f->package));
+      if (r.latency.median_ms < f->latency_ms) {
+        f->latency_ms = r.latency.median_ms;
+        f->nodes = r.nodes;
+      }
+    }
+  }
+  for (const Figures* f : all)
+    log::info(f->name, ": ", fmt("%.3f", f->latency_ms), " ms (lowest median of ", kFinalRounds + 1,
+              " measurements)");
+}
+
+// ------------------------------------------------------------------ phase: check
+
+// How well the table predicts whole models it was not calibrated on: the trained models and
+// cost.validate_n random architectures.
+LutAccuracy check_table(const std::vector<Figures*>& all, const SearchContext& ctx) {
+  std::vector<std::pair<double, double>> pred_meas;
+  std::vector<std::string> checked;  // what each pair is, for the log
+  for (const Figures* f : all) {
+    if (f->predicted_ms < 0) continue;
+    pred_meas.push_back({f->predicted_ms, f->latency_ms});
+    checked.push_back(f->name);
+  }
+  sn::YoloModel supernet = ctx.supernet;
+  std::vector<std::pair<double, double>> val_pairs =
+      measure_random_architectures(supernet, ctx.cost, ctx.evaluator, ctx.options.validate_n,
+                                   ctx.options.train.seed + 7919, ctx.options.train.imgsz);
+  pred_meas.insert(pred_meas.end(), val_pairs.begin(), val_pairs.end());
+  for (size_t i = 0; i < val_pairs.size(); ++i)
+    checked.push_back("random " + std::to_string(i + 1));
+  for (size_t i = 0; i < pred_meas.size(); ++i) {
+    const auto& [p, m] = pred_meas[i];
+    log::info("LUT check ", checked[i], ": predicted ", fmt("%.3f", p), " ms, measured ",
+              fmt("%.3f", m), " ms (", fmt("%+.1f", m > 0 ? 100.0 * (p - m) / m : 0.0), "%)");
+  }
+  return lut_accuracy(pred_meas);
+}
+
+// ------------------------------------------------------------------ phase: report
+
+nlohmann::json figures_json(const Figures& f) {
+  nlohmann::json j = {{"map50_95", f.map50_95},         {"map50", f.map50},
+                      {"latency_ms", f.latency_ms},     {"peak_bytes", f.peak_bytes},
+                      {"weight_bytes", f.weight_bytes}, {"arena_bytes", f.arena_bytes},
+                      {"macs", f.proxies.macs},         {"bops", f.proxies.bops},
+                      {"params", f.proxies.params}};
+  if (f.predicted_ms >= 0) j["predicted_latency_ms"] = f.predicted_ms;
+  return j;
+}
+
+// What is known before any model is trained.
+nlohmann::json search_summary(const SearchContext& ctx, const std::string& strategy,
+                              const std::vector<CostModel::Pruned>& pruned) {
+  nlohmann::json summary;
+  summary["run_dir"] = ctx.run_dir;
+  summary["device_id"] = ctx.evaluator.device_id();
+  summary["strategy"] = strategy;
+  summary["imgsz"] = ctx.options.train.imgsz;
+  summary["targets"] = {{"latency_ms", ctx.target_latency_ms},
+                        {"memory_bytes", ctx.target_memory_bytes}};
+  summary["pruned_bits"] = nlohmann::json::object();
+  for (const auto& p : pruned) {
+    summary["pruned_bits"][p.site] = {{"w_bits", p.w_bits},
+                                      {"a_bits", p.a_bits},
+                                      {"dropped_w_bits", p.dropped_w_bits},
+                                      {"dropped_a_bits", p.dropped_a_bits}};
+  }
+  return summary;
+}
+
+void add_comparison(nlohmann::json& summary, const std::optional<Figures>& searched,
+                    const std::vector<Figures>& baselines, const LutAccuracy& acc,
+                    const SearchOptions& o) {
+  if (searched) summary["searched"] = figures_json(*searched);
+  summary["baselines"] = nlohmann::json::object();
+  for (const auto& b : baselines) summary["baselines"][b.name] = figures_json(b);
+  summary["lut_mape"] = acc.mape_pct;
+  summary["lut_max_err"] = acc.max_err_pct;
+  summary["lut_n"] = acc.n;
+  summary["baseline_bits"] = o.baseline_bits;
+  if (searched && !baselines.empty()) {
+    const Figures& ref = baselines.front();
+    summary["vs_" + ref.name] = {
+        {"map50_95_delta", searched->map50_95 - ref.map50_95},
+        {"latency_reduction_pct", 100.0 * (1.0 - searched->latency_ms / ref.latency_ms)},
+        {"peak_memory_reduction_pct", 100.0 * (1.0 - static_cast<double>(searched->peak_bytes) /
+                                                         static_cast<double>(ref.peak_bytes))}};
+  }
+}
+
+ReportModel report_model(const Figures& f) {
+  ReportModel m;
+  m.name = f.name;
+  m.map50_95 = f.map50_95;
+  m.map50 = f.map50;
+  m.latency_ms = f.latency_ms;
+  m.peak_bytes = f.peak_bytes;
+  m.weight_bytes = f.weight_bytes;
+  m.choices = f.choices;
+  m.nodes = f.nodes;
+  return m;
+}
+
+// Every site's candidates, and the searched layer's table entry beside it.
+std::vector<ReportSite> report_sites(const CostModel& cost, const eval::LatencyTable& table,
+                                     const std::optional<Figures>& searched) {
+  std::vector<ReportSite> sites;
+  for (const auto& s : cost.sites()) {
+    ReportSite rs;
+    rs.name = s.name;
+    rs.acts.clear();
+    for (auto a : s.acts) rs.acts.push_back(sn::act_name(a));
+    rs.w_bits = s.w_bits;
+    rs.a_bits = s.a_bits;
+    rs.macs = s.geometry.macs();
+    sites.push_back(rs);
+  }
+  if (!searched) return sites;
+  auto sigs = cost.signatures(searched->choices);
+  for (size_t i = 0; i < sigs.size() && i < sites.size(); ++i) {
+    if (!table.has(sigs[i].key())) continue;
+    const auto& e = table.at(sigs[i].key());
+    sites[i].searched_latency_ms = e.median_ms;
+    sites[i].weight_bytes = e.weight_bytes;
+    sites[i].arena_bytes = e.arena_bytes;
+  }
+  return sites;
+}
+
+void write_search_report(const config::Config& cfg, const SearchContext& ctx,
+                         const nlohmann::json& summary, const SearchResult& result,
+                         const eval::LatencyTable& table, const std::optional<Figures>& searched,
+                         const std::vector<Figures>& baselines) {
+  ReportInput in;
+  in.title = "mixnas search: " + fs::path(ctx.run_dir).filename().string();
+  in.config_text = cfg.to_yaml();
+  in.summary = summary;
+  in.history = result.history;
+  const std::string probs = in_run(ctx.run_dir, "probs.csv");
+  in.probs_csv = fs::exists(probs) ? read_file(probs) : std::string();
+  if (searched) in.models.push_back(report_model(*searched));
+  for (const auto& b : baselines) in.models.push_back(report_model(b));
+  in.sites = report_sites(ctx.cost, table, searched);
+  write_report(in_run(ctx.run_dir, "report.html"), in);
+  log::info("report: ", in_run(ctx.run_dir, "report.html"));
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ the whole job
+
+nlohmann::json run_search(const config::Config& cfg, eval::Evaluator& evaluator,
+                          const std::string& run_dir, bool resume, const SearchHooks& hooks) {
+  auto t_start = Clock::now();
+  const SearchOptions o = SearchOptions::from_config(cfg);
+  std::unique_ptr<SearchStrategy> strategy = make_strategy(o.strategy);
+  set_torch_threads(o.train.threads);
+  SearchData data = load_data(cfg, o);
+  Supernet net = build_supernet(cfg, o, data.nc);
+
+  CostModel cost(net.model, o.train.imgsz);
+  const eval::LatencyTable table = prepare_search_table(net, cost, evaluator, o, run_dir, resume);
+  cost.attach(table);
+  const auto pruned = prune_dominated_bits(net, cost, table, evaluator, o, run_dir);
+  const auto [target_lat, target_mem] = cost_targets(cost, o);
+
+  SearchContext ctx{o,       net.model, data.train, data.val,   cost, evaluator,
+                    run_dir, resume,    target_lat, target_mem, hooks};
+  SearchResult result = strategy->search(ctx);
+  nlohmann::json summary = search_summary(ctx, strategy->name(), pruned);
+  if (!o.finetune) {
+    summary["searched_arch"] = in_run(run_dir, "arch.yaml");
+    write_file_atomic(in_run(run_dir, "summary.json"), summary.dump(2) + "\n");
+    return summary;
+  }
+
+  const std::vector<std::string>& names = data.dataset.names;
+  std::optional<Figures> searched = finetune_found(result, ctx, names);
+  std::vector<Figures> baselines =
+      train_baselines(*strategy, ctx, searched ? searched->choices : sn::ArchChoices{}, names);
+  std::vector<Figures*> all;
+  if (searched) all.push_back(&*searched);
+  for (auto& b : baselines) all.push_back(&b);
+  measure_again(all, evaluator);
+  const LutAccuracy acc = check_table(all, ctx);
+
+  add_comparison(summary, searched, baselines, acc, o);
+  summary["seconds"] = std::chrono::duration<double>(Clock::now() - t_start).count();
+  write_file_atomic(in_run(run_dir, "summary.json"), summary.dump(2) + "\n");
+  write_search_report(cfg, ctx, summary, result, table, searched, baselines);
+  return summary;
+}
+
+}  // namespace mixnas::search
