@@ -1,0 +1,145 @@
+// mixnas-bench-devicemodel: the device model against measurement where a core can be measured.
+// 1. Per layer: every conv of YOLOv8n at 320x320 (int8 and W4A4, as tests/runtime/frame_graphs.h
+//    builds it) predicted for this CPU through LLVM's Zen 3 model (configs/devices/
+//    x86-znver3-model.yaml; AVX2 rows, AVX-512 masked) and measured here as one-layer graphs.
+// 2. Whole models: the sum of the predicted layers against the measured whole-graph run.
+// 3. Cortex-A72 (configs/devices/rpi4-model.yaml): predicted W2A2 and W1A1 per-layer speed-ups
+//    over int8 (geomean of int8 time / low-bit time).
+// Times are thread CPU time (one thread), medians. Last line:
+//   DEVICEMODEL x86_layer_mape=<pct> x86_model_mape=<pct> a72_w2a2_vs_int8=<r> a72_w1a1_vs_int8=<r>
+#include <time.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <vector>
+
+#include "core/error.h"
+#include "deploy/runtime/kernels/activation.h"
+#include "deploy/runtime/session.h"
+#include "evaluators/agent/measure.h"
+#include "evaluators/device_model/device_model.h"
+#include "tests/runtime/frame_graphs.h"
+
+using namespace mixnas;
+
+namespace {
+
+double thread_cpu_ms() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
+}
+
+// Median thread CPU time of fn over 7 repeats of >= 3 ms each.
+double time_ms(const std::function<void()>& fn) {
+  fn();
+  const double t0 = thread_cpu_ms();
+  fn();
+  const int calls = std::max(1, static_cast<int>(3.0 / std::max(thread_cpu_ms() - t0, 1e-4)));
+  std::vector<double> s;
+  for (int r = 0; r < 7; ++r) {
+    const double a = thread_cpu_ms();
+    for (int i = 0; i < calls; ++i) fn();
+    s.push_back((thread_cpu_ms() - a) / calls);
+  }
+  std::nth_element(s.begin(), s.begin() + 3, s.end());
+  return s[3];
+}
+
+double run_ms(const rt::Graph& g) {
+  rt::SessionOptions so;
+  so.threads = 1;
+  rt::Session session(rt::Model::from_graph(g), so);
+  agent::set_deterministic_input(session, 1);
+  return time_ms([&] { session.run_graph(); });
+}
+
+// The convs of a graph as the latency table's one-layer signatures.
+std::vector<agent::LayerSignature> conv_signatures(const rt::Graph& g) {
+  std::vector<agent::LayerSignature> out;
+  for (const rt::Node& n : g.nodes) {
+    if (n.op != rt::OpType::kConv2d) continue;
+    const auto& in = g.tensors[n.inputs[0]];
+    const auto& w = g.tensors[n.inputs[1]];
+    const auto& o = g.tensors[n.outputs[0]];
+    agent::LayerSignature s;
+    s.in_h = in.shape[0], s.in_w = in.shape[1], s.in_c = in.shape[2];
+    s.out_c = w.shape[0], s.kernel = w.shape[2], s.stride = n.conv.stride_h;
+    s.groups = n.conv.groups;
+    s.act = rt::activation_name(static_cast<rt::Activation>(n.conv.activation));
+    s.w_bits = w.bits, s.a_bits = in.bits, s.out_bits = o.bits;
+    out.push_back(s);
+  }
+  return out;
+}
+
+double geomean(const std::vector<double>& r) {
+  double s = 0;
+  for (double x : r) s += std::log(x);
+  return std::exp(s / r.size());
+}
+
+rt::Graph yolo(int bits) {
+  rt::testing::YoloOptions o;
+  o.imgsz = 320;
+  o.w_bits = o.a_bits = bits;
+  return rt::testing::make_yolov8n_graph(o);
+}
+
+}  // namespace
+
+int main() {
+  // The AVX2 rows: LLVM has no Zen model with AVX-512 timings it could be checked against.
+  setenv("MIXNAS_CPU_DISABLE", "avx512f,avx512bw,avx512vl,avx512vnni,avx512vpopcntdq,avx512vbmi", 1);
+  try {
+    const std::string root = MIXNAS_SOURCE_DIR;
+    eval::DeviceModel::Options opt;
+    opt.cache_dir = root + "/.cache/devicemodel";
+    auto x86 = eval::DeviceModel::load(root + "/configs/devices/x86-znver3-model.yaml", opt);
+    double layer_err = 0, model_err = 0;
+    int layers = 0, models = 0;
+    for (int bits : {8, 4}) {
+      const rt::Graph g = yolo(bits);
+      const auto sigs = conv_signatures(g);
+      const auto pred = x86.predict_layers(sigs);
+      double sum = 0;
+      for (size_t i = 0; i < sigs.size(); ++i) {
+        const double meas = run_ms(agent::build_layer_graph(sigs[i]));
+        const double err = std::fabs(pred[i].latency_ms - meas) / meas * 100;
+        std::printf("%-40s %-34s predicted=%8.4f measured=%8.4f err=%5.1f%%\n",
+                    sigs[i].key().c_str(), pred[i].kernel.c_str(), pred[i].latency_ms, meas, err);
+        layer_err += err, ++layers, sum += pred[i].latency_ms;
+      }
+      const double whole = run_ms(g);
+      const double err = std::fabs(sum - whole) / whole * 100;
+      std::printf("MODEL yolov8n-320 w%da%d predicted_sum=%.3f measured=%.3f err=%.1f%%\n", bits,
+                  bits, sum, whole, err);
+      model_err += err, ++models;
+    }
+    auto a72 = eval::DeviceModel::load(root + "/configs/devices/rpi4-model.yaml", opt);
+    const auto base = conv_signatures(yolo(8));
+    std::vector<double> r22, r11;
+    for (int bits : {2, 1}) {
+      auto low = base;
+      for (auto& s : low)
+        if (s.w_bits == 8 && s.a_bits == 8) s.w_bits = s.a_bits = bits;  // stem and head stay 8-bit
+      const auto p8 = a72.predict_layers(base), pl = a72.predict_layers(low);
+      for (size_t i = 0; i < base.size(); ++i) {
+        if (low[i].w_bits == 8) continue;
+        (bits == 2 ? r22 : r11).push_back(p8[i].latency_ms / pl[i].latency_ms);
+        std::printf("A72 %-40s int8=%8.4f w%da%d=%8.4f %s\n", base[i].key().c_str(),
+                    p8[i].latency_ms, bits, bits, pl[i].latency_ms, pl[i].kernel.c_str());
+      }
+    }
+    std::printf("DEVICEMODEL x86_layer_mape=%.1f x86_model_mape=%.1f a72_w2a2_vs_int8=%.2f "
+                "a72_w1a1_vs_int8=%.2f\n",
+                layer_err / layers, model_err / models, geomean(r22), geomean(r11));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mixnas-bench-devicemodel: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
