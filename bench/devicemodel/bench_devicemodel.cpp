@@ -5,7 +5,9 @@
 // 2. Whole models: the sum of the predicted layers against the measured whole-graph run.
 // 3. Cortex-A72 (configs/devices/rpi4-model.yaml): predicted W2A2 and W1A1 per-layer speed-ups
 //    over int8 (geomean of int8 time / low-bit time).
-// Times are thread CPU time (one thread), medians. Last line:
+// `--rules configs/devices/X-model.yaml` prints instead, per (w, a) pair, the selection rule the
+// model predicts for that core (docs/device_models.md). Times are thread CPU time (one thread),
+// medians. Last line:
 //   DEVICEMODEL x86_layer_mape=<pct> x86_model_mape=<pct> a72_w2a2_vs_int8=<r> a72_w1a1_vs_int8=<r>
 #include <time.h>
 
@@ -89,9 +91,67 @@ rt::Graph yolo(int bits) {
   return rt::testing::make_yolov8n_graph(o);
 }
 
+// The forced bit-serial row of (w, a) over the int8 kernel on the same codes, per conv, on one
+// core; then the single rule "K >= min_k and in_c >= min_in_c" that picks the most layers while
+// every layer it picks is predicted <= kRuleMaxRatio of int8 (the x86 rules keep ~10%).
+constexpr double kRuleMaxRatio = 0.9;
+
+void derive_rules(const std::string& device_yaml, const eval::DeviceModel::Options& opt) {
+  auto model = eval::DeviceModel::load(device_yaml, opt);
+  const auto base = conv_signatures(yolo(8));
+  const bool dot = model.spec().core == "cortex-a55" || model.spec().core == "cortex-a76";
+  const std::string isa = dot ? "__neondot" : "__neon";
+  const std::string int8 = dot ? "conv_qu8_gemm_4x16c4__neondot" : "conv_qu8_gemm_8x8__neon";
+  const int pairs[][2] = {{1, 1}, {1, 2}, {2, 1}, {2, 2}, {1, 3}, {3, 1}, {1, 4}, {4, 1}};
+  for (const auto& pr : pairs) {
+    std::vector<std::pair<agent::LayerSignature, double>> rows;
+    for (auto s : base) {
+      if (s.in_c < 8) continue;  // the stem stays 8-bit in every search space
+      s.w_bits = pr[0], s.a_bits = pr[1];
+      const std::string bs = "conv_bitserial_w" + std::to_string(pr[0]) + "a" +
+                             std::to_string(pr[1]) + isa;
+      rows.push_back({s, model.predict_forced(s, bs).latency_ms /
+                             model.predict_forced(s, int8).latency_ms});
+    }
+    int best_n = 0, best_k = 0, best_c = 0;
+    double lo = 1e9, hi = 0, best_lo = 0, best_hi = 0;
+    for (const auto& [ks, unused1] : rows)
+      for (const auto& [cs, unused2] : rows) {
+        const int min_k = ks.kernel * ks.kernel * ks.in_c, min_c = cs.in_c;
+        int n = 0;
+        bool ok = true;
+        lo = 1e9, hi = 0;
+        for (const auto& [s, r] : rows)
+          if (s.kernel * s.kernel * s.in_c >= min_k && s.in_c >= min_c)
+            ++n, ok = ok && r <= kRuleMaxRatio, lo = std::min(lo, r), hi = std::max(hi, r);
+        if (ok && n > best_n) best_n = n, best_k = min_k, best_c = min_c, best_lo = lo, best_hi = hi;
+      }
+    double all_lo = 1e9, all_hi = 0;
+    for (const auto& [s, r] : rows) all_lo = std::min(all_lo, r), all_hi = std::max(all_hi, r);
+    std::printf("RULE core=%s w%da%d %s picked=%d/%zu predicted_ratio=%.2f-%.2f (all layers "
+                "%.2f-%.2f)\n",
+                model.spec().core.c_str(), pr[0], pr[1],
+                best_n ? ("K >= " + std::to_string(best_k) + " and in_c >= " +
+                          std::to_string(best_c)).c_str()
+                       : "none",
+                best_n, rows.size(), best_lo, best_hi, all_lo, all_hi);
+  }
+}
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--rules") {
+    try {
+      eval::DeviceModel::Options opt;
+      opt.cache_dir = std::string(MIXNAS_SOURCE_DIR) + "/.cache/devicemodel";
+      derive_rules(argv[2], opt);
+      return 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "mixnas-bench-devicemodel: %s\n", e.what());
+      return 1;
+    }
+  }
   // The AVX2 rows: LLVM has no Zen model with AVX-512 timings it could be checked against.
   setenv("MIXNAS_CPU_DISABLE", "avx512f,avx512bw,avx512vl,avx512vnni,avx512vpopcntdq,avx512vbmi", 1);
   try {

@@ -521,6 +521,14 @@ std::vector<LayerPrediction> DeviceModel::predict_layers(
   return out;
 }
 
+LayerPrediction DeviceModel::predict_forced(const agent::LayerSignature& signature,
+                                            const std::string& kernel) {
+  pick_missing({signature});
+  Pick p = picks_.at(signature.key());
+  p.kernel = kernel;
+  return predict_picked(signature, p);
+}
+
 LayerPrediction DeviceModel::predict_layer(const agent::LayerSignature& signature) {
   return predict_layers({signature}).front();
 }

@@ -89,6 +89,9 @@ class DeviceModel {
   LayerPrediction predict_layer(const agent::LayerSignature& signature);
   // Picks for all signatures in one helper run (the qemu start is paid once).
   std::vector<LayerPrediction> predict_layers(const std::vector<agent::LayerSignature>& signatures);
+  // The prediction were `kernel` forced on the layer (memory figures from the table's pick): how
+  // selection rules are derived from the model (mixnas-bench-devicemodel --rules).
+  LayerPrediction predict_forced(const agent::LayerSignature& signature, const std::string& kernel);
   // A latency table of predictions, device id "model:<name>:<core>".
   LatencyTable predict_table(const std::vector<agent::LayerSignature>& signatures);
 
