@@ -27,6 +27,9 @@ using devmodel::AsmLoop;
 
 namespace {
 
+// The cache file's format (in its name, so a changed layout is recomputed, not misread).
+const char* kCacheFormat = "mixnas-devicemodel-cache-2";
+
 // The build flags of kernel sources (kernels.cmake adds -ffp-contract=off to every one; the
 // aarch64 preset is Release, the host preset RelWithDebInfo).
 const char* kArmFlags = "-std=c++17 -O3 -DNDEBUG -fopenmp -ffp-contract=off";
@@ -250,7 +253,8 @@ std::string DeviceModel::provenance() const {
 std::string DeviceModel::cache_path() const {
   if (options_.cache_dir.empty()) return "";
   // Keyed by the runtime's source signature: a kernel change never reuses old figures.
-  return options_.cache_dir + "/" + spec_.core + "-" + rt::runtime_signature() + ".json";
+  return options_.cache_dir + "/" + spec_.core + "-" + rt::runtime_signature() + "-" +
+         kCacheFormat + ".json";
 }
 
 void DeviceModel::load_cache() {
@@ -261,8 +265,9 @@ void DeviceModel::load_cache() {
     std::ifstream in(path);
     j = nlohmann::json::parse(in);
     for (auto& [k, v] : j.at("kernels").items())
-      kernels_[k] = {v.at("cycles_per_mac"), v.at("epilogue_cycles_per_output"),
-                     v.at("im2col_cycles_per_element"), v.at("loop_instructions")};
+      kernels_[k] = {v.at("cycles_per_mac"), v.at("scale_cycles_per_output"),
+                     v.at("quantize_cycles_per_output"), v.at("im2col_cycles_per_element"),
+                     v.at("loop_instructions")};
     for (auto& [k, v] : j.at("activations").items()) activations_[k] = v;
     for (auto& [k, v] : j.at("picks").items())
       picks_[k] = {v.at("kernel"), v.at("weight_bytes"), v.at("resident_weight_bytes"),
@@ -276,13 +281,14 @@ void DeviceModel::save_cache() const {
   const std::string path = cache_path();
   if (path.empty()) return;
   nlohmann::json j;
-  j["format"] = "mixnas-devicemodel-cache-1";
+  j["format"] = kCacheFormat;
   j["core"] = spec_.core;
   j["llvm_mca"] = options_.llvm_mca;
   nlohmann::json& k = j["kernels"] = nlohmann::json::object();
   for (const auto& [name, c] : kernels_)
     k[name] = {{"cycles_per_mac", c.cycles_per_mac},
-               {"epilogue_cycles_per_output", c.epilogue_cycles_per_output},
+               {"scale_cycles_per_output", c.scale_cycles_per_output},
+               {"quantize_cycles_per_output", c.quantize_cycles_per_output},
                {"im2col_cycles_per_element", c.im2col_cycles_per_element},
                {"loop_instructions", c.loop_instructions}};
   j["activations"] = activations_;
@@ -372,7 +378,9 @@ const KernelCycles& DeviceModel::kernel_cycles(const std::string& kernel) {
                                         ? "conv_qu8_gemm_4x16c4__neondot"
                                         : "conv_qu8_gemm_8x8__neon")
                                  : "conv_qu8_gemm_6x16c2__avx2";
-    c.epilogue_cycles_per_output = kernel_cycles(int8).epilogue_cycles_per_output;
+    const KernelCycles& e = kernel_cycles(int8);
+    c.scale_cycles_per_output = e.scale_cycles_per_output;
+    c.quantize_cycles_per_output = e.quantize_cycles_per_output;
   } else {
     text = compile_to_asm(file, src.flags);
     const auto loops = devmodel::innermost_loops(text);
@@ -381,9 +389,9 @@ const KernelCycles& DeviceModel::kernel_cycles(const std::string& kernel) {
     const std::string div = arm ? "fdiv" : "vdivps", cvt = arm ? "scvtf" : "vcvtdq2ps";
     // quantize_rows: y / s, rounding, clamp, store per code; the int-to-float scale and bias
     // pass wherever GCC put it (inlined into gemm_block at -O3).
-    c.epilogue_cycles_per_output =
-        per_element(loops, div, "quantize_rows", *core_, options_.llvm_mca) +
-        per_element(loops, cvt, "", *core_, options_.llvm_mca);
+    c.quantize_cycles_per_output =
+        per_element(loops, div, "quantize_rows", *core_, options_.llvm_mca);
+    c.scale_cycles_per_output = per_element(loops, cvt, "", *core_, options_.llvm_mca);
     if (!src.widen_op.empty())  // im2col widening the codes to int16
       c.im2col_cycles_per_element = per_element(loops, src.widen_op, "gemm_block", *core_,
                                                 options_.llvm_mca, src.widen_lanes);
@@ -497,7 +505,8 @@ LayerPrediction DeviceModel::predict_picked(const agent::LayerSignature& s, cons
   }
   const double epilogue =
       static_cast<double>(m) * n *
-      (kc.epilogue_cycles_per_output + activation_cycles_per_element(s.act));
+      (kc.scale_cycles_per_output + activation_cycles_per_element(s.act) +
+       (s.out_bits == 32 ? 0 : kc.quantize_cycles_per_output));
   // Blocks of output pixels are shared between threads.
   const int64_t parallel = std::min<int64_t>(spec_.threads, (m + src.mr - 1) / src.mr);
   LayerPrediction r;

@@ -65,7 +65,8 @@ struct LayerPrediction {
 // Cycle figures of one kernel on one core (cached).
 struct KernelCycles {
   double cycles_per_mac = 0;               // microkernel steady state
-  double epilogue_cycles_per_output = 0;   // scale/bias + quantize (or float store)
+  double scale_cycles_per_output = 0;      // int to float, scale and bias
+  double quantize_cycles_per_output = 0;   // y / s, round, clamp, store a code (code outputs)
   double im2col_cycles_per_element = 0;    // 0 where the kernel reads its input in place
   int loop_instructions = 0;
 };
