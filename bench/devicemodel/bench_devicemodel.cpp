@@ -103,6 +103,26 @@ void derive_rules(const std::string& device_yaml, const eval::DeviceModel::Optio
   const std::string isa = dot ? "__neondot" : "__neon";
   const std::string int8 = dot ? "conv_qu8_gemm_4x16c4__neondot" : "conv_qu8_gemm_8x8__neon";
   const int pairs[][2] = {{1, 1}, {1, 2}, {2, 1}, {2, 2}, {1, 3}, {3, 1}, {1, 4}, {4, 1}};
+  // Per conv, the ratios of every pair as a C++ row (tests/runtime/kernels/test_lowbit.cpp).
+  const rt::Graph g = yolo(8);
+  std::vector<std::string> names;
+  for (const rt::Node& n : g.nodes)
+    if (n.op == rt::OpType::kConv2d) names.push_back(n.name);
+  for (size_t i = 0; i < base.size(); ++i) {
+    const auto& b = base[i];
+    if (b.in_c < 8) continue;
+    std::printf("TABLE {\"%s\", %d, %d, %d, %d, %d, {", names[i].c_str(), b.in_h, b.in_c, b.out_c,
+                b.kernel, b.stride);
+    for (const auto& pr : pairs) {
+      auto s = b;
+      s.w_bits = pr[0], s.a_bits = pr[1];
+      const std::string bs = "conv_bitserial_w" + std::to_string(pr[0]) + "a" +
+                             std::to_string(pr[1]) + isa;
+      std::printf("%s%.2f", &pr == &pairs[0] ? "" : ", ",
+                  model.predict_forced(s, bs).latency_ms / model.predict_forced(s, int8).latency_ms);
+    }
+    std::printf("}},\n");
+  }
   for (const auto& pr : pairs) {
     std::vector<std::pair<agent::LayerSignature, double>> rows;
     for (auto s : base) {

@@ -28,7 +28,7 @@ using devmodel::AsmLoop;
 namespace {
 
 // The cache file's format (in its name, so a changed layout is recomputed, not misread).
-const char* kCacheFormat = "mixnas-devicemodel-cache-2";
+const char* kCacheFormat = "mixnas-devicemodel-cache-3";
 
 // The build flags of kernel sources (kernels.cmake adds -ffp-contract=off to every one; the
 // aarch64 preset is Release, the host preset RelWithDebInfo).
@@ -267,7 +267,7 @@ void DeviceModel::load_cache() {
     for (auto& [k, v] : j.at("kernels").items())
       kernels_[k] = {v.at("cycles_per_mac"), v.at("scale_cycles_per_output"),
                      v.at("quantize_cycles_per_output"), v.at("im2col_cycles_per_element"),
-                     v.at("loop_instructions")};
+                     v.at("pack_cycles_per_plane_byte"), v.at("loop_instructions")};
     for (auto& [k, v] : j.at("activations").items()) activations_[k] = v;
     for (auto& [k, v] : j.at("picks").items())
       picks_[k] = {v.at("kernel"), v.at("weight_bytes"), v.at("resident_weight_bytes"),
@@ -290,6 +290,7 @@ void DeviceModel::save_cache() const {
                {"scale_cycles_per_output", c.scale_cycles_per_output},
                {"quantize_cycles_per_output", c.quantize_cycles_per_output},
                {"im2col_cycles_per_element", c.im2col_cycles_per_element},
+               {"pack_cycles_per_plane_byte", c.pack_cycles_per_plane_byte},
                {"loop_instructions", c.loop_instructions}};
   j["activations"] = activations_;
   nlohmann::json& p = j["picks"] = nlohmann::json::object();
@@ -372,6 +373,17 @@ const KernelCycles& DeviceModel::kernel_cycles(const std::string& kernel) {
     }
     fs::remove(header);
     body = devmodel::marked_region(text, "bs");
+    if (arm) {  // conv_bitpack__neon{,dot}: bitpack_portable, one iteration per plane
+      const auto loops = devmodel::innermost_loops(text);
+      const AsmLoop* pack = nullptr;
+      for (const AsmLoop& l : loops)
+        if (l.function.find("conv_bitpack") != std::string::npos &&
+            (!pack || l.body.size() > pack->body.size()))
+          pack = &l;
+      if (pack)
+        c.pack_cycles_per_plane_byte = devmodel::mca_cycles_per_iteration(
+            options_.llvm_mca, triple, core_->mca_cpu, pack->body);
+    }
     macs = 64.0 * src.mr * src.nr;
     // The epilogue is the int8 kernel's template; take its figures from that source.
     const std::string int8 = arm ? (src.file.find("neondot") != std::string::npos
@@ -495,6 +507,8 @@ LayerPrediction DeviceModel::predict_picked(const agent::LayerSignature& s, cons
     // Per 64-bit word of the reduction, one step of the MR x NR tile.
     micro = static_cast<double>(up(m, src.mr)) * up(n, src.nr) * taps * up(s.in_c, 64) *
             kc.cycles_per_mac;
+    im2col = static_cast<double>(s.in_h) * s.in_w * ((s.in_c + 7) / 8) * s.a_bits *
+             kc.pack_cycles_per_plane_byte;
   } else {
     const int group = p.kernel.find("c4__") != std::string::npos   ? 4
                       : p.kernel.find("c2__") != std::string::npos ? 2

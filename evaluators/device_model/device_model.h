@@ -68,6 +68,9 @@ struct KernelCycles {
   double scale_cycles_per_output = 0;      // int to float, scale and bias
   double quantize_cycles_per_output = 0;   // y / s, round, clamp, store a code (code outputs)
   double im2col_cycles_per_element = 0;    // 0 where the kernel reads its input in place
+  // Bit-serial rows: packing input codes into bit planes, per plane and 8 channels of a pixel
+  // (the portable packer's plane loop; 0 where the packer is not that loop: AVX2).
+  double pack_cycles_per_plane_byte = 0;
   int loop_instructions = 0;
 };
 
