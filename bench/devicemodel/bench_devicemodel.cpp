@@ -5,6 +5,7 @@
 // 2. Whole models: the sum of the predicted layers against the measured whole-graph run.
 // 3. Cortex-A72 (configs/devices/rpi4-model.yaml): predicted W2A2 and W1A1 per-layer speed-ups
 //    over int8 (geomean of int8 time / low-bit time).
+// `--table-timing configs/devices/X-model.yaml` times a 1000-signature table instead;
 // `--rules configs/devices/X-model.yaml` prints instead, per (w, a) pair, the selection rule the
 // model predicts for that core (docs/device_models.md). Times are thread CPU time (one thread),
 // medians. Last line:
@@ -15,6 +16,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <vector>
 
@@ -158,9 +160,64 @@ void derive_rules(const std::string& device_yaml, const eval::DeviceModel::Optio
   }
 }
 
+double wall_s() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+// 1000 distinct signatures of the kind a search space lists (sizes, channels, kernels, strides,
+// activations, bits), predicted with an empty cache (compiler, llvm-mca and the pick helper run)
+// and again from the cache.
+void table_timing(const std::string& device_yaml) {
+  std::vector<agent::LayerSignature> sigs;
+  const int hws[] = {10, 20, 40, 80}, chans[] = {16, 32, 64, 128, 256};
+  const char* acts[] = {"silu", "relu", "hardswish"};
+  const int bits[] = {1, 2, 4, 8};
+  for (int hw : hws)
+    for (int ci : chans)
+      for (int k : {1, 3})
+        for (const char* act : acts)
+          for (int wb : bits)
+            for (int ab : bits) {
+              if (sigs.size() == 1000) break;
+              agent::LayerSignature s;
+              s.in_h = s.in_w = hw, s.in_c = ci, s.out_c = ci, s.kernel = k, s.act = act;
+              s.w_bits = wb, s.a_bits = ab;
+              sigs.push_back(s);
+            }
+  const std::string cache = "/tmp/mixnas-bench-devicemodel-cache";
+  std::filesystem::remove_all(cache);
+  eval::DeviceModel::Options opt;
+  opt.cache_dir = cache;
+  double t0 = wall_s();
+  auto cold = eval::DeviceModel::load(device_yaml, opt).predict_table(sigs);
+  const double cold_s = wall_s() - t0;
+  t0 = wall_s();
+  auto warm = eval::DeviceModel::load(device_yaml, opt).predict_table(sigs);
+  const double warm_s = wall_s() - t0;
+  // 1000 signatures not seen yet (other output widths): kernel figures cached, picks not.
+  for (auto& s : sigs) s.out_c = s.in_c * 2;
+  t0 = wall_s();
+  eval::DeviceModel::load(device_yaml, opt).predict_table(sigs);
+  const double new_s = wall_s() - t0;
+  std::printf("TABLE-TIMING %s signatures=%zu entries=%zu cold_s=%.1f new_signatures_s=%.1f "
+              "cached_s=%.2f\n",
+              device_yaml.c_str(), sigs.size(), warm.size(), cold_s, new_s, warm_s);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--table-timing") {
+    try {
+      table_timing(argv[2]);
+      return 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "mixnas-bench-devicemodel: %s\n", e.what());
+      return 1;
+    }
+  }
   if (argc == 3 && std::string(argv[1]) == "--rules") {
     try {
       eval::DeviceModel::Options opt;
