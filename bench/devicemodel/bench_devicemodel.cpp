@@ -118,10 +118,11 @@ void derive_rules(const std::string& device_yaml, const eval::DeviceModel::Optio
     for (const auto& pr : pairs) {
       auto s = b;
       s.w_bits = pr[0], s.a_bits = pr[1];
-      const std::string bs = "conv_bitserial_w" + std::to_string(pr[0]) + "a" +
-                             std::to_string(pr[1]) + isa;
-      std::printf("%s%.2f", &pr == &pairs[0] ? "" : ", ",
-                  model.predict_forced(s, bs).latency_ms / model.predict_forced(s, int8).latency_ms);
+      const std::string bs =
+          "conv_bitserial_w" + std::to_string(pr[0]) + "a" + std::to_string(pr[1]) + isa;
+      std::printf(
+          "%s%.2f", &pr == &pairs[0] ? "" : ", ",
+          model.predict_forced(s, bs).latency_ms / model.predict_forced(s, int8).latency_ms);
     }
     std::printf("}},\n");
   }
@@ -130,10 +131,10 @@ void derive_rules(const std::string& device_yaml, const eval::DeviceModel::Optio
     for (auto s : base) {
       if (s.in_c < 8) continue;  // the stem stays 8-bit in every search space
       s.w_bits = pr[0], s.a_bits = pr[1];
-      const std::string bs = "conv_bitserial_w" + std::to_string(pr[0]) + "a" +
-                             std::to_string(pr[1]) + isa;
-      rows.push_back({s, model.predict_forced(s, bs).latency_ms /
-                             model.predict_forced(s, int8).latency_ms});
+      const std::string bs =
+          "conv_bitserial_w" + std::to_string(pr[0]) + "a" + std::to_string(pr[1]) + isa;
+      rows.push_back(
+          {s, model.predict_forced(s, bs).latency_ms / model.predict_forced(s, int8).latency_ms});
     }
     int best_n = 0, best_k = 0, best_c = 0;
     double lo = 1e9, hi = 0, best_lo = 0, best_hi = 0;
@@ -146,17 +147,19 @@ void derive_rules(const std::string& device_yaml, const eval::DeviceModel::Optio
         for (const auto& [s, r] : rows)
           if (s.kernel * s.kernel * s.in_c >= min_k && s.in_c >= min_c)
             ++n, ok = ok && r <= kRuleMaxRatio, lo = std::min(lo, r), hi = std::max(hi, r);
-        if (ok && n > best_n) best_n = n, best_k = min_k, best_c = min_c, best_lo = lo, best_hi = hi;
+        if (ok && n > best_n)
+          best_n = n, best_k = min_k, best_c = min_c, best_lo = lo, best_hi = hi;
       }
     double all_lo = 1e9, all_hi = 0;
     for (const auto& [s, r] : rows) all_lo = std::min(all_lo, r), all_hi = std::max(all_hi, r);
-    std::printf("RULE core=%s w%da%d %s picked=%d/%zu predicted_ratio=%.2f-%.2f (all layers "
-                "%.2f-%.2f)\n",
-                model.spec().core.c_str(), pr[0], pr[1],
-                best_n ? ("K >= " + std::to_string(best_k) + " and in_c >= " +
-                          std::to_string(best_c)).c_str()
-                       : "none",
-                best_n, rows.size(), best_lo, best_hi, all_lo, all_hi);
+    std::printf(
+        "RULE core=%s w%da%d %s picked=%d/%zu predicted_ratio=%.2f-%.2f (all layers "
+        "%.2f-%.2f)\n",
+        model.spec().core.c_str(), pr[0], pr[1],
+        best_n
+            ? ("K >= " + std::to_string(best_k) + " and in_c >= " + std::to_string(best_c)).c_str()
+            : "none",
+        best_n, rows.size(), best_lo, best_hi, all_lo, all_hi);
   }
 }
 
@@ -201,9 +204,10 @@ void table_timing(const std::string& device_yaml) {
   t0 = wall_s();
   eval::DeviceModel::load(device_yaml, opt).predict_table(sigs);
   const double new_s = wall_s() - t0;
-  std::printf("TABLE-TIMING %s signatures=%zu entries=%zu cold_s=%.1f new_signatures_s=%.1f "
-              "cached_s=%.2f\n",
-              device_yaml.c_str(), sigs.size(), warm.size(), cold_s, new_s, warm_s);
+  std::printf(
+      "TABLE-TIMING %s signatures=%zu entries=%zu cold_s=%.1f new_signatures_s=%.1f "
+      "cached_s=%.2f\n",
+      device_yaml.c_str(), sigs.size(), warm.size(), cold_s, new_s, warm_s);
 }
 
 }  // namespace
@@ -230,7 +234,8 @@ int main(int argc, char** argv) {
     }
   }
   // The AVX2 rows: LLVM has no Zen model with AVX-512 timings it could be checked against.
-  setenv("MIXNAS_CPU_DISABLE", "avx512f,avx512bw,avx512vl,avx512vnni,avx512vpopcntdq,avx512vbmi", 1);
+  setenv("MIXNAS_CPU_DISABLE", "avx512f,avx512bw,avx512vl,avx512vnni,avx512vpopcntdq,avx512vbmi",
+         1);
   try {
     const std::string root = MIXNAS_SOURCE_DIR;
     eval::DeviceModel::Options opt;
@@ -281,11 +286,13 @@ int main(int argc, char** argv) {
     const double f = geomean(q);
     double scaled = 0;
     for (const auto& [p, m] : pairs) scaled += std::fabs(f * p - m) / m * 100;
-    std::printf("DEVICEMODEL-FACTOR x86_measured_over_predicted=%.3f x86_layer_mape_after_factor=%.1f\n",
-                f, scaled / pairs.size());
-    std::printf("DEVICEMODEL x86_layer_mape=%.1f x86_model_mape=%.1f a72_w2a2_vs_int8=%.2f "
-                "a72_w1a1_vs_int8=%.2f\n",
-                layer_err / layers, model_err / models, geomean(r22), geomean(r11));
+    std::printf(
+        "DEVICEMODEL-FACTOR x86_measured_over_predicted=%.3f x86_layer_mape_after_factor=%.1f\n", f,
+        scaled / pairs.size());
+    std::printf(
+        "DEVICEMODEL x86_layer_mape=%.1f x86_model_mape=%.1f a72_w2a2_vs_int8=%.2f "
+        "a72_w1a1_vs_int8=%.2f\n",
+        layer_err / layers, model_err / models, geomean(r22), geomean(r11));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mixnas-bench-devicemodel: %s\n", e.what());
     return 1;

@@ -33,9 +33,8 @@ bool is_branch(const std::string& mnemonic) {
   // AArch64: b, b.<cond> (GCC also writes b<cond>: bne), cbz/cbnz, tbz/tbnz; x86-64: jmp and
   // every j<cond>.
   static const std::regex arm_cond("b(eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le)");
-  return mnemonic == "b" || mnemonic.rfind("b.", 0) == 0 ||
-         std::regex_match(mnemonic, arm_cond) || mnemonic == "cbz" ||
-         mnemonic == "cbnz" || mnemonic == "tbz" || mnemonic == "tbnz" ||
+  return mnemonic == "b" || mnemonic.rfind("b.", 0) == 0 || std::regex_match(mnemonic, arm_cond) ||
+         mnemonic == "cbz" || mnemonic == "cbnz" || mnemonic == "tbz" || mnemonic == "tbnz" ||
          (mnemonic.size() >= 2 && mnemonic[0] == 'j');
 }
 

@@ -13,8 +13,8 @@
 namespace mixnas::eval::devmodel {
 
 struct AsmLoop {
-  std::string function;  // the enclosing symbol (mangled), "" before the first one
-  std::string label;     // the loop head's label
+  std::string function;           // the enclosing symbol (mangled), "" before the first one
+  std::string label;              // the loop head's label
   std::vector<std::string> body;  // instructions, in order, directives and labels dropped
 };
 

@@ -37,17 +37,40 @@ const char* kX86Flags = "-std=c++17 -O3 -DNDEBUG -fopenmp -ffp-contract=off";
 
 const std::vector<CoreInfo>& cores() {
   static const std::vector<CoreInfo> c = {
-      {"cortex-a53", "aarch64", "cortex-a53", "LLVM's Cortex-A53 model", {"neon"}, "dotprod,i8mm",
+      {"cortex-a53",
+       "aarch64",
+       "cortex-a53",
+       "LLVM's Cortex-A53 model",
+       {"neon"},
+       "dotprod,i8mm",
        kArmFlags},
-      {"cortex-a55", "aarch64", "cortex-a55", "LLVM's Cortex-A55 model", {"neon", "dotprod"},
-       "i8mm", kArmFlags},
-      {"cortex-a72", "aarch64", "cortex-a72", "LLVM's Cortex-A57 model (LLVM assigns it to A72)",
-       {"neon"}, "dotprod,i8mm", kArmFlags},
-      {"cortex-a76", "aarch64", "cortex-a76",
+      {"cortex-a55",
+       "aarch64",
+       "cortex-a55",
+       "LLVM's Cortex-A55 model",
+       {"neon", "dotprod"},
+       "i8mm",
+       kArmFlags},
+      {"cortex-a72",
+       "aarch64",
+       "cortex-a72",
+       "LLVM's Cortex-A57 model (LLVM assigns it to A72)",
+       {"neon"},
+       "dotprod,i8mm",
+       kArmFlags},
+      {"cortex-a76",
+       "aarch64",
+       "cortex-a76",
        "LLVM's Cortex-A57 model (LLVM 14 and 16 assign it to A76; no A76/N1 model in Debian 12)",
-       {"neon", "dotprod"}, "i8mm", kArmFlags},
-      {"znver3", "x86_64", "znver3", "LLVM's Zen 3 model (AVX2 rows; AVX-512 masked)",
-       {"avx2", "fma"}, "avx512f,avx512bw,avx512vl,avx512vnni,avx512vpopcntdq,avx512vbmi",
+       {"neon", "dotprod"},
+       "i8mm",
+       kArmFlags},
+      {"znver3",
+       "x86_64",
+       "znver3",
+       "LLVM's Zen 3 model (AVX2 rows; AVX-512 masked)",
+       {"avx2", "fma"},
+       "avx512f,avx512bw,avx512vl,avx512vnni,avx512vpopcntdq,avx512vbmi",
        kX86Flags},
   };
   return c;
@@ -94,8 +117,8 @@ DeviceModelSpec spec_from(const config::Config& c) {
 
 // How a kernel's source is found and its microkernel loop recognised.
 struct KernelSource {
-  std::string file;   // under deploy/runtime/kernels/
-  std::string flags;  // the file's own flags in kernels.cmake
+  std::string file;    // under deploy/runtime/kernels/
+  std::string flags;   // the file's own flags in kernels.cmake
   std::string mac_op;  // mnemonic regex of the multiply-accumulate instruction
   int macs_per_op = 0;
   std::string widen_op;  // im2col's widening instruction ("" = the kernel reads codes in place)
@@ -265,9 +288,12 @@ void DeviceModel::load_cache() {
     std::ifstream in(path);
     j = nlohmann::json::parse(in);
     for (auto& [k, v] : j.at("kernels").items())
-      kernels_[k] = {v.at("cycles_per_mac"), v.at("scale_cycles_per_output"),
-                     v.at("quantize_cycles_per_output"), v.at("im2col_cycles_per_element"),
-                     v.at("pack_cycles_per_plane_byte"), v.at("loop_instructions")};
+      kernels_[k] = {v.at("cycles_per_mac"),
+                     v.at("scale_cycles_per_output"),
+                     v.at("quantize_cycles_per_output"),
+                     v.at("im2col_cycles_per_element"),
+                     v.at("pack_cycles_per_plane_byte"),
+                     v.at("loop_instructions")};
     for (auto& [k, v] : j.at("activations").items()) activations_[k] = v;
     for (auto& [k, v] : j.at("picks").items())
       picks_[k] = {v.at("kernel"), v.at("weight_bytes"), v.at("resident_weight_bytes"),
@@ -336,7 +362,8 @@ double per_element(const std::vector<AsmLoop>& loops, const std::string& op,
     for (const std::string& s : l->body)
       if (devmodel::count_mnemonic({s}, op)) lanes = vector_lanes(s);
   const int n = devmodel::count_mnemonic(l->body, op) * std::max(lanes, 1);
-  const std::string triple = core.arch == "aarch64" ? "aarch64-linux-gnu" : "x86_64-unknown-linux-gnu";
+  const std::string triple =
+      core.arch == "aarch64" ? "aarch64-linux-gnu" : "x86_64-unknown-linux-gnu";
   return devmodel::mca_cycles_per_iteration(mca, triple, core.mca_cpu, l->body) / n;
 }
 
@@ -386,10 +413,10 @@ const KernelCycles& DeviceModel::kernel_cycles(const std::string& kernel) {
     }
     macs = 64.0 * src.mr * src.nr;
     // The epilogue is the int8 kernel's template; take its figures from that source.
-    const std::string int8 = arm ? (src.file.find("neondot") != std::string::npos
-                                        ? "conv_qu8_gemm_4x16c4__neondot"
-                                        : "conv_qu8_gemm_8x8__neon")
-                                 : "conv_qu8_gemm_6x16c2__avx2";
+    const std::string int8 =
+        arm ? (src.file.find("neondot") != std::string::npos ? "conv_qu8_gemm_4x16c4__neondot"
+                                                             : "conv_qu8_gemm_8x8__neon")
+            : "conv_qu8_gemm_6x16c2__avx2";
     const KernelCycles& e = kernel_cycles(int8);
     c.scale_cycles_per_output = e.scale_cycles_per_output;
     c.quantize_cycles_per_output = e.quantize_cycles_per_output;
@@ -397,7 +424,8 @@ const KernelCycles& DeviceModel::kernel_cycles(const std::string& kernel) {
     text = compile_to_asm(file, src.flags);
     const auto loops = devmodel::innermost_loops(text);
     const AsmLoop* micro = loop_with_most(loops, src.mac_op);
-    if (micro) body = micro->body, macs = devmodel::count_mnemonic(body, src.mac_op) * src.macs_per_op;
+    if (micro)
+      body = micro->body, macs = devmodel::count_mnemonic(body, src.mac_op) * src.macs_per_op;
     const std::string div = arm ? "fdiv" : "vdivps", cvt = arm ? "scvtf" : "vcvtdq2ps";
     // quantize_rows: y / s, rounding, clamp, store per code; the int-to-float scale and bias
     // pass wherever GCC put it (inlined into gemm_block at -O3).
@@ -432,8 +460,9 @@ double DeviceModel::activation_cycles_per_element(const std::string& act) {
       "#include \"deploy/runtime/kernels/activation_impl.h\"\n"
       "void mixnas_devmodel_act(float* d, size_t n) {\n"
       "  mixnas::rt::ActivationSpec s;\n  s.kind = static_cast<mixnas::rt::Activation>(" +
-      std::to_string(static_cast<int>(kind)) + ");\n  mixnas::rt::isa_devmodel::apply_activation_n<" +
-      std::to_string(n) + ">(s, d, n);\n}\n";
+      std::to_string(static_cast<int>(kind)) +
+      ");\n  mixnas::rt::isa_devmodel::apply_activation_n<" + std::to_string(n) +
+      ">(s, d, n);\n}\n";
   const std::string path = temp_file(wrapper, ".cpp");
   std::string text;
   try {
@@ -450,8 +479,9 @@ double DeviceModel::activation_cycles_per_element(const std::string& act) {
   double cycles = 0;
   if (main) {
     const std::string triple = arm ? "aarch64-linux-gnu" : "x86_64-unknown-linux-gnu";
-    cycles = devmodel::mca_cycles_per_iteration(options_.llvm_mca, triple, core_->mca_cpu,
-                                                main->body) / n;
+    cycles =
+        devmodel::mca_cycles_per_iteration(options_.llvm_mca, triple, core_->mca_cpu, main->body) /
+        n;
   }
   dirty_ = true;
   return activations_[act] = cycles;
@@ -500,7 +530,8 @@ LayerPrediction DeviceModel::predict_picked(const agent::LayerSignature& s, cons
   const KernelCycles& kc = kernel_cycles(p.kernel);
   const KernelSource src = kernel_source(p.kernel);
   auto up = [](int64_t x, int64_t m) { return (x + m - 1) / m * m; };
-  const int64_t out_h = (s.in_h + s.stride - 1) / s.stride, out_w = (s.in_w + s.stride - 1) / s.stride;
+  const int64_t out_h = (s.in_h + s.stride - 1) / s.stride,
+                out_w = (s.in_w + s.stride - 1) / s.stride;
   const int64_t m = out_h * out_w, n = s.out_c, taps = int64_t{s.kernel} * s.kernel;
   double micro = 0, im2col = 0;
   if (src.bitserial) {
@@ -517,10 +548,9 @@ LayerPrediction DeviceModel::predict_picked(const agent::LayerSignature& s, cons
     micro = static_cast<double>(up(m, src.mr)) * up(n, src.nr) * k_pad * kc.cycles_per_mac;
     im2col = static_cast<double>(m) * k_pad * kc.im2col_cycles_per_element;
   }
-  const double epilogue =
-      static_cast<double>(m) * n *
-      (kc.scale_cycles_per_output + activation_cycles_per_element(s.act) +
-       (s.out_bits == 32 ? 0 : kc.quantize_cycles_per_output));
+  const double epilogue = static_cast<double>(m) * n *
+                          (kc.scale_cycles_per_output + activation_cycles_per_element(s.act) +
+                           (s.out_bits == 32 ? 0 : kc.quantize_cycles_per_output));
   // Blocks of output pixels are shared between threads.
   const int64_t parallel = std::min<int64_t>(spec_.threads, (m + src.mr - 1) / src.mr);
   LayerPrediction r;
@@ -557,8 +587,8 @@ LayerPrediction DeviceModel::predict_layer(const agent::LayerSignature& signatur
 }
 
 LatencyTable DeviceModel::predict_table(const std::vector<agent::LayerSignature>& signatures) {
-  LatencyTable table("model:" + spec_.name + ":" + spec_.core, rt::runtime_version(),
-                     spec_.threads, 0);
+  LatencyTable table("model:" + spec_.name + ":" + spec_.core, rt::runtime_version(), spec_.threads,
+                     0);
   table.set_model(provenance());
   const auto rows = predict_layers(signatures);
   for (size_t i = 0; i < rows.size(); ++i) {

@@ -48,9 +48,9 @@ struct DeviceModelSpec {
 // runtime's tables see on it. Throws mixnas::Error listing the known cores for an unknown one.
 struct CoreInfo {
   std::string core, arch, mca_cpu, mca_model_note;
-  std::vector<std::string> features;     // present
-  std::string cpu_disable;               // MIXNAS_CPU_DISABLE for the pick helper
-  std::string compile_flags;             // the target build's flags for kernel sources
+  std::vector<std::string> features;  // present
+  std::string cpu_disable;            // MIXNAS_CPU_DISABLE for the pick helper
+  std::string compile_flags;          // the target build's flags for kernel sources
 };
 const CoreInfo& core_info(const std::string& core);
 std::vector<std::string> known_cores();
@@ -64,10 +64,10 @@ struct LayerPrediction {
 
 // Cycle figures of one kernel on one core (cached).
 struct KernelCycles {
-  double cycles_per_mac = 0;               // microkernel steady state
-  double scale_cycles_per_output = 0;      // int to float, scale and bias
-  double quantize_cycles_per_output = 0;   // y / s, round, clamp, store a code (code outputs)
-  double im2col_cycles_per_element = 0;    // 0 where the kernel reads its input in place
+  double cycles_per_mac = 0;              // microkernel steady state
+  double scale_cycles_per_output = 0;     // int to float, scale and bias
+  double quantize_cycles_per_output = 0;  // y / s, round, clamp, store a code (code outputs)
+  double im2col_cycles_per_element = 0;   // 0 where the kernel reads its input in place
   // Bit-serial rows: packing input codes into bit planes, per plane and 8 channels of a pixel
   // (the portable packer's plane loop; 0 where the packer is not that loop: AVX2).
   double pack_cycles_per_plane_byte = 0;

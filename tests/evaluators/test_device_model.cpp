@@ -47,7 +47,8 @@ fs::path fresh_dir(const std::string& name) {
 
 std::string znver3_yaml(double mem_bw_gbs) {
   return "kind: model\nname: t\ncore: znver3\nclock_ghz: 3.0\ncores: 2\nthreads: 1\n"
-         "mem_bw_gbs: " + std::to_string(mem_bw_gbs) + "\n";
+         "mem_bw_gbs: " +
+         std::to_string(mem_bw_gbs) + "\n";
 }
 
 agent::LayerSignature conv_20x20() {
@@ -157,8 +158,8 @@ TEST_CASE("device model YAML errors name the file, the line and the field", "[de
       Catch::Contains("key.yaml:6") && Catch::Contains("l2_kb"));
   CHECK_THROWS_WITH(eval::core_info("cortex-a99"), Catch::Contains("known: cortex-a53"));
   for (const char* f : {"rpi4-model", "rpi5-model", "a55-model", "x86-znver3-model"}) {
-    const auto s = eval::DeviceModelSpec::load(std::string(MIXNAS_SOURCE_DIR) + "/configs/devices/" +
-                                               f + ".yaml");
+    const auto s = eval::DeviceModelSpec::load(std::string(MIXNAS_SOURCE_DIR) +
+                                               "/configs/devices/" + f + ".yaml");
     CHECK(s.name == f);
   }
 }
