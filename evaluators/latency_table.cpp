@@ -36,6 +36,7 @@ LatencyTable LatencyTable::load(const std::string& path) {
     LatencyTable t(field("device_id").get<std::string>(),
                    field("runtime_version").get<std::string>(), field("threads").get<int>(),
                    field("runs").get<int>());
+    if (j.value("predicted", false)) t.model_ = field("model").get<std::string>();
     for (const auto& [key, e] : field("entries").items()) {
       LatencyEntry entry;
       entry.median_ms = e.at("median_ms").get<double>();
@@ -112,6 +113,7 @@ void LatencyTable::save(const std::string& path) const {
                       {"entries", entries},
                       {"calibration", cal_json(calibration_)},
                       {"calibrations", cals}};
+  if (predicted()) j["predicted"] = true, j["model"] = model_;
   write_file_atomic(path, j.dump(1) + "\n");
 }
 

@@ -8,7 +8,9 @@
 //    "runs": 20, "entries": {"<signature key>": {"median_ms", "min_ms", "p90_ms", "kernel",
 //    "weight_bytes", "resident_weight_bytes", "arena_bytes"}, ...},
 //    "calibration": {"scale": 1.0, "offset_ms": 0.0, "mape_pct": -1, "max_err_pct": -1, "n": 0},
-//    "calibrations": {"<model key>": {...same fields...}, ...}}
+//    "calibrations": {"<model key>": {...same fields...}, ...},
+//    "predicted": true, "model": "predicted for <core> (device model <name>), not measured"}
+//   (the last two only in tables a device model predicted)
 #include <functional>
 #include <map>
 #include <string>
@@ -58,6 +60,13 @@ class LatencyTable {
   // True when the table was measured on this device id and runtime version with these threads.
   bool matches(const std::string& device_id, const std::string& runtime_version, int threads) const;
 
+  // Tables from a device model (evaluators/device_model) are predicted, not measured: they carry
+  // "predicted": true and "model": e.g. "predicted for cortex-a72 (device model rpi4-model), not
+  // measured", which commands print with the table.
+  bool predicted() const { return !model_.empty(); }
+  const std::string& model() const { return model_; }
+  void set_model(const std::string& provenance) { model_ = provenance; }
+
   bool has(const std::string& key) const { return entries_.count(key) > 0; }
   // Throws mixnas::Error when the key is missing (run `mixnas lut build`).
   const LatencyEntry& at(const std::string& key) const;
@@ -91,6 +100,7 @@ class LatencyTable {
   std::string runtime_version_;
   int threads_ = 1;
   int runs_ = 20;
+  std::string model_;  // "" = measured
   std::map<std::string, LatencyEntry> entries_;
   Calibration calibration_;
   std::map<std::string, Calibration> calibrations_;

@@ -51,6 +51,7 @@ int run_lut(const config::Config& cfg, bool validate, const LutState& st) {
       "offset=%.4f ms (fit on %d models, MAPE %.2f%%)\n",
       table.size(), table.device_id().c_str(), table.runtime_version().c_str(), table.threads(),
       c.scale, c.offset_ms, c.n, c.mape_pct);
+  if (table.predicted()) std::printf("table: %s\n", table.model().c_str());
   if (!validate) return 0;
   // Architectures drawn apart from the calibration's (another seed).
   auto pairs = search::measure_random_architectures(

@@ -113,19 +113,23 @@ bool has_dotprod(const CpuFeatures& f) {
 bool neon_only(const CpuFeatures& f) {
   return f.neon && !f.dotprod;
 }
-// Cortex-A72 class (no sdot; the int8 kernel runs smlal, 4 MACs per instruction): vand + vcnt +
-// vadd per 128 MACs per plane pair; llvm-mca (bench/mca/report.sh) puts the W2A2 step at ~2.6x the
-// int8 step. No device was measured: the thresholds carry over the overheads measured on x86 for
-// the same compute ratios (AVX2 W1A1 ~4x: wins for K >= 128 with in_c >= 32; 2x: K >= 256 with
-// in_c >= 64).
+// Cortex-A72 class (no sdot; the int8 kernel runs smlal, 4 MACs per instruction, on int16 codes
+// widened by im2col): vand + vcnt + vadd per 128 MACs per plane pair. Derived from the device
+// models of Cortex-A72 and Cortex-A53 (docs/device_models.md: llvm-mca over the aarch64 build's
+// own loops, `mixnas-bench-devicemodel --rules`), not from a device run: each rule picks only
+// YOLOv8n convs predicted <= 0.9 of int8 on both cores (the A53's ratios are lower throughout).
+// tests/runtime/kernels/test_lowbit.cpp holds the predicted table.
 const PairRule kNeonRules[] = {
-    {1, 1, 128, 32, 1}, {1, 2, 128, 32, 1}, {2, 1, 128, 32, 1}, {2, 2, 256, 64, 1},
-    {1, 3, 256, 64, 1}, {3, 1, 256, 64, 1}, {1, 4, 256, 64, 1}, {4, 1, 256, 64, 1},
+    {1, 1, 32, 16, 1}, {1, 2, 48, 16, 1}, {2, 1, 48, 16, 1}, {2, 2, 48, 32, 1},
+    {1, 3, 48, 16, 1}, {3, 1, 48, 16, 1}, {1, 4, 64, 32, 1}, {4, 1, 48, 32, 1},
 };
-// sdot cores (Cortex-A76 class, 16 MACs per instruction): only W1A1 keeps a compute edge (~2x per
-// llvm-mca); W2A2 is ~1.1x before overheads.
+// sdot cores (16 MACs per instruction). Derived from the device models of Cortex-A76 and
+// Cortex-A55 the same way, keeping what holds on both: W1A1, W1A2 and W2A1 on deep layers; W2A2,
+// W1A3 and wider are predicted at or above int8 on every conv of at least one of the two.
 const PairRule kNeondotRules[] = {
-    {1, 1, 256, 64, 1},
+    {1, 1, 256, 48, 1},
+    {1, 2, 576, 128, 1},
+    {2, 1, 512, 128, 1},
 };
 #endif
 

@@ -638,20 +638,60 @@ TEST_CASE("session: producers write bit planes for bit-serial readers, same resu
   REQUIRE(outputs(planes) == outputs(reference));
 }
 
+namespace {
+
+// A YOLOv8n conv at 320x320 with a recorded bit-serial / int8 time ratio per (w, a) pair of a
+// rule table: measured (x86) or predicted by a device model (aarch64).
+struct RecordedLayer {
+  const char* name;
+  int hw, in_c, out_c, k, stride;
+  float ratio[8];
+};
+
+ConvWeights layer_weights(const RecordedLayer& l, int wb, int ab) {
+  ConvWeights w;
+  w.geometry = geometry(
+      {l.hw, l.hw, l.in_c, l.out_c, l.k, l.k, l.stride, l.k / 2, l.k / 2, l.k / 2, l.k / 2, 1});
+  w.precision = ConvPrecision::kInt;
+  w.w_bits = wb, w.a_bits = ab;
+  return w;
+}
+
+// The rule picks bit-serial rows only where they were recorded at most `max_picked` of int8 (x86:
+// measured >= 8% faster), and misses no layer recorded below `miss_below` (x86: >= 25% faster).
+template <size_t NL, size_t NP>
+void check_rule_against(const RecordedLayer (&layers)[NL], const int (&pairs)[NP][2],
+                        const CpuFeatures& f, const std::string& isa_suffix,
+                        float max_picked = 0.92f, float miss_below = 0.75f) {
+  int picked = 0;
+  for (const RecordedLayer& l : layers)
+    for (size_t p = 0; p < NP; ++p) {
+      const ConvWeights w = layer_weights(l, pairs[p][0], pairs[p][1]);
+      const std::string pick = conv_lowbit_pick(w, f);
+      INFO(l.name << " w" << pairs[p][0] << "a" << pairs[p][1] << " recorded " << l.ratio[p]
+                  << " pick '" << pick << "'");
+      if (!pick.empty()) {
+        REQUIRE(pick == row(isa_suffix, pairs[p][0], pairs[p][1]));
+        REQUIRE(l.ratio[p] <= max_picked);
+        ++picked;
+      } else {
+        REQUIRE(l.ratio[p] >= miss_below);
+      }
+    }
+  REQUIRE(picked > 0);
+}
+
+}  // namespace
+
 #if defined(__x86_64__)
 namespace {
 
 // What `mixnas-bench-conv --lowbit-pairs` measured on the development CPU (docs/kernels.md): per
 // YOLOv8n conv at 320x320 (one thread), the forced bit-serial row's time over the int8 kernel's.
-struct MeasuredLayer {
-  const char* name;
-  int hw, in_c, out_c, k, stride;
-  float ratio[6];
-};
 // bit-serial time / int8 time: w1a1, w1a2, w2a1, w2a2, w1a3, w3a1
 // AVX-512 VPOPCNTDQ rows vs conv_qu8_gemm_8x32c4__avx512vnni: the worst of three runs of
 // `mixnas-bench-conv --lowbit-pairs` (2026-12-06).
-const MeasuredLayer kMeasuredAvx512[] = {
+const RecordedLayer kMeasuredAvx512[] = {
     {"0.conv", 320, 3, 16, 3, 2, {4.55, 6.50, 6.23, 5.78, 6.82, 4.89}},
     {"1.conv", 160, 16, 32, 3, 2, {3.10, 4.09, 3.79, 4.38, 5.43, 3.70}},
     {"2.c2f.cv1", 80, 32, 32, 1, 1, {1.76, 2.20, 2.97, 2.48, 3.42, 2.45}},
@@ -719,7 +759,7 @@ const MeasuredLayer kMeasuredAvx512[] = {
 // bit-serial time / int8 time: w1a1, w1a2, w2a1, w2a2, w1a3, w3a1
 // AVX2 rows vs conv_qu8_gemm_6x16c2__avx2 (AVX-512 masked with MIXNAS_CPU_DISABLE): the worst of
 // three runs (2026-12-06).
-const MeasuredLayer kMeasuredAvx2[] = {
+const RecordedLayer kMeasuredAvx2[] = {
     {"0.conv", 320, 3, 16, 3, 2, {2.50, 3.07, 2.76, 3.31, 3.29, 2.88}},
     {"1.conv", 160, 16, 32, 3, 2, {1.38, 1.95, 1.84, 2.36, 2.58, 2.08}},
     {"2.c2f.cv1", 80, 32, 32, 1, 1, {1.16, 1.45, 1.54, 1.90, 1.90, 1.75}},
@@ -796,38 +836,6 @@ CpuFeatures x86_features(bool avx512) {
   return f;
 }
 
-ConvWeights layer_weights(const MeasuredLayer& l, int wb, int ab) {
-  ConvWeights w;
-  w.geometry = geometry(
-      {l.hw, l.hw, l.in_c, l.out_c, l.k, l.k, l.stride, l.k / 2, l.k / 2, l.k / 2, l.k / 2, 1});
-  w.precision = ConvPrecision::kInt;
-  w.w_bits = wb, w.a_bits = ab;
-  return w;
-}
-
-// The rule picks bit-serial rows only where they measured >= 8% faster than int8, and misses no
-// layer where they measured >= 25% faster.
-template <size_t NL, size_t NP>
-void check_rule_against(const MeasuredLayer (&layers)[NL], const int (&pairs)[NP][2],
-                        const CpuFeatures& f, const std::string& isa_suffix) {
-  int picked = 0;
-  for (const MeasuredLayer& l : layers)
-    for (size_t p = 0; p < NP; ++p) {
-      const ConvWeights w = layer_weights(l, pairs[p][0], pairs[p][1]);
-      const std::string pick = conv_lowbit_pick(w, f);
-      INFO(l.name << " w" << pairs[p][0] << "a" << pairs[p][1] << " measured " << l.ratio[p]
-                  << " pick '" << pick << "'");
-      if (!pick.empty()) {
-        REQUIRE(pick == row(isa_suffix, pairs[p][0], pairs[p][1]));
-        REQUIRE(l.ratio[p] <= 0.92f);
-        ++picked;
-      } else {
-        REQUIRE(l.ratio[p] >= 0.75f);
-      }
-    }
-  REQUIRE(picked > 0);
-}
-
 }  // namespace
 
 TEST_CASE("selection rule agrees with the recorded measurements (x86)", "[lowbit]") {
@@ -837,7 +845,7 @@ TEST_CASE("selection rule agrees with the recorded measurements (x86)", "[lowbit
   // scalar reference) every pair runs bit-serial.
   CpuFeatures none;
   none.arch = "x86_64";
-  for (const MeasuredLayer& l : kMeasuredAvx512) {
+  for (const RecordedLayer& l : kMeasuredAvx512) {
     REQUIRE(conv_lowbit_pick(layer_weights(l, 4, 4), x86_features(true)).empty());
     REQUIRE(conv_lowbit_pick(layer_weights(l, 2, 2), x86_features(false)).empty());
     REQUIRE(conv_lowbit_pick(layer_weights(l, 8, 2), x86_features(false)).empty());
@@ -848,27 +856,160 @@ TEST_CASE("selection rule agrees with the recorded measurements (x86)", "[lowbit
 #endif
 
 #if defined(__aarch64__)
-TEST_CASE("selection rule: NEON and dot-product cores", "[lowbit]") {
+namespace {
+
+// What the device models predict (docs/device_models.md; `mixnas-bench-devicemodel --rules
+// configs/devices/X-model.yaml`, 2026-12-06): per YOLOv8n conv at 320x320 (one thread, the stem
+// left out), the forced bit-serial row's time over the int8 kernel's on the same codes.
+// Pairs: w1a1, w1a2, w2a1, w2a2, w1a3, w3a1, w1a4, w4a1.
+// Cortex-A72 (rpi4-model) vs conv_qu8_gemm_8x8__neon.
+const RecordedLayer kPredictedNeon[] = {
+    {"1.conv", 160, 16, 32, 3, 2, {0.69, 0.78, 0.77, 0.94, 0.87, 0.84, 1.01, 0.91}},
+    {"2.c2f.cv1", 80, 32, 32, 1, 1, {0.89, 0.91, 0.90, 0.94, 0.93, 0.91, 0.97, 0.93}},
+    {"2.c2f.m0.cv1", 80, 16, 16, 3, 1, {0.67, 0.76, 0.75, 0.91, 0.84, 0.82, 0.97, 0.89}},
+    {"2.c2f.m0.cv2", 80, 16, 16, 3, 1, {0.67, 0.76, 0.75, 0.91, 0.84, 0.82, 0.97, 0.89}},
+    {"2.c2f.cv2", 80, 48, 32, 1, 1, {0.84, 0.86, 0.85, 0.89, 0.89, 0.86, 0.92, 0.87}},
+    {"3.conv", 80, 32, 64, 3, 2, {0.49, 0.56, 0.55, 0.68, 0.63, 0.60, 0.73, 0.65}},
+    {"4.c2f.cv1", 40, 64, 64, 1, 1, {0.79, 0.81, 0.80, 0.83, 0.83, 0.81, 0.86, 0.82}},
+    {"4.c2f.m0.cv1", 40, 32, 32, 3, 1, {0.48, 0.54, 0.54, 0.66, 0.61, 0.59, 0.70, 0.64}},
+    {"4.c2f.m0.cv2", 40, 32, 32, 3, 1, {0.48, 0.54, 0.54, 0.66, 0.61, 0.59, 0.70, 0.64}},
+    {"4.c2f.m1.cv1", 40, 32, 32, 3, 1, {0.48, 0.54, 0.54, 0.66, 0.61, 0.59, 0.70, 0.64}},
+    {"4.c2f.m1.cv2", 40, 32, 32, 3, 1, {0.48, 0.54, 0.54, 0.66, 0.61, 0.59, 0.70, 0.64}},
+    {"4.c2f.cv2", 40, 128, 64, 1, 1, {0.66, 0.69, 0.68, 0.73, 0.72, 0.69, 0.77, 0.71}},
+    {"5.conv", 40, 64, 128, 3, 2, {0.31, 0.36, 0.35, 0.43, 0.40, 0.38, 0.46, 0.41}},
+    {"6.c2f.cv1", 20, 128, 128, 1, 1, {0.65, 0.68, 0.67, 0.72, 0.70, 0.69, 0.74, 0.70}},
+    {"6.c2f.m0.cv1", 20, 64, 64, 3, 1, {0.31, 0.35, 0.35, 0.42, 0.39, 0.38, 0.45, 0.41}},
+    {"6.c2f.m0.cv2", 20, 64, 64, 3, 1, {0.31, 0.35, 0.35, 0.42, 0.39, 0.38, 0.45, 0.41}},
+    {"6.c2f.m1.cv1", 20, 64, 64, 3, 1, {0.31, 0.35, 0.35, 0.42, 0.39, 0.38, 0.45, 0.41}},
+    {"6.c2f.m1.cv2", 20, 64, 64, 3, 1, {0.31, 0.35, 0.35, 0.42, 0.39, 0.38, 0.45, 0.41}},
+    {"6.c2f.cv2", 20, 256, 128, 1, 1, {0.49, 0.53, 0.52, 0.59, 0.57, 0.55, 0.62, 0.57}},
+    {"7.conv", 20, 128, 256, 3, 2, {0.20, 0.24, 0.24, 0.33, 0.29, 0.28, 0.36, 0.31}},
+    {"8.c2f.cv1", 10, 256, 256, 1, 1, {0.48, 0.51, 0.51, 0.57, 0.55, 0.53, 0.59, 0.55}},
+    {"8.c2f.m0.cv1", 10, 128, 128, 3, 1, {0.20, 0.24, 0.24, 0.32, 0.28, 0.27, 0.35, 0.31}},
+    {"8.c2f.m0.cv2", 10, 128, 128, 3, 1, {0.20, 0.24, 0.24, 0.32, 0.28, 0.27, 0.35, 0.31}},
+    {"8.c2f.cv2", 10, 384, 256, 1, 1, {0.39, 0.43, 0.42, 0.49, 0.47, 0.45, 0.52, 0.47}},
+    {"9.sppf.cv1", 10, 256, 128, 1, 1, {0.48, 0.52, 0.51, 0.57, 0.56, 0.53, 0.61, 0.56}},
+    {"9.sppf.cv2", 10, 512, 256, 1, 1, {0.33, 0.37, 0.37, 0.44, 0.41, 0.40, 0.47, 0.42}},
+    {"12.c2f.cv1", 20, 384, 128, 1, 1, {0.40, 0.45, 0.44, 0.51, 0.49, 0.46, 0.55, 0.49}},
+    {"12.c2f.m0.cv1", 20, 64, 64, 3, 1, {0.31, 0.35, 0.35, 0.42, 0.39, 0.38, 0.45, 0.41}},
+    {"12.c2f.m0.cv2", 20, 64, 64, 3, 1, {0.31, 0.35, 0.35, 0.42, 0.39, 0.38, 0.45, 0.41}},
+    {"12.c2f.cv2", 20, 192, 128, 1, 1, {0.56, 0.59, 0.58, 0.64, 0.63, 0.61, 0.67, 0.63}},
+    {"15.c2f.cv1", 40, 192, 64, 1, 1, {0.57, 0.61, 0.59, 0.66, 0.65, 0.61, 0.70, 0.63}},
+    {"15.c2f.m0.cv1", 40, 32, 32, 3, 1, {0.48, 0.54, 0.54, 0.66, 0.61, 0.59, 0.70, 0.64}},
+    {"15.c2f.m0.cv2", 40, 32, 32, 3, 1, {0.48, 0.54, 0.54, 0.66, 0.61, 0.59, 0.70, 0.64}},
+    {"15.c2f.cv2", 40, 96, 64, 1, 1, {0.72, 0.75, 0.74, 0.80, 0.79, 0.76, 0.83, 0.78}},
+    {"16.conv", 40, 64, 64, 3, 2, {0.32, 0.37, 0.35, 0.44, 0.42, 0.39, 0.48, 0.42}},
+    {"18.c2f.cv1", 20, 192, 128, 1, 1, {0.56, 0.59, 0.58, 0.64, 0.63, 0.61, 0.67, 0.63}},
+    {"18.c2f.m0.cv1", 20, 64, 64, 3, 1, {0.31, 0.35, 0.35, 0.42, 0.39, 0.38, 0.45, 0.41}},
+    {"18.c2f.m0.cv2", 20, 64, 64, 3, 1, {0.31, 0.35, 0.35, 0.42, 0.39, 0.38, 0.45, 0.41}},
+    {"18.c2f.cv2", 20, 192, 128, 1, 1, {0.56, 0.59, 0.58, 0.64, 0.63, 0.61, 0.67, 0.63}},
+    {"19.conv", 20, 128, 128, 3, 2, {0.20, 0.25, 0.24, 0.33, 0.30, 0.28, 0.37, 0.31}},
+    {"21.c2f.cv1", 10, 384, 256, 1, 1, {0.39, 0.43, 0.42, 0.49, 0.47, 0.45, 0.52, 0.47}},
+    {"21.c2f.m0.cv1", 10, 128, 128, 3, 1, {0.20, 0.24, 0.24, 0.32, 0.28, 0.27, 0.35, 0.31}},
+    {"21.c2f.m0.cv2", 10, 128, 128, 3, 1, {0.20, 0.24, 0.24, 0.32, 0.28, 0.27, 0.35, 0.31}},
+    {"21.c2f.cv2", 10, 384, 256, 1, 1, {0.39, 0.43, 0.42, 0.49, 0.47, 0.45, 0.52, 0.47}},
+    {"22.detect.0.box0", 40, 64, 64, 3, 1, {0.31, 0.35, 0.35, 0.42, 0.39, 0.38, 0.45, 0.41}},
+    {"22.detect.0.box1", 40, 64, 64, 3, 1, {0.31, 0.35, 0.35, 0.42, 0.39, 0.38, 0.45, 0.41}},
+    {"22.detect.0.box2", 40, 64, 64, 1, 1, {0.36, 0.42, 0.39, 0.49, 0.48, 0.42, 0.56, 0.45}},
+    {"22.detect.0.cls0", 40, 64, 80, 3, 1, {0.31, 0.35, 0.35, 0.42, 0.39, 0.38, 0.45, 0.41}},
+    {"22.detect.0.cls1", 40, 80, 80, 3, 1, {0.29, 0.36, 0.36, 0.48, 0.42, 0.41, 0.52, 0.46}},
+    {"22.detect.0.cls2", 40, 80, 80, 1, 1, {0.33, 0.42, 0.39, 0.54, 0.50, 0.45, 0.62, 0.50}},
+    {"22.detect.1.box0", 20, 128, 64, 3, 1, {0.20, 0.25, 0.24, 0.33, 0.29, 0.28, 0.36, 0.32}},
+    {"22.detect.1.box1", 20, 64, 64, 3, 1, {0.31, 0.35, 0.35, 0.42, 0.39, 0.38, 0.45, 0.41}},
+    {"22.detect.1.box2", 20, 64, 64, 1, 1, {0.36, 0.42, 0.39, 0.49, 0.48, 0.42, 0.56, 0.45}},
+    {"22.detect.1.cls0", 20, 128, 80, 3, 1, {0.20, 0.25, 0.24, 0.33, 0.29, 0.28, 0.36, 0.32}},
+    {"22.detect.1.cls1", 20, 80, 80, 3, 1, {0.29, 0.36, 0.36, 0.48, 0.42, 0.41, 0.52, 0.46}},
+    {"22.detect.1.cls2", 20, 80, 80, 1, 1, {0.33, 0.42, 0.39, 0.54, 0.50, 0.45, 0.62, 0.50}},
+    {"22.detect.2.box0", 10, 256, 64, 3, 1, {0.13, 0.18, 0.18, 0.27, 0.23, 0.21, 0.30, 0.25}},
+    {"22.detect.2.box1", 10, 64, 64, 3, 1, {0.30, 0.34, 0.34, 0.41, 0.38, 0.37, 0.44, 0.40}},
+    {"22.detect.2.box2", 10, 64, 64, 1, 1, {0.35, 0.41, 0.38, 0.47, 0.47, 0.41, 0.54, 0.44}},
+    {"22.detect.2.cls0", 10, 256, 80, 3, 1, {0.13, 0.18, 0.18, 0.27, 0.23, 0.21, 0.30, 0.25}},
+    {"22.detect.2.cls1", 10, 80, 80, 3, 1, {0.29, 0.35, 0.35, 0.47, 0.41, 0.40, 0.51, 0.45}},
+    {"22.detect.2.cls2", 10, 80, 80, 1, 1, {0.33, 0.40, 0.39, 0.52, 0.49, 0.44, 0.60, 0.48}},
+};
+// The larger of Cortex-A76 (rpi5-model) and Cortex-A55 (a55-model) vs
+// conv_qu8_gemm_4x16c4__neondot: one rule table serves both.
+const RecordedLayer kPredictedNeondot[] = {
+    {"1.conv", 160, 16, 32, 3, 2, {1.11, 1.48, 1.42, 2.01, 1.84, 1.62, 2.32, 1.84}},
+    {"2.c2f.cv1", 80, 32, 32, 1, 1, {1.01, 1.09, 1.05, 1.17, 1.17, 1.08, 1.27, 1.11}},
+    {"2.c2f.m0.cv1", 80, 16, 16, 3, 1, {1.08, 1.42, 1.39, 1.95, 1.75, 1.58, 2.19, 1.81}},
+    {"2.c2f.m0.cv2", 80, 16, 16, 3, 1, {1.08, 1.42, 1.39, 1.95, 1.75, 1.58, 2.19, 1.81}},
+    {"2.c2f.cv2", 80, 48, 32, 1, 1, {0.99, 1.09, 1.03, 1.16, 1.19, 1.06, 1.30, 1.09}},
+    {"3.conv", 80, 32, 64, 3, 2, {0.94, 1.17, 1.12, 1.59, 1.46, 1.28, 1.84, 1.46}},
+    {"4.c2f.cv1", 40, 64, 64, 1, 1, {0.98, 1.02, 0.99, 1.09, 1.09, 1.01, 1.19, 1.04}},
+    {"4.c2f.m0.cv1", 40, 32, 32, 3, 1, {0.93, 1.12, 1.10, 1.54, 1.38, 1.25, 1.73, 1.43}},
+    {"4.c2f.m0.cv2", 40, 32, 32, 3, 1, {0.93, 1.12, 1.10, 1.54, 1.38, 1.25, 1.73, 1.43}},
+    {"4.c2f.m1.cv1", 40, 32, 32, 3, 1, {0.93, 1.12, 1.10, 1.54, 1.38, 1.25, 1.73, 1.43}},
+    {"4.c2f.m1.cv2", 40, 32, 32, 3, 1, {0.93, 1.12, 1.10, 1.54, 1.38, 1.25, 1.73, 1.43}},
+    {"4.c2f.cv2", 40, 128, 64, 1, 1, {0.95, 1.03, 0.98, 1.15, 1.17, 1.01, 1.33, 1.06}},
+    {"5.conv", 40, 64, 128, 3, 2, {0.79, 0.90, 0.88, 1.12, 1.03, 0.96, 1.29, 1.04}},
+    {"6.c2f.cv1", 20, 128, 128, 1, 1, {0.94, 0.98, 0.97, 1.09, 1.07, 0.99, 1.19, 1.03}},
+    {"6.c2f.m0.cv1", 20, 64, 64, 3, 1, {0.78, 0.88, 0.87, 1.09, 0.98, 0.96, 1.22, 1.03}},
+    {"6.c2f.m0.cv2", 20, 64, 64, 3, 1, {0.78, 0.88, 0.87, 1.09, 0.98, 0.96, 1.22, 1.03}},
+    {"6.c2f.m1.cv1", 20, 64, 64, 3, 1, {0.78, 0.88, 0.87, 1.09, 0.98, 0.96, 1.22, 1.03}},
+    {"6.c2f.m1.cv2", 20, 64, 64, 3, 1, {0.78, 0.88, 0.87, 1.09, 0.98, 0.96, 1.22, 1.03}},
+    {"6.c2f.cv2", 20, 256, 128, 1, 1, {0.90, 0.96, 0.95, 1.14, 1.11, 0.99, 1.31, 1.05}},
+    {"7.conv", 20, 128, 256, 3, 2, {0.67, 0.82, 0.82, 1.11, 0.98, 0.94, 1.28, 1.05}},
+    {"8.c2f.cv1", 10, 256, 256, 1, 1, {0.89, 0.95, 0.94, 1.09, 1.03, 0.98, 1.21, 1.02}},
+    {"8.c2f.m0.cv1", 10, 128, 128, 3, 1, {0.67, 0.81, 0.81, 1.09, 0.96, 0.93, 1.24, 1.05}},
+    {"8.c2f.m0.cv2", 10, 128, 128, 3, 1, {0.67, 0.81, 0.81, 1.09, 0.96, 0.93, 1.24, 1.05}},
+    {"8.c2f.cv2", 10, 384, 256, 1, 1, {0.85, 0.93, 0.92, 1.11, 1.04, 0.98, 1.26, 1.03}},
+    {"9.sppf.cv1", 10, 256, 128, 1, 1, {0.90, 0.96, 0.95, 1.14, 1.11, 0.99, 1.31, 1.05}},
+    {"9.sppf.cv2", 10, 512, 256, 1, 1, {0.81, 0.91, 0.90, 1.12, 1.05, 0.97, 1.30, 1.04}},
+    {"12.c2f.cv1", 20, 384, 128, 1, 1, {0.86, 0.95, 0.93, 1.17, 1.14, 0.99, 1.39, 1.06}},
+    {"12.c2f.m0.cv1", 20, 64, 64, 3, 1, {0.78, 0.88, 0.87, 1.09, 0.98, 0.96, 1.22, 1.03}},
+    {"12.c2f.m0.cv2", 20, 64, 64, 3, 1, {0.78, 0.88, 0.87, 1.09, 0.98, 0.96, 1.22, 1.03}},
+    {"12.c2f.cv2", 20, 192, 128, 1, 1, {0.92, 0.97, 0.96, 1.12, 1.09, 0.99, 1.26, 1.04}},
+    {"15.c2f.cv1", 40, 192, 64, 1, 1, {0.93, 1.04, 0.97, 1.20, 1.22, 1.01, 1.44, 1.08}},
+    {"15.c2f.m0.cv1", 40, 32, 32, 3, 1, {0.93, 1.12, 1.10, 1.54, 1.38, 1.25, 1.73, 1.43}},
+    {"15.c2f.m0.cv2", 40, 32, 32, 3, 1, {0.93, 1.12, 1.10, 1.54, 1.38, 1.25, 1.73, 1.43}},
+    {"15.c2f.cv2", 40, 96, 64, 1, 1, {0.97, 1.06, 1.01, 1.19, 1.19, 1.06, 1.34, 1.11}},
+    {"16.conv", 40, 64, 64, 3, 2, {0.80, 0.93, 0.90, 1.19, 1.14, 0.98, 1.44, 1.06}},
+    {"18.c2f.cv1", 20, 192, 128, 1, 1, {0.92, 0.97, 0.96, 1.12, 1.09, 0.99, 1.26, 1.04}},
+    {"18.c2f.m0.cv1", 20, 64, 64, 3, 1, {0.78, 0.88, 0.87, 1.09, 0.98, 0.96, 1.22, 1.03}},
+    {"18.c2f.m0.cv2", 20, 64, 64, 3, 1, {0.78, 0.88, 0.87, 1.09, 0.98, 0.96, 1.22, 1.03}},
+    {"18.c2f.cv2", 20, 192, 128, 1, 1, {0.92, 0.97, 0.96, 1.12, 1.09, 0.99, 1.26, 1.04}},
+    {"19.conv", 20, 128, 128, 3, 2, {0.69, 0.84, 0.83, 1.15, 1.05, 0.95, 1.37, 1.06}},
+    {"21.c2f.cv1", 10, 384, 256, 1, 1, {0.85, 0.93, 0.92, 1.11, 1.04, 0.98, 1.26, 1.03}},
+    {"21.c2f.m0.cv1", 10, 128, 128, 3, 1, {0.67, 0.81, 0.81, 1.09, 0.96, 0.93, 1.24, 1.05}},
+    {"21.c2f.m0.cv2", 10, 128, 128, 3, 1, {0.67, 0.81, 0.81, 1.09, 0.96, 0.93, 1.24, 1.05}},
+    {"21.c2f.cv2", 10, 384, 256, 1, 1, {0.85, 0.93, 0.92, 1.11, 1.04, 0.98, 1.26, 1.03}},
+    {"22.detect.0.box0", 40, 64, 64, 3, 1, {0.78, 0.88, 0.87, 1.09, 0.98, 0.95, 1.22, 1.03}},
+    {"22.detect.0.box1", 40, 64, 64, 3, 1, {0.78, 0.88, 0.87, 1.09, 0.98, 0.95, 1.22, 1.03}},
+    {"22.detect.0.box2", 40, 64, 64, 1, 1, {0.85, 1.08, 0.94, 1.37, 1.40, 1.03, 1.78, 1.15}},
+    {"22.detect.0.cls0", 40, 64, 80, 3, 1, {0.78, 0.88, 0.87, 1.08, 0.98, 0.95, 1.21, 1.03}},
+    {"22.detect.0.cls1", 40, 80, 80, 3, 1, {0.81, 0.99, 0.98, 1.50, 1.30, 1.17, 1.71, 1.39}},
+    {"22.detect.0.cls2", 40, 80, 80, 1, 1, {0.87, 1.24, 1.10, 1.75, 1.66, 1.29, 2.20, 1.51}},
+    {"22.detect.1.box0", 20, 128, 64, 3, 1, {0.67, 0.82, 0.81, 1.11, 0.97, 0.93, 1.28, 1.05}},
+    {"22.detect.1.box1", 20, 64, 64, 3, 1, {0.78, 0.88, 0.87, 1.09, 0.98, 0.96, 1.22, 1.03}},
+    {"22.detect.1.box2", 20, 64, 64, 1, 1, {0.85, 1.08, 0.94, 1.37, 1.40, 1.03, 1.78, 1.15}},
+    {"22.detect.1.cls0", 20, 128, 80, 3, 1, {0.67, 0.82, 0.81, 1.10, 0.97, 0.93, 1.26, 1.05}},
+    {"22.detect.1.cls1", 20, 80, 80, 3, 1, {0.81, 0.99, 0.98, 1.50, 1.30, 1.17, 1.71, 1.39}},
+    {"22.detect.1.cls2", 20, 80, 80, 1, 1, {0.87, 1.24, 1.10, 1.75, 1.67, 1.29, 2.20, 1.51}},
+    {"22.detect.2.box0", 10, 256, 64, 3, 1, {0.56, 0.76, 0.76, 1.14, 0.98, 0.92, 1.32, 1.07}},
+    {"22.detect.2.box1", 10, 64, 64, 3, 1, {0.79, 0.88, 0.88, 1.09, 0.99, 0.96, 1.22, 1.03}},
+    {"22.detect.2.box2", 10, 64, 64, 1, 1, {0.86, 1.08, 0.95, 1.37, 1.41, 1.03, 1.78, 1.15}},
+    {"22.detect.2.cls0", 10, 256, 80, 3, 1, {0.56, 0.75, 0.76, 1.13, 0.97, 0.91, 1.30, 1.07}},
+    {"22.detect.2.cls1", 10, 80, 80, 3, 1, {0.82, 0.99, 1.00, 1.50, 1.31, 1.18, 1.71, 1.39}},
+    {"22.detect.2.cls2", 10, 80, 80, 1, 1, {0.88, 1.24, 1.12, 1.75, 1.68, 1.30, 2.20, 1.51}},
+};
+const int kPredictedPairs[8][2] = {{1, 1}, {1, 2}, {2, 1}, {2, 2}, {1, 3}, {3, 1}, {1, 4}, {4, 1}};
+
+}  // namespace
+
+TEST_CASE("selection rule agrees with the device models' predictions (aarch64)", "[lowbit]") {
   CpuFeatures neon, dot;
   neon.arch = dot.arch = "aarch64";
   neon.neon = dot.neon = dot.dotprod = true;
-  auto pick = [](const Shape& s, int wb, int ab, const CpuFeatures& f) {
-    ConvWeights w;
-    w.geometry = geometry(s);
-    w.precision = ConvPrecision::kInt;
-    w.w_bits = wb, w.a_bits = ab;
-    return conv_lowbit_pick(w, f);
-  };
-  const Shape deep{20, 20, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1};     // K = 576
-  const Shape narrow{40, 40, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1};   // K = 288, in_c = 32
-  const Shape shallow{40, 40, 16, 16, 1, 1, 1, 0, 0, 0, 0, 1};  // K = 16
-  REQUIRE(pick(deep, 2, 2, neon) == "conv_bitserial_w2a2__neon");
-  REQUIRE(pick(narrow, 2, 2, neon).empty());
-  REQUIRE(pick(narrow, 1, 1, neon) == "conv_bitserial_w1a1__neon");
-  REQUIRE(pick(shallow, 1, 1, neon).empty());
-  REQUIRE(pick(deep, 4, 4, neon).empty());
-  REQUIRE(pick(deep, 1, 1, dot) == "conv_bitserial_w1a1__neondot");
-  REQUIRE(pick(deep, 2, 2, dot).empty());
-  REQUIRE(pick(narrow, 1, 1, dot).empty());
+  // Picks predicted <= 0.9 of int8 (the margin the rules were derived with).
+  check_rule_against(kPredictedNeon, kPredictedPairs, neon, "__neon", 0.9f, 0.75f);
+  check_rule_against(kPredictedNeondot, kPredictedPairs, dot, "__neondot", 0.9f, 0.75f);
+  // Wider pairs than the table's stay on int8.
+  ConvWeights w;
+  w.geometry = geometry({20, 20, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1});
+  w.precision = ConvPrecision::kInt;
+  w.w_bits = w.a_bits = 4;
+  REQUIRE(conv_lowbit_pick(w, neon).empty());
+  REQUIRE(conv_lowbit_pick(w, dot).empty());
 }
 #endif

@@ -1,0 +1,301 @@
+// mixnas-bench-devicemodel: the device model against measurement where a core can be measured.
+// 1. Per layer: every conv of YOLOv8n at 320x320 (int8 and W4A4, as tests/runtime/frame_graphs.h
+//    builds it) predicted for this CPU through LLVM's Zen 3 model (configs/devices/
+//    x86-znver3-model.yaml; AVX2 rows, AVX-512 masked) and measured here as one-layer graphs.
+// 2. Whole models: the sum of the predicted layers against the measured whole-graph run.
+// 3. Cortex-A72 (configs/devices/rpi4-model.yaml): predicted W2A2 and W1A1 per-layer speed-ups
+//    over int8 (geomean of int8 time / low-bit time).
+// `--table-timing configs/devices/X-model.yaml` times a 1000-signature table instead;
+// `--rules configs/devices/X-model.yaml` prints instead, per (w, a) pair, the selection rule the
+// model predicts for that core (docs/device_models.md). Times are thread CPU time (one thread),
+// medians. Last line:
+//   DEVICEMODEL x86_layer_mape=<pct> x86_model_mape=<pct> a72_w2a2_vs_int8=<r> a72_w1a1_vs_int8=<r>
+#include <time.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <vector>
+
+#include "core/error.h"
+#include "deploy/runtime/kernels/activation.h"
+#include "deploy/runtime/session.h"
+#include "evaluators/measure.h"
+#include "evaluators/device_model/device_model.h"
+#include "tests/runtime/frame_graphs.h"
+
+using namespace mixnas;
+
+namespace {
+
+double thread_cpu_ms() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
+}
+
+// Median thread CPU time of fn over 7 repeats of >= 3 ms each.
+double time_ms(const std::function<void()>& fn) {
+  fn();
+  const double t0 = thread_cpu_ms();
+  fn();
+  const int calls = std::max(1, static_cast<int>(3.0 / std::max(thread_cpu_ms() - t0, 1e-4)));
+  std::vector<double> s;
+  for (int r = 0; r < 7; ++r) {
+    const double a = thread_cpu_ms();
+    for (int i = 0; i < calls; ++i) fn();
+    s.push_back((thread_cpu_ms() - a) / calls);
+  }
+  std::nth_element(s.begin(), s.begin() + 3, s.end());
+  return s[3];
+}
+
+double run_ms(const rt::Graph& g) {
+  rt::SessionOptions so;
+  so.threads = 1;
+  rt::Session session(rt::Model::from_graph(g), so);
+  eval::set_deterministic_input(session, 1);
+  return time_ms([&] { session.run_graph(); });
+}
+
+// The convs of a graph as the latency table's one-layer signatures.
+std::vector<eval::LayerSignature> conv_signatures(const rt::Graph& g) {
+  std::vector<eval::LayerSignature> out;
+  for (const rt::Node& n : g.nodes) {
+    if (n.op != rt::OpType::kConv2d) continue;
+    const auto& in = g.tensors[n.inputs[0]];
+    const auto& w = g.tensors[n.inputs[1]];
+    const auto& o = g.tensors[n.outputs[0]];
+    eval::LayerSignature s;
+    s.in_h = in.shape[0], s.in_w = in.shape[1], s.in_c = in.shape[2];
+    s.out_c = w.shape[0], s.kernel = w.shape[2], s.stride = n.conv.stride_h;
+    s.groups = n.conv.groups;
+    s.act = rt::activation_name(static_cast<rt::Activation>(n.conv.activation));
+    s.w_bits = w.bits, s.a_bits = in.bits, s.out_bits = o.bits;
+    out.push_back(s);
+  }
+  return out;
+}
+
+double geomean(const std::vector<double>& r) {
+  double s = 0;
+  for (double x : r) s += std::log(x);
+  return std::exp(s / r.size());
+}
+
+rt::Graph yolo(int bits) {
+  rt::testing::YoloOptions o;
+  o.imgsz = 320;
+  o.w_bits = o.a_bits = bits;
+  return rt::testing::make_yolov8n_graph(o);
+}
+
+// The forced bit-serial row of (w, a) over the int8 kernel on the same codes, per conv, on one
+// core; then the single rule "K >= min_k and in_c >= min_in_c" that picks the most layers while
+// every layer it picks is predicted <= kRuleMaxRatio of int8 (the x86 rules keep ~10%).
+constexpr double kRuleMaxRatio = 0.9;
+
+void derive_rules(const std::string& device_yaml, const eval::DeviceModel::Options& opt) {
+  auto model = eval::DeviceModel::load(device_yaml, opt);
+  const auto base = conv_signatures(yolo(8));
+  const bool dot = model.spec().core == "cortex-a55" || model.spec().core == "cortex-a76";
+  const std::string isa = dot ? "__neondot" : "__neon";
+  const std::string int8 = dot ? "conv_qu8_gemm_4x16c4__neondot" : "conv_qu8_gemm_8x8__neon";
+  const int pairs[][2] = {{1, 1}, {1, 2}, {2, 1}, {2, 2}, {1, 3}, {3, 1}, {1, 4}, {4, 1}};
+  // Per conv, the ratios of every pair as a C++ row (tests/runtime/kernels/test_lowbit.cpp).
+  const rt::Graph g = yolo(8);
+  std::vector<std::string> names;
+  for (const rt::Node& n : g.nodes)
+    if (n.op == rt::OpType::kConv2d) names.push_back(n.name);
+  for (size_t i = 0; i < base.size(); ++i) {
+    const auto& b = base[i];
+    if (b.in_c < 8) continue;
+    std::printf("TABLE {\"%s\", %d, %d, %d, %d, %d, {", names[i].c_str(), b.in_h, b.in_c, b.out_c,
+                b.kernel, b.stride);
+    for (const auto& pr : pairs) {
+      auto s = b;
+      s.w_bits = pr[0], s.a_bits = pr[1];
+      const std::string bs =
+          "conv_bitserial_w" + std::to_string(pr[0]) + "a" + std::to_string(pr[1]) + isa;
+      std::printf(
+          "%s%.2f", &pr == &pairs[0] ? "" : ", ",
+          model.predict_forced(s, bs).latency_ms / model.predict_forced(s, int8).latency_ms);
+    }
+    std::printf("}},\n");
+  }
+  for (const auto& pr : pairs) {
+    std::vector<std::pair<eval::LayerSignature, double>> rows;
+    for (auto s : base) {
+      if (s.in_c < 8) continue;  // the stem stays 8-bit in every search space
+      s.w_bits = pr[0], s.a_bits = pr[1];
+      const std::string bs =
+          "conv_bitserial_w" + std::to_string(pr[0]) + "a" + std::to_string(pr[1]) + isa;
+      rows.push_back(
+          {s, model.predict_forced(s, bs).latency_ms / model.predict_forced(s, int8).latency_ms});
+    }
+    int best_n = 0, best_k = 0, best_c = 0;
+    double lo = 1e9, hi = 0, best_lo = 0, best_hi = 0;
+    for (const auto& [ks, unused1] : rows)
+      for (const auto& [cs, unused2] : rows) {
+        const int min_k = ks.kernel * ks.kernel * ks.in_c, min_c = cs.in_c;
+        int n = 0;
+        bool ok = true;
+        lo = 1e9, hi = 0;
+        for (const auto& [s, r] : rows)
+          if (s.kernel * s.kernel * s.in_c >= min_k && s.in_c >= min_c)
+            ++n, ok = ok && r <= kRuleMaxRatio, lo = std::min(lo, r), hi = std::max(hi, r);
+        if (ok && n > best_n)
+          best_n = n, best_k = min_k, best_c = min_c, best_lo = lo, best_hi = hi;
+      }
+    double all_lo = 1e9, all_hi = 0;
+    for (const auto& [s, r] : rows) all_lo = std::min(all_lo, r), all_hi = std::max(all_hi, r);
+    std::printf(
+        "RULE core=%s w%da%d %s picked=%d/%zu predicted_ratio=%.2f-%.2f (all layers "
+        "%.2f-%.2f)\n",
+        model.spec().core.c_str(), pr[0], pr[1],
+        best_n
+            ? ("K >= " + std::to_string(best_k) + " and in_c >= " + std::to_string(best_c)).c_str()
+            : "none",
+        best_n, rows.size(), best_lo, best_hi, all_lo, all_hi);
+  }
+}
+
+double wall_s() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+// 1000 distinct signatures of the kind a search space lists (sizes, channels, kernels, strides,
+// activations, bits), predicted with an empty cache (compiler, llvm-mca and the pick helper run)
+// and again from the cache.
+void table_timing(const std::string& device_yaml) {
+  std::vector<eval::LayerSignature> sigs;
+  const int hws[] = {10, 20, 40, 80}, chans[] = {16, 32, 64, 128, 256};
+  const char* acts[] = {"silu", "relu", "hardswish"};
+  const int bits[] = {1, 2, 4, 8};
+  for (int hw : hws)
+    for (int ci : chans)
+      for (int k : {1, 3})
+        for (const char* act : acts)
+          for (int wb : bits)
+            for (int ab : bits) {
+              if (sigs.size() == 1000) break;
+              eval::LayerSignature s;
+              s.in_h = s.in_w = hw, s.in_c = ci, s.out_c = ci, s.kernel = k, s.act = act;
+              s.w_bits = wb, s.a_bits = ab;
+              sigs.push_back(s);
+            }
+  const std::string cache = "/tmp/mixnas-bench-devicemodel-cache";
+  std::filesystem::remove_all(cache);
+  eval::DeviceModel::Options opt;
+  opt.cache_dir = cache;
+  double t0 = wall_s();
+  auto cold = eval::DeviceModel::load(device_yaml, opt).predict_table(sigs);
+  const double cold_s = wall_s() - t0;
+  t0 = wall_s();
+  auto warm = eval::DeviceModel::load(device_yaml, opt).predict_table(sigs);
+  const double warm_s = wall_s() - t0;
+  // 1000 signatures not seen yet (other output widths): kernel figures cached, picks not.
+  for (auto& s : sigs) s.out_c = s.in_c * 2;
+  t0 = wall_s();
+  eval::DeviceModel::load(device_yaml, opt).predict_table(sigs);
+  const double new_s = wall_s() - t0;
+  std::printf(
+      "TABLE-TIMING %s signatures=%zu entries=%zu cold_s=%.1f new_signatures_s=%.1f "
+      "cached_s=%.2f\n",
+      device_yaml.c_str(), sigs.size(), warm.size(), cold_s, new_s, warm_s);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--table-timing") {
+    try {
+      table_timing(argv[2]);
+      return 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "mixnas-bench-devicemodel: %s\n", e.what());
+      return 1;
+    }
+  }
+  if (argc == 3 && std::string(argv[1]) == "--rules") {
+    try {
+      eval::DeviceModel::Options opt;
+      opt.cache_dir = std::string(MIXNAS_SOURCE_DIR) + "/.cache/devicemodel";
+      derive_rules(argv[2], opt);
+      return 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "mixnas-bench-devicemodel: %s\n", e.what());
+      return 1;
+    }
+  }
+  // The AVX2 rows: LLVM has no Zen model with AVX-512 timings it could be checked against.
+  setenv("MIXNAS_CPU_DISABLE", "avx512f,avx512bw,avx512vl,avx512vnni,avx512vpopcntdq,avx512vbmi",
+         1);
+  try {
+    const std::string root = MIXNAS_SOURCE_DIR;
+    eval::DeviceModel::Options opt;
+    opt.cache_dir = root + "/.cache/devicemodel";
+    auto x86 = eval::DeviceModel::load(root + "/configs/devices/x86-znver3-model.yaml", opt);
+    double layer_err = 0, model_err = 0;
+    std::vector<std::pair<double, double>> pairs;  // (predicted, measured) per layer
+    int layers = 0, models = 0;
+    for (int bits : {8, 4}) {
+      const rt::Graph g = yolo(bits);
+      const auto sigs = conv_signatures(g);
+      const auto pred = x86.predict_layers(sigs);
+      double sum = 0;
+      for (size_t i = 0; i < sigs.size(); ++i) {
+        const double meas = run_ms(eval::build_layer_graph(sigs[i]));
+        const double err = std::fabs(pred[i].latency_ms - meas) / meas * 100;
+        std::printf("%-40s %-34s predicted=%8.4f measured=%8.4f err=%5.1f%%\n",
+                    sigs[i].key().c_str(), pred[i].kernel.c_str(), pred[i].latency_ms, meas, err);
+        layer_err += err, ++layers, sum += pred[i].latency_ms;
+        pairs.push_back({pred[i].latency_ms, meas});
+      }
+      const double whole = run_ms(g);
+      const double err = std::fabs(sum - whole) / whole * 100;
+      std::printf("MODEL yolov8n-320 w%da%d predicted_sum=%.3f measured=%.3f err=%.1f%%\n", bits,
+                  bits, sum, whole, err);
+      model_err += err, ++models;
+    }
+    auto a72 = eval::DeviceModel::load(root + "/configs/devices/rpi4-model.yaml", opt);
+    // The same convs at int8 and at W2A2 / W1A1 (the stem and the head's last 1x1 convs stay
+    // 8-bit in frame_graphs.h): int8 time over low-bit time per low-bit conv.
+    const auto base = conv_signatures(yolo(8));
+    std::vector<double> r22, r11;
+    for (int bits : {2, 1}) {
+      const auto low = conv_signatures(yolo(bits));
+      const auto p8 = a72.predict_layers(base), pl = a72.predict_layers(low);
+      for (size_t i = 0; i < base.size(); ++i) {
+        if (low[i].w_bits == 8) continue;
+        (bits == 2 ? r22 : r11).push_back(p8[i].latency_ms / pl[i].latency_ms);
+        std::printf("A72 %-40s int8=%8.4f %8.4f %s\n", low[i].key().c_str(), p8[i].latency_ms,
+                    pl[i].latency_ms, pl[i].kernel.c_str());
+      }
+    }
+    // How much of the error is one factor (the Zen 3 model against this CPU's core): the
+    // geomean of measured / predicted, and the per-layer MAPE once it is divided out. Reported
+    // beside the raw figures, never in place of them.
+    std::vector<double> q;
+    for (const auto& [p, m] : pairs) q.push_back(m / p);
+    const double f = geomean(q);
+    double scaled = 0;
+    for (const auto& [p, m] : pairs) scaled += std::fabs(f * p - m) / m * 100;
+    std::printf(
+        "DEVICEMODEL-FACTOR x86_measured_over_predicted=%.3f x86_layer_mape_after_factor=%.1f\n", f,
+        scaled / pairs.size());
+    std::printf(
+        "DEVICEMODEL x86_layer_mape=%.1f x86_model_mape=%.1f a72_w2a2_vs_int8=%.2f "
+        "a72_w1a1_vs_int8=%.2f\n",
+        layer_err / layers, model_err / models, geomean(r22), geomean(r11));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mixnas-bench-devicemodel: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
