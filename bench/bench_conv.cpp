@@ -604,8 +604,8 @@ int main(int argc, char** argv) {
       pk_a8 += static_cast<double>(q88.arena_bytes());
       const double t44p = q44.time(), t22p = q22.time(), t88p = q88.time();
       if (std::getenv("MIXNAS_BENCH_PACKED_ROWS"))
-        std::printf("  packed %-22s w4a4 %8.1f w2a2 %8.1f w8a8 %8.1f\n", l.name.c_str(), t44p,
-                    t22p, t88p);
+        std::printf("  packed %-22s w4a4 %8.1f w2a2 %8.1f w8a8 %8.1f\n", l.name.c_str(), t44p, t22p,
+                    t88p);
       pk_t44 += t44p;
       pk_t22 += t22p;
       pk_t88 += t88p;
@@ -628,9 +628,10 @@ int main(int argc, char** argv) {
   std::printf("FORCED-LUT w2a2/onednn_int8=%.3f w2a2/onednn_fp32=%.3f w1a1/onednn_int8=%.3f\n",
               gm(log_lut[0], n_low), gm(log_lut[1], n_low), gm(log_lut[2], n_low));
   // Totals over the layer list (not geomeans): what a whole W4A4 / W2A2 model holds and takes.
-  std::printf("PACKED w4_resident/int8=%.3f a4_arena/int8=%.3f w4a4_time/int8=%.3f "
-              "w2a2_time/int8=%.3f\n",
-              pk_w4 / pk_w8, pk_a4 / pk_a8, pk_t44 / pk_t88, pk_t22 / pk_t88);
+  std::printf(
+      "PACKED w4_resident/int8=%.3f a4_arena/int8=%.3f w4a4_time/int8=%.3f "
+      "w2a2_time/int8=%.3f\n",
+      pk_w4 / pk_w8, pk_a4 / pk_a8, pk_t44 / pk_t88, pk_t22 / pk_t88);
   std::printf(
       "GEOMEAN fp32/onednn_fp32=%.3f int8/onednn_int8=%.3f int8/qnnpack_int8=%.3f "
       "w2a2/onednn_int8=%.3f w2a2/onednn_fp32=%.3f w1a1/onednn_int8=%.3f w4a4/mixnas_int8=%.3f\n",

@@ -71,7 +71,9 @@ int main(int argc, char** argv) {
     f4 = measure("w4a4", imgsz, 4, threads);
     f2 = measure("w2a2", imgsz, 2, threads);
   }
-  const auto r = [](int64_t a, int64_t b) { return static_cast<double>(a) / static_cast<double>(b); };
+  const auto r = [](int64_t a, int64_t b) {
+    return static_cast<double>(a) / static_cast<double>(b);
+  };
   std::printf(
       "MEMORY w4a4_peak/int8_peak=%.3f w4a4_arena/int8_arena=%.3f w2a2_peak/int8_peak=%.3f "
       "scratch_share_int8=%.3f scratch_share_w4a4=%.3f\n",

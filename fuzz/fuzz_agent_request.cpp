@@ -10,8 +10,8 @@
 #include "core/error.h"
 #include "deploy/runtime/graph.h"
 #include "evaluators/agent/budget.h"
-#include "evaluators/layer_graph.h"
 #include "evaluators/agent/request.h"
+#include "evaluators/layer_graph.h"
 
 namespace {
 

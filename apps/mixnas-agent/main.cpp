@@ -15,8 +15,8 @@
 #include "core/log.h"
 #include "core/text.h"
 #include "core/version.h"
-#include "evaluators/device_id.h"
 #include "evaluators/agent/server.h"
+#include "evaluators/device_id.h"
 
 namespace {
 
@@ -79,24 +79,38 @@ int main(int argc, char** argv) {
       }
       if (i + 1 >= argc) throw Error("option " + arg + " needs a value\n" + kUsage);
       std::string value = argv[++i];
-      if (arg == "--port") options.port = parse_int(arg, value, 0, 65535);
-      else if (arg == "--host") options.host = value;
-      else if (arg == "--token-file") token_file = value;
-      else if (arg == "--threads") options.threads = parse_int(arg, value, 1, 256);
-      else if (arg == "--max-body-mb") options.max_body_bytes = size_t(parse_int(arg, value, 1, 4096)) << 20;
-      else if (arg == "--queue") options.max_queue = parse_int(arg, value, 0, 1024);
-      else if (arg == "--read-timeout") options.read_timeout_s = parse_int(arg, value, 1, 3600);
-      else if (arg == "--max-connections") options.max_connections = parse_int(arg, value, 4, 4096);
-      else if (arg == "--max-memory-mb") options.limits.max_memory_bytes = int64_t{parse_int(arg, value, 16, 1 << 20)} << 20;
-      else if (arg == "--max-work-gmac") options.limits.max_work_gmac = parse_int(arg, value, 1, 100000000);
-      else if (arg == "--tls-cert") options.tls_cert = value;
-      else if (arg == "--tls-key") options.tls_key = value;
-      else throw Error("unknown option " + arg + "\n" + kUsage);
+      if (arg == "--port")
+        options.port = parse_int(arg, value, 0, 65535);
+      else if (arg == "--host")
+        options.host = value;
+      else if (arg == "--token-file")
+        token_file = value;
+      else if (arg == "--threads")
+        options.threads = parse_int(arg, value, 1, 256);
+      else if (arg == "--max-body-mb")
+        options.max_body_bytes = size_t(parse_int(arg, value, 1, 4096)) << 20;
+      else if (arg == "--queue")
+        options.max_queue = parse_int(arg, value, 0, 1024);
+      else if (arg == "--read-timeout")
+        options.read_timeout_s = parse_int(arg, value, 1, 3600);
+      else if (arg == "--max-connections")
+        options.max_connections = parse_int(arg, value, 4, 4096);
+      else if (arg == "--max-memory-mb")
+        options.limits.max_memory_bytes = int64_t{parse_int(arg, value, 16, 1 << 20)} << 20;
+      else if (arg == "--max-work-gmac")
+        options.limits.max_work_gmac = parse_int(arg, value, 1, 100000000);
+      else if (arg == "--tls-cert")
+        options.tls_cert = value;
+      else if (arg == "--tls-key")
+        options.tls_key = value;
+      else
+        throw Error("unknown option " + arg + "\n" + kUsage);
     }
     if (token_file.empty()) throw Error(std::string("--token-file is required\n") + kUsage);
     warn_if_world_readable(token_file);
     options.token = text::trim(read_file(token_file));
-    if (options.token.empty()) throw Error(token_file + ": the token file is empty; put a secret in it");
+    if (options.token.empty())
+      throw Error(token_file + ": the token file is empty; put a secret in it");
 
     // Signals are taken by a dedicated thread (sigwait), so stopping never runs in a handler.
     sigset_t signals;
@@ -118,9 +132,9 @@ int main(int argc, char** argv) {
       log::warn("mixnas-agent: plain HTTP on ", options.host,
                 " (--insecure-http): the token crosses the network in clear");
     }
-    std::printf("mixnas-agent %s listening on %s://%s:%d device_id=%s threads=%d\n",
-                MIXNAS_VERSION, server.tls() ? "https" : "http", options.host.c_str(), port, eval::device_id().c_str(),
-                options.threads);
+    std::printf("mixnas-agent %s listening on %s://%s:%d device_id=%s threads=%d\n", MIXNAS_VERSION,
+                server.tls() ? "https" : "http", options.host.c_str(), port,
+                eval::device_id().c_str(), options.threads);
     std::fflush(stdout);
     server.serve();
     // serve() returns after stop(); wake the stopper if it is still waiting (serve failed).

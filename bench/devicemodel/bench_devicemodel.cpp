@@ -23,8 +23,8 @@
 #include "core/error.h"
 #include "deploy/runtime/kernels/activation.h"
 #include "deploy/runtime/session.h"
-#include "evaluators/measure.h"
 #include "evaluators/device_model/device_model.h"
+#include "evaluators/measure.h"
 #include "tests/runtime/frame_graphs.h"
 
 using namespace mixnas;

@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <cstring>
 
-#define MIXNAS_MCA_MARK(W, A, what) \
-  if constexpr (W == 2 && A == 2) asm volatile("// LLVM-MCA-" what " w2a2");  \
+#define MIXNAS_MCA_MARK(W, A, what)                                          \
+  if constexpr (W == 2 && A == 2) asm volatile("// LLVM-MCA-" what " w2a2"); \
   if constexpr (W == 1 && A == 1) asm volatile("// LLVM-MCA-" what " w1a1")
 #define MIXNAS_BS_MCA_BEGIN(W, A, MR, NVU) MIXNAS_MCA_MARK(W, A, "BEGIN")
 #define MIXNAS_BS_MCA_END(W, A, MR, NVU) MIXNAS_MCA_MARK(W, A, "END")

@@ -54,8 +54,8 @@ void unpack_nibbles(const uint8_t* src, int64_t n, uint8_t* out) {
     V16 v;
     std::memcpy(&v, src + i, 16);
     const V16 lo = v & 15, hi = v >> 4;
-    const V16 a = __builtin_shufflevector(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22,
-                                          7, 23);
+    const V16 a =
+        __builtin_shufflevector(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const V16 b = __builtin_shufflevector(lo, hi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14,
                                           30, 15, 31);
     std::memcpy(out + 2 * i, &a, 16);
@@ -75,14 +75,14 @@ void unpack_crumbs(const uint8_t* src, int64_t n, const uint32_t* table, uint8_t
     std::memcpy(&v, src + i, 16);
     const V16 c0 = v & 3, c1 = (v >> 2) & 3, c2 = (v >> 4) & 3, c3 = v >> 6;
     // Pairs (c0, c1) and (c2, c3) per byte, then the pairs interleaved: c0 c1 c2 c3 per byte.
-    const V16 a0 = __builtin_shufflevector(c0, c1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6,
-                                           22, 7, 23);
-    const V16 a1 = __builtin_shufflevector(c0, c1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29,
-                                           14, 30, 15, 31);
-    const V16 b0 = __builtin_shufflevector(c2, c3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6,
-                                           22, 7, 23);
-    const V16 b1 = __builtin_shufflevector(c2, c3, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29,
-                                           14, 30, 15, 31);
+    const V16 a0 =
+        __builtin_shufflevector(c0, c1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const V16 a1 = __builtin_shufflevector(c0, c1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14,
+                                           30, 15, 31);
+    const V16 b0 =
+        __builtin_shufflevector(c2, c3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const V16 b1 = __builtin_shufflevector(c2, c3, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14,
+                                           30, 15, 31);
     const V16 r[4] = {
         __builtin_shufflevector(a0, b0, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23),
         __builtin_shufflevector(a0, b0, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30,
@@ -148,7 +148,8 @@ void pack_codes(const uint8_t* codes, int64_t count, int s, uint8_t* stream, int
   } else {
     for (int64_t i = 0; i < whole; ++i) {
       unsigned b = 0;
-      for (int k = 0; k < per_byte; ++k) b |= static_cast<unsigned>(codes[i * per_byte + k]) << (k * s);
+      for (int k = 0; k < per_byte; ++k)
+        b |= static_cast<unsigned>(codes[i * per_byte + k]) << (k * s);
       dst[i] = static_cast<uint8_t>(b);
     }
   }

@@ -155,8 +155,8 @@ void plan_split_views(const Graph& g, MemoryPlan* plan, std::vector<int>& channe
   std::vector<char> strided_readers_only(nt, 1);
   for (const Node& n : g.nodes)
     for (size_t k = 0; k < n.inputs.size(); ++k) {
-      const bool conv_read = n.op == OpType::kConv2d && (k == 0 || (n.conv.has_residual &&
-                                                                    k + 1 == n.inputs.size()));
+      const bool conv_read =
+          n.op == OpType::kConv2d && (k == 0 || (n.conv.has_residual && k + 1 == n.inputs.size()));
       if (!conv_read && n.op != OpType::kConcat) strided_readers_only[n.inputs[k]] = 0;
     }
   for (int t : g.output.tensors) strided_readers_only[t] = 0;
@@ -214,8 +214,8 @@ MemoryPlan plan_memory(const Graph& g, bool fuse_concat, bool pack_codes) {
     if (g.tensors[t].kind != TensorKind::kActivation) {
       plan.offsets[t] = -1;
     } else if (plan.view_of[t] >= 0) {
-      plan.offsets[t] = plan.offsets[plan.view_of[t]] +
-                        storage_bytes(channel_offset[t], plan.storage_bits[t]);
+      plan.offsets[t] =
+          plan.offsets[plan.view_of[t]] + storage_bytes(channel_offset[t], plan.storage_bits[t]);
     }
   }
   plan.lifetimes = life;

@@ -313,7 +313,8 @@ MemoryReport Session::memory() const {
     if (!packed) continue;
     const TensorDesc& d = g.tensors[x];
     if (n.op == OpType::kMaxPool)
-      op_scratch = std::max(op_scratch, packed_op_scratch_bytes(d.shape[1], d.shape[2], n.pool.kernel));
+      op_scratch =
+          std::max(op_scratch, packed_op_scratch_bytes(d.shape[1], d.shape[2], n.pool.kernel));
     else if (n.op == OpType::kQuantize || n.op == OpType::kDequantize)
       op_scratch = std::max(op_scratch, packed_op_scratch_bytes(1, 1, 1));
   }
@@ -366,8 +367,8 @@ void Session::set_input_codes(const uint8_t* codes, size_t count) {
                 std::to_string(in.elements()));
   const uint8_t top = count ? *std::max_element(codes, codes + count) : 0;
   if (top >> in.bits)
-    throw Error("Session::set_input_codes: code " + std::to_string(top) + " does not fit the input's " +
-                std::to_string(in.bits) + "-bit grid");
+    throw Error("Session::set_input_codes: code " + std::to_string(top) +
+                " does not fit the input's " + std::to_string(in.bits) + "-bit grid");
   pack_codes(codes, static_cast<int64_t>(count), storage_bits(g.input.tensor), data(g.input.tensor),
              0);
 }

@@ -36,7 +36,8 @@ std::string parse_sha256_fingerprint(const std::string& text) {
     hex.push_back(c);
   }
   if (hex.size() != 64) {
-    throw Error("TLS fingerprint '" + text.substr(0, 120) + "' is not a SHA-256 (64 hex digits); "
+    throw Error("TLS fingerprint '" + text.substr(0, 120) +
+                "' is not a SHA-256 (64 hex digits); "
                 "print it with: openssl x509 -noout -fingerprint -sha256 -in agent.crt");
   }
   std::string bytes;
@@ -52,7 +53,7 @@ namespace {
 struct PinCheck {
   std::string expected;  // 32 bytes
   bool mismatch = false;
-  std::string seen;      // the agent's fingerprint, hex with colons
+  std::string seen;  // the agent's fingerprint, hex with colons
 };
 
 std::string to_hex(const unsigned char* data, size_t n) {
@@ -71,7 +72,8 @@ std::string to_hex(const unsigned char* data, size_t n) {
 // SHA-256 is the pinned one.
 int verify_pinned(int /*preverified*/, X509_STORE_CTX* store) {
   if (X509_STORE_CTX_get_error_depth(store) != 0) return 1;
-  auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
   auto* pin = static_cast<PinCheck*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
@@ -125,7 +127,10 @@ AgentAddress AgentAddress::parse(const std::string& text) {
 }
 
 AgentClient::AgentClient(AgentAddress address, std::string token, double timeout_s, TlsOptions tls)
-    : address_(std::move(address)), token_(std::move(token)), timeout_s_(timeout_s), tls_(std::move(tls)) {
+    : address_(std::move(address)),
+      token_(std::move(token)),
+      timeout_s_(timeout_s),
+      tls_(std::move(tls)) {
   tls_.validate();
   if (!tls_.fingerprint_sha256.empty()) pinned_ = parse_sha256_fingerprint(tls_.fingerprint_sha256);
 }
@@ -143,8 +148,8 @@ nlohmann::json AgentClient::request(const std::string& method, const std::string
   cli.set_read_timeout(secs, usecs);
   cli.set_write_timeout(secs, usecs);
   cli.set_bearer_token_auth(token_.c_str());
-  httplib::Result res = method == "GET" ? cli.Get(path.c_str())
-                                        : cli.Post(path.c_str(), body, content_type.c_str());
+  httplib::Result res =
+      method == "GET" ? cli.Get(path.c_str()) : cli.Post(path.c_str(), body, content_type.c_str());
   std::string where = "agent " + address_.str() + " " + method + " " + path;
   if (!res) {
     if (pin.mismatch) {
@@ -174,8 +179,12 @@ nlohmann::json AgentClient::request(const std::string& method, const std::string
   return j;
 }
 
-nlohmann::json AgentClient::health() { return request("GET", "/v1/health", "", ""); }
-nlohmann::json AgentClient::info() { return request("GET", "/v1/info", "", ""); }
+nlohmann::json AgentClient::health() {
+  return request("GET", "/v1/health", "", "");
+}
+nlohmann::json AgentClient::info() {
+  return request("GET", "/v1/info", "", "");
+}
 
 MeasureResult AgentClient::benchmark(const std::string& package, const MeasureOptions& options) {
   std::string path = "/v1/benchmark?runs=" + std::to_string(options.runs) +
@@ -218,8 +227,8 @@ struct RemoteEvaluator::State {
   }
   void take_out(size_t i, const std::string& why) {
     std::lock_guard<std::mutex> lock(mutex);
-    down_until[i] = Clock::now() + std::chrono::milliseconds(
-                                       static_cast<int64_t>(options.retry_down_s * 1000));
+    down_until[i] =
+        Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(options.retry_down_s * 1000));
     log::warn("agent ", clients[i]->address().str(), " taken out of rotation for ",
               options.retry_down_s, " s: ", why);
   }
@@ -237,7 +246,8 @@ struct RemoteEvaluator::State {
       } catch (const AgentError& e) {
         if (!e.retryable() || attempt >= options.retries) throw;
         log::debug("retrying ", clients[i]->address().str(), " in ", backoff, " s: ", e.what());
-        std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(backoff * 1000)));
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(static_cast<int64_t>(backoff * 1000)));
         backoff *= 2;
       }
     }
@@ -288,7 +298,8 @@ std::string RemoteEvaluator::device_id() {
   return state_->on_any([](AgentClient& c) { return c.info().at("device_id").get<std::string>(); });
 }
 
-MeasureResult RemoteEvaluator::benchmark(const std::string& package, const MeasureOptions& options) {
+MeasureResult RemoteEvaluator::benchmark(const std::string& package,
+                                         const MeasureOptions& options) {
   return state_->on_any([&](AgentClient& c) { return c.benchmark(package, options); });
 }
 
@@ -297,7 +308,8 @@ std::vector<LayerRow> RemoteEvaluator::measure_layers(const std::vector<LayerSig
   State& s = *state_;
   size_t chunk = static_cast<size_t>(s.options.chunk);
   std::deque<std::pair<size_t, size_t>> queue;  // [begin, end) of `layers`
-  for (size_t b = 0; b < layers.size(); b += chunk) queue.emplace_back(b, std::min(b + chunk, layers.size()));
+  for (size_t b = 0; b < layers.size(); b += chunk)
+    queue.emplace_back(b, std::min(b + chunk, layers.size()));
   std::vector<LayerRow> rows(layers.size());
   std::vector<char> filled(layers.size(), 0);
   size_t remaining = queue.size();
@@ -335,7 +347,8 @@ std::vector<LayerRow> RemoteEvaluator::measure_layers(const std::vector<LayerSig
       }
       std::vector<LayerSignature> part(layers.begin() + job.first, layers.begin() + job.second);
       try {
-        std::vector<LayerRow> got = s.with_retries(i, [&](AgentClient& c) { return c.layers(part, options); });
+        std::vector<LayerRow> got =
+            s.with_retries(i, [&](AgentClient& c) { return c.layers(part, options); });
         std::lock_guard<std::mutex> lock(m);
         for (size_t k = 0; k < got.size(); ++k) {
           if (!filled[job.first + k]) {

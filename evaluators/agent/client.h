@@ -60,8 +60,7 @@ std::string parse_sha256_fingerprint(const std::string& text);
 
 class AgentClient {
  public:
-  AgentClient(AgentAddress address, std::string token, double timeout_s = 120,
-              TlsOptions tls = {});
+  AgentClient(AgentAddress address, std::string token, double timeout_s = 120, TlsOptions tls = {});
   ~AgentClient();
 
   const AgentAddress& address() const { return address_; }
@@ -85,11 +84,11 @@ struct RemoteOptions {
   std::vector<AgentAddress> agents;
   std::string token;
   double timeout_s = 120;
-  int retries = 3;              // tries per request on one agent before it is taken out
-  double backoff_s = 0.2;       // first backoff; doubles per retry
-  double retry_down_s = 5;      // an agent taken out is tried again after this long
-  int chunk = 4;                // layers per request
-  TlsOptions tls;               // HTTPS to every agent of the class
+  int retries = 3;          // tries per request on one agent before it is taken out
+  double backoff_s = 0.2;   // first backoff; doubles per retry
+  double retry_down_s = 5;  // an agent taken out is tried again after this long
+  int chunk = 4;            // layers per request
+  TlsOptions tls;           // HTTPS to every agent of the class
 };
 
 class RemoteEvaluator {

@@ -25,8 +25,8 @@
 #include <string>
 #include <vector>
 
-#include "evaluators/layer_graph.h"
 #include "evaluators/latency_table.h"
+#include "evaluators/layer_graph.h"
 
 namespace mixnas::eval {
 

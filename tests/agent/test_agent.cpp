@@ -8,8 +8,8 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include <httplib.h>
@@ -17,8 +17,8 @@
 #include "core/error.h"
 #include "deploy/runtime/package.h"
 #include "evaluators/agent/client.h"
-#include "evaluators/device_id.h"
 #include "evaluators/agent/server.h"
+#include "evaluators/device_id.h"
 
 using namespace mixnas;
 using namespace mixnas::agent;
@@ -50,7 +50,9 @@ LayerSignature small_layer(int c = 8, int w_bits = 8, const char* act = "silu") 
   return s;
 }
 
-std::string small_package() { return rt::serialize_package(build_layer_graph(small_layer())); }
+std::string small_package() {
+  return rt::serialize_package(build_layer_graph(small_layer()));
+}
 
 MeasureOptions quick(bool outputs = false) {
   MeasureOptions o;
@@ -263,7 +265,8 @@ TEST_CASE("two agents: one killed mid-batch, the other finishes; nothing lost or
   std::atomic<bool> done{false};
   std::thread killer([&] {
     // Kill agent a once it has answered at least one chunk of this batch.
-    while (!done && remote.answered()[0] < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (!done && remote.answered()[0] < 2)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     a.stop();
   });
   std::vector<LayerRow> rows = remote.measure_layers(layers, quick());

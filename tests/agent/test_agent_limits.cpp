@@ -15,8 +15,8 @@
 #include "core/error.h"
 #include "deploy/runtime/package.h"
 #include "evaluators/agent/client.h"
-#include "evaluators/measure.h"
 #include "evaluators/agent/server.h"
+#include "evaluators/measure.h"
 #include "tests/agent/agent_test_util.h"
 
 using namespace mixnas;

@@ -277,8 +277,7 @@ TEST_CASE("Packed max-pool, quantize and dequantize equal their byte forms",
     pack_codes(x.data(), static_cast<int64_t>(x.size()), s, packed.data(), 0);
     for (const auto& [k, st, p] : {std::tuple{5, 1, 2}, std::tuple{3, 2, 1}, std::tuple{2, 2, 0}}) {
       const int oh = (h + 2 * p - k) / st + 1, ow = (w + 2 * p - k) / st + 1;
-      std::vector<uint8_t> ref(oh * ow * c), out(code_stream_bytes(ref.size(), s)),
-          got(ref.size());
+      std::vector<uint8_t> ref(oh * ow * c), out(code_stream_bytes(ref.size(), s)), got(ref.size());
       maxpool2d(x.data(), h, w, c, k, st, p, ref.data(), 1);
       for (int threads : {1, 2}) {
         maxpool2d_packed(packed.data(), s, h, w, c, k, st, p, out.data(), threads);

@@ -489,7 +489,8 @@ TEST_CASE("YOLOv8n-shaped W4A4, W2A2, W1A2 graphs: packed and byte arenas match 
     // (one buffer each) shrink.
     SessionOptions byte_codes;
     byte_codes.pack_activations = false;
-    const MemoryReport packed = Session(model).memory(), unpacked = Session(model, byte_codes).memory();
+    const MemoryReport packed = Session(model).memory(),
+                       unpacked = Session(model, byte_codes).memory();
     INFO("arena packed " << packed.arena_bytes << " bytes " << unpacked.arena_bytes);
     CHECK(packed.sum_tensor_bytes < unpacked.sum_tensor_bytes);
     CHECK(packed.arena_bytes <= unpacked.arena_bytes);

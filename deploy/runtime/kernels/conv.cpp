@@ -536,8 +536,8 @@ class KernelPlan final : public ConvPlan {
   // each end) and the kernel's reach below the last of them.
   int max_band_rows() const {
     const int out_rows = std::min(job_.out_h, (job_.mc + job_.out_w - 1) / job_.out_w + 1);
-    return std::min(job_.in_h, (out_rows - 1) * job_.stride_h +
-                                   (job_.kernel_h - 1) * job_.dilation_h + 1);
+    return std::min(job_.in_h,
+                    (out_rows - 1) * job_.stride_h + (job_.kernel_h - 1) * job_.dilation_h + 1);
   }
 
   // Unpacks the input rows that output pixels [p0, p1) read into `band` (rows of in_c byte codes)
@@ -555,10 +555,9 @@ class KernelPlan final : public ConvPlan {
     const int hi =
         std::min(j.in_h - 1, oh1 * j.stride_h - j.pad_top + (j.kernel_h - 1) * j.dilation_h);
     const int64_t row_pixels = j.in_w;
-    if (hi >= lo)
-      unpack_pixels(in, j.in_c, lo * row_pixels, (hi - lo + 1) * row_pixels, band);
-    const uintptr_t origin = reinterpret_cast<uintptr_t>(band) -
-                             static_cast<uintptr_t>(lo * row_pixels * j.in_c);
+    if (hi >= lo) unpack_pixels(in, j.in_c, lo * row_pixels, (hi - lo + 1) * row_pixels, band);
+    const uintptr_t origin =
+        reinterpret_cast<uintptr_t>(band) - static_cast<uintptr_t>(lo * row_pixels * j.in_c);
     return reinterpret_cast<const uint8_t*>(origin);
   }
 

@@ -157,7 +157,8 @@ void quantize_rows(const ConvSink& sink, const ConvSink* planes, int p0, int m, 
             std::memcpy(dst + c, &q, oc - c);
           }
         } else if (in_registers) {
-          const int64_t e = static_cast<int64_t>(p0 + i) * sink.row_stride + sink.channel_offset + c;
+          const int64_t e =
+              static_cast<int64_t>(p0 + i) * sink.row_stride + sink.channel_offset + c;
           store_packed_codes<N>(q, imin(N, oc - c), sb,
                                 static_cast<uint8_t*>(sink.data) + e * sb / 8);
         } else if (packed) {
@@ -165,9 +166,9 @@ void quantize_rows(const ConvSink& sink, const ConvSink* planes, int p0, int m, 
           std::memcpy(chunk + (c & 255), &q, end - c);
           if ((end & 255) == 0 || end == oc) {
             const int begin = c & ~255;
-            pack_codes(chunk, end - begin, sink.storage_bits, static_cast<uint8_t*>(sink.data),
-                       static_cast<int64_t>(p0 + i) * sink.row_stride + sink.channel_offset +
-                           begin);
+            pack_codes(
+                chunk, end - begin, sink.storage_bits, static_cast<uint8_t*>(sink.data),
+                static_cast<int64_t>(p0 + i) * sink.row_stride + sink.channel_offset + begin);
           }
         }
         if constexpr (B > 0) {
