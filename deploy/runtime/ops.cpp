@@ -129,30 +129,36 @@ void maxpool2d_packed(const uint8_t* x, int sb, int h, int w, int c, int k, int 
   }
 }
 
-void quantize_packed(const float* x, size_t n, const Grid& grid, int sb, uint8_t* out,
-                     int threads) {
+namespace {
+// fn(codes, first, count) for the chunks [first, first + count) of n codes, kPackedChunk each
+// (chunks start on bytes: kPackedChunk * storage bits is a multiple of 8), codes a chunk-sized
+// buffer of the calling thread.
+template <class Fn>
+void over_code_chunks(size_t n, int threads, Fn fn) {
   const int64_t chunks = (static_cast<int64_t>(n) + kPackedChunk - 1) / kPackedChunk;
 #pragma omp parallel for num_threads(threads) if (threads > 1 && chunks > 1)
   for (int64_t i = 0; i < chunks; ++i) {
     uint8_t codes[kPackedChunk];
     const int64_t first = i * kPackedChunk;
-    const int64_t count = std::min<int64_t>(kPackedChunk, static_cast<int64_t>(n) - first);
-    for (int64_t e = 0; e < count; ++e) codes[e] = quantize_value(x[first + e], grid);
-    pack_codes(codes, count, sb, out, first);  // chunks start on bytes: 4096 * sb % 8 == 0
+    fn(codes, first, std::min<int64_t>(kPackedChunk, static_cast<int64_t>(n) - first));
   }
+}
+}  // namespace
+
+void quantize_packed(const float* x, size_t n, const Grid& grid, int sb, uint8_t* out,
+                     int threads) {
+  over_code_chunks(n, threads, [&](uint8_t* codes, int64_t first, int64_t count) {
+    for (int64_t e = 0; e < count; ++e) codes[e] = quantize_value(x[first + e], grid);
+    pack_codes(codes, count, sb, out, first);
+  });
 }
 
 void dequantize_packed(const uint8_t* q, int sb, size_t n, const Grid& grid, float* out,
                        int threads) {
-  const int64_t chunks = (static_cast<int64_t>(n) + kPackedChunk - 1) / kPackedChunk;
-#pragma omp parallel for num_threads(threads) if (threads > 1 && chunks > 1)
-  for (int64_t i = 0; i < chunks; ++i) {
-    uint8_t codes[kPackedChunk];
-    const int64_t first = i * kPackedChunk;
-    const int64_t count = std::min<int64_t>(kPackedChunk, static_cast<int64_t>(n) - first);
+  over_code_chunks(n, threads, [&](uint8_t* codes, int64_t first, int64_t count) {
     unpack_codes(q, sb, first, count, codes);
     dequantize(codes, static_cast<size_t>(count), grid, out + first, 1);
-  }
+  });
 }
 
 size_t packed_op_scratch_bytes(int w, int c, int k) {
