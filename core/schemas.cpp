@@ -171,8 +171,10 @@ const Schema& search_schema() {
         .add("device", Type::kString, "local",
              "Where latency is measured: 'local' (in-process runtime) or configs/devices/X.yaml.")
         .add("baselines", Type::kStringList, "[silu, relu, hardswish]",
-             "Uniform-activation baselines trained with the same budget; the first is the "
-             "reference of summary.json's comparison.")
+             "Uniform-activation baselines trained with the same budget, each `act` (at "
+             "baseline_bits) or `act:bits` (bits fp32, int8 or searched; named act_bits); "
+             "summary.json compares the searched model with each (vs_<name>), the first is the "
+             "headline.")
         .add("baseline_bits", Type::kString, "fp32",
              "Bits of the baselines: fp32, int8, or the searched model's bits per site.",
              {"fp32", "int8", "searched"});

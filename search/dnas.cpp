@@ -91,12 +91,27 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   if (o.validate_n < 0) fail("cost.validate_n", "must not be negative");
   if (o.prune_margin >= 1) fail("cost.prune_margin", "must be below 1 (a fraction of the time)");
   if (!(o.fraction > 0 && o.fraction <= 1)) fail("fraction", "must be in (0, 1]");
-  for (const auto& b : o.baselines) sn::parse_act(b, cfg.where("baselines").str() + ": baselines");
-  if (o.strategy == "uniform" && o.baseline_bits == "searched") {
-    fail("baseline_bits",
-         "cannot be 'searched' with search.strategy: uniform (nothing is searched)");
+  for (const auto& b : o.baselines) {
+    const BaselineSpec spec =
+        BaselineSpec::parse(b, o.baseline_bits, cfg.where("baselines").str() + ": baselines");
+    if (o.strategy == "uniform" && spec.bits == "searched")
+      fail(spec.bits == o.baseline_bits ? "baseline_bits" : "baselines",
+           "cannot ask for the searched bits with search.strategy: uniform (nothing is searched)");
   }
   return o;
+}
+
+BaselineSpec BaselineSpec::parse(const std::string& text, const std::string& default_bits,
+                                 const std::string& where) {
+  const size_t colon = text.find(':');
+  BaselineSpec b;
+  b.act = sn::parse_act(text.substr(0, colon), where);
+  b.bits = colon == std::string::npos ? default_bits : text.substr(colon + 1);
+  if (b.bits != "fp32" && b.bits != "int8" && b.bits != "searched")
+    throw Error(where + ": '" + text + "': bits '" + b.bits +
+                "' is not one of fp32, int8, searched (write act or act:bits, e.g. silu:int8)");
+  b.name = sn::act_name(b.act) + (colon == std::string::npos ? "" : "_" + b.bits);
+  return b;
 }
 
 double cost_shape(const std::string& shape, double x) {

@@ -45,6 +45,8 @@ struct SearchOptions {
   std::string shape = "relu";
   double fraction = 1.0;  // of the train split, for quick runs
   bool finetune = true;   // derive -> finetune -> export -> measure -> baselines -> report
+  // Baselines as "act" (at baseline_bits) or "act:bits" (bits: fp32, int8 or searched); named
+  // "act" or "act_bits" in the run (baselines/<name>/) and in summary.json (vs_<name>).
   std::vector<std::string> baselines;
   std::string baseline_bits = "fp32";
   int calibrate_n = 6, validate_n = 6;
@@ -53,6 +55,16 @@ struct SearchOptions {
   TrainOptions train;          // finetune (and loader, augmentation, loss, val) settings
 
   static SearchOptions from_config(const config::Config& cfg);
+};
+
+// One baseline of SearchOptions::baselines: its activation, bits policy and name. Throws
+// mixnas::Error naming `where` on an unknown activation or bits policy.
+struct BaselineSpec {
+  supernet::Act act;
+  std::string bits;
+  std::string name;
+  static BaselineSpec parse(const std::string& text, const std::string& default_bits,
+                            const std::string& where);
 };
 
 // The cost function g(x) of x = cost / target.

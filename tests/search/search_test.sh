@@ -25,7 +25,7 @@ search_space:
     - {layers: [0, 0], w_bits: [8], a_bits: [8]}
 search: {epochs: 3, warmup_epochs: 1, batch: 16, arch_lr: 0.05}
 cost: {runs: 5, warmup: 1, calibrate_n: 3, validate_n: 2, lut_cache: lutcache}
-baselines: [silu]
+baselines: ["silu:int8", silu]
 finetune: {epochs: 1, batch: 16, workers: 1}
 augment: {mosaic: 1.0, close_mosaic: 0}
 YAML
@@ -34,20 +34,32 @@ YAML
 "$MIXNAS" -q lut build tiny.yaml
 "$MIXNAS" -q search tiny.yaml --name full
 for f in args.yaml arch.yaml results.csv probs.csv lut.json model.mxr summary.json report.html \
-         weights/best.pt weights/supernet.pt baselines/silu/model.mxr; do
+         weights/best.pt weights/supernet.pt baselines/silu/model.mxr \
+         baselines/silu_int8/model.mxr; do
   [ -s runs/search/full/$f ] || { echo "missing runs/search/full/$f"; exit 1; }
 done
 python3 - runs/search/full/summary.json <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
-for part in [s["searched"], s["baselines"]["silu"]]:
+for part in [s["searched"], s["baselines"]["silu"], s["baselines"]["silu_int8"]]:
     for k in ["map50_95", "map50", "latency_ms", "peak_bytes", "weight_bytes"]:
         assert k in part, k
     assert part["latency_ms"] > 0 and part["peak_bytes"] > 0
 assert s["lut_mape"] >= 0, s["lut_mape"]
+# The headline is the first baseline (SiLU at int8: the same bits), fp32 SiLU beside it.
+assert s["headline"] == "vs_silu_int8", s["headline"]
+for key in ["vs_silu_int8", "vs_silu"]:
+    assert "latency_reduction_pct" in s[key] and "peak_memory_reduction_pct" in s[key], key
+# int8 weights: a quarter of the fp32 baseline's.
+assert s["baselines"]["silu_int8"]["weight_bytes"] < s["baselines"]["silu"]["weight_bytes"] / 3
 PY
 grep -q "<svg" runs/search/full/report.html || { echo "report without plots"; exit 1; }
 [ "$(wc -l < runs/search/full/results.csv)" -eq 4 ] || { echo "results.csv should hold 3 epochs"; exit 1; }
+# A baseline with bits that do not exist is refused, naming the key.
+if "$MIXNAS" -q search tiny.yaml 'baselines=[silu:int4]' --name badbits 2> bad.txt; then
+  echo "baselines=[silu:int4] was accepted"; exit 1
+fi
+grep -q "baselines.*silu:int4.*fp32, int8, searched" bad.txt || { cat bad.txt; exit 1; }
 
 # 2. kill -9 during the search, then --resume (search only: the architecture is what matters).
 # Both start from silu: a head start given once, when the warm-up ends (a resume must not give it
