@@ -374,9 +374,8 @@ void add_comparison(nlohmann::json& summary, const std::optional<Figures>& searc
       summary["vs_" + ref.name] = {
           {"map50_95_delta", searched->map50_95 - ref.map50_95},
           {"latency_reduction_pct", 100.0 * (1.0 - searched->latency_ms / ref.latency_ms)},
-          {"peak_memory_reduction_pct",
-           100.0 * (1.0 - static_cast<double>(searched->peak_bytes) /
-                              static_cast<double>(ref.peak_bytes))}};
+          {"peak_memory_reduction_pct", 100.0 * (1.0 - static_cast<double>(searched->peak_bytes) /
+                                                           static_cast<double>(ref.peak_bytes))}};
     summary["headline"] = "vs_" + baselines.front().name;
   }
 }
