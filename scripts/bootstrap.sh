@@ -18,7 +18,7 @@ PACKAGES=(
   # (when present) fetches ONNX Runtime's CPU library (scripts/install_onnxruntime.sh)
   python3-dev pybind11-dev python3-numpy libopencv-dnn-dev
   # fuzzing and ARM throughput analysis
-  clang llvm
+  clang llvm llvm-16  # llvm-mca-16: the device models prefer its Cortex-A55 model (docs/device_models.md)
   # data
   dataset-fashion-mnist
 )
