@@ -12,8 +12,8 @@
 // falls back to the int8 kernel on a CPU where low bits do not pay holds int8 weights), so the
 // memory term rewards low bits only where the device's RAM sees them.
 // where (scale, offset) is the table's calibration on whole-model measurements and activation
-// bytes count the site's input and output as the runtime's arena holds them (1 byte per code,
-// 4 per float).
+// bytes count the site's input and output as the runtime's arena holds them (4 bytes per float,
+// 1..4-bit codes packed, docs/memory.md).
 #include <torch/torch.h>
 
 #include <cstdint>

@@ -53,8 +53,6 @@ struct TensorDesc {
   int64_t elements() const;
   // The grid of an activation tensor (per-tensor scale and zero point).
   Grid grid() const;
-  // Bytes of one activation element in the arena: 4 for f32, 1 for codes (uint8 per code).
-  int element_bytes() const { return is_float() ? 4 : 1; }
 };
 
 enum class BufferLayout : uint8_t { kF32, kDenseCodes };

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "deploy/runtime/codes.h"
 #include "deploy/runtime/kernels/conv.h"
 #include "deploy/runtime/package.h"
@@ -275,11 +276,9 @@ uint64_t Session::checksum(int tensor) const {
   const TensorDesc& d = model_->graph().tensors[tensor];
   const int64_t row = row_bytes(tensor), stride = stride_bytes(tensor);
   const int64_t rows = d.elements() / d.shape.back();
-  uint64_t h = 1469598103934665603ull;  // FNV-1a over the tensor's own bytes
-  for (int64_t r = 0; r < rows; ++r) {
-    const uint8_t* p = data(tensor) + r * stride;
-    for (int64_t i = 0; i < row; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  }
+  uint64_t h = kFnv1aOffset;  // over the tensor's own bytes (its rows, not the gaps of a view)
+  for (int64_t r = 0; r < rows; ++r)
+    h = fnv1a(data(tensor) + r * stride, static_cast<size_t>(row), h);
   return h;
 }
 

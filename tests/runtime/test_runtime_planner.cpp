@@ -115,8 +115,8 @@ TEST_CASE("Concat fusion: conv outputs read only by a concat become views of its
     // The slice lies inside the concat output, with the concat's row stride.
     CHECK(fused.row_stride[t] == g.tensors[base].shape[2]);
     CHECK(fused.offsets[t] >= fused.offsets[base]);
-    CHECK(fused.offsets[t] + g.tensors[t].shape[2] * g.tensors[t].element_bytes() <=
-          fused.offsets[base] + fused.row_stride[t] * g.tensors[t].element_bytes());
+    CHECK(fused.offsets[t] + storage_bytes(g.tensors[t].shape[2], fused.storage_bits[t]) <=
+          fused.offsets[base] + storage_bytes(fused.row_stride[t], fused.storage_bits[t]));
     // The concat output is live from the view's producer on.
     CHECK(fused.lifetimes[base].first <= fused.lifetimes[t].first);
   }
