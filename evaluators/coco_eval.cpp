@@ -371,41 +371,57 @@ std::vector<CocoDetection> load_coco_detections(const std::string& path,
   return parse_coco_detections(read_file(path), path, gt);
 }
 
-CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const std::vector<CocoDetection>& dets) {
+namespace {
+
+// Ground truth and detections per (category, image), in file order; ids sorted and unique.
+struct Grouped {
   std::vector<int64_t> img_ids, cat_ids;
-  for (const auto& im : gt.images) img_ids.push_back(im.id);
-  for (const auto& c : gt.categories) cat_ids.push_back(c.id);
-  std::sort(img_ids.begin(), img_ids.end());
-  img_ids.erase(std::unique(img_ids.begin(), img_ids.end()), img_ids.end());
-  std::sort(cat_ids.begin(), cat_ids.end());
-  cat_ids.erase(std::unique(cat_ids.begin(), cat_ids.end()), cat_ids.end());
-  std::unordered_map<int64_t, size_t> img_index, cat_index;
-  for (size_t i = 0; i < img_ids.size(); ++i) img_index[img_ids[i]] = i;
-  for (size_t k = 0; k < cat_ids.size(); ++k) cat_index[cat_ids[k]] = k;
-  const size_t I = img_ids.size(), K = cat_ids.size();
+  std::unordered_map<int64_t, size_t> cat_index;
+  size_t I = 0, K = 0;
+  std::vector<std::vector<const CocoAnnotation*>> gts;
+  std::vector<std::vector<const CocoDetection*>> dts;
+};
 
-  // Ground truth and detections per (category, image), in file order.
-  std::vector<std::vector<const CocoAnnotation*>> gts(K * I);
-  std::vector<std::vector<const CocoDetection*>> dts(K * I);
-  for (const auto& a : gt.annotations) {
-    auto ii = img_index.find(a.image_id);
-    auto kk = cat_index.find(a.category_id);
-    if (ii == img_index.end() || kk == cat_index.end()) continue;
-    gts[kk->second * I + ii->second].push_back(&a);
-  }
-  for (const auto& d : dets) {
-    auto ii = img_index.find(d.image_id);
-    auto kk = cat_index.find(d.category_id);
-    if (ii == img_index.end() || kk == cat_index.end()) continue;
-    dts[kk->second * I + ii->second].push_back(&d);
-  }
+std::vector<int64_t> sorted_unique(std::vector<int64_t> ids) {
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
 
-  // evaluate(): per (category, area, image) with maxDet 100.
+Grouped group(const CocoGroundTruth& gt, const std::vector<CocoDetection>& dets) {
+  Grouped g;
+  for (const auto& im : gt.images) g.img_ids.push_back(im.id);
+  for (const auto& c : gt.categories) g.cat_ids.push_back(c.id);
+  g.img_ids = sorted_unique(std::move(g.img_ids));
+  g.cat_ids = sorted_unique(std::move(g.cat_ids));
+  std::unordered_map<int64_t, size_t> img_index;
+  for (size_t i = 0; i < g.img_ids.size(); ++i) img_index[g.img_ids[i]] = i;
+  for (size_t k = 0; k < g.cat_ids.size(); ++k) g.cat_index[g.cat_ids[k]] = k;
+  g.I = g.img_ids.size();
+  g.K = g.cat_ids.size();
+  g.gts.resize(g.K * g.I);
+  g.dts.resize(g.K * g.I);
+  const auto slot = [&](int64_t image_id, int64_t category_id) -> long {
+    auto ii = img_index.find(image_id);
+    auto kk = g.cat_index.find(category_id);
+    if (ii == img_index.end() || kk == g.cat_index.end()) return -1;
+    return static_cast<long>(kk->second * g.I + ii->second);
+  };
+  for (const auto& a : gt.annotations)
+    if (long at = slot(a.image_id, a.category_id); at >= 0) g.gts[size_t(at)].push_back(&a);
+  for (const auto& d : dets)
+    if (long at = slot(d.image_id, d.category_id); at >= 0) g.dts[size_t(at)].push_back(&d);
+  return g;
+}
+
+// evaluate(): per (category, area, image) with maxDet 100.
+std::vector<ImageEval> evaluate_images(const Grouped& gr) {
+  const size_t I = gr.I, K = gr.K;
   std::vector<ImageEval> evals(K * kA * I);
   for (size_t k = 0; k < K; ++k) {
     for (size_t i = 0; i < I; ++i) {
-      const auto& g = gts[k * I + i];
-      auto d = dts[k * I + i];
+      const auto& g = gr.gts[k * I + i];
+      auto d = gr.dts[k * I + i];
       if (g.empty() && d.empty()) continue;
       std::stable_sort(d.begin(), d.end(), [](const CocoDetection* a, const CocoDetection* b) {
         return a->score > b->score;
@@ -418,74 +434,34 @@ CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const std::vector<CocoDe
       for (int a = 0; a < kA; ++a) evals[(k * kA + a) * I + i] = evaluate_image(g, d, ious, a);
     }
   }
+  return evals;
+}
 
-  // accumulate()
-  std::vector<double> precision(static_cast<size_t>(kT) * kR * K * kA * kM, -1.0);
-  std::vector<double> recall(static_cast<size_t>(kT) * K * kA * kM, -1.0);
-  auto P = [&](int t, int r, size_t k, int a, int m) -> double& {
-    return precision[(((static_cast<size_t>(t) * kR + r) * K + k) * kA + a) * kM + m];
-  };
-  auto Rc = [&](int t, size_t k, int a, int m) -> double& {
-    return recall[((static_cast<size_t>(t) * K + k) * kA + a) * kM + m];
-  };
-  const auto& rec_thr = recall_thresholds();
-  for (size_t k = 0; k < K; ++k) {
-    for (int a = 0; a < kA; ++a) {
-      for (int m = 0; m < kM; ++m) {
-        const size_t max_det = kMaxDets[m];
-        struct Entry {
-          double score;
-          const ImageEval* e;
-          size_t d;
-        };
-        std::vector<Entry> entries;
-        int npig = 0;
-        bool any = false;
-        for (size_t i = 0; i < I; ++i) {
-          const ImageEval& e = evals[(k * kA + a) * I + i];
-          if (!e.present) continue;
-          any = true;
-          npig += e.non_ignored_gt;
-          for (size_t d = 0; d < e.scores.size() && d < max_det; ++d)
-            entries.push_back({e.scores[d], &e, d});
-        }
-        if (!any || npig == 0) continue;
-        std::stable_sort(entries.begin(), entries.end(),
-                         [](const Entry& x, const Entry& y) { return x.score > y.score; });
-        const size_t nd = entries.size();
-        for (int t = 0; t < kT; ++t) {
-          std::vector<double> rc(nd), pr(nd);
-          double tp = 0, fp = 0;
-          for (size_t n = 0; n < nd; ++n) {
-            const ImageEval& e = *entries[n].e;
-            size_t D = e.scores.size();
-            bool matched = e.matched[t * D + entries[n].d];
-            bool ignored = e.ignored[t * D + entries[n].d];
-            if (!ignored) (matched ? tp : fp) += 1;
-            rc[n] = tp / npig;
-            pr[n] = tp / (fp + tp + kEps);
-          }
-          Rc(t, k, a, m) = nd ? rc[nd - 1] : 0;
-          for (size_t n = nd; n-- > 1;) {
-            if (pr[n] > pr[n - 1]) pr[n - 1] = pr[n];
-          }
-          for (int r = 0; r < kR; ++r) {
-            size_t pos = std::lower_bound(rc.begin(), rc.end(), rec_thr[r]) - rc.begin();
-            P(t, r, k, a, m) = pos < nd ? pr[pos] : 0.0;
-          }
-        }
-      }
-    }
+// accumulate() and summarize(): precision [T, R, K, A, M] and recall [T, K, A, M], -1 where a
+// (category, area) has no ground truth.
+class Accumulated {
+ public:
+  explicit Accumulated(size_t K)
+      : K_(K),
+        precision_(static_cast<size_t>(kT) * kR * K * kA * kM, -1.0),
+        recall_(static_cast<size_t>(kT) * K * kA * kM, -1.0) {}
+
+  double& P(int t, int r, size_t k, int a, int m) {
+    return precision_[(((static_cast<size_t>(t) * kR + r) * K_ + k) * kA + a) * kM + m];
   }
+  double& Rc(int t, size_t k, int a, int m) {
+    return recall_[((static_cast<size_t>(t) * K_ + k) * kA + a) * kM + m];
+  }
+  void accumulate(const std::vector<ImageEval>& evals, size_t I, size_t k, int a, int m);
 
-  // summarize()
-  auto mean_ap = [&](int t_only, int a, int m, long k_only) {
+  // Mean over thresholds (or one), recall points and categories (or one); -1 when none.
+  double mean_ap(int t_only, int a, int m, long k_only) {
     double sum = 0;
     long n = 0;
     for (int t = 0; t < kT; ++t) {
       if (t_only >= 0 && t != t_only) continue;
       for (int r = 0; r < kR; ++r) {
-        for (size_t k = 0; k < K; ++k) {
+        for (size_t k = 0; k < K_; ++k) {
           if (k_only >= 0 && static_cast<long>(k) != k_only) continue;
           double v = P(t, r, k, a, m);
           if (v > -1) sum += v, ++n;
@@ -493,25 +469,76 @@ CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const std::vector<CocoDe
       }
     }
     return n ? sum / n : -1.0;
-  };
-  auto mean_ar = [&](int a, int m) {
+  }
+  double mean_ar(int a, int m) {
     double sum = 0;
     long n = 0;
     for (int t = 0; t < kT; ++t) {
-      for (size_t k = 0; k < K; ++k) {
+      for (size_t k = 0; k < K_; ++k) {
         double v = Rc(t, k, a, m);
         if (v > -1) sum += v, ++n;
       }
     }
     return n ? sum / n : -1.0;
-  };
-  CocoEvalResult result;
-  result.stats = {mean_ap(-1, 0, 2, -1), mean_ap(0, 0, 2, -1),  mean_ap(5, 0, 2, -1),
-                  mean_ap(-1, 1, 2, -1), mean_ap(-1, 2, 2, -1), mean_ap(-1, 3, 2, -1),
-                  mean_ar(0, 0),         mean_ar(0, 1),         mean_ar(0, 2),
-                  mean_ar(1, 2),         mean_ar(2, 2),         mean_ar(3, 2)};
+  }
 
-  // Per class, plus ultralytics' P and R on the same boxes (crowd ground truth left out).
+ private:
+  size_t K_;
+  std::vector<double> precision_, recall_;
+};
+
+// One (category, area, maxDet): the precision/recall curve at every IoU threshold.
+void Accumulated::accumulate(const std::vector<ImageEval>& evals, size_t I, size_t k, int a,
+                             int m) {
+  const size_t max_det = kMaxDets[m];
+  struct Entry {
+    double score;
+    const ImageEval* e;
+    size_t d;
+  };
+  std::vector<Entry> entries;
+  int npig = 0;
+  bool any = false;
+  for (size_t i = 0; i < I; ++i) {
+    const ImageEval& e = evals[(k * kA + a) * I + i];
+    if (!e.present) continue;
+    any = true;
+    npig += e.non_ignored_gt;
+    for (size_t d = 0; d < e.scores.size() && d < max_det; ++d)
+      entries.push_back({e.scores[d], &e, d});
+  }
+  if (!any || npig == 0) return;
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const Entry& x, const Entry& y) { return x.score > y.score; });
+  const size_t nd = entries.size();
+  const auto& rec_thr = recall_thresholds();
+  for (int t = 0; t < kT; ++t) {
+    std::vector<double> rc(nd), pr(nd);
+    double tp = 0, fp = 0;
+    for (size_t n = 0; n < nd; ++n) {
+      const ImageEval& e = *entries[n].e;
+      size_t D = e.scores.size();
+      bool matched = e.matched[t * D + entries[n].d];
+      bool ignored = e.ignored[t * D + entries[n].d];
+      if (!ignored) (matched ? tp : fp) += 1;
+      rc[n] = tp / npig;
+      pr[n] = tp / (fp + tp + kEps);
+    }
+    Rc(t, k, a, m) = nd ? rc[nd - 1] : 0;
+    for (size_t n = nd; n-- > 1;) {
+      if (pr[n] > pr[n - 1]) pr[n - 1] = pr[n];
+    }
+    for (int r = 0; r < kR; ++r) {
+      size_t pos = std::lower_bound(rc.begin(), rc.end(), rec_thr[r]) - rc.begin();
+      P(t, r, k, a, m) = pos < nd ? pr[pos] : 0.0;
+    }
+  }
+}
+
+// Per class, plus ultralytics' P and R on the same boxes (crowd ground truth left out).
+void add_class_results(const CocoGroundTruth& gt, const Grouped& gr, Accumulated& acc,
+                       CocoEvalResult& result) {
+  const size_t I = gr.I, K = gr.K;
   std::map<int64_t, std::string> names;
   for (const auto& c : gt.categories) names[c.id] = c.name;
   std::vector<int> instances(K, 0);
@@ -522,41 +549,58 @@ CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const std::vector<CocoDe
     std::vector<const CocoDetection*> d;
     for (size_t k = 0; k < K; ++k) {
       int before = static_cast<int>(g.size());
-      for (const auto* a : gts[k * I + i]) {
+      for (const auto* a : gr.gts[k * I + i]) {
         if (!a->iscrowd) g.push_back(a);
       }
       int added = static_cast<int>(g.size()) - before;
       instances[k] += added;
       result.classes[k].images += added > 0;
-      d.insert(d.end(), dts[k * I + i].begin(), dts[k * I + i].end());
+      d.insert(d.end(), gr.dts[k * I + i].begin(), gr.dts[k * I + i].end());
     }
     std::stable_sort(d.begin(), d.end(), [](const CocoDetection* a, const CocoDetection* b) {
       return a->score > b->score;
     });
     std::vector<UltraDet> image_dets;
     for (const auto* det : d) {
-      image_dets.push_back({static_cast<int>(cat_index[det->category_id]), det->score, {}});
+      image_dets.push_back({static_cast<int>(gr.cat_index.at(det->category_id)), det->score, {}});
     }
     ultralytics_match(g, &image_dets, d);
     ultra.insert(ultra.end(), image_dets.begin(), image_dets.end());
     result.instances += static_cast<int>(g.size());
   }
-  result.images = static_cast<int>(I);
   std::vector<double> cls_p, cls_r;
   auto pr = ultralytics_pr(ultra, instances, &cls_p, &cls_r);
   result.precision = pr.first;
   result.recall = pr.second;
   for (size_t k = 0; k < K; ++k) {
     CocoClassResult& c = result.classes[k];
-    c.category_id = cat_ids[k];
-    c.name = names[cat_ids[k]];
+    c.category_id = gr.cat_ids[k];
+    c.name = names[gr.cat_ids[k]];
     c.instances = instances[k];
-    c.ap = mean_ap(-1, 0, 2, static_cast<long>(k));
-    c.ap50 = mean_ap(0, 0, 2, static_cast<long>(k));
-    c.ap75 = mean_ap(5, 0, 2, static_cast<long>(k));
+    c.ap = acc.mean_ap(-1, 0, 2, static_cast<long>(k));
+    c.ap50 = acc.mean_ap(0, 0, 2, static_cast<long>(k));
+    c.ap75 = acc.mean_ap(5, 0, 2, static_cast<long>(k));
     c.precision = cls_p[k];
     c.recall = cls_r[k];
   }
+}
+
+}  // namespace
+
+CocoEvalResult evaluate_coco(const CocoGroundTruth& gt, const std::vector<CocoDetection>& dets) {
+  const Grouped gr = group(gt, dets);
+  const std::vector<ImageEval> evals = evaluate_images(gr);
+  Accumulated acc(gr.K);
+  for (size_t k = 0; k < gr.K; ++k)
+    for (int a = 0; a < kA; ++a)
+      for (int m = 0; m < kM; ++m) acc.accumulate(evals, gr.I, k, a, m);
+  CocoEvalResult result;
+  result.stats = {acc.mean_ap(-1, 0, 2, -1), acc.mean_ap(0, 0, 2, -1),  acc.mean_ap(5, 0, 2, -1),
+                  acc.mean_ap(-1, 1, 2, -1), acc.mean_ap(-1, 2, 2, -1), acc.mean_ap(-1, 3, 2, -1),
+                  acc.mean_ar(0, 0),         acc.mean_ar(0, 1),         acc.mean_ar(0, 2),
+                  acc.mean_ar(1, 2),         acc.mean_ar(2, 2),         acc.mean_ar(3, 2)};
+  add_class_results(gt, gr, acc, result);
+  result.images = static_cast<int>(gr.I);
   return result;
 }
 

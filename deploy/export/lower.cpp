@@ -68,11 +68,9 @@ rt::Grid conv_read_grid(const IrConv& c) {
   return c.in_grid;
 }
 
-}  // namespace
-
-rt::Graph ir_to_graph(const IrModel& ir, std::vector<int>* tensor_values) {
-  const int nv = static_cast<int>(ir.shapes.size());
-  std::vector<std::vector<rt::Grid>> need(nv);
+// Backwards pass: the grids every value is needed in.
+std::vector<std::vector<rt::Grid>> needed_grids(const IrModel& ir) {
+  std::vector<std::vector<rt::Grid>> need(ir.shapes.size());
   const IrHead& head = ir.head;
   for (int v : head.boxes) add_grid(need[v], rt::Grid::f32());
   for (int v : head.classes) add_grid(need[v], rt::Grid::f32());
@@ -95,129 +93,169 @@ rt::Graph ir_to_graph(const IrModel& ir, std::vector<int>* tensor_values) {
         break;
     }
   }
+  return need;
+}
 
-  // The producer names the source by file name only: a package's bytes do not depend on the folder
-  // it was exported from (the golden packages are compared byte for byte on other machines).
-  const std::string source = std::filesystem::path(ir.source).filename().string();
-  rt::GraphBuilder b("mixnas export" + (source.empty() ? "" : " (" + source + ")"));
-  std::map<GridKey, int> rep;  // (value, grid) -> runtime tensor
-  std::map<GridKey, int> dequantized;
-  const auto get = [&](int v, const rt::Grid& g) -> int {
-    auto it = rep.find({v, g});
-    if (it == rep.end())
+std::string name_for(const std::string& base, const std::vector<rt::Grid>& grids, size_t i) {
+  return grids.size() == 1 ? base : base + "@" + grid_suffix(grids[i]) + "_" + std::to_string(i);
+}
+
+rt::ConvLayer conv_layer(const IrConv& c) {
+  rt::ConvLayer l;
+  l.out_c = c.out_c;
+  l.kernel_h = l.kernel_w = c.kernel;
+  l.stride_h = l.stride_w = c.stride;
+  l.pad_top = l.pad_left = l.pad_bottom = l.pad_right = c.pad;
+  l.dilation_h = l.dilation_w = c.dilation;
+  l.groups = c.groups;
+  l.activation = static_cast<int>(c.act);
+  l.alpha = c.alpha;
+  l.bias = c.bias;
+  return l;
+}
+
+// The forward pass: every IR node becomes runtime nodes, one per grid its output is needed in.
+class Lowering {
+ public:
+  Lowering(const IrModel& ir, const std::string& producer) : ir_(ir), b_(producer) {}
+
+  void node(const IrNode& n, std::vector<rt::Grid> grids) {
+    switch (n.op) {
+      case IrOp::kInput:
+        input(n, grids);
+        break;
+      case IrOp::kConv:
+        if (grids.empty()) grids.push_back(rt::Grid::f32());
+        conv(n, grids);
+        break;
+      case IrOp::kConcat:
+      case IrOp::kMaxPool:
+      case IrOp::kUpsample:
+        layout(n, grids);
+        break;
+      case IrOp::kChunk:
+        chunk(n, grids);
+        break;
+    }
+  }
+  void head();
+  rt::GraphBuilder& builder() { return b_; }
+  // Runtime tensor -> IR value.
+  std::vector<int> tensor_values(size_t n_tensors) const {
+    std::vector<int> values(n_tensors, -1);
+    for (const auto& [key, t] : rep_) values[size_t(t)] = key.value;
+    return values;
+  }
+
+ private:
+  int get(int v, const rt::Grid& g) const {
+    auto it = rep_.find({v, g});
+    if (it == rep_.end())
       throw Error("export: internal error: value " + std::to_string(v) + " has no " +
                   grid_suffix(g) + " tensor");
     return it->second;
-  };
-  // Chunk splits, shared by the parts of one partition: (source, grid, sizes) -> outputs.
-  std::map<std::tuple<int, int, float, int, std::vector<int>>, std::vector<int>> splits;
-  const auto name_for = [](const std::string& base, const std::vector<rt::Grid>& grids, size_t i) {
-    return grids.size() == 1 ? base : base + "@" + grid_suffix(grids[i]) + "_" + std::to_string(i);
-  };
-
-  for (const IrNode& n : ir.nodes) {
-    std::vector<rt::Grid> grids = need[n.output];
-    switch (n.op) {
-      case IrOp::kInput: {
-        if (grids.empty()) throw Error("export: the model does not read its input image");
-        const IrShape& s = ir.shapes[n.output];
-        if (grids.size() == 1 && grids[0] == image_grid()) {
-          rep[{n.output, grids[0]}] = b.add_input("images", s.h, s.w, image_grid(), s.c);
-        } else {
-          const int x = b.add_input("images", s.h, s.w, rt::Grid::f32(), s.c);
-          rep[{n.output, rt::Grid::f32()}] = x;
-          for (size_t i = 0; i < grids.size(); ++i)
-            if (!grids[i].is_float())
-              rep[{n.output, grids[i]}] = b.add_quantize(
-                  "images@" + grid_suffix(grids[i]) + "_" + std::to_string(i), x, grids[i]);
-        }
-        break;
-      }
-      case IrOp::kConv: {
-        const IrConv& c = ir.convs[n.conv];
-        if (grids.empty()) grids.push_back(rt::Grid::f32());
-        rt::ConvLayer l;
-        l.out_c = c.out_c;
-        l.kernel_h = l.kernel_w = c.kernel;
-        l.stride_h = l.stride_w = c.stride;
-        l.pad_top = l.pad_left = l.pad_bottom = l.pad_right = c.pad;
-        l.dilation_h = l.dilation_w = c.dilation;
-        l.groups = c.groups;
-        l.activation = static_cast<int>(c.act);
-        l.alpha = c.alpha;
-        l.bias = c.bias;
-        int x = -1;
-        if (c.w_bits != 32 && !c.in_grid.is_float()) {
-          l.w_bits = c.w_bits;
-          l.weight_codes = c.codes;
-          l.weight_scale = c.w_scale;
-          x = get(n.inputs[0], c.in_grid);
-        } else {
-          l.w_bits = 32;
-          l.weights_f32 = c.effective_weight();
-          if (c.in_grid.is_float()) {
-            x = get(n.inputs[0], rt::Grid::f32());
-          } else {
-            const GridKey key{n.inputs[0], c.in_grid};
-            auto it = dequantized.find(key);
-            if (it == dequantized.end())
-              it = dequantized
-                       .emplace(key,
-                                b.add_dequantize(c.name + ".in_dq", get(n.inputs[0], c.in_grid)))
-                       .first;
-            x = it->second;
-          }
-        }
-        const int res = n.residual >= 0 ? get(n.residual, rt::Grid::f32()) : -1;
-        const std::vector<int> ts = b.add_conv(c.name, x, l, grids, res);
-        for (size_t i = 0; i < grids.size(); ++i) rep[{n.output, grids[i]}] = ts[i];
-        break;
-      }
-      case IrOp::kConcat:
-      case IrOp::kMaxPool:
-      case IrOp::kUpsample: {
-        for (size_t i = 0; i < grids.size(); ++i) {
-          const std::string name = name_for(n.name, grids, i);
-          int t = -1;
-          if (n.op == IrOp::kConcat) {
-            std::vector<int> xs;
-            for (int x : n.inputs) xs.push_back(get(x, grids[i]));
-            t = b.add_concat(name, xs);
-          } else if (n.op == IrOp::kMaxPool) {
-            t = b.add_maxpool(name, get(n.inputs[0], grids[i]), n.kernel, n.stride, n.pad);
-          } else {
-            t = b.add_upsample(name, get(n.inputs[0], grids[i]), n.factor);
-          }
-          rep[{n.output, grids[i]}] = t;
-        }
-        break;
-      }
-      case IrOp::kChunk: {
-        for (size_t i = 0; i < grids.size(); ++i) {
-          const rt::Grid& g = grids[i];
-          const auto key = std::make_tuple(n.inputs[0], g.bits, g.scale, g.zero_point, n.chunks);
-          auto it = splits.find(key);
-          if (it == splits.end())
-            it = splits
-                     .emplace(key, b.add_split(name_for(n.name, grids, i), get(n.inputs[0], g),
-                                               n.chunks))
-                     .first;
-          rep[{n.output, g}] = it->second.at(static_cast<size_t>(n.chunk_index));
-        }
-        break;
-      }
-    }
   }
+  void input(const IrNode& n, const std::vector<rt::Grid>& grids);
+  void conv(const IrNode& n, const std::vector<rt::Grid>& grids);
+  int conv_input(const IrNode& n, const IrConv& c, rt::ConvLayer& l);
+  void layout(const IrNode& n, const std::vector<rt::Grid>& grids);
+  void chunk(const IrNode& n, const std::vector<rt::Grid>& grids);
 
+  const IrModel& ir_;
+  rt::GraphBuilder b_;
+  std::map<GridKey, int> rep_;  // (value, grid) -> runtime tensor
+  std::map<GridKey, int> dequantized_;
+  // Chunk splits, shared by the parts of one partition: (source, grid, sizes) -> outputs.
+  std::map<std::tuple<int, int, float, int, std::vector<int>>, std::vector<int>> splits_;
+};
+
+void Lowering::input(const IrNode& n, const std::vector<rt::Grid>& grids) {
+  if (grids.empty()) throw Error("export: the model does not read its input image");
+  const IrShape& s = ir_.shapes[n.output];
+  if (grids.size() == 1 && grids[0] == image_grid()) {
+    rep_[{n.output, grids[0]}] = b_.add_input("images", s.h, s.w, image_grid(), s.c);
+    return;
+  }
+  const int x = b_.add_input("images", s.h, s.w, rt::Grid::f32(), s.c);
+  rep_[{n.output, rt::Grid::f32()}] = x;
+  for (size_t i = 0; i < grids.size(); ++i)
+    if (!grids[i].is_float())
+      rep_[{n.output, grids[i]}] =
+          b_.add_quantize("images@" + grid_suffix(grids[i]) + "_" + std::to_string(i), x, grids[i]);
+}
+
+// The conv's input tensor, and its weights in the form that input takes.
+int Lowering::conv_input(const IrNode& n, const IrConv& c, rt::ConvLayer& l) {
+  if (c.w_bits != 32 && !c.in_grid.is_float()) {
+    l.w_bits = c.w_bits;
+    l.weight_codes = c.codes;
+    l.weight_scale = c.w_scale;
+    return get(n.inputs[0], c.in_grid);
+  }
+  l.w_bits = 32;
+  l.weights_f32 = c.effective_weight();
+  if (c.in_grid.is_float()) return get(n.inputs[0], rt::Grid::f32());
+  const GridKey key{n.inputs[0], c.in_grid};
+  auto it = dequantized_.find(key);
+  if (it == dequantized_.end())
+    it =
+        dequantized_.emplace(key, b_.add_dequantize(c.name + ".in_dq", get(n.inputs[0], c.in_grid)))
+            .first;
+  return it->second;
+}
+
+void Lowering::conv(const IrNode& n, const std::vector<rt::Grid>& grids) {
+  const IrConv& c = ir_.convs[n.conv];
+  rt::ConvLayer l = conv_layer(c);
+  const int x = conv_input(n, c, l);
+  const int res = n.residual >= 0 ? get(n.residual, rt::Grid::f32()) : -1;
+  const std::vector<int> ts = b_.add_conv(c.name, x, l, grids, res);
+  for (size_t i = 0; i < grids.size(); ++i) rep_[{n.output, grids[i]}] = ts[i];
+}
+
+void Lowering::layout(const IrNode& n, const std::vector<rt::Grid>& grids) {
+  for (size_t i = 0; i < grids.size(); ++i) {
+    const std::string name = name_for(n.name, grids, i);
+    int t = -1;
+    if (n.op == IrOp::kConcat) {
+      std::vector<int> xs;
+      for (int x : n.inputs) xs.push_back(get(x, grids[i]));
+      t = b_.add_concat(name, xs);
+    } else if (n.op == IrOp::kMaxPool) {
+      t = b_.add_maxpool(name, get(n.inputs[0], grids[i]), n.kernel, n.stride, n.pad);
+    } else {
+      t = b_.add_upsample(name, get(n.inputs[0], grids[i]), n.factor);
+    }
+    rep_[{n.output, grids[i]}] = t;
+  }
+}
+
+void Lowering::chunk(const IrNode& n, const std::vector<rt::Grid>& grids) {
+  for (size_t i = 0; i < grids.size(); ++i) {
+    const rt::Grid& g = grids[i];
+    const auto key = std::make_tuple(n.inputs[0], g.bits, g.scale, g.zero_point, n.chunks);
+    auto it = splits_.find(key);
+    if (it == splits_.end())
+      it =
+          splits_
+              .emplace(key, b_.add_split(name_for(n.name, grids, i), get(n.inputs[0], g), n.chunks))
+              .first;
+    rep_[{n.output, g}] = it->second.at(static_cast<size_t>(n.chunk_index));
+  }
+}
+
+// The raw head outputs, the decoded table and NMS: the graph's outputs.
+void Lowering::head() {
+  const IrHead& head = ir_.head;
   std::vector<int> outs;
   int decoded = -1;
   if (head.anchor_based) {
     std::vector<int> levels;
     for (int v : head.levels) levels.push_back(get(v, rt::Grid::f32()));
     outs = levels;
-    decoded = b.add_detect_v5("detect", levels, head.strides, head.anchors, head.num_anchors,
-                              head.num_classes);
-    b.output_spec().decode = rt::DecodeKind::kYoloV5;
+    decoded = b_.add_detect_v5("detect", levels, head.strides, head.anchors, head.num_anchors,
+                               head.num_classes);
+    b_.output_spec().decode = rt::DecodeKind::kYoloV5;
   } else {
     std::vector<std::pair<int, int>> levels;
     for (size_t i = 0; i < head.boxes.size(); ++i) {
@@ -226,24 +264,33 @@ rt::Graph ir_to_graph(const IrModel& ir, std::vector<int>* tensor_values) {
       outs.push_back(levels.back().first);
       outs.push_back(levels.back().second);
     }
-    decoded = b.add_detect_v8("detect", levels, head.strides, head.reg_max, head.num_classes);
-    b.output_spec().decode = rt::DecodeKind::kYoloV8;
-    b.output_spec().reg_max = head.reg_max;
+    decoded = b_.add_detect_v8("detect", levels, head.strides, head.reg_max, head.num_classes);
+    b_.output_spec().decode = rt::DecodeKind::kYoloV8;
+    b_.output_spec().reg_max = head.reg_max;
   }
   outs.push_back(decoded);
-  outs.push_back(b.add_nms("nms", decoded, ir.nms));
-  b.set_outputs(outs, static_cast<int>(outs.size()) - 1);
-  b.output_spec().strides = head.strides;
-  b.output_spec().class_names = ir.class_names;
-  rt::InputSpec& in = b.input_spec();
-  in.height = ir.height;
-  in.width = ir.width;
-  in.letterbox = ir.letterbox;
-  rt::Graph g = b.graph();
-  if (tensor_values) {
-    tensor_values->assign(g.tensors.size(), -1);
-    for (const auto& [key, t] : rep) (*tensor_values)[size_t(t)] = key.value;
-  }
+  outs.push_back(b_.add_nms("nms", decoded, ir_.nms));
+  b_.set_outputs(outs, static_cast<int>(outs.size()) - 1);
+  b_.output_spec().strides = head.strides;
+  b_.output_spec().class_names = ir_.class_names;
+  rt::InputSpec& in = b_.input_spec();
+  in.height = ir_.height;
+  in.width = ir_.width;
+  in.letterbox = ir_.letterbox;
+}
+
+}  // namespace
+
+rt::Graph ir_to_graph(const IrModel& ir, std::vector<int>* tensor_values) {
+  const std::vector<std::vector<rt::Grid>> need = needed_grids(ir);
+  // The producer names the source by file name only: a package's bytes do not depend on the folder
+  // it was exported from (the golden packages are compared byte for byte on other machines).
+  const std::string source = std::filesystem::path(ir.source).filename().string();
+  Lowering lowering(ir, "mixnas export" + (source.empty() ? "" : " (" + source + ")"));
+  for (const IrNode& n : ir.nodes) lowering.node(n, need[n.output]);
+  lowering.head();
+  rt::Graph g = lowering.builder().graph();
+  if (tensor_values) *tensor_values = lowering.tensor_values(g.tensors.size());
   rt::validate_graph(g, "export of " + (ir.source.empty() ? std::string("model") : ir.source));
   return g;
 }

@@ -73,21 +73,16 @@ bool has_avx2(const CpuFeatures& f) {
 bool no_avx2(const CpuFeatures& f) {
   return !f.avx2;
 }
-// AVX-512 VPOPCNTDQ vs the VNNI int8 kernel. Re-measured 2026-12-06 on the development CPU (AMD
-// family 0x1A, KVM) after the epilogue work of that day, three runs of `mixnas-bench-conv
-// --lowbit-pairs`, the worst ratio of the three per layer (tests/runtime/kernels/test_lowbit.cpp
-// holds the table): W1A1 0.36-0.87 of int8 where picked, W1A2 0.53-0.87, W2A1 0.63-0.89, W1A3
-// and W3A1 0.80-0.88 on K = 2304; W2A2 reaches 0.80-0.95 on the deepest layers, but no rule picks
-// those without also picking layers above 0.92; W4A4 and wider stay >= 1.3. (vpopcntq zmm issues ~2
-// per cycle here, vpdpbusd zmm ~1.6 in the int8 kernel's deep layers.)
+// AVX-512 VPOPCNTDQ vs the VNNI int8 kernel: where the bit-serial rows beat int8 on the YOLOv8n
+// conv list by `mixnas-bench-conv --lowbit-pairs` (docs/kernels.md "Selection: where low bits pay,
+// per ISA" holds the measured ratios; tests/runtime/kernels/test_lowbit.cpp checks the rules
+// against them).
 const PairRule kAvx512Rules[] = {
     {1, 1, 144, 64, 1}, {1, 1, 1, 1, 128},   {1, 2, 288, 1, 128}, {1, 2, 720, 1, 1},
     {1, 2, 576, 1, 80}, {2, 1, 512, 128, 1}, {1, 3, 2304, 1, 1},  {3, 1, 2304, 1, 1},
 };
-// AVX2 vs the AVX2 int8 kernel (vpmaddwd, 16 MACs per instruction): popcount by two vpshufb nibble
-// lookups, ~8 instructions per plane pair per 256 MACs. Re-measured 2026-12-06 with AVX-512 masked
-// (MIXNAS_CPU_DISABLE), worst of three runs: W1A1 0.31-0.84 of int8 where picked, W1A2 0.49-0.89,
-// W2A1 0.53-0.87, W1A3 and W3A1 0.72-0.90; W2A2 0.92 at best in the worst run.
+// AVX2 vs the AVX2 int8 kernel (vpmaddwd, 16 MACs per instruction; popcount by two vpshufb
+// nibble lookups), measured with AVX-512 masked (MIXNAS_CPU_DISABLE); figures in docs/kernels.md.
 const PairRule kAvx2Rules[] = {
     {1, 1, 96, 32, 1},  {1, 1, 1, 128, 1},   {1, 2, 144, 64, 1}, {1, 2, 1, 1, 256},
     {2, 1, 144, 64, 1}, {2, 1, 1, 1, 256},   {1, 3, 2304, 1, 1}, {1, 3, 576, 1, 256},
