@@ -134,8 +134,14 @@ const Schema& search_schema() {
              "Activation the architecture epochs start from: when the warm-up ends its logit is "
              "raised by search.start_logit at every site (e.g. the accurate reference, silu); "
              "empty: all candidates start equal.")
+        .add("search.start_bits", Type::kInt, "0",
+             "Bit-width the architecture epochs start from: when the warm-up ends the logits of "
+             "w_bits and a_bits equal to it are raised by search.start_logit wherever they are "
+             "candidates (e.g. 8, so that the cost terms lower bits only where they must); 0: "
+             "every bit-width starts equal.")
         .add("search.start_logit", Type::kFloat, "1.0",
-             "Head start of search.start_act's logit (1.0 with 5 candidates: probability 0.40).")
+             "Head start of search.start_act's and search.start_bits' logits (1.0 with 5 "
+             "candidates: probability 0.40).")
         .add("cost.lambda_latency", Type::kFloat, "0.1",
              "Weight of the latency term, against the detection loss per image.")
         .add("cost.lambda_memory", Type::kFloat, "0.05",

@@ -53,6 +53,7 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   o.target_latency_ratio = cfg.get_float("cost.target_latency_ratio");
   o.target_memory_ratio = cfg.get_float("cost.target_memory_ratio");
   o.start_act = cfg.get_string("search.start_act");
+  o.start_bits = static_cast<int>(cfg.get_int("search.start_bits"));
   o.start_logit = cfg.get_float("search.start_logit");
   o.shape = cfg.get_string("cost.shape");
   o.calibrate_n = static_cast<int>(cfg.get_int("cost.calibrate_n"));
@@ -83,10 +84,11 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   if (o.target_memory_bytes < 0) fail("cost.target_memory_bytes", "must not be negative");
   if (!(o.target_latency_ratio > 0)) fail("cost.target_latency_ratio", "must be positive");
   if (!(o.target_memory_ratio > 0)) fail("cost.target_memory_ratio", "must be positive");
-  if (!o.start_act.empty()) {
+  if (!o.start_act.empty())
     sn::parse_act(o.start_act, cfg.where("search.start_act").str() + ": search.start_act");
-    if (o.start_logit < 0) fail("search.start_logit", "must not be negative");
-  }
+  if (o.start_bits < 0 || o.start_bits > 32)
+    fail("search.start_bits", "must be 0 (none) or a bit-width of search_space.w_bits/a_bits");
+  if (o.start_logit < 0) fail("search.start_logit", "must not be negative");
   if (o.calibrate_n < 2) fail("cost.calibrate_n", "must be at least 2 (a line needs two points)");
   if (o.validate_n < 0) fail("cost.validate_n", "must not be negative");
   if (o.prune_margin >= 1) fail("cost.prune_margin", "must be below 1 (a fraction of the time)");
@@ -531,21 +533,51 @@ std::vector<std::pair<sn::MixedActivationImpl*, int64_t>> start_sites(sn::YoloMo
   }
   return out;
 }
+
+// The bit-width logits (alpha_w, alpha_a) of searchable convs where `bits` is a candidate, and its
+// index there.
+std::vector<std::pair<torch::Tensor, int64_t>> start_bit_logits(sn::YoloModel& model, int bits) {
+  std::vector<std::pair<torch::Tensor, int64_t>> out;
+  const auto add = [&](const torch::Tensor& alpha, const std::vector<int>& candidates) {
+    auto it = std::find(candidates.begin(), candidates.end(), bits);
+    if (alpha.defined() && it != candidates.end()) out.push_back({alpha, it - candidates.begin()});
+  };
+  for (const auto& s : model->site_refs()) {
+    if (!s.conv) continue;
+    add(s.conv->alpha_w, s.conv->w_bits());
+    add(s.conv->alpha_a, s.conv->a_bits());
+  }
+  return out;
+}
 }  // namespace
 
-void SupernetSearch::check_start(sn::Act act) {
-  if (start_sites(model_, act).empty()) {
+void SupernetSearch::check_start() {
+  if (!options_.start_act.empty() &&
+      start_sites(model_, sn::parse_act(options_.start_act, "search.start_act")).empty()) {
     throw Error("search.start_act: '" + options_.start_act +
                 "' is a candidate at no searchable site; name one of search_space.activations");
   }
+  if (options_.start_bits > 0 && start_bit_logits(model_, options_.start_bits).empty()) {
+    throw Error("search.start_bits: " + std::to_string(options_.start_bits) +
+                " is a candidate at no searchable site; name one of search_space.w_bits/a_bits");
+  }
 }
 
-void SupernetSearch::start_from(sn::Act act) {
+void SupernetSearch::start_from() {
   torch::NoGradGuard no_grad;
-  auto sites = start_sites(model_, act);
-  for (auto& [mixed, index] : sites) mixed->alpha[index] += options_.start_logit;
-  log::info("architecture epochs start from ", options_.start_act, " at ", sites.size(),
-            " sites (logit +", fmt("%.2f", options_.start_logit), ")");
+  const double up = options_.start_logit;
+  if (!options_.start_act.empty()) {
+    auto sites = start_sites(model_, sn::parse_act(options_.start_act, "search.start_act"));
+    for (auto& [mixed, index] : sites) mixed->alpha[index] += up;
+    log::info("architecture epochs start from ", options_.start_act, " at ", sites.size(),
+              " sites (logit +", fmt("%.2f", up), ")");
+  }
+  if (options_.start_bits > 0) {
+    auto logits = start_bit_logits(model_, options_.start_bits);
+    for (auto& [alpha, index] : logits) alpha[index] += up;
+    log::info("architecture epochs start from ", options_.start_bits, " bits at ", logits.size(),
+              " searchable bit-width choices (logit +", fmt("%.2f", up), ")");
+  }
 }
 
 void SupernetSearch::fit(bool resume) {
@@ -561,11 +593,9 @@ void SupernetSearch::fit(bool resume) {
   // The start activation's head start is given once, when the warm-up ends (before the first
   // architecture epoch): the warm-up trains every candidate evenly, and the checkpoint written then
   // holds the raised logits, so a resume never gives it twice.
-  const bool has_start = !options_.start_act.empty();
-  const sn::Act start_act = has_start ? sn::parse_act(options_.start_act, "start_act") : sn::Act{};
-  if (has_start && start == 0) check_start(start_act);
+  if (has_start() && start == 0) check_start();
   auto start_if_due = [&](int finished_epochs) {
-    if (has_start && finished_epochs == options_.warmup_epochs) start_from(start_act);
+    if (has_start() && finished_epochs == options_.warmup_epochs) start_from();
   };
   if (start == 0) {
     start_if_due(0);

@@ -41,6 +41,7 @@ struct SearchOptions {
   // The activation the search starts from: its logit starts start_logit above the others at every
   // site that has it (empty: every candidate starts equal).
   std::string start_act;
+  int start_bits = 0;  // likewise for w_bits and a_bits (0: none)
   double start_logit = 1.0;
   std::string shape = "relu";
   double fraction = 1.0;  // of the train split, for quick runs
@@ -108,10 +109,11 @@ class SupernetSearch {
   };
   ArchStep arch_step(int epoch, int& arch_round);
   void close_record(SearchEpoch& rec) const;
-  // The prior of search.start_act: `act`'s logit raised by start_logit wherever it is a
-  // candidate (given once, when the warm-up ends); check_start throws when it is nowhere one.
-  void start_from(supernet::Act act);
-  void check_start(supernet::Act act);
+  // The prior of search.start_act / start_bits: their logits raised by start_logit wherever they
+  // are candidates (given once, when the warm-up ends); check_start throws when one is nowhere.
+  bool has_start() const { return !options_.start_act.empty() || options_.start_bits > 0; }
+  void start_from();
+  void check_start();
   void save_checkpoint(int epoch) const;
   int load_checkpoint();
   std::string checkpoint_path() const;

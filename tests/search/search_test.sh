@@ -64,7 +64,7 @@ grep -q "baselines.*silu:int4.*fp32, int8, searched" bad.txt || { cat bad.txt; e
 # 2. kill -9 during the search, then --resume (search only: the architecture is what matters).
 # Both start from silu: a head start given once, when the warm-up ends (a resume must not give it
 # again). The warm-up leaves the logits alone, so the probabilities after it are exactly the start's.
-START="search.start_act=silu search.start_logit=0.5"
+START="search.start_act=silu search.start_bits=8 search.start_logit=0.5"
 "$MIXNAS" -q search tiny.yaml search.finetune=false search.epochs=4 $START --name straight
 python3 - runs/search/straight/probs.csv <<'PY'
 import csv, math, sys
@@ -77,6 +77,14 @@ def silu(epoch):
 want = math.exp(0.5) / (math.exp(0.5) + 1)
 assert all(abs(p - 0.5) < 1e-6 for p in silu("0")), silu("0")[:3]
 assert all(abs(p - want) < 1e-5 for p in silu("1")), (silu("1")[:3], want)
+# search.start_bits=8: the same head start for 8 bits wherever a site chooses between two widths.
+for kind in ("w_bits", "a_bits"):
+    two = {r["site"] for r in rows if r["epoch"] == "0" and r["kind"] == kind
+           and r["candidate"] == "8" and abs(float(r["probability"]) - 0.5) < 1e-6}
+    assert two, "no site chooses its " + kind
+    got = [float(r["probability"]) for r in rows if r["epoch"] == "1" and r["kind"] == kind
+           and r["candidate"] == "8" and r["site"] in two]
+    assert len(got) == len(two) and all(abs(p - want) < 1e-5 for p in got), (kind, got[:3], want)
 PY
 "$MIXNAS" -q search tiny.yaml search.finetune=false search.epochs=4 $START --name killed &
 pid=$!
@@ -98,6 +106,10 @@ if "$MIXNAS" -q search tiny.yaml search.start_act=mish --name badstart 2> bad.er
   echo "search.start_act=mish was accepted"; exit 1
 fi
 grep -q "search.start_act" bad.err || { echo "unclear error:"; cat bad.err; exit 1; }
+if "$MIXNAS" -q search tiny.yaml search.start_bits=2 --name badstartbits 2> bad.err; then
+  echo "search.start_bits=2 was accepted"; exit 1
+fi
+grep -q "search.start_bits: 2 is a candidate at no searchable site" bad.err || { cat bad.err; exit 1; }
 
 # 3. The latency term steers the search. At 128 px: at 64 px the layers take a few microseconds,
 # fp32 convs are as fast as int8 ones and whole-model times are mostly fixed ops and noise, so

@@ -397,13 +397,36 @@ void unpack_pixels(const ConvInputView& in, int in_c, int64_t first, int64_t cou
     unpack_codes(in.codes, in.code_storage_bits, (first + p) * in.row_stride, in_c, out + p * in_c);
 }
 
+// n pixels of c byte codes, `stride` apart, as pixels of pc codes (the extra ones z).
+void pad_pixels(const uint8_t* src, int stride, int c, int pc, uint8_t z, int64_t n, uint8_t* dst) {
+  int64_t p = 0;
+  if (c == 3 && pc == 4 && stride == 3) {
+    // RGB codes: 4 pixels (12 bytes) per step as two loads and two 8-byte stores.
+    const uint64_t zz = uint64_t{z} << 24 | uint64_t{z} << 56;
+    for (; p + 4 <= n; p += 4, src += 12, dst += 16) {
+      uint64_t a;
+      uint32_t b;
+      std::memcpy(&a, src, 8);
+      std::memcpy(&b, src + 8, 4);
+      const uint64_t lo = (a & 0xFFFFFF) | (a >> 24 & 0xFFFFFF) << 32;
+      const uint64_t hi = (a >> 48) | (uint64_t{b} & 0xFF) << 16 | (uint64_t{b} >> 8) << 32;
+      const uint64_t v0 = lo | zz, v1 = hi | zz;
+      std::memcpy(dst, &v0, 8);
+      std::memcpy(dst + 8, &v1, 8);
+    }
+  }
+  for (; p < n; ++p, src += stride, dst += pc)
+    for (int k = 0; k < pc; ++k) dst[k] = k < c ? src[k] : z;
+}
+
 class KernelPlan final : public ConvPlan {
  public:
   KernelPlan(const ConvWeights& w, const KernelRow& row) : ConvPlan(w), row_(row) {
     const bool depthwise = std::strcmp(row.family, "depthwise") == 0;
-    // Integer convs over 1..3 channels (an image stem) run on a copy of the input padded to the
-    // k-group with zero-weight channels: per-tap pointers then replace an im2col of 3-byte runs
-    // (0.conv of YOLOv8n: the copy costs ~1 byte write per code, the im2col ~60% of the layer).
+    // Integer convs over 1..3 channels (an image stem) read their input padded to the k-group with
+    // zero-weight channels, a band of rows per block in the thread scratch: per-tap pointers then
+    // replace an im2col of 3-byte runs (0.conv of YOLOv8n: the padding costs ~1 byte write per
+    // code, the im2col ~60% of the layer).
     const ConvWeights* packed_from = &w;
     ConvWeights padded;
     if (w.precision == ConvPrecision::kInt && !depthwise && row.indirect_ok &&
@@ -455,7 +478,7 @@ class KernelPlan final : public ConvPlan {
     kernel_scratch_ = depthwise ? conv_scratch_acc_bytes(job_) + job_.weight_scratch_bytes + 64
                                 : conv_scratch_bytes(job_, row.a_bytes);
     release_weight_values();  // packed_ holds them now
-    if (w.precision == ConvPrecision::kInt && w.input_storage_bits < 8 && !pad_c_)
+    if (pad_c_ || (w.precision == ConvPrecision::kInt && w.input_storage_bits < 8))
       band_bytes_ = max_band_rows() * g.in_w * g.in_c + 64;  // + the im2col over-read
     if (job_.indirect) {
       pad_row_.assign((g.in_c + 64) * static_cast<size_t>(row.a_bytes),
@@ -468,11 +491,11 @@ class KernelPlan final : public ConvPlan {
   void run(const ConvInputView& input, const ConvEpilogue& ep, int threads) const override {
     check_run_args(weights_, input, ep);
     ConvInputView in = input;
-    if (pad_c_) in = padded_input(input);
+    if (pad_c_ && in.code_storage_bits < 8) in = unpacked_input(input);
     ConvJob j = job_;
     conv_fill_run_fields(j, in, ep);
-    const bool band = row_.precision == ConvPrecision::kInt && in.code_storage_bits < 8;
-    if (band) j.in_stride = job_.in_c;  // the kernels read the unpacked band, rows of in_c
+    const bool band = pad_c_ || (row_.precision == ConvPrecision::kInt && in.code_storage_bits < 8);
+    if (band) j.in_stride = job_.in_c;  // the kernels read the band: rows of in_c (padded) codes
     std::vector<size_t> tap_offsets;    // indirect: bytes from a pixel to each of its taps
     if (j.indirect) tap_offsets = tap_byte_offsets(j.in_stride);
     const int pixels = j.out_h * j.out_w;
@@ -485,7 +508,9 @@ class KernelPlan final : public ConvPlan {
       const int p0 = b * j.mc, p1 = std::min(pixels, p0 + j.mc);
       unsigned char* scratch = thread_scratch(total_bytes);
       ConvJob bj = j;
-      if (band) bj.in_codes = unpack_band(in, p0, p1, scratch + kernel_bytes);
+      if (band)
+        bj.in_codes = pad_c_ ? pad_band(in, p0, p1, scratch + kernel_bytes)
+                             : unpack_band(in, p0, p1, scratch + kernel_bytes);
       if (bj.indirect) {
         const void** ptrs = reinterpret_cast<const void**>(scratch);
         build_indirection(bj, tap_offsets.data(), p0, p1, ptrs);
@@ -502,7 +527,7 @@ class KernelPlan final : public ConvPlan {
            4 * (packed_.scale.size() + packed_.bias.size() + packed_.offset.size());
   }
   size_t scratch_bytes() const override {
-    return pad_row_.size() + padded_.size();
+    return pad_row_.size() + unpacked_.size();
   }
   size_t thread_scratch_bytes() const override {
     return kernel_scratch_ + band_bytes_;
@@ -550,15 +575,35 @@ class KernelPlan final : public ConvPlan {
       return reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(band) -
                                               static_cast<uintptr_t>(p0) * j.in_c);
     }
+    const auto [lo, hi] = band_rows(p0, p1);
+    if (hi >= lo)
+      unpack_pixels(in, j.in_c, int64_t{lo} * j.in_w, int64_t{hi - lo + 1} * j.in_w, band);
+    return band_origin(band, lo);
+  }
+
+  // Input rows [first, last] that output pixels [p0, p1) read (last < first: none).
+  std::pair<int, int> band_rows(int p0, int p1) const {
+    const ConvJob& j = job_;
     const int oh0 = p0 / j.out_w, oh1 = (p1 - 1) / j.out_w;
-    const int lo = std::max(0, oh0 * j.stride_h - j.pad_top);
-    const int hi =
-        std::min(j.in_h - 1, oh1 * j.stride_h - j.pad_top + (j.kernel_h - 1) * j.dilation_h);
-    const int64_t row_pixels = j.in_w;
-    if (hi >= lo) unpack_pixels(in, j.in_c, lo * row_pixels, (hi - lo + 1) * row_pixels, band);
-    const uintptr_t origin =
-        reinterpret_cast<uintptr_t>(band) - static_cast<uintptr_t>(lo * row_pixels * j.in_c);
-    return reinterpret_cast<const uint8_t*>(origin);
+    return {std::max(0, oh0 * j.stride_h - j.pad_top),
+            std::min(j.in_h - 1, oh1 * j.stride_h - j.pad_top + (j.kernel_h - 1) * j.dilation_h)};
+  }
+  // The address at which row 0 of the whole input would start for a band holding row `first` on.
+  const uint8_t* band_origin(unsigned char* band, int first) const {
+    const uintptr_t rows = static_cast<uintptr_t>(first) * job_.in_w * job_.in_c;
+    return reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(band) - rows);
+  }
+
+  // The input rows that output pixels [p0, p1) read, padded to pad_c_ channels (the extra ones
+  // z_a; their weights are 0), into `band`; returns band_origin. `in` holds byte codes.
+  const uint8_t* pad_band(const ConvInputView& in, int p0, int p1, unsigned char* band) const {
+    const auto [lo, hi] = band_rows(p0, p1);
+    if (hi >= lo) {
+      const int64_t first = int64_t{lo} * job_.in_w, n = int64_t{hi - lo + 1} * job_.in_w;
+      pad_pixels(in.codes + first * in.row_stride, in.row_stride, weights_.geometry.in_c, pad_c_,
+                 static_cast<uint8_t>(job_.zero_point), n, band);
+    }
+    return band_origin(band, lo);
   }
 
   // Bytes from an input pixel to the pixel of each kernel tap (kh-major), for pixels `stride`
@@ -612,50 +657,21 @@ class KernelPlan final : public ConvPlan {
     }
   }
 
-  // The input codes with pad_c_ channels per pixel (the extra ones z_a; their weights are 0).
-  ConvInputView padded_input(const ConvInputView& packed) const {
-    const int c = weights_.geometry.in_c, pc = pad_c_, pixels = job_.in_h * job_.in_w;
-    padded_.resize(static_cast<size_t>(pixels) * pc);
+  // 1..3 channels of packed codes (rare: a stem reads 8-bit images) as a whole byte-code copy.
+  ConvInputView unpacked_input(const ConvInputView& packed) const {
+    const int c = weights_.geometry.in_c, pixels = job_.in_h * job_.in_w;
+    unpacked_.resize(static_cast<size_t>(pixels) * c);
+    unpack_pixels(packed, c, 0, pixels, unpacked_.data());
     ConvInputView in = packed;
-    if (packed.code_storage_bits < 8) {  // 1..3 channels of packed codes: rare, unpack first
-      unpacked_.resize(static_cast<size_t>(pixels) * c);
-      unpack_pixels(packed, c, 0, pixels, unpacked_.data());
-      in.codes = unpacked_.data();
-      in.row_stride = c;
-    }
-    const uint8_t z = static_cast<uint8_t>(job_.zero_point);
-    const uint8_t* src = in.codes;
-    uint8_t* dst = padded_.data();
-    int p = 0;
-    if (c == 3 && pc == 4 && in.row_stride == 3) {
-      // Packed RGB codes: 4 pixels (12 bytes) per step as two loads and two 8-byte stores.
-      const uint64_t zz = uint64_t{z} << 24 | uint64_t{z} << 56;
-      for (; p + 4 <= pixels; p += 4, src += 12, dst += 16) {
-        uint64_t a;
-        uint32_t b;
-        std::memcpy(&a, src, 8);
-        std::memcpy(&b, src + 8, 4);
-        const uint64_t lo = (a & 0xFFFFFF) | (a >> 24 & 0xFFFFFF) << 32;
-        const uint64_t hi = (a >> 48) | (uint64_t{b} & 0xFF) << 16 | (uint64_t{b} >> 8) << 32;
-        const uint64_t v0 = lo | zz, v1 = hi | zz;
-        std::memcpy(dst, &v0, 8);
-        std::memcpy(dst + 8, &v1, 8);
-      }
-    }
-    for (; p < pixels; ++p, dst += pc) {
-      const uint8_t* s = in.codes + static_cast<size_t>(p) * in.row_stride;
-      for (int k = 0; k < pc; ++k) dst[k] = k < c ? s[k] : z;
-    }
-    ConvInputView v = in;
-    v.codes = padded_.data();
-    v.row_stride = pc;
-    v.code_storage_bits = 8;
-    return v;
+    in.codes = unpacked_.data();
+    in.row_stride = c;
+    in.code_storage_bits = 8;
+    return in;
   }
 
   const KernelRow& row_;
   int pad_c_ = 0;  // > 0: the input is padded to this many channels (see the constructor)
-  mutable std::vector<uint8_t> padded_, unpacked_;
+  mutable std::vector<uint8_t> unpacked_;
   ConvJob job_;
   Packed packed_;
   size_t kernel_scratch_ = 0;  // per thread: the kernel's block scratch (conv_job.h)
