@@ -47,63 +47,13 @@
 #include "deploy/runtime/kernels/conv.h"
 #include "deploy/runtime/kernels/conv_lowbit.h"
 #include "deploy/runtime/planner.h"
+#include "tests/runtime/frame_graphs.h"
 
 using namespace mixnas::rt;
 
 namespace {
 
-struct Layer {
-  std::string name;
-  int hw, cin, cout, k, stride;
-};
-
-// YOLOv8n (ultralytics yolov8.yaml, scale n: depth 0.33, width 0.25) at 320x320.
-std::vector<Layer> yolov8n_convs() {
-  std::vector<Layer> L;
-  auto conv = [&](const std::string& n, int hw, int ci, int co, int k, int s) {
-    L.push_back({n, hw, ci, co, k, s});
-  };
-  // C2f(c1, c2, n, hw): cv1 1x1 c1->2c, n bottlenecks of two 3x3 c->c, cv2 1x1 (2+n)c->c2.
-  auto c2f = [&](const std::string& n, int hw, int c1, int c2, int reps) {
-    const int c = c2 / 2;
-    conv(n + ".cv1", hw, c1, 2 * c, 1, 1);
-    for (int i = 0; i < reps; ++i) {
-      conv(n + ".m" + std::to_string(i) + ".cv1", hw, c, c, 3, 1);
-      conv(n + ".m" + std::to_string(i) + ".cv2", hw, c, c, 3, 1);
-    }
-    conv(n + ".cv2", hw, (2 + reps) * c, c2, 1, 1);
-  };
-  conv("0.conv", 320, 3, 16, 3, 2);
-  conv("1.conv", 160, 16, 32, 3, 2);
-  c2f("2.c2f", 80, 32, 32, 1);
-  conv("3.conv", 80, 32, 64, 3, 2);
-  c2f("4.c2f", 40, 64, 64, 2);
-  conv("5.conv", 40, 64, 128, 3, 2);
-  c2f("6.c2f", 20, 128, 128, 2);
-  conv("7.conv", 20, 128, 256, 3, 2);
-  c2f("8.c2f", 10, 256, 256, 1);
-  conv("9.sppf.cv1", 10, 256, 128, 1, 1);
-  conv("9.sppf.cv2", 10, 512, 256, 1, 1);
-  c2f("12.c2f", 20, 384, 128, 1);
-  c2f("15.c2f", 40, 192, 64, 1);
-  conv("16.conv", 40, 64, 64, 3, 2);
-  c2f("18.c2f", 20, 192, 128, 1);
-  conv("19.conv", 20, 128, 128, 3, 2);
-  c2f("21.c2f", 10, 384, 256, 1);
-  // Detect: per level, box branch 3x3 x->64, 3x3 64->64, 1x1 64->64 and class branch
-  // 3x3 x->80, 3x3 80->80, 1x1 80->80.
-  const int level_hw[3] = {40, 20, 10}, level_c[3] = {64, 128, 256};
-  for (int i = 0; i < 3; ++i) {
-    const std::string n = "22.detect.p" + std::to_string(i + 3);
-    conv(n + ".box0", level_hw[i], level_c[i], 64, 3, 1);
-    conv(n + ".box1", level_hw[i], 64, 64, 3, 1);
-    conv(n + ".box2", level_hw[i], 64, 64, 1, 1);
-    conv(n + ".cls0", level_hw[i], level_c[i], 80, 3, 1);
-    conv(n + ".cls1", level_hw[i], 80, 80, 3, 1);
-    conv(n + ".cls2", level_hw[i], 80, 80, 1, 1);
-  }
-  return L;
-}
+using Layer = testing::ConvShape;
 
 int g_repeats = 9;
 double g_min_ms = 2.0;
@@ -164,7 +114,7 @@ struct TorchQConv {
     try {
       at::globalContext().setQEngine(engine);
       auto scales = (w.abs().amax({1, 2, 3}) / 127.0).clamp_min(1e-8).to(at::kDouble);
-      auto zps = at::zeros({l.cout}, at::kLong);
+      auto zps = at::zeros({l.out_c}, at::kLong);
       at::Tensor qw;
       try {
         qw = at::quantize_per_channel(w, scales, zps, 0, at::kQInt8);
@@ -211,8 +161,8 @@ struct Row {
 ConvGeometry geometry_of(const Layer& l) {
   ConvGeometry g;
   g.in_h = g.in_w = l.hw;
-  g.in_c = l.cin;
-  g.out_c = l.cout;
+  g.in_c = l.in_c;
+  g.out_c = l.out_c;
   g.kernel_h = g.kernel_w = l.k;
   g.stride_h = g.stride_w = l.stride;
   g.pad_top = g.pad_left = g.pad_bottom = g.pad_right = l.k / 2;
@@ -256,13 +206,13 @@ struct LowbitLayer {
     w.bias.assign(g.out_c, 0.1f);
     w.input_scale = 0.1f;
     w.input_zero_point = (1 << ab) / 2;
-    in.resize(static_cast<size_t>(l.hw) * l.hw * l.cin);
+    in.resize(static_cast<size_t>(l.hw) * l.hw * l.in_c);
     for (auto& c : in) c = static_cast<uint8_t>(rng() & ((1u << ab) - 1));
-    out.resize(static_cast<size_t>(g.out_h()) * g.out_w() * l.cout);
+    out.resize(static_cast<size_t>(g.out_h()) * g.out_w() * l.out_c);
     ConvSink s;
     s.kind = ConvSink::kCodes;
     s.data = out.data();
-    s.row_stride = l.cout;
+    s.row_stride = l.out_c;
     s.scale = 0.05f;
     s.zero_point = 128;
     ep.sinks = {s};
@@ -301,7 +251,7 @@ struct PackedLayer {
     return channels * s % 8 == 0 ? s : 8;
   }
   PackedLayer(const Layer& l, int wb, int ab, std::mt19937& rng)
-      : base(l, wb, ab, rng), storage(storage_of(ab, l.cin)) {
+      : base(l, wb, ab, rng), storage(storage_of(ab, l.in_c)) {
     base.w.input_storage_bits = storage;
     plan = make_conv_plan(base.w);
     in_packed.resize(code_stream_bytes(static_cast<int64_t>(base.in.size()), storage));
@@ -309,7 +259,7 @@ struct PackedLayer {
     ConvSink& s = base.ep.sinks[0];
     s.bits = ab;
     s.zero_point = (1 << ab) / 2;
-    s.storage_bits = storage_of(ab, l.cout);
+    s.storage_bits = storage_of(ab, l.out_c);
     out_packed.resize(code_stream_bytes(static_cast<int64_t>(base.out.size()), s.storage_bits));
     s.data = out_packed.data();
   }
@@ -353,16 +303,16 @@ int lowbit_pairs_table(const std::string& filter) {
   std::printf("\n");
   std::mt19937 rng(7);
   int picked = 0, slower = 0, missed = 0;
-  for (const Layer& l : yolov8n_convs()) {
+  for (const Layer& l : testing::yolov8n_conv_shapes()) {
     if (!filter.empty() && l.name.find(filter) == std::string::npos) continue;
     const ConvGeometry g = geometry_of(l);
     char shape[64];
-    std::snprintf(shape, sizeof shape, "%dx%dx%d>%d k%d s%d", l.hw, l.hw, l.cin, l.cout, l.k,
+    std::snprintf(shape, sizeof shape, "%dx%dx%d>%d k%d s%d", l.hw, l.hw, l.in_c, l.out_c, l.k,
                   l.stride);
     // The int8 kernel's time does not depend on the codes' bit-width: time it once on W8A8.
     const LowbitLayer l8(l, 8, 8, rng);
     const double t8 = l8.time(*make_conv_plan(l8.w));
-    std::printf("%-22s %-20s %6d %5d %9.1f", l.name.c_str(), shape, g.reduction(), l.cout, t8);
+    std::printf("%-22s %-20s %6d %5d %9.1f", l.name.c_str(), shape, g.reduction(), l.out_c, t8);
     for (const auto& p : pairs) {
       const LowbitLayer lb(l, p[0], p[1], rng);
       const double r =
@@ -460,17 +410,17 @@ int main(int argc, char** argv) {
   double tot[14] = {};
   // PACKED: sums over the layers of the packed W4A4 / W2A2 forms against W8A8 (bytes, us).
   double pk_w4 = 0, pk_w8 = 0, pk_a4 = 0, pk_a8 = 0, pk_t44 = 0, pk_t22 = 0, pk_t88 = 0;
-  for (const Layer& l : yolov8n_convs()) {
+  for (const Layer& l : testing::yolov8n_conv_shapes()) {
     if (!filter.empty() && l.name.find(filter) == std::string::npos) continue;
     const int pad = l.k / 2;
     const ConvGeometry g = geometry_of(l);
     const int oh = g.out_h(), ow = g.out_w();
-    const size_t wcount = static_cast<size_t>(l.cout) * l.cin * l.k * l.k;
+    const size_t wcount = static_cast<size_t>(l.out_c) * l.in_c * l.k * l.k;
 
     at::Tensor w =
-        at::randn({l.cout, l.cin, l.k, l.k}) * (1.0 / std::sqrt(double(l.cin * l.k * l.k)));
-    at::Tensor b = at::randn({l.cout}) * 0.1;
-    at::Tensor x = at::rand({1, l.cin, l.hw, l.hw}) * 4.0 - 2.0;
+        at::randn({l.out_c, l.in_c, l.k, l.k}) * (1.0 / std::sqrt(double(l.in_c * l.k * l.k)));
+    at::Tensor b = at::randn({l.out_c}) * 0.1;
+    at::Tensor x = at::rand({1, l.in_c, l.hw, l.hw}) * 4.0 - 2.0;
     at::Tensor x_nhwc = x.permute({0, 2, 3, 1}).contiguous();  // mixnas input (NHWC)
 
     // mixnas fp32
@@ -478,28 +428,28 @@ int main(int argc, char** argv) {
     wf.geometry = g;
     wf.precision = ConvPrecision::kF32;
     wf.weights_f32.assign(w.data_ptr<float>(), w.data_ptr<float>() + wcount);
-    wf.bias.assign(b.data_ptr<float>(), b.data_ptr<float>() + l.cout);
+    wf.bias.assign(b.data_ptr<float>(), b.data_ptr<float>() + l.out_c);
     auto plan_f32 = make_conv_plan(wf);
-    std::vector<float> out_f32(static_cast<size_t>(oh) * ow * l.cout);
+    std::vector<float> out_f32(static_cast<size_t>(oh) * ow * l.out_c);
     ConvEpilogue ep_f32;
     ConvSink sf;
     sf.data = out_f32.data();
-    sf.row_stride = l.cout;
+    sf.row_stride = l.out_c;
     ep_f32.sinks = {sf};
     ConvInputView in_f32;
     in_f32.f32 = x_nhwc.data_ptr<float>();
-    in_f32.row_stride = l.cin;
+    in_f32.row_stride = l.in_c;
 
     // mixnas int8 (per-channel weight codes, per-tensor activation codes, as the peers)
     ConvWeights wq;
     wq.geometry = g;
     wq.precision = ConvPrecision::kInt;
     auto wmax = w.abs().amax({1, 2, 3});
-    for (int o = 0; o < l.cout; ++o)
+    for (int o = 0; o < l.out_c; ++o)
       wq.weight_scale.push_back(std::max(wmax[o].item<float>() / 127.0f, 1e-8f));
     const float* wp = w.data_ptr<float>();
     for (size_t i = 0; i < wcount; ++i) {
-      const int o = static_cast<int>(i / (wcount / l.cout));
+      const int o = static_cast<int>(i / (wcount / l.out_c));
       wq.weight_codes.push_back(static_cast<int8_t>(
           std::clamp<float>(std::nearbyint(wp[i] / wq.weight_scale[o]), -128, 127)));
     }
@@ -507,20 +457,20 @@ int main(int argc, char** argv) {
     wq.input_scale = 4.0f / 255;
     wq.input_zero_point = 128;
     auto plan_q = make_conv_plan(wq);
-    std::vector<uint8_t> in_codes(static_cast<size_t>(l.hw) * l.hw * l.cin);
+    std::vector<uint8_t> in_codes(static_cast<size_t>(l.hw) * l.hw * l.in_c);
     for (auto& c : in_codes) c = static_cast<uint8_t>(rng() & 255);
-    std::vector<uint8_t> out_codes(static_cast<size_t>(oh) * ow * l.cout);
+    std::vector<uint8_t> out_codes(static_cast<size_t>(oh) * ow * l.out_c);
     ConvEpilogue ep_q;
     ConvSink sq;
     sq.kind = ConvSink::kCodes;
     sq.data = out_codes.data();
-    sq.row_stride = l.cout;
+    sq.row_stride = l.out_c;
     sq.scale = 0.05f;
     sq.zero_point = 128;
     ep_q.sinks = {sq};
     ConvInputView in_q;
     in_q.codes = in_codes.data();
-    in_q.row_stride = l.cin;
+    in_q.row_stride = l.in_c;
 
     Row r{};
     r.mix_f32 = time_us([&] { plan_f32->run(in_f32, ep_f32, 1); });
@@ -575,7 +525,7 @@ int main(int argc, char** argv) {
                              (is_bitserial(*p22) ? "b" : "i") + (is_bitserial(*p44) ? "b" : "i");
 
     char shape[64];
-    std::snprintf(shape, sizeof shape, "%dx%dx%d>%d k%d s%d", l.hw, l.hw, l.cin, l.cout, l.k,
+    std::snprintf(shape, sizeof shape, "%dx%dx%d>%d k%d s%d", l.hw, l.hw, l.in_c, l.out_c, l.k,
                   l.stride);
     const double f32x = r.torch_f32 / r.mix_f32, i8x = r.torch_q / r.mix_int8,
                  qnnx = r.torch_qnn / r.mix_int8;

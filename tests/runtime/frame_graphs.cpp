@@ -457,4 +457,64 @@ Graph make_all_ops_graph() {
   return b.graph();
 }
 
+namespace {
+std::vector<ConvShape> list_yolov8n_convs() {
+  std::vector<ConvShape> L;
+  auto conv = [&](const std::string& n, int hw, int ci, int co, int k, int s) {
+    L.push_back({n, hw, ci, co, k, s});
+  };
+  // C2f(c1, c2, n, hw): cv1 1x1 c1->2c, n bottlenecks of two 3x3 c->c, cv2 1x1 (2+n)c->c2.
+  auto c2f = [&](const std::string& n, int hw, int c1, int c2, int reps) {
+    const int c = c2 / 2;
+    conv(n + ".cv1", hw, c1, 2 * c, 1, 1);
+    for (int i = 0; i < reps; ++i) {
+      conv(n + ".m" + std::to_string(i) + ".cv1", hw, c, c, 3, 1);
+      conv(n + ".m" + std::to_string(i) + ".cv2", hw, c, c, 3, 1);
+    }
+    conv(n + ".cv2", hw, (2 + reps) * c, c2, 1, 1);
+  };
+  conv("0.conv", 320, 3, 16, 3, 2);
+  conv("1.conv", 160, 16, 32, 3, 2);
+  c2f("2.c2f", 80, 32, 32, 1);
+  conv("3.conv", 80, 32, 64, 3, 2);
+  c2f("4.c2f", 40, 64, 64, 2);
+  conv("5.conv", 40, 64, 128, 3, 2);
+  c2f("6.c2f", 20, 128, 128, 2);
+  conv("7.conv", 20, 128, 256, 3, 2);
+  c2f("8.c2f", 10, 256, 256, 1);
+  conv("9.sppf.cv1", 10, 256, 128, 1, 1);
+  conv("9.sppf.cv2", 10, 512, 256, 1, 1);
+  c2f("12.c2f", 20, 384, 128, 1);
+  c2f("15.c2f", 40, 192, 64, 1);
+  conv("16.conv", 40, 64, 64, 3, 2);
+  c2f("18.c2f", 20, 192, 128, 1);
+  conv("19.conv", 20, 128, 128, 3, 2);
+  c2f("21.c2f", 10, 384, 256, 1);
+  // Detect: per level, box branch 3x3 x->64, 3x3 64->64, 1x1 64->64 and class branch
+  // 3x3 x->80, 3x3 80->80, 1x1 80->80.
+  const int level_hw[3] = {40, 20, 10}, level_c[3] = {64, 128, 256};
+  for (int i = 0; i < 3; ++i) {
+    const std::string n = "22.detect.p" + std::to_string(i + 3);
+    conv(n + ".box0", level_hw[i], level_c[i], 64, 3, 1);
+    conv(n + ".box1", level_hw[i], 64, 64, 3, 1);
+    conv(n + ".box2", level_hw[i], 64, 64, 1, 1);
+    conv(n + ".cls0", level_hw[i], level_c[i], 80, 3, 1);
+    conv(n + ".cls1", level_hw[i], 80, 80, 3, 1);
+    conv(n + ".cls2", level_hw[i], 80, 80, 1, 1);
+  }
+  return L;
+}
+}  // namespace
+
+const std::vector<ConvShape>& yolov8n_conv_shapes() {
+  static const std::vector<ConvShape> shapes = list_yolov8n_convs();
+  return shapes;
+}
+
+const ConvShape& yolov8n_conv_shape(const std::string& name) {
+  for (const ConvShape& s : yolov8n_conv_shapes())
+    if (s.name == name) return s;
+  throw std::out_of_range("no YOLOv8n conv named '" + name + "' (tests/runtime/frame_graphs.cpp)");
+}
+
 }  // namespace mixnas::rt::testing

@@ -74,6 +74,17 @@ Graph make_yolov8n_graph(const YoloOptions& options);
 // Input codes (int8 graphs) or floats: a deterministic pseudo-image.
 std::vector<uint8_t> make_test_image(int width, int height, uint32_t seed);
 
+// One conv of YOLOv8n (ultralytics yolov8.yaml at scale n: depth 0.33, width 0.25) at 320x320.
+struct ConvShape {
+  std::string name;  // "2.c2f.m0.cv1", "22.detect.p3.box0", ...
+  int hw, in_c, out_c, k, stride;
+};
+// Every conv of YOLOv8n at 320x320, in model order: the one shape list of the kernel benchmarks
+// and of the tests that hold per-layer figures recorded from them.
+const std::vector<ConvShape>& yolov8n_conv_shapes();
+// The shape named `name` (throws std::out_of_range naming it when there is none).
+const ConvShape& yolov8n_conv_shape(const std::string& name);
+
 // A small graph with every op (conv int/fp32 with residual and multiple sinks, concat, split,
 // add, maxpool, upsample, quantize, dequantize, DetectV8, DetectV5, NMS).
 Graph make_all_ops_graph();
