@@ -551,139 +551,153 @@ void Session::run_conv(int index) {
 }
 
 void Session::run_node(int index) {
-  const Graph& g = model_->graph();
-  const Node& node = g.nodes[index];
-  const auto f32 = [&](int t) { return reinterpret_cast<float*>(data(t)); };
-  const int th = threads_;
+  const Node& node = model_->graph().nodes[index];
   switch (node.op) {
     case OpType::kConv2d:
-      run_conv(index);
-      return;
-    case OpType::kConcat: {
-      // Inputs planned as views were written in place by their convs; copy the others.
-      // Rows of every tensor start on bytes (packed codes too, MemoryPlan::storage_bits).
-      const TensorDesc& o = g.tensors[node.outputs[0]];
-      const int64_t pixels = int64_t{o.shape[0]} * o.shape[1];
-      const int64_t out_row = row_bytes(node.outputs[0]);
-      int64_t offset = 0;
-      uint8_t* out = data(node.outputs[0]);
-      for (int t : node.inputs) {
-        const int64_t row = row_bytes(t), stride = stride_bytes(t);  // a split's view: strided
-        if (!plan_.fused_input[t]) {
-          const uint8_t* in = data(t);
-#pragma omp parallel for num_threads(th) if (th > 1 && pixels > 256)
-          for (int64_t p = 0; p < pixels; ++p)
-            std::memcpy(out + p * out_row + offset, in + p * stride, row);
-        }
-        offset += row;
-      }
-      return;
-    }
-    case OpType::kSplit: {
-      // Outputs planned as views of the input are read in place; copy the others, as bytes per
-      // row (packed rows start on bytes).
-      const TensorDesc& x = g.tensors[node.inputs[0]];
-      const int64_t pixels = int64_t{x.shape[0]} * x.shape[1];
-      const int64_t in_row = row_bytes(node.inputs[0]);
-      const uint8_t* in = data(node.inputs[0]);
-      int64_t offset = 0;
-      for (int t : node.outputs) {
-        const int64_t row = row_bytes(t);
-        if (plan_.view_of[t] < 0) {
-          uint8_t* out = data(t);
-#pragma omp parallel for num_threads(th) if (th > 1 && pixels > 256)
-          for (int64_t p = 0; p < pixels; ++p)
-            std::memcpy(out + p * row, in + p * in_row + offset, row);
-        }
-        offset += row;
-      }
-      return;
-    }
+      return run_conv(index);
+    case OpType::kConcat:
+      return run_concat(node);
+    case OpType::kSplit:
+      return run_split(node);
     case OpType::kAdd:
-      add_f32(f32(node.inputs[0]), f32(node.inputs[1]), g.tensors[node.outputs[0]].elements(),
-              f32(node.outputs[0]), th);
-      return;
+      return add_f32(f32(node.inputs[0]), f32(node.inputs[1]),
+                     model_->graph().tensors[node.outputs[0]].elements(), f32(node.outputs[0]),
+                     threads_);
     case OpType::kMaxPool:
-    case OpType::kUpsample: {
-      const TensorDesc& x = g.tensors[node.inputs[0]];
-      const int h = x.shape[0], w = x.shape[1], c = x.shape[2];
-      const PoolAttrs& p = node.pool;
-      const int sb = storage_bits(node.inputs[0]);
-      if (node.op == OpType::kMaxPool) {
-        if (x.is_float())
-          maxpool2d(f32(node.inputs[0]), h, w, c, p.kernel, p.stride, p.pad, f32(node.outputs[0]),
-                    th);
-        else if (sb < 8)
-          maxpool2d_packed(data(node.inputs[0]), sb, h, w, c, p.kernel, p.stride, p.pad,
-                           data(node.outputs[0]), th);
-        else
-          maxpool2d(data(node.inputs[0]), h, w, c, p.kernel, p.stride, p.pad, data(node.outputs[0]),
-                    th);
-      } else {
-        if (x.is_float())
-          upsample_nearest(f32(node.inputs[0]), h, w, c, node.upsample_factor, f32(node.outputs[0]),
-                           th);
-        else  // whole pixels are copied: packed rows move as their bytes
-          upsample_nearest(data(node.inputs[0]), h, w, static_cast<int>(row_bytes(node.inputs[0])),
-                           node.upsample_factor, data(node.outputs[0]), th);
-      }
-      return;
+    case OpType::kUpsample:
+      return run_resample(node);
+    case OpType::kQuantize:
+    case OpType::kDequantize:
+      return run_quantize(node);
+    case OpType::kDetectV8:
+    case OpType::kDetectV5:
+      return run_detect(node);
+    case OpType::kNms:
+      return run_nms(node);
+  }
+}
+
+float* Session::f32(int t) const {
+  return reinterpret_cast<float*>(data(t));
+}
+
+// Inputs planned as views were written in place by their convs; copy the others. Rows of every
+// tensor start on bytes (packed codes too, MemoryPlan::storage_bits).
+void Session::run_concat(const Node& node) {
+  const TensorDesc& o = model_->graph().tensors[node.outputs[0]];
+  const int64_t pixels = int64_t{o.shape[0]} * o.shape[1];
+  const int64_t out_row = row_bytes(node.outputs[0]);
+  const int th = threads_;
+  int64_t offset = 0;
+  uint8_t* out = data(node.outputs[0]);
+  for (int t : node.inputs) {
+    const int64_t row = row_bytes(t), stride = stride_bytes(t);  // a split's view: strided
+    if (!plan_.fused_input[t]) {
+      const uint8_t* in = data(t);
+#pragma omp parallel for num_threads(th) if (th > 1 && pixels > 256)
+      for (int64_t p = 0; p < pixels; ++p)
+        std::memcpy(out + p * out_row + offset, in + p * stride, row);
     }
-    case OpType::kQuantize: {
-      const TensorDesc& o = g.tensors[node.outputs[0]];
-      if (storage_bits(node.outputs[0]) < 8)
-        quantize_packed(f32(node.inputs[0]), o.elements(), o.grid(), storage_bits(node.outputs[0]),
-                        data(node.outputs[0]), th);
-      else
-        quantize(f32(node.inputs[0]), o.elements(), o.grid(), data(node.outputs[0]), th);
-      return;
+    offset += row;
+  }
+}
+
+// Outputs planned as views of the input are read in place; copy the others, as bytes per row
+// (packed rows start on bytes).
+void Session::run_split(const Node& node) {
+  const TensorDesc& x = model_->graph().tensors[node.inputs[0]];
+  const int64_t pixels = int64_t{x.shape[0]} * x.shape[1];
+  const int64_t in_row = row_bytes(node.inputs[0]);
+  const uint8_t* in = data(node.inputs[0]);
+  const int th = threads_;
+  int64_t offset = 0;
+  for (int t : node.outputs) {
+    const int64_t row = row_bytes(t);
+    if (plan_.view_of[t] < 0) {
+      uint8_t* out = data(t);
+#pragma omp parallel for num_threads(th) if (th > 1 && pixels > 256)
+      for (int64_t p = 0; p < pixels; ++p)
+        std::memcpy(out + p * row, in + p * in_row + offset, row);
     }
-    case OpType::kDequantize: {
-      const TensorDesc& x = g.tensors[node.inputs[0]];
-      dequantize_packed(data(node.inputs[0]), storage_bits(node.inputs[0]), x.elements(), x.grid(),
-                        f32(node.outputs[0]), th);
-      return;
+    offset += row;
+  }
+}
+
+// Max-pool and nearest upsampling, on floats, byte codes or packed codes.
+void Session::run_resample(const Node& node) {
+  const TensorDesc& x = model_->graph().tensors[node.inputs[0]];
+  const int h = x.shape[0], w = x.shape[1], c = x.shape[2], th = threads_;
+  const int in = node.inputs[0], out = node.outputs[0];
+  if (node.op == OpType::kUpsample) {
+    if (x.is_float())
+      upsample_nearest(f32(in), h, w, c, node.upsample_factor, f32(out), th);
+    else  // whole pixels are copied: packed rows move as their bytes
+      upsample_nearest(data(in), h, w, static_cast<int>(row_bytes(in)), node.upsample_factor,
+                       data(out), th);
+    return;
+  }
+  const PoolAttrs& p = node.pool;
+  const int sb = storage_bits(in);
+  if (x.is_float())
+    maxpool2d(f32(in), h, w, c, p.kernel, p.stride, p.pad, f32(out), th);
+  else if (sb < 8)
+    maxpool2d_packed(data(in), sb, h, w, c, p.kernel, p.stride, p.pad, data(out), th);
+  else
+    maxpool2d(data(in), h, w, c, p.kernel, p.stride, p.pad, data(out), th);
+}
+
+void Session::run_quantize(const Node& node) {
+  const Graph& g = model_->graph();
+  const int in = node.inputs[0], out = node.outputs[0];
+  if (node.op == OpType::kDequantize) {
+    const TensorDesc& x = g.tensors[in];
+    dequantize_packed(data(in), storage_bits(in), x.elements(), x.grid(), f32(out), threads_);
+    return;
+  }
+  const TensorDesc& o = g.tensors[out];
+  if (storage_bits(out) < 8)
+    quantize_packed(f32(in), o.elements(), o.grid(), storage_bits(out), data(out), threads_);
+  else
+    quantize(f32(in), o.elements(), o.grid(), data(out), threads_);
+}
+
+// The decoded [anchors, 4 + nc] table, level after level.
+void Session::run_detect(const Node& node) {
+  const Graph& g = model_->graph();
+  float* out = f32(node.outputs[0]);
+  if (node.op == OpType::kDetectV8) {
+    const DetectV8Attrs& a = node.v8;
+    for (size_t l = 0; l < a.strides.size(); ++l) {
+      const TensorDesc& box = g.tensors[node.inputs[2 * l]];
+      decode_yolov8_level(f32(node.inputs[2 * l]), f32(node.inputs[2 * l + 1]), box.shape[0],
+                          box.shape[1], a.reg_max, a.num_classes, a.strides[l], out, threads_);
+      out += int64_t{box.shape[0]} * box.shape[1] * (4 + a.num_classes);
     }
-    case OpType::kDetectV8: {
-      const DetectV8Attrs& a = node.v8;
-      float* out = f32(node.outputs[0]);
-      for (size_t l = 0; l < a.strides.size(); ++l) {
-        const TensorDesc& box = g.tensors[node.inputs[2 * l]];
-        decode_yolov8_level(f32(node.inputs[2 * l]), f32(node.inputs[2 * l + 1]), box.shape[0],
-                            box.shape[1], a.reg_max, a.num_classes, a.strides[l], out, th);
-        out += int64_t{box.shape[0]} * box.shape[1] * (4 + a.num_classes);
-      }
-      return;
-    }
-    case OpType::kDetectV5: {
-      const DetectV5Attrs& a = node.v5;
-      float* out = f32(node.outputs[0]);
-      for (size_t l = 0; l < a.strides.size(); ++l) {
-        const TensorDesc& x = g.tensors[node.inputs[l]];
-        decode_yolov5_level(f32(node.inputs[l]), x.shape[0], x.shape[1], a.num_anchors,
-                            a.num_classes, a.strides[l], a.anchors.data() + l * a.num_anchors * 2,
-                            out, th);
-        out += int64_t{x.shape[0]} * x.shape[1] * a.num_anchors * (4 + a.num_classes);
-      }
-      return;
-    }
-    case OpType::kNms: {
-      const TensorDesc& x = g.tensors[node.inputs[0]];
-      const std::vector<Detection> dets =
-          nms(f32(node.inputs[0]), x.shape[0], x.shape[1], node.nms);
-      float* out = f32(node.outputs[0]);
-      for (int r = 0; r < node.nms.max_detections; ++r) {
-        float* row = out + r * 6;
-        if (r < static_cast<int>(dets.size())) {
-          const Detection& d = dets[r];
-          row[0] = d.x1, row[1] = d.y1, row[2] = d.x2, row[3] = d.y2, row[4] = d.score;
-          row[5] = static_cast<float>(d.class_id);
-        } else {
-          std::fill(row, row + 5, 0.0f);
-          row[5] = -1.0f;
-        }
-      }
-      return;
+    return;
+  }
+  const DetectV5Attrs& a = node.v5;
+  for (size_t l = 0; l < a.strides.size(); ++l) {
+    const TensorDesc& x = g.tensors[node.inputs[l]];
+    decode_yolov5_level(f32(node.inputs[l]), x.shape[0], x.shape[1], a.num_anchors, a.num_classes,
+                        a.strides[l], a.anchors.data() + l * a.num_anchors * 2, out, threads_);
+    out += int64_t{x.shape[0]} * x.shape[1] * a.num_anchors * (4 + a.num_classes);
+  }
+}
+
+// max_detections rows of (x1, y1, x2, y2, score, class); rows past the detections hold class -1.
+void Session::run_nms(const Node& node) {
+  const TensorDesc& x = model_->graph().tensors[node.inputs[0]];
+  const std::vector<Detection> dets = nms(f32(node.inputs[0]), x.shape[0], x.shape[1], node.nms);
+  float* out = f32(node.outputs[0]);
+  for (int r = 0; r < node.nms.max_detections; ++r) {
+    float* row = out + r * 6;
+    if (r < static_cast<int>(dets.size())) {
+      const Detection& d = dets[r];
+      row[0] = d.x1, row[1] = d.y1, row[2] = d.x2, row[3] = d.y2, row[4] = d.score;
+      row[5] = static_cast<float>(d.class_id);
+    } else {
+      std::fill(row, row + 5, 0.0f);
+      row[5] = -1.0f;
     }
   }
 }

@@ -156,6 +156,13 @@ class Session {
  private:
   void run_node(int index);
   void run_conv(int index);
+  void run_concat(const Node& node);
+  void run_split(const Node& node);
+  void run_resample(const Node& node);
+  void run_quantize(const Node& node);
+  void run_detect(const Node& node);
+  void run_nms(const Node& node);
+  float* f32(int tensor) const;
   uint8_t* data(int tensor) const;
   int storage_bits(int tensor) const { return plan_.storage_bits[tensor]; }
   // Bytes of one row of `tensor` (its channels) and between rows (its row stride).
