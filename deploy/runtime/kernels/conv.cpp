@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "deploy/runtime/codes.h"
+#include "deploy/runtime/kernels/conv_common.h"
 #include "deploy/runtime/kernels/conv_job.h"
 #include "deploy/runtime/kernels/conv_lowbit.h"
 #include "deploy/runtime/kernels/conv_wpack.h"
@@ -46,20 +47,15 @@ ConvPlan::~ConvPlan() = default;
 
 namespace {
 
+using namespace kernels;
+
 // |acc| <= K * 128 * 255 must stay below 2^31: K < 65793.
 constexpr long long kMaxReduction = 65792;
 // Microkernel tiles per block at least, where GEMM weight codes are held packed.
 constexpr int kPackedMinTiles = 8;
 
-std::string geometry_text(const ConvGeometry& g) {
-  return std::to_string(g.in_h) + "x" + std::to_string(g.in_w) + "x" + std::to_string(g.in_c) +
-         " -> " + std::to_string(g.out_c) + ", kernel " + std::to_string(g.kernel_h) + "x" +
-         std::to_string(g.kernel_w) + ", stride " + std::to_string(g.stride_h) + "x" +
-         std::to_string(g.stride_w) + ", groups " + std::to_string(g.groups);
-}
-
 [[noreturn]] void fail(const ConvWeights& w, const std::string& what) {
-  throw Error("conv (" + geometry_text(w.geometry) + "): " + what);
+  kernels::fail_conv("conv", w, what);
 }
 
 void validate_weights(const ConvWeights& w) {
@@ -154,32 +150,6 @@ struct KernelRow {
   ConvBlockFn run;
 };
 
-bool always(const CpuFeatures&) {
-  return true;
-}
-#if defined(__x86_64__)
-bool has_avx512f(const CpuFeatures& f) {
-  return f.avx512f;
-}
-bool has_avx512vnni(const CpuFeatures& f) {
-  return f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni;
-}
-bool has_avx2_fma(const CpuFeatures& f) {
-  return f.avx2 && f.fma;
-}
-bool has_avx2(const CpuFeatures& f) {
-  return f.avx2;
-}
-#endif
-#if defined(__aarch64__)
-bool has_neon(const CpuFeatures& f) {
-  return f.neon;
-}
-bool has_dotprod(const CpuFeatures& f) {
-  return f.neon && f.dotprod;
-}
-#endif
-
 constexpr ConvPrecision kF32 = ConvPrecision::kF32;
 constexpr ConvPrecision kInt = ConvPrecision::kInt;
 
@@ -241,10 +211,6 @@ template <class Fn>
 void for_each_row(Fn fn) {
   for (const KernelRow& r : kGemmRows) fn(r);
   for (const KernelRow& r : kDepthwiseRows) fn(r);
-}
-
-int round_up(int x, int m) {
-  return (x + m - 1) / m * m;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,23 +12,17 @@
 #include "core/error.h"
 #include "deploy/runtime/codes.h"
 #include "deploy/runtime/kernels/conv_bitserial_job.h"
+#include "deploy/runtime/kernels/conv_common.h"
 #include "deploy/runtime/kernels/conv_lut_job.h"
 
 namespace mixnas::rt {
 
 namespace {
 
-std::string geometry_text(const ConvGeometry& g) {
-  return std::to_string(g.in_h) + "x" + std::to_string(g.in_w) + "x" + std::to_string(g.in_c) +
-         " -> " + std::to_string(g.out_c) + ", kernel " + std::to_string(g.kernel_h) + "x" +
-         std::to_string(g.kernel_w);
-}
-[[noreturn]] void fail(const ConvWeights& w, const std::string& what) {
-  throw Error("low-bit conv (" + geometry_text(w.geometry) + "): " + what);
-}
+using namespace kernels;
 
-int round_up(int x, int m) {
-  return (x + m - 1) / m * m;
+[[noreturn]] void fail(const ConvWeights& w, const std::string& what) {
+  kernels::fail_conv("low-bit conv", w, what);
 }
 
 // Packed inputs are unpacked in chunks of about this many bytes.
@@ -64,15 +58,6 @@ struct LowbitIsa {
 };
 
 #if defined(__x86_64__)
-bool has_avx512vpopcnt(const CpuFeatures& f) {
-  return f.avx512f && f.avx512bw && f.avx512vpopcntdq;
-}
-bool has_avx2(const CpuFeatures& f) {
-  return f.avx2;
-}
-bool no_avx2(const CpuFeatures& f) {
-  return !f.avx2;
-}
 // AVX-512 VPOPCNTDQ vs the VNNI int8 kernel: where the bit-serial rows beat int8 on the YOLOv8n
 // conv list by `mixnas-bench-conv --lowbit-pairs` (docs/kernels.md "Selection: where low bits pay,
 // per ISA" holds the measured ratios; tests/runtime/kernels/test_lowbit.cpp checks the rules
@@ -99,15 +84,6 @@ const PairRule kScalarRules[] = {
 };
 #endif
 #if defined(__aarch64__)
-bool has_neon(const CpuFeatures& f) {
-  return f.neon;
-}
-bool has_dotprod(const CpuFeatures& f) {
-  return f.neon && f.dotprod;
-}
-bool neon_only(const CpuFeatures& f) {
-  return f.neon && !f.dotprod;
-}
 // Cortex-A72 class (no sdot; the int8 kernel runs smlal, 4 MACs per instruction, on int16 codes
 // widened by im2col): vand + vcnt + vadd per 128 MACs per plane pair. Derived from the device
 // models of Cortex-A72 and Cortex-A53 (docs/device_models.md: llvm-mca over the aarch64 build's
@@ -520,10 +496,6 @@ bool lut_fits(const ConvWeights& w) {
 
 std::string lut_row_name(int wb, int ab) {
   return "conv_lut_w" + std::to_string(wb) + "a" + std::to_string(ab) + "__avx512vbmi";
-}
-
-bool has_avx512vbmi(const CpuFeatures& f) {
-  return f.avx512f && f.avx512bw && f.avx512vl && f.avx512vbmi;
 }
 
 class LutPlan final : public ConvPlan {
