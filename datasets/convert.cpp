@@ -291,15 +291,13 @@ ConvertReport convert_coco(const std::string& instances_json, const ConvertOptio
   return report;
 }
 
-ConvertReport convert_voc(const std::string& voc_root, const ConvertOptions& o) {
-  fs::path root(voc_root);
+namespace {
+
+// Which image ids go to which split: the ImageSets/Main lists asked for (`auto`: those present),
+// or every annotation as train when there are none.
+std::map<std::string, std::vector<std::string>> voc_split_ids(const fs::path& root,
+                                                              const ConvertOptions& o) {
   std::error_code ec;
-  if (!fs::is_directory(root / "Annotations", ec)) {
-    throw Error(voc_root +
-                " is not a VOC root: Annotations/ is missing (expected Annotations/, "
-                "JPEGImages/, ImageSets/Main/)");
-  }
-  // Which ids go to which split.
   std::map<std::string, std::vector<std::string>> split_ids;
   std::vector<std::string> wanted;
   if (o.split.empty() || o.split == "auto") {
@@ -325,93 +323,116 @@ ConvertReport convert_voc(const std::string& voc_root, const ConvertOptions& o) 
     }
     std::sort(split_ids["train"].begin(), split_ids["train"].end());
   }
+  return split_ids;
+}
+
+// The boxes of one annotation (w x h pixels) in YOLO form; false when the image is to be skipped.
+// Unknown classes, difficult objects (when skipped) and empty boxes are left out, and counted or
+// reported in `report`.
+bool voc_boxes(const std::string& xml, const std::string& where_xml, double w, double h,
+               const ConvertOptions& o, ConvertReport& report, std::vector<Box>& boxes) {
+  const auto& names = voc_names();
+  int object_no = 0;
+  for (const std::string& object_xml : elements(xml, "object")) {
+    ++object_no;
+    std::string object = remove_elements(object_xml, "part");
+    std::string name = first_text(object, "name");
+    auto it = std::find(names.begin(), names.end(), name);
+    std::string where = where_xml + ": object " + std::to_string(object_no);
+    if (it == names.end()) {
+      report.problems.push_back(where + ": unknown class '" + name + "' skipped");
+      continue;
+    }
+    if (first_text(object, "difficult") == "1") {
+      if (o.skip_difficult) {
+        ++report.difficult_skipped;
+        continue;
+      }
+      ++report.difficult_kept;
+    }
+    std::string bb = first_text(object, "bndbox");
+    double x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+    if (!parse_number(first_text(bb, "xmin"), &x0) || !parse_number(first_text(bb, "ymin"), &y0) ||
+        !parse_number(first_text(bb, "xmax"), &x1) || !parse_number(first_text(bb, "ymax"), &y1)) {
+      report.problems.push_back(where +
+                                ": <bndbox> needs numeric xmin ymin xmax ymax; image skipped");
+      return false;
+    }
+    // VOC pixel coordinates are 1-based (ultralytics' VOC conversion subtracts 1 from the centre).
+    Box box;
+    if (!to_yolo(x0 - 1, y0 - 1, x1 - 1, y1 - 1, w, h, static_cast<int>(it - names.begin()),
+                 &box)) {
+      report.problems.push_back(where + ": empty box skipped");
+      continue;
+    }
+    boxes.push_back(box);
+  }
+  return true;
+}
+
+// One image of a split: its label file written and its image placed, or a problem reported.
+void convert_voc_image(const fs::path& root, const std::string& id, const fs::path& out_images,
+                       const fs::path& out_labels, const ConvertOptions& o, ConvertReport& report) {
+  std::error_code ec;
+  fs::path xml_path = root / "Annotations" / (id + ".xml");
+  std::string xml;
+  try {
+    xml = strip_comments(read_file(xml_path.string()));
+  } catch (const Error& e) {
+    report.problems.push_back(e.what());
+    return;
+  }
+  std::string size = first_text(xml, "size");
+  double w = 0, h = 0;
+  if (!parse_number(first_text(size, "width"), &w) ||
+      !parse_number(first_text(size, "height"), &h) || w <= 0 || h <= 0) {
+    report.problems.push_back(xml_path.string() +
+                              ": <size> has no positive width and height; skipped");
+    return;
+  }
+  std::string filename = first_text(xml, "filename");
+  fs::path src = root / "JPEGImages" / (filename.empty() ? id + ".jpg" : filename);
+  if (!fs::is_regular_file(src, ec)) src = root / "JPEGImages" / (id + ".jpg");
+  if (!fs::is_regular_file(src, ec)) {
+    report.problems.push_back("image " + src.string() + " is missing; skipped");
+    return;
+  }
+  std::vector<Box> boxes;
+  if (!voc_boxes(xml, xml_path.string(), w, h, o, report, boxes)) return;
+  fs::path name = src.filename();
+  place_image(src, out_images / name, o.copy);
+  if (!boxes.empty()) write_labels(out_labels / name.replace_extension(".txt"), boxes);
+  ++report.images;
+  report.boxes += static_cast<int>(boxes.size());
+}
+
+}  // namespace
+
+ConvertReport convert_voc(const std::string& voc_root, const ConvertOptions& o) {
+  fs::path root(voc_root);
+  std::error_code ec;
+  if (!fs::is_directory(root / "Annotations", ec)) {
+    throw Error(voc_root +
+                " is not a VOC root: Annotations/ is missing (expected Annotations/, "
+                "JPEGImages/, ImageSets/Main/)");
+  }
   ConvertReport report;
   std::map<std::string, std::string> yaml_splits;
-  const auto& names = voc_names();
-  for (auto& [split, ids] : split_ids) {
+  for (auto& [split, ids] : voc_split_ids(root, o)) {
     if (ids.empty()) throw Error("VOC split '" + split + "' lists no image");
     report.splits.push_back(split);
     prepare_split_folders(o, split);
-    fs::path out_images = fs::path(o.out) / "images" / split;
-    fs::path out_labels = fs::path(o.out) / "labels" / split;
+    const fs::path out_images = fs::path(o.out) / "images" / split;
+    const fs::path out_labels = fs::path(o.out) / "labels" / split;
     Progress progress("convert " + split, static_cast<int64_t>(ids.size()), "img");
     for (const std::string& id : ids) {
       progress.advance();
-      fs::path xml_path = root / "Annotations" / (id + ".xml");
-      std::string xml;
-      try {
-        xml = strip_comments(read_file(xml_path.string()));
-      } catch (const Error& e) {
-        report.problems.push_back(e.what());
-        continue;
-      }
-      std::string size = first_text(xml, "size");
-      double w = 0, h = 0;
-      if (!parse_number(first_text(size, "width"), &w) ||
-          !parse_number(first_text(size, "height"), &h) || w <= 0 || h <= 0) {
-        report.problems.push_back(xml_path.string() +
-                                  ": <size> has no positive width and height; skipped");
-        continue;
-      }
-      std::string filename = first_text(xml, "filename");
-      fs::path src = root / "JPEGImages" / (filename.empty() ? id + ".jpg" : filename);
-      if (!fs::is_regular_file(src, ec)) src = root / "JPEGImages" / (id + ".jpg");
-      if (!fs::is_regular_file(src, ec)) {
-        report.problems.push_back("image " + src.string() + " is missing; skipped");
-        continue;
-      }
-      std::vector<Box> boxes;
-      int object_no = 0;
-      bool bad = false;
-      for (const std::string& object_xml : elements(xml, "object")) {
-        ++object_no;
-        std::string object = remove_elements(object_xml, "part");
-        std::string name = first_text(object, "name");
-        auto it = std::find(names.begin(), names.end(), name);
-        std::string where = xml_path.string() + ": object " + std::to_string(object_no);
-        if (it == names.end()) {
-          report.problems.push_back(where + ": unknown class '" + name + "' skipped");
-          continue;
-        }
-        if (first_text(object, "difficult") == "1") {
-          if (o.skip_difficult) {
-            ++report.difficult_skipped;
-            continue;
-          }
-          ++report.difficult_kept;
-        }
-        std::string bb = first_text(object, "bndbox");
-        double x0 = 0, y0 = 0, x1 = 0, y1 = 0;
-        if (!parse_number(first_text(bb, "xmin"), &x0) ||
-            !parse_number(first_text(bb, "ymin"), &y0) ||
-            !parse_number(first_text(bb, "xmax"), &x1) ||
-            !parse_number(first_text(bb, "ymax"), &y1)) {
-          report.problems.push_back(where +
-                                    ": <bndbox> needs numeric xmin ymin xmax ymax; image skipped");
-          bad = true;
-          break;
-        }
-        // VOC pixel coordinates are 1-based (ultralytics' VOC conversion subtracts 1 from the
-        // centre).
-        Box box;
-        if (!to_yolo(x0 - 1, y0 - 1, x1 - 1, y1 - 1, w, h, static_cast<int>(it - names.begin()),
-                     &box)) {
-          report.problems.push_back(where + ": empty box skipped");
-          continue;
-        }
-        boxes.push_back(box);
-      }
-      if (bad) continue;
-      fs::path name = src.filename();
-      place_image(src, out_images / name, o.copy);
-      if (!boxes.empty()) write_labels(out_labels / name.replace_extension(".txt"), boxes);
-      ++report.images;
-      report.boxes += static_cast<int>(boxes.size());
+      convert_voc_image(root, id, out_images, out_labels, o, report);
     }
     progress.finish();
     yaml_splits[split_key_for(split)] = "images/" + split;
   }
-  report.yaml_path = write_data_yaml(o.out, names, yaml_splits);
+  report.yaml_path = write_data_yaml(o.out, voc_names(), yaml_splits);
   for (const auto& p : report.problems) log::warn(p);
   return report;
 }
