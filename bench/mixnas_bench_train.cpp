@@ -257,9 +257,10 @@ pid_t start_rank(const Args& args, int rank, int port, const std::string& result
 int run_scaling(Args args) {
   WorkDir work("");
   args.data = dataset_yaml(args, work.path);
-  std::printf("mixnas-bench-train --nproc %d: yolov8-pico, nc=10, %dx%d, global batch %d, %d "
-              "measured rounds, load average %s\n",
-              args.nproc, kImgsz, kImgsz, kBatch, args.rounds, load_average().c_str());
+  std::printf(
+      "mixnas-bench-train --nproc %d: yolov8-pico, nc=10, %dx%d, global batch %d, %d "
+      "measured rounds, load average %s\n",
+      args.nproc, kImgsz, kImgsz, kBatch, args.rounds, load_average().c_str());
   const std::string result = (work.path / "result.txt").string();
   const int port = 29400 + static_cast<int>(::getpid() % 500);
   std::vector<pid_t> ranks;
@@ -271,8 +272,8 @@ int run_scaling(Args args) {
   }
   Scaling job;
   std::ifstream(result) >> job.images_per_s >> job.allreduce_share;
-  std::printf("%d processes x 1 thread   %8.1f img/s (all-reduce %.1f%% of the time)\n",
-              args.nproc, job.images_per_s, 100 * job.allreduce_share);
+  std::printf("%d processes x 1 thread   %8.1f img/s (all-reduce %.1f%% of the time)\n", args.nproc,
+              job.images_per_s, 100 * job.allreduce_share);
   std::fflush(stdout);
   const Scaling single = train_timed(args, load_splits(args.data), args.nproc, work.path / "one");
   std::printf("1 process x %d threads   %8.1f img/s\n", args.nproc, single.images_per_s);

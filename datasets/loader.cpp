@@ -178,7 +178,8 @@ std::vector<Batch> split_batch(const Batch& batch, int size) {
       const int i = static_cast<int>(batch.targets[t]);
       if (i < first || i >= first + m.size) continue;
       m.targets.push_back(static_cast<float>(i - first));
-      m.targets.insert(m.targets.end(), batch.targets.begin() + t + 1, batch.targets.begin() + t + 6);
+      m.targets.insert(m.targets.end(), batch.targets.begin() + t + 1,
+                       batch.targets.begin() + t + 6);
     }
     m.sample_indices.assign(batch.sample_indices.begin() + first,
                             batch.sample_indices.begin() + first + m.size);

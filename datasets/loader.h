@@ -45,8 +45,8 @@ struct Batch {
   std::vector<float> images_float() const;
 };
 
-// `batch` cut into micro-batches of `size` images, in order (the last may be smaller; an empty batch
-// gives none). Targets keep their boxes with batch indices renumbered.
+// `batch` cut into micro-batches of `size` images, in order (the last may be smaller; an empty
+// batch gives none). Targets keep their boxes with batch indices renumbered.
 std::vector<Batch> split_batch(const Batch& batch, int size);
 
 class BatchLoader {

@@ -41,12 +41,11 @@ int int_variable(const char* name, int fallback, int min) {
   return static_cast<int>(v);
 }
 
-std::string failure(const std::string& what, const std::exception& e) {
+std::string failure(const std::string& what, const std::string& error) {
   const Environment& env = job().env;
   return "distributed job: " + what + " failed on rank " + std::to_string(env.rank) + " of " +
          std::to_string(env.world_size) + " (a rank died, or did not answer within " +
-         std::to_string(static_cast<int>(env.timeout_s)) +
-         " s, MIXNAS_DIST_TIMEOUT): " + e.what() +
+         std::to_string(static_cast<int>(env.timeout_s)) + " s, MIXNAS_DIST_TIMEOUT): " + error +
          "\nthe job stops here; restart it whole with --resume (from rank 0's checkpoint)";
 }
 
@@ -56,8 +55,10 @@ void run(const std::string& what, Start&& start) {
   try {
     c10::intrusive_ptr<c10d::Work> work = start(*job().group);
     work->wait();
+  } catch (const c10::Error& e) {
+    throw Error(failure(what, e.what_without_backtrace()));
   } catch (const std::exception& e) {
-    throw Error(failure(what, e));
+    throw Error(failure(what, e.what()));
   }
 }
 #endif
@@ -73,8 +74,8 @@ Environment Environment::from_process() {
   env.world_size = int_variable("WORLD_SIZE", 1, 1);
   env.rank = int_variable("RANK", 0, 0);
   if (env.rank >= env.world_size) {
-    throw Error("distributed job: RANK=" + std::to_string(env.rank) + " is not below WORLD_SIZE=" +
-                std::to_string(env.world_size));
+    throw Error("distributed job: RANK=" + std::to_string(env.rank) +
+                " is not below WORLD_SIZE=" + std::to_string(env.world_size));
   }
   env.local_rank = int_variable("LOCAL_RANK", env.rank, 0);
   env.local_world_size = int_variable("LOCAL_WORLD_SIZE", env.world_size, 1);
@@ -101,17 +102,17 @@ void init(const Environment& env) {
     job().group =
         c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world_size, options);
   } catch (const std::exception& e) {
+    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
     throw Error(failure("the rendezvous at " + env.master_addr + ":" +
                             std::to_string(env.master_port) + " (MASTER_ADDR:MASTER_PORT)",
-                        e));
+                        c10_error ? c10_error->what_without_backtrace() : e.what()));
   }
   log::info("distributed job: rank ", env.rank, " of ", env.world_size, " (Gloo, rendezvous at ",
             env.master_addr, ":", env.master_port, ")");
 #else
-  throw Error(
-      "distributed job: WORLD_SIZE=" + std::to_string(env.world_size) +
-      " but this mixnas was built without Gloo (install libgloo-dev and rebuild; "
-      "docs/distributed.md)");
+  throw Error("distributed job: WORLD_SIZE=" + std::to_string(env.world_size) +
+              " but this mixnas was built without Gloo (install libgloo-dev and rebuild; "
+              "docs/distributed.md)");
 #endif
 }
 
@@ -138,8 +139,11 @@ void broadcast_from_main(std::vector<torch::Tensor> tensors, const std::string& 
 #ifdef MIXNAS_HAVE_GLOO
   // One flat buffer per dtype would be fewer calls; this runs once per job and epoch.
   for (auto& t : tensors) {
-    std::vector<torch::Tensor> one{t};
+    // Gloo has no bool: flags (the quantizers' `initialized`) travel as bytes.
+    const bool flags = t.scalar_type() == torch::kBool;
+    std::vector<torch::Tensor> one{flags ? t.to(torch::kUInt8) : t};
     run(what, [&](c10d::ProcessGroup& g) { return g.broadcast(one); });
+    if (flags) t.copy_(one[0]);
   }
 #endif
 }
@@ -190,6 +194,25 @@ void broadcast_module(torch::nn::Module& module) {
   broadcast_from_main(all, "broadcasting rank 0's model");
 }
 
+void initialise_like_one_process(torch::nn::Module& module, const std::function<void()>& forward) {
+  if (!active()) return;
+  if (is_main()) {
+    torch::NoGradGuard no_grad;
+    std::vector<std::pair<torch::Tensor, torch::Tensor>> statistics;  // buffer, its value before
+    for (const auto& b : module.named_buffers(true)) {
+      const std::string& name = b.key();
+      const auto ends = [&](const std::string& e) {
+        return name.size() >= e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0;
+      };
+      if (ends("running_mean") || ends("running_var") || ends("num_batches_tracked"))
+        statistics.emplace_back(b.value(), b.value().clone());
+    }
+    forward();
+    for (auto& [buffer, before] : statistics) buffer.copy_(before);
+  }
+  broadcast_module(module);
+}
+
 // ------------------------------------------------------------------ gradients
 
 int micro_batch_size(int batch, int micro_batch, const std::string& key) {
@@ -206,7 +229,6 @@ int micro_batch_size(int batch, int micro_batch, const std::string& key) {
 int64_t global_micro_index(int batch, int size, int64_t local) {
   return static_cast<int64_t>(rank()) * (batch / world_size() / size) + local;
 }
-
 
 GradientSum::GradientSum(std::vector<torch::Tensor> params) : params_(std::move(params)) {
   int64_t total = 0;
@@ -243,7 +265,9 @@ void GradientSum::reduce() {
       continue;
     }
     const torch::Tensor part = sum_.narrow(0, offsets_[i], params_[i].numel());
-    g = part.view_as(params_[i]).to(params_[i].scalar_type());
+    g = part.view_as(params_[i])
+            .to(params_[i].scalar_type(), /*non_blocking=*/false,
+                /*copy=*/true);
   }
   sum_.zero_();
 }

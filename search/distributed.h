@@ -8,6 +8,7 @@
 // The c10d headers stay inside distributed.cpp: nothing else in mixnas sees them.
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,7 +20,8 @@ struct Environment {
   int local_rank = 0, local_world_size = 1;
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
-  double timeout_s = 1800;  // as torch.distributed's default  // MIXNAS_DIST_TIMEOUT: a collective that waits longer fails
+  double timeout_s = 1800;  // as torch.distributed's default  // MIXNAS_DIST_TIMEOUT: a collective
+                            // that waits longer fails
   // From the variables above; a job of one rank when RANK and WORLD_SIZE are unset. Throws
   // mixnas::Error naming the variable that is malformed.
   static Environment from_process();
@@ -33,8 +35,12 @@ int rank();
 int world_size();
 // Ranks on this machine (threads are split between them).
 int local_world_size();
-inline bool is_main() { return rank() == 0; }
-inline bool active() { return world_size() > 1; }
+inline bool is_main() {
+  return rank() == 0;
+}
+inline bool active() {
+  return world_size() > 1;
+}
 
 // Collectives; each is a no-op in a job of one rank. A dead or late rank makes them throw
 // mixnas::Error naming `what`, the rank and the timeout (never a hang).
@@ -47,6 +53,13 @@ std::string broadcast_string(const std::string& text, const std::string& what);
 void average_buffers(torch::nn::Module& module);
 // `module`'s parameters and buffers made rank 0's (the same start everywhere).
 void broadcast_module(torch::nn::Module& module);
+
+// State that a model initialises lazily from the first batch it sees (the activation quantizers'
+// ranges, supernet/quant.h) would differ between ranks, each seeing its own first micro-batch. This
+// runs `forward` (of the global batch's first micro-batch) on rank 0 alone, without gradients and
+// with BN running statistics restored afterwards, then gives every rank rank 0's parameters and
+// buffers: the state a single process initialises in its first forward. A no-op in a job of one.
+void initialise_like_one_process(torch::nn::Module& module, const std::function<void()>& forward);
 
 // Images per micro-batch on this rank: `micro_batch`, or (0) the rank's whole share of `batch`.
 // Throws mixnas::Error naming the config key `key` when the ranks cannot share the batch in whole

@@ -338,10 +338,16 @@ double SupernetSearch::weight_step(const data::Batch& batch, double lr) {
   s.weight_opt->zero_grad();
   double loss = 0;
   int64_t local = 0;
-  for (const data::Batch& micro : data::split_batch(batch, s.micro_batch)) {
+  const std::vector<data::Batch> micro_batches = data::split_batch(batch, s.micro_batch);
+  if (s.iteration == 0) {
+    dist::initialise_like_one_process(*model_, [&] {
+      seed_noise(options_.train.seed, 0, 0, StepKind::kWeight);
+      model_->forward_raw(data::to_tensors(micro_batches.at(0)).images);
+    });
+  }
+  for (const data::Batch& micro : micro_batches) {
     seed_noise(options_.train.seed, s.iteration,
-               dist::global_micro_index(options_.batch, s.micro_batch, local++),
-               StepKind::kWeight);
+               dist::global_micro_index(options_.batch, s.micro_batch, local++), StepKind::kWeight);
     data::TensorBatch tb = data::to_tensors(micro);
     auto raw = model_->forward_raw(tb.images);
     auto items = s.loss->compute(raw, tb.targets, micro.height, micro.width);

@@ -250,7 +250,7 @@ std::optional<Figures> finetune_found(const SearchResult& result, const SearchCo
   f.predicted_ms = a.predicted_latency_ms;
   if (dist::is_main())
     write_file_atomic(in_run(ctx.run_dir, "weights/best.pt"),
-                    read_file(in_run(ctx.run_dir, "finetune/weights/best.pt")));
+                      read_file(in_run(ctx.run_dir, "finetune/weights/best.pt")));
   return f;
 }
 

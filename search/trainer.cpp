@@ -475,7 +475,7 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
                     nb, "batch");
   data::Batch batch;
   StepLoss sums;
-  int64_t seen = 0, images = 0;
+  int64_t images = 0;
   // Tensors are looked up once per epoch, not per step (hundreds of small tensors).
   const std::vector<torch::Tensor> params = model_->parameters();
   const EmaPairs ema_pairs = s.ema ? ema_pairs_of(s.ema, model_) : EmaPairs{};
@@ -514,7 +514,6 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
       update_ema(ema_pairs, d);
     }
     sums += step;
-    ++seen;
     images += batch.size;
     char post[128];
     std::snprintf(post, sizeof post, "box=%.3f cls=%.3f dfl=%.3f", sums.box / sums.micro_batches,
@@ -525,9 +524,9 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
   progress.finish();
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   // The epoch's losses over every rank's micro-batches, and its images.
-  torch::Tensor totals = torch::tensor(
-      {sums.box, sums.cls, sums.dfl, sums.micro_batches, static_cast<double>(images)},
-      torch::kFloat64);
+  torch::Tensor totals =
+      torch::tensor({sums.box, sums.cls, sums.dfl, sums.micro_batches, static_cast<double>(images)},
+                    torch::kFloat64);
   dist::all_reduce_sum(totals, "the all-reduce of the epoch's losses");
   const double* t = totals.data_ptr<double>();
   rec.epoch = epoch + 1;
@@ -562,7 +561,12 @@ Trainer::StepLoss& Trainer::StepLoss::operator+=(const StepLoss& o) {
 Trainer::StepLoss Trainer::backward_batch(const data::Batch& batch) {
   State& s = *state_;
   StepLoss loss;
-  for (const data::Batch& micro : data::split_batch(batch, s.micro_batch)) {
+  const std::vector<data::Batch> micro_batches = data::split_batch(batch, s.micro_batch);
+  if (s.iteration == 0) {
+    dist::initialise_like_one_process(
+        *model_, [&] { model_->forward_raw(data::to_tensors(micro_batches.at(0)).images); });
+  }
+  for (const data::Batch& micro : micro_batches) {
     data::TensorBatch tb = data::to_tensors(micro);
     std::vector<torch::Tensor> raw = model_->forward_raw(tb.images);
     supernet::LossItems items = s.loss->compute(raw, tb.targets, micro.height, micro.width);
