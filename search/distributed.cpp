@@ -41,7 +41,7 @@ int int_variable(const char* name, int fallback, int min) {
   return static_cast<int>(v);
 }
 
-std::string failure(const std::string& what, const std::string& error) {
+[[maybe_unused]] std::string failure(const std::string& what, const std::string& error) {
   const Environment& env = job().env;
   return "distributed job: " + what + " failed on rank " + std::to_string(env.rank) + " of " +
          std::to_string(env.world_size) + " (a rank died, or did not answer within " +

@@ -111,7 +111,9 @@ eval::LatencyTable prepare_search_table(Supernet& net, const CostModel& cost,
   // Measured once, by rank 0; the other ranks read its run copy (docs/distributed.md).
   if (!dist::is_main()) {
     dist::barrier("waiting for rank 0's latency table");
-    return eval::LatencyTable::load(lr.run_copy);
+    eval::LatencyTable table = eval::LatencyTable::load(lr.run_copy);
+    table.use_calibration(lr.model_key);
+    return table;
   }
   eval::LatencyTable table = prepare_table(net.model, cost, evaluator, lr);
   dist::barrier("handing out the latency table");
