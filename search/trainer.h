@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "datasets/dataset.h"
+#include "datasets/loader.h"
 #include "evaluators/coco_eval.h"
 #include "supernet/checkpoint.h"
 #include "supernet/model.h"

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,8 +26,12 @@
 namespace mixnas::cli {
 namespace {
 
-std::vector<std::string>& command_line() {
-  static std::vector<std::string> words;
+// This process's command line, as the kernel keeps it (NUL-separated words).
+std::vector<std::string> command_line() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::vector<std::string> words;
+  for (std::string word; std::getline(in, word, '\0');) words.push_back(word);
+  if (words.empty()) throw Error("--nproc: cannot read /proc/self/cmdline");
   return words;
 }
 
@@ -50,6 +55,10 @@ int rendezvous_port() {
 
 // Runs this command line again as `rank`; the child dies with the launcher.
 pid_t start_rank(int rank, int nproc, int port) {
+  std::vector<std::string> words = command_line();
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) throw Error(std::string("--nproc: fork failed: ") + std::strerror(errno));
   if (pid > 0) return pid;
@@ -60,9 +69,6 @@ pid_t start_rank(int rank, int nproc, int port) {
   ::setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
   ::setenv("MASTER_ADDR", "127.0.0.1", 0);
   ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-  std::vector<char*> argv;
-  for (auto& w : command_line()) argv.push_back(w.data());
-  argv.push_back(nullptr);
   ::execv("/proc/self/exe", argv.data());
   std::fprintf(stderr, "--nproc: cannot run /proc/self/exe: %s\n", std::strerror(errno));
   ::_exit(127);
@@ -123,10 +129,6 @@ int wait_for_ranks(std::vector<pid_t> pids) {
 }
 
 }  // namespace
-
-void remember_command_line(int argc, char** argv) {
-  command_line().assign(argv, argv + argc);
-}
 
 void add_nproc_option(CLI::App* cmd, int& nproc) {
   cmd->add_option("--nproc", nproc,

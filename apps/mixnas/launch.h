@@ -12,9 +12,6 @@
 
 namespace mixnas::cli {
 
-// Remembered by main() for the launcher, which re-runs the same command line.
-void remember_command_line(int argc, char** argv);
-
 // Adds --nproc to a command.
 void add_nproc_option(CLI::App* cmd, int& nproc);
 

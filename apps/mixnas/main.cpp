@@ -5,7 +5,6 @@
 #include <string>
 
 #include "apps/mixnas/commands.h"
-#include "apps/mixnas/launch.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/version.h"
@@ -38,7 +37,6 @@ void add_config_args(CLI::App* cmd, ConfigArgs& args) {
 
 int main(int argc, char** argv) {
   using namespace mixnas;
-  cli::remember_command_line(argc, argv);
   CLI::App app{"mixnas " MIXNAS_VERSION
                ": neural-architecture search of activations and bit-widths for YOLO detectors on "
                "edge devices",
