@@ -5,6 +5,7 @@
 // epoch's end instead of updating them micro-batch after micro-batch (docs/distributed.md).
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
