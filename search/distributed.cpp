@@ -141,7 +141,7 @@ void broadcast_from_main(std::vector<torch::Tensor> tensors, const std::string& 
   for (auto& t : tensors) {
     // Gloo has no bool: flags (the quantizers' `initialized`) travel as bytes.
     const bool flags = t.scalar_type() == torch::kBool;
-    std::vector<torch::Tensor> one{flags ? t.to(torch::kUInt8) : t};
+    std::vector<torch::Tensor> one{flags ? t.to(torch::kUInt8) : t.detach()};
     run(what, [&](c10d::ProcessGroup& g) { return g.broadcast(one); });
     if (flags) t.copy_(one[0]);
   }
