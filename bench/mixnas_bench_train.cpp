@@ -10,10 +10,17 @@
 // epoch callback), so both sides alternate and see the same drift in machine load; its first pass
 // is warm-up too. Last line: TRAIN overhead_pct=<p> mixnas_img_s=<x> bare_img_s=<y> (goal: <= 10).
 //
-//   mixnas-bench-train [--data DATA.yaml] [--images N] [--rounds R] [--threads T]
+//   mixnas-bench-train [--data DATA.yaml] [--images N] [--rounds R] [--threads T] [--nproc P]
 // Without --data, an fmnist-det dataset of N train images (default 320) is made in a temp folder.
+//
+// With --nproc P (> 1), data-parallel scaling instead: the Trainer in one process with P threads
+// against a job of P processes with one thread each (search/distributed.h, the same global batch),
+// both timed as above. Last line: DISTRIBUTED scaling_2proc=<r> allreduce_share=<x>, r the job's
+// images/s over the single process's, x the share of the job's training time rank 0 spent in the
+// gradients' all-reduce. The ranks are this program again, with RANK and WORLD_SIZE set.
 #include <torch/torch.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 #include <chrono>
 #include <cstdio>
@@ -30,6 +37,7 @@
 #include "datasets/fmnist_det.h"
 #include "datasets/loader.h"
 #include "datasets/torch_batch.h"
+#include "search/distributed.h"
 #include "search/trainer.h"
 #include "supernet/loss.h"
 #include "supernet/model.h"
@@ -58,6 +66,7 @@ struct Args {
   int images = 320;
   int rounds = 3;
   int threads = 0;
+  int nproc = 1;
 };
 
 Args parse_args(int argc, char** argv) {
@@ -76,13 +85,16 @@ Args parse_args(int argc, char** argv) {
       a.rounds = std::atoi(value().c_str());
     } else if (w == "--threads") {
       a.threads = std::atoi(value().c_str());
+    } else if (w == "--nproc") {
+      a.nproc = std::atoi(value().c_str());
     } else {
       throw Error("unknown argument '" + w +
                   "' (usage: mixnas-bench-train [--data DATA.yaml] [--images N] [--rounds R] "
-                  "[--threads T])");
+                  "[--threads T] [--nproc P])");
     }
   }
   if (a.images < kBatch || a.rounds < 1) throw Error("--images must be >= 16 and --rounds >= 1");
+  if (a.nproc < 1 || kBatch % a.nproc != 0) throw Error("--nproc must divide the batch (16)");
   return a;
 }
 
@@ -159,34 +171,126 @@ std::vector<data::TensorBatch> load_batches(const data::DetectionSplit& train) {
   return out;
 }
 
-int run(const Args& args) {
-  // As the Trainer does (threads 0 = every core): both loops run with this many LibTorch threads.
-  search::set_torch_threads(args.threads);
-  const int threads = torch::get_num_threads();
-  const fs::path work =
-      fs::temp_directory_path() / ("mixnas_bench_train_" + std::to_string(::getpid()));
-  fs::create_directories(work);
-  struct Cleanup {
-    fs::path p;
-    ~Cleanup() { fs::remove_all(p); }
-  } cleanup{work};
-
-  std::string yaml = args.data;
-  if (yaml.empty()) {
-    data::FmnistDetOptions fo;
-    fo.out = (work / "fmnist-det").string();
-    fo.train = args.images;
-    fo.val = kBatch;
-    fo.imgsz = kImgsz;
-    yaml = data::make_fmnist_det(fo);
+// A scratch folder removed when the benchmark ends.
+struct WorkDir {
+  fs::path path;
+  explicit WorkDir(const std::string& tag)
+      : path(fs::temp_directory_path() /
+             ("mixnas_bench_train_" + tag + std::to_string(::getpid()))) {
+    fs::create_directories(path);
   }
+  ~WorkDir() { fs::remove_all(path); }
+};
+
+// --data, or an fmnist-det dataset of --images train images made in `work`.
+std::string dataset_yaml(const Args& args, const fs::path& work) {
+  if (!args.data.empty()) return args.data;
+  data::FmnistDetOptions fo;
+  fo.out = (work / "fmnist-det").string();
+  fo.train = args.images;
+  fo.val = kBatch;
+  fo.imgsz = kImgsz;
+  return data::make_fmnist_det(fo);
+}
+
+struct Splits {
+  data::DetectionSplit train, val;
+};
+Splits load_splits(const std::string& yaml) {
   data::DatasetConfig dataset = data::load_dataset_config(yaml);
   if (dataset.num_classes() != kNc) {
     throw Error(yaml + ": the benchmark model has nc=10, the dataset " +
                 std::to_string(dataset.num_classes()) + " classes");
   }
-  data::DetectionSplit train = data::DetectionSplit::load(dataset, "train");
-  data::DetectionSplit val = data::DetectionSplit::load(dataset, "val");
+  return {data::DetectionSplit::load(dataset, "train"), data::DetectionSplit::load(dataset, "val")};
+}
+
+// The Trainer for 1 + rounds epochs: mean images/s of the measured epochs (all ranks' images),
+// and the share of all epochs' time spent in the gradients' all-reduce.
+struct Scaling {
+  double images_per_s = 0, allreduce_share = 0;
+};
+Scaling train_timed(const Args& args, const Splits& splits, int threads, const fs::path& run) {
+  search::Trainer trainer(make_model(), splits.train, splits.val,
+                          trainer_options(1 + args.rounds, threads), run.string());
+  trainer.fit(/*resume=*/false);
+  Scaling out;
+  double seconds = 0;
+  const auto& history = trainer.history();
+  for (size_t e = 0; e < history.size(); ++e) {
+    seconds += history[e].seconds;
+    if (e > 0) out.images_per_s += history[e].images_per_s / double(history.size() - 1);
+  }
+  out.allreduce_share = seconds > 0 ? trainer.allreduce_seconds() / seconds : 0;
+  return out;
+}
+
+// One rank of the --nproc job (RANK set by run_scaling): one thread; rank 0 writes its figures to
+// MIXNAS_BENCH_RESULT.
+int run_rank(const Args& args) {
+  search::dist::init(search::dist::Environment::from_process());
+  WorkDir work("rank" + std::string(std::getenv("RANK")) + "_");
+  const Scaling s = train_timed(args, load_splits(args.data), 1, work.path / "run");
+  if (search::dist::is_main()) {
+    std::ofstream(std::getenv("MIXNAS_BENCH_RESULT")) << s.images_per_s << ' ' << s.allreduce_share;
+  }
+  return 0;
+}
+
+// This program again as rank `rank` of `nproc` (the job's rendezvous on 127.0.0.1:port).
+pid_t start_rank(const Args& args, int rank, int port, const std::string& result) {
+  const pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  ::setenv("RANK", std::to_string(rank).c_str(), 1);
+  ::setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
+  ::setenv("WORLD_SIZE", std::to_string(args.nproc).c_str(), 1);
+  ::setenv("LOCAL_WORLD_SIZE", std::to_string(args.nproc).c_str(), 1);
+  ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+  ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+  ::setenv("MIXNAS_BENCH_RESULT", result.c_str(), 1);
+  const std::string rounds = std::to_string(args.rounds);
+  ::execl("/proc/self/exe", "mixnas-bench-train", "--data", args.data.c_str(), "--rounds",
+          rounds.c_str(), static_cast<char*>(nullptr));
+  ::_exit(127);
+}
+
+int run_scaling(Args args) {
+  WorkDir work("");
+  args.data = dataset_yaml(args, work.path);
+  std::printf(
+      "mixnas-bench-train --nproc %d: yolov8-pico, nc=10, %dx%d, global batch %d, %d "
+      "measured rounds, load average %s\n",
+      args.nproc, kImgsz, kImgsz, kBatch, args.rounds, load_average().c_str());
+  const std::string result = (work.path / "result.txt").string();
+  const int port = 29400 + static_cast<int>(::getpid() % 500);
+  std::vector<pid_t> ranks;
+  for (int r = 0; r < args.nproc; ++r) ranks.push_back(start_rank(args, r, port, result));
+  for (pid_t p : ranks) {
+    int status = 0;
+    ::waitpid(p, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw Error("a rank of the job failed");
+  }
+  Scaling job;
+  std::ifstream(result) >> job.images_per_s >> job.allreduce_share;
+  std::printf("%d processes x 1 thread   %8.1f img/s (all-reduce %.1f%% of the time)\n", args.nproc,
+              job.images_per_s, 100 * job.allreduce_share);
+  std::fflush(stdout);
+  const Scaling single = train_timed(args, load_splits(args.data), args.nproc, work.path / "one");
+  std::printf("1 process x %d threads   %8.1f img/s\n", args.nproc, single.images_per_s);
+  std::printf("DISTRIBUTED scaling_2proc=%.3f allreduce_share=%.3f\n",
+              job.images_per_s / single.images_per_s, job.allreduce_share);
+  return 0;
+}
+
+int run(const Args& args) {
+  // As the Trainer does (threads 0 = every core): both loops run with this many LibTorch threads.
+  search::set_torch_threads(args.threads);
+  const int threads = torch::get_num_threads();
+  WorkDir work("");
+  const std::string yaml = dataset_yaml(args, work.path);
+  const Splits splits = load_splits(yaml);
+  const data::DetectionSplit& train = splits.train;
+  const data::DetectionSplit& val = splits.val;
   std::printf(
       "mixnas-bench-train: yolov8-pico, nc=10, %dx%d, batch %d, fp32, %d torch threads, "
       "%zu train images per epoch, %d measured rounds, load average %s\n",
@@ -195,7 +299,7 @@ int run(const Args& args) {
   BareLoop bare(load_batches(train));
   std::vector<double> bare_rates;
   search::Trainer trainer(make_model(), train, val, trainer_options(1 + args.rounds, threads),
-                          (work / "run").string());
+                          (work.path / "run").string());
   trainer.on_epoch_end([&](const search::EpochRecord& rec) {
     bare_rates.push_back(bare.pass());
     std::printf("round %d  mixnas %7.1f img/s  bare %7.1f img/s%s\n", rec.epoch - 1,
@@ -226,7 +330,9 @@ int run(const Args& args) {
 int main(int argc, char** argv) {
   try {
     log::set_level(log::Level::kWarn);
-    return run(parse_args(argc, argv));
+    const Args args = parse_args(argc, argv);
+    if (std::getenv("RANK")) return run_rank(args);
+    return args.nproc > 1 ? run_scaling(args) : run(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mixnas-bench-train: %s\n", e.what());
     return 1;

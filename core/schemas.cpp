@@ -30,7 +30,12 @@ void add_model_data_keys(Schema& s) {
 
 void add_train_keys(Schema& s, const std::string& p) {
   s.add(p + ".epochs", Type::kInt, "30", "Training epochs.")
-      .add(p + ".batch", Type::kInt, "16", "Images per batch.")
+      .add(p + ".batch", Type::kInt, "16",
+           "Images per batch (the global batch: shared by the processes of --nproc).")
+      .add(p + ".micro_batch", Type::kInt, "0",
+           "Images per micro-batch: BN statistics and the loss are computed per micro-batch, the "
+           "gradients summed over the batch; set it to make results independent of the number of "
+           "processes (0 = each process's whole share; docs/distributed.md).")
       .add(p + ".optimizer", Type::kString, "AdamW", "Optimizer.", {"SGD", "AdamW"})
       .add(p + ".lr0", Type::kFloat, "0.002", "Initial learning rate (after warm-up).")
       .add(p + ".lrf", Type::kFloat, "0.01", "Final learning rate as a fraction of lr0.")
@@ -110,7 +115,11 @@ const Schema& search_schema() {
              "Fraction of the train split used (search, finetune and baselines), for quick runs.")
         .add("search.epochs", Type::kInt, "10", "Supernet epochs, warm-up included.")
         .add("search.batch", Type::kInt, "16",
-             "Images per supernet batch (weight and architecture steps).")
+             "Images per supernet batch (weight and architecture steps; the global batch, shared "
+             "by the processes of --nproc).")
+        .add("search.micro_batch", Type::kInt, "0",
+             "Images per micro-batch of the supernet steps (as train.micro_batch; "
+             "docs/distributed.md).")
         .add("search.lr0", Type::kFloat, "0.002",
              "AdamW learning rate of the supernet weights (cosine schedule to lr0 x finetune.lrf).")
         .add("search.finetune", Type::kBool, "true",

@@ -29,6 +29,12 @@ BatchLoader::BatchLoader(const DetectionSplit& split, LoaderOptions options)
   if (options_.prefetch < 1) options_.prefetch = 1;
   if (options_.aug.imgsz < 32) throw Error("loader: imgsz must be >= 32");
   if (split_.size() == 0) throw Error("loader: the split has no sample");
+  if (options_.shards < 1 || options_.shard < 0 || options_.shard >= options_.shards ||
+      options_.batch_size % options_.shards != 0) {
+    throw Error("loader: batch size " + std::to_string(options_.batch_size) +
+                " cannot be shared by " + std::to_string(options_.shards) +
+                " ranks (it must be a multiple of the number of processes)");
+  }
 }
 
 BatchLoader::~BatchLoader() {
@@ -121,8 +127,10 @@ void BatchLoader::worker_loop() {
 }
 
 Batch BatchLoader::build_batch(int64_t b) const {
-  const size_t begin = static_cast<size_t>(b) * options_.batch_size;
-  const size_t end = std::min(split_.size(), begin + options_.batch_size);
+  const size_t share = static_cast<size_t>(options_.batch_size / options_.shards);
+  const size_t begin = std::min(
+      split_.size(), static_cast<size_t>(b) * options_.batch_size + options_.shard * share);
+  const size_t end = std::min(split_.size(), begin + share);
   const int S = options_.aug.imgsz;
   Batch batch;
   batch.index = b;
@@ -151,6 +159,35 @@ Batch BatchLoader::build_batch(int64_t b) const {
     }
   }
   return batch;
+}
+
+std::vector<Batch> split_batch(const Batch& batch, int size) {
+  if (size < 1) throw Error("split_batch: micro-batch size must be >= 1");
+  std::vector<Batch> out;
+  const size_t image_bytes = static_cast<size_t>(batch.channels) * batch.height * batch.width;
+  for (int first = 0; first < batch.size; first += size) {
+    Batch m;
+    m.index = batch.index;
+    m.size = std::min(size, batch.size - first);
+    m.channels = batch.channels;
+    m.height = batch.height;
+    m.width = batch.width;
+    const auto pixels = batch.images.begin() + static_cast<std::ptrdiff_t>(first * image_bytes);
+    m.images.assign(pixels, pixels + static_cast<std::ptrdiff_t>(m.size * image_bytes));
+    for (size_t t = 0; t + 6 <= batch.targets.size(); t += 6) {
+      const int i = static_cast<int>(batch.targets[t]);
+      if (i < first || i >= first + m.size) continue;
+      m.targets.push_back(static_cast<float>(i - first));
+      m.targets.insert(m.targets.end(), batch.targets.begin() + t + 1,
+                       batch.targets.begin() + t + 6);
+    }
+    m.sample_indices.assign(batch.sample_indices.begin() + first,
+                            batch.sample_indices.begin() + first + m.size);
+    if (!batch.letterbox.empty())
+      m.letterbox.assign(batch.letterbox.begin() + first, batch.letterbox.begin() + first + m.size);
+    out.push_back(std::move(m));
+  }
+  return out;
 }
 
 bool BatchLoader::next(Batch* batch) {

@@ -25,6 +25,11 @@ struct LoaderOptions {
   bool cache = false;   // decoded images from ImageCache::process() (config key `cache: ram`)
   uint64_t seed = 0;
   AugmentOptions aug;
+  // Data-parallel jobs: every batch is share `shard` of `shards` equal contiguous parts of the
+  // global batch of batch_size images (the last batch of an epoch may leave a share empty). Every
+  // rank then counts the same batches, and sample i of the epoch is augmented the same way
+  // whichever rank builds it.
+  int shard = 0, shards = 1;
 };
 
 struct Batch {
@@ -39,6 +44,10 @@ struct Batch {
   // The images as float NCHW in 0..1.
   std::vector<float> images_float() const;
 };
+
+// `batch` cut into micro-batches of `size` images, in order (the last may be smaller; an empty
+// batch gives none). Targets keep their boxes with batch indices renumbered.
+std::vector<Batch> split_batch(const Batch& batch, int size);
 
 class BatchLoader {
  public:

@@ -9,6 +9,8 @@ PACKAGES=(
   g++-aarch64-linux-gnu gcc-aarch64-linux-gnu qemu-user
   # libraries
   libtorch-dev libeigen3-dev libyaml-cpp-dev libcli11-dev catch2 libomp-dev
+  # headers of c10d's Gloo process group (data-parallel jobs, docs/distributed.md)
+  libgloo-dev
   libflatbuffers-dev flatbuffers-compiler libcpp-httplib-dev nlohmann-json3-dev
   libbenchmark-dev libstb-dev libonnx-dev libprotobuf-dev protobuf-compiler
   # TLS of the agent and its client (OpenSSL is called directly for certificate pinning); the

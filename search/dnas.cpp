@@ -18,10 +18,12 @@
 #include "core/text.h"
 #include "core/version.h"
 #include "datasets/loader.h"
+#include "datasets/rng.h"
 #include "datasets/torch_batch.h"
 #include "deploy/export/export.h"
 #include "deploy/runtime/version.h"
 #include "search/cost.h"
+#include "search/distributed.h"
 #include "search/lut.h"
 #include "search/report.h"
 #include "supernet/loss.h"
@@ -38,6 +40,7 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   o.epochs = static_cast<int>(cfg.get_int("search.epochs"));
   o.warmup_epochs = static_cast<int>(cfg.get_int("search.warmup_epochs"));
   o.batch = static_cast<int>(cfg.get_int("search.batch"));
+  o.micro_batch = static_cast<int>(cfg.get_int("search.micro_batch"));
   o.lr0 = cfg.get_float("search.lr0");
   o.arch_split = cfg.get_float("search.arch_split");
   o.arch_lr = cfg.get_float("search.arch_lr");
@@ -73,6 +76,7 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
          "must be at least 0 and below search.epochs (architecture steps run after the warm-up)");
   }
   if (o.batch < 1) fail("search.batch", "must be at least 1");
+  if (o.micro_batch < 0) fail("search.micro_batch", "must be 0 or more");
   if (!(o.lr0 > 0)) fail("search.lr0", "must be positive");
   if (!(o.arch_split > 0 && o.arch_split < 1)) fail("search.arch_split", "must be in (0, 1)");
   if (!(o.arch_lr > 0)) fail("search.arch_lr", "must be positive");
@@ -136,6 +140,8 @@ struct SupernetSearch::State {
   std::unique_ptr<sn::DetectionLoss> loss;
   std::unique_ptr<data::BatchLoader> weight_loader, arch_loader;
   std::vector<torch::Tensor> arch, others;
+  std::unique_ptr<dist::GradientSum> weight_grads, arch_grads;
+  int micro_batch = 0;  // images per micro-batch on this rank
   int64_t iteration = 0;
 };
 
@@ -149,6 +155,8 @@ data::LoaderOptions search_loader_options(const SearchOptions& o, bool mosaic) {
   lo.augment = true;
   lo.seed = o.train.seed;
   lo.cache = o.train.cache;
+  lo.shard = dist::rank();
+  lo.shards = dist::world_size();
   lo.aug.imgsz = o.train.imgsz;
   lo.aug.mosaic = mosaic && o.train.mosaic > 0;
   lo.aug.mosaic_prob = o.train.mosaic;
@@ -171,6 +179,23 @@ std::unique_ptr<sn::DetectionLoss> loss_for(const sn::YoloModel& model, const Tr
   lo.cls = o.cls;
   lo.dfl = o.dfl;
   return sn::make_v8_loss(model->nc(), model->strides(), lo);
+}
+
+// The Gumbel noise of one micro-batch's forward comes from a generator seeded by the step, the
+// micro-batch's index in the global batch and the kind of step: the same draws whichever rank
+// computes that micro-batch, and however many ranks there are.
+constexpr uint64_t kNoiseStream = 0x474d42ULL;
+enum class StepKind : uint64_t { kWeight = 1, kArch = 2 };
+void seed_noise(uint64_t seed, int64_t step, int64_t micro, StepKind kind) {
+  data::Rng rng = data::Rng::derive(seed ^ kNoiseStream, static_cast<uint64_t>(step),
+                                    static_cast<uint64_t>(micro), static_cast<uint64_t>(kind));
+  torch::manual_seed(rng.next());
+}
+
+// Images in batch `index` of an epoch over `split_size` images (the last batch may be short).
+double global_batch_images(size_t split_size, int batch, int64_t index) {
+  const int64_t left = static_cast<int64_t>(split_size) - index * batch;
+  return static_cast<double>(std::max<int64_t>(1, std::min<int64_t>(batch, left)));
 }
 
 void set_requires_grad(const std::vector<torch::Tensor>& ts, bool value) {
@@ -267,6 +292,10 @@ SupernetSearch::SupernetSearch(sn::YoloModel supernet, const data::DetectionSpli
   wg.emplace_back(quant, wopt(0.0));
   s.weight_opt =
       std::make_unique<torch::optim::AdamW>(wg, torch::optim::AdamWOptions(options_.lr0));
+  s.micro_batch =
+      dist::micro_batch_size(options_.batch, options_.micro_batch, "search.micro_batch");
+  s.weight_grads = std::make_unique<dist::GradientSum>(s.others);
+  s.arch_grads = std::make_unique<dist::GradientSum>(s.arch);
   s.arch_opt = std::make_unique<torch::optim::Adam>(
       s.arch, torch::optim::AdamOptions(options_.arch_lr).betas({0.5, 0.999}).weight_decay(0.0));
 }
@@ -308,17 +337,33 @@ double SupernetSearch::weight_step(const data::Batch& batch, double lr) {
         .lr(g == 2 ? lr * kQuantLrScale : lr);
   }
   set_requires_grad(s.arch, false);
-  data::TensorBatch tb = data::to_tensors(batch);
-  auto raw = model_->forward_raw(tb.images);
-  auto items = s.loss->compute(raw, tb.targets, batch.height, batch.width);
   s.weight_opt->zero_grad();
-  items.total.backward();
+  double loss = 0;
+  int64_t local = 0;
+  const std::vector<data::Batch> micro_batches = data::split_batch(batch, s.micro_batch);
+  if (s.iteration == 0) {
+    dist::initialise_like_one_process(*model_, [&] {
+      seed_noise(options_.train.seed, 0, 0, StepKind::kWeight);
+      model_->forward_raw(data::to_tensors(micro_batches.at(0)).images);
+    });
+  }
+  for (const data::Batch& micro : micro_batches) {
+    seed_noise(options_.train.seed, s.iteration,
+               dist::global_micro_index(options_.batch, s.micro_batch, local++), StepKind::kWeight);
+    data::TensorBatch tb = data::to_tensors(micro);
+    auto raw = model_->forward_raw(tb.images);
+    auto items = s.loss->compute(raw, tb.targets, micro.height, micro.width);
+    items.total.backward();
+    s.weight_grads->accumulate();
+    loss += items.total.item<double>();
+  }
+  s.weight_grads->reduce();
   clip_grad_norm(s.others, 10.0);
   s.weight_opt->step();
   project_quantizer_steps(model_);
   set_requires_grad(s.arch, true);
   ++s.iteration;
-  return items.total.item<double>();
+  return loss;
 }
 
 // Architecture step: weights frozen; detection loss on held-out images plus the cost.
@@ -330,26 +375,41 @@ SupernetSearch::ArchStep SupernetSearch::arch_step(int epoch, int& arch_round) {
     s.arch_loader->next(&ab);
   }
   set_requires_grad(s.others, false);
-  data::TensorBatch atb = data::to_tensors(ab);
-  auto araw = model_->forward_raw(atb.images);
-  auto aitems = s.loss->compute(araw, atb.targets, ab.height, ab.width);
+  s.arch_opt->zero_grad();
+  ArchStep out;
+  // The detection loss per image of the global batch (the loss functions scale by the batch size,
+  // as ultralytics' do), so that the lambdas weigh the cost terms the same for any search.batch.
+  const double images = global_batch_images(arch_split_.size(), options_.batch, ab.index);
+  int64_t local = 0;
+  for (const data::Batch& micro : data::split_batch(ab, s.micro_batch)) {
+    seed_noise(options_.train.seed, s.iteration,
+               dist::global_micro_index(options_.batch, s.micro_batch, local++), StepKind::kArch);
+    data::TensorBatch tb = data::to_tensors(micro);
+    auto raw = model_->forward_raw(tb.images);
+    auto items = s.loss->compute(raw, tb.targets, micro.height, micro.width);
+    torch::Tensor detection = items.total.to(torch::kFloat64) / images;
+    detection.backward();
+    s.arch_grads->accumulate();
+    out.detection_loss += detection.item<double>();
+  }
+  s.arch_grads->reduce();
+  // The cost terms depend on the logits alone: every rank adds the same gradient after the sum.
   torch::Tensor lat = cost_.expected_latency_ms(model_);
   torch::Tensor mem = cost_.expected_memory_bytes(model_);
-  // The detection loss per image (the loss functions scale by the batch size, as ultralytics'
-  // do), so that the lambdas weigh the cost terms the same for any search.batch.
-  torch::Tensor total = aitems.total.to(torch::kFloat64) /
-                        static_cast<double>(std::max<int64_t>(1, atb.images.size(0)));
+  torch::Tensor cost = torch::zeros({}, torch::kFloat64);
   if (options_.lambda_latency > 0) {
-    total = total + options_.lambda_latency * cost_shape(options_.shape, lat / target_latency_ms_);
+    cost = cost + options_.lambda_latency * cost_shape(options_.shape, lat / target_latency_ms_);
   }
   if (options_.lambda_memory > 0) {
-    total = total + options_.lambda_memory * cost_shape(options_.shape, mem / target_memory_bytes_);
+    cost = cost + options_.lambda_memory * cost_shape(options_.shape, mem / target_memory_bytes_);
   }
-  s.arch_opt->zero_grad();
-  total.backward();
+  if (cost.requires_grad()) cost.backward();
   s.arch_opt->step();
   set_requires_grad(s.others, true);
-  return {total.item<double>(), lat.item<double>(), mem.item<double>()};
+  out.cost = cost.item<double>();
+  out.latency_ms = lat.item<double>();
+  out.memory_bytes = mem.item<double>();
+  return out;
 }
 
 // The record's costs after the epoch: expected under the probabilities, and of the argmax.
@@ -392,7 +452,7 @@ void SupernetSearch::run_epoch(int epoch, SearchEpoch& rec) {
                         "/" + std::to_string(options_.epochs),
                     nb, "batch");
   data::Batch batch;
-  double sum_w = 0, sum_a = 0;
+  double sum_w = 0, sum_a_detection = 0, sum_a_cost = 0;
   int64_t nw = 0, na = 0;
   ArchStep last;
   auto t0 = Clock::now();
@@ -404,7 +464,8 @@ void SupernetSearch::run_epoch(int epoch, SearchEpoch& rec) {
     ++nw;
     if (arch_phase && nw % every == 0) {
       last = arch_step(epoch, arch_round);
-      sum_a += last.loss;
+      sum_a_detection += last.detection_loss;
+      sum_a_cost += last.cost;
       ++na;
     }
     std::string post = "loss=" + fmt("%.3f", sum_w / static_cast<double>(nw));
@@ -415,9 +476,12 @@ void SupernetSearch::run_epoch(int epoch, SearchEpoch& rec) {
     progress.advance();
   }
   progress.finish();
+  // The losses over every rank's micro-batches (the cost terms are the same on every rank).
+  torch::Tensor sums = torch::tensor({sum_w, sum_a_detection}, torch::kFloat64);
+  dist::all_reduce_sum(sums, "the all-reduce of the epoch's losses");
   rec.epoch = epoch + 1;
-  rec.weight_loss = nw ? sum_w / static_cast<double>(nw) : 0;
-  rec.arch_loss = na ? sum_a / static_cast<double>(na) : 0;
+  rec.weight_loss = nw ? sums[0].item<double>() / static_cast<double>(nw) : 0;
+  rec.arch_loss = na ? (sums[1].item<double>() + sum_a_cost) / static_cast<double>(na) : 0;
   close_record(rec);
   rec.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
 }
@@ -581,7 +645,8 @@ void SupernetSearch::start_from() {
 }
 
 void SupernetSearch::fit(bool resume) {
-  fs::create_directories(fs::path(run_dir_) / "weights");
+  const bool main = dist::is_main();  // the rank that writes (docs/distributed.md)
+  if (main) fs::create_directories(fs::path(run_dir_) / "weights");
   const std::string results = (fs::path(run_dir_) / "results.csv").string();
   const std::string probs = (fs::path(run_dir_) / "probs.csv").string();
   int start = 0;
@@ -601,7 +666,9 @@ void SupernetSearch::fit(bool resume) {
     start_if_due(0);
     probs_csv_ = "epoch,site,kind,candidate,probability\n" + probability_rows(0, model_);
   }
+  dist::broadcast_module(*model_);
   auto write_logs = [&] {
+    if (!main) return;
     std::string r = kResultsHeader;
     for (const auto& e : history_) r += results_row(e);
     write_file_atomic(results, r);
@@ -611,11 +678,12 @@ void SupernetSearch::fit(bool resume) {
   for (int epoch = start; epoch < options_.epochs; ++epoch) {
     SearchEpoch rec;
     run_epoch(epoch, rec);
+    dist::average_buffers(*model_);
     history_.push_back(rec);
     start_if_due(epoch + 1);
     probs_csv_ += probability_rows(epoch + 1, model_);
     // Checkpoint first: the logs never list an epoch the checkpoint does not hold.
-    save_checkpoint(epoch + 1);
+    if (main) save_checkpoint(epoch + 1);
     write_logs();
     if (callback_) callback_(rec);
   }

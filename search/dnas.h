@@ -27,7 +27,8 @@ struct SearchOptions {
   std::string strategy = "dnas";  // dnas | uniform
   int epochs = 10;
   int warmup_epochs = 3;
-  int batch = 16;
+  int batch = 16;       // the global batch, over all processes
+  int micro_batch = 0;  // 0: each process's whole share (docs/distributed.md)
   double lr0 = 0.002;
   double arch_split = 0.2;
   double arch_lr = 0.01;
@@ -105,7 +106,8 @@ class SupernetSearch {
   double set_epoch_mode(int epoch);
   double weight_step(const data::Batch& batch, double lr);
   struct ArchStep {
-    double loss = 0, latency_ms = 0, memory_bytes = 0;
+    double detection_loss = 0;  // this rank's share
+    double cost = 0, latency_ms = 0, memory_bytes = 0;
   };
   ArchStep arch_step(int epoch, int& arch_round);
   void close_record(SearchEpoch& rec) const;

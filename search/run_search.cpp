@@ -15,6 +15,7 @@
 #include "datasets/dataset.h"
 #include "deploy/export/export.h"
 #include "search/cost.h"
+#include "search/distributed.h"
 #include "search/lut.h"
 #include "search/report.h"
 #include "search/strategy.h"
@@ -107,7 +108,16 @@ eval::LatencyTable prepare_search_table(Supernet& net, const CostModel& cost,
   lr.seed = o.train.seed;
   lr.imgsz = o.train.imgsz;
   lr.reuse_run_copy = resume;
-  return prepare_table(net.model, cost, evaluator, lr);
+  // Measured once, by rank 0; the other ranks read its run copy (docs/distributed.md).
+  if (!dist::is_main()) {
+    dist::barrier("waiting for rank 0's latency table");
+    eval::LatencyTable table = eval::LatencyTable::load(lr.run_copy);
+    table.use_calibration(lr.model_key);
+    return table;
+  }
+  eval::LatencyTable table = prepare_table(net.model, cost, evaluator, lr);
+  dist::barrier("handing out the latency table");
+  return table;
 }
 
 // ------------------------------------------------------------------ phase: prune
@@ -213,6 +223,7 @@ Figures train_export_measure(const TrainJob& job, const SearchContext& ctx,
   log::info(job.name, ": training into ", job.dir, started && ctx.resume ? " (resuming)" : "");
   Trainer trainer(job.model, ctx.train, ctx.val, job.options, job.dir);
   trainer.fit(ctx.resume && started);
+  if (!dist::is_main()) return f;  // rank 0 exports and measures
   EpochRecord best = best_record(trainer.history());
   f.map50 = best.map50;
   f.map50_95 = best.map50_95;
@@ -239,8 +250,9 @@ std::optional<Figures> finetune_found(const SearchResult& result, const SearchCo
                ctx.run_dir, true};
   Figures f = train_export_measure(job, ctx, class_names);
   f.predicted_ms = a.predicted_latency_ms;
-  write_file_atomic(in_run(ctx.run_dir, "weights/best.pt"),
-                    read_file(in_run(ctx.run_dir, "finetune/weights/best.pt")));
+  if (dist::is_main())
+    write_file_atomic(in_run(ctx.run_dir, "weights/best.pt"),
+                      read_file(in_run(ctx.run_dir, "finetune/weights/best.pt")));
   return f;
 }
 
@@ -462,7 +474,7 @@ nlohmann::json run_search(const config::Config& cfg, eval::Evaluator& evaluator,
   nlohmann::json summary = search_summary(ctx, strategy->name(), pruned);
   if (!o.finetune) {
     summary["searched_arch"] = in_run(run_dir, "arch.yaml");
-    write_file_atomic(in_run(run_dir, "summary.json"), summary.dump(2) + "\n");
+    if (dist::is_main()) write_file_atomic(in_run(run_dir, "summary.json"), summary.dump(2) + "\n");
     return summary;
   }
 
@@ -470,6 +482,8 @@ nlohmann::json run_search(const config::Config& cfg, eval::Evaluator& evaluator,
   std::optional<Figures> searched = finetune_found(result, ctx, names);
   std::vector<Figures> baselines =
       train_baselines(*strategy, ctx, searched ? searched->choices : sn::ArchChoices{}, names);
+  // Measuring, checking the table and the report are rank 0's alone.
+  if (!dist::is_main()) return summary;
   std::vector<Figures*> all;
   if (searched) all.push_back(&*searched);
   for (auto& b : baselines) all.push_back(&b);

@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/text.h"
 #include "search/cost.h"
+#include "search/distributed.h"
 
 namespace mixnas::search {
 namespace fs = std::filesystem;
@@ -38,7 +39,7 @@ class DnasStrategy final : public SearchStrategy {
     found.predicted_latency_ms = ctx.cost.latency_ms(found.choices);
     found.predicted_memory_bytes = ctx.cost.memory_bytes(found.choices);
     const std::string arch_yaml = (fs::path(ctx.run_dir) / "arch.yaml").string();
-    sn::write_arch_yaml(arch_yaml, ctx.supernet, found.choices);
+    if (dist::is_main()) sn::write_arch_yaml(arch_yaml, ctx.supernet, found.choices);
     log::info("derived architecture: ", arch_yaml, " (predicted ",
               fmt("%.3f", found.predicted_latency_ms), " ms)");
     if (o.finetune) found.model = sn::derive_model(ctx.supernet, found.choices);

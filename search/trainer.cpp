@@ -16,6 +16,7 @@
 #include "datasets/image_cache.h"
 #include "datasets/loader.h"
 #include "datasets/torch_batch.h"
+#include "search/distributed.h"
 #include "supernet/loss.h"
 
 namespace mixnas::search {
@@ -23,7 +24,9 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 void set_torch_threads(int threads) {
-  const int n = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
+  // threads: 0 shares the cores between the processes of this machine.
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  const int n = threads > 0 ? threads : std::max(1, cores / dist::local_world_size());
   if (n > 0 && torch::get_num_threads() != n) torch::set_num_threads(n);
 }
 
@@ -44,6 +47,7 @@ TrainOptions TrainOptions::from_config(const config::Config& cfg, const std::str
   TrainOptions o;
   o.epochs = static_cast<int>(cfg.get_int(s + ".epochs"));
   o.batch = static_cast<int>(cfg.get_int(s + ".batch"));
+  o.micro_batch = static_cast<int>(cfg.get_int(s + ".micro_batch"));
   o.imgsz = static_cast<int>(cfg.get_int("imgsz"));
   o.optimizer = cfg.get_string(s + ".optimizer");
   o.lr0 = cfg.get_float(s + ".lr0");
@@ -86,6 +90,7 @@ TrainOptions TrainOptions::from_config(const config::Config& cfg, const std::str
   positive(s + ".batch", o.batch);
   positive("imgsz", o.imgsz);
   positive(s + ".lr0", o.lr0);
+  if (o.micro_batch < 0) throw Error(cfg.where(s + ".micro_batch").str() + ": must be 0 or more");
   if (o.imgsz % 32 != 0) {
     throw Error(cfg.where("imgsz").str() +
                 ": 'imgsz' must be a multiple of 32 (the largest stride)");
@@ -114,6 +119,8 @@ data::LoaderOptions loader_options(const TrainOptions& o, bool train) {
   lo.seed = o.seed;
   lo.cache = o.cache;
   if (train) {
+    lo.shard = dist::rank();
+    lo.shards = dist::world_size();
     lo.aug.imgsz = o.imgsz;
     lo.aug.mosaic = o.mosaic > 0;
     lo.aug.mosaic_prob = o.mosaic;
@@ -296,6 +303,8 @@ struct Trainer::State {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::unique_ptr<supernet::DetectionLoss> loss;
   std::unique_ptr<data::BatchLoader> loader;
+  std::unique_ptr<dist::GradientSum> grads;
+  int micro_batch = 0;  // images per micro-batch on this rank
   supernet::YoloModel ema{nullptr};
   int64_t ema_updates = 0;
   int64_t iteration = 0;  // optimizer steps so far
@@ -322,6 +331,7 @@ Trainer::Trainer(supernet::YoloModel model, const data::DetectionSplit& train,
   State& s = *state_;
   s.qat = options_.qat && supernet::has_quantized_sites(model_);
   s.loss = make_loss_for(model_, options_);
+  s.micro_batch = dist::micro_batch_size(options_.batch, options_.micro_batch, "micro_batch");
   s.loader = std::make_unique<data::BatchLoader>(train_, loader_options(options_, true));
 
   // Groups as ultralytics: 0 = norm weights (no decay), 1 = conv weights (decay), 2 = biases (no
@@ -380,6 +390,7 @@ Trainer::Trainer(supernet::YoloModel model, const data::DetectionSplit& train,
     s.optimizer =
         std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(options_.lr0));
   }
+  s.grads = std::make_unique<dist::GradientSum>(model_->parameters());
   s.group_lr = {options_.lr0, options_.lr0, options_.lr0, options_.lr0 * kQuantLrScale};
   s.group_bias = {false, false, true, false};
 
@@ -463,8 +474,8 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
   Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options_.epochs),
                     nb, "batch");
   data::Batch batch;
-  double sum_box = 0, sum_cls = 0, sum_dfl = 0;
-  int64_t seen = 0, images = 0;
+  StepLoss sums;
+  int64_t images = 0;
   // Tensors are looked up once per epoch, not per step (hundreds of small tensors).
   const std::vector<torch::Tensor> params = model_->parameters();
   const EmaPairs ema_pairs = s.ema ? ema_pairs_of(s.ema, model_) : EmaPairs{};
@@ -491,11 +502,8 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
         static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(lr);
       }
     }
-    data::TensorBatch tb = data::to_tensors(batch);
-    std::vector<torch::Tensor> raw = model_->forward_raw(tb.images);
-    supernet::LossItems items = s.loss->compute(raw, tb.targets, batch.height, batch.width);
     s.optimizer->zero_grad();
-    items.total.backward();
+    const StepLoss step = backward_batch(batch);
     clip_grad_norm(params, 10.0);
     s.optimizer->step();
     project_quantizer_steps(model_);
@@ -505,23 +513,27 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
       double d = 0.9999 * (1.0 - std::exp(-static_cast<double>(s.ema_updates) / 2000.0));
       update_ema(ema_pairs, d);
     }
-    sum_box += items.box.item<double>();
-    sum_cls += items.cls.item<double>();
-    sum_dfl += items.third.item<double>();
-    ++seen;
+    sums += step;
     images += batch.size;
     char post[128];
-    std::snprintf(post, sizeof post, "box=%.3f cls=%.3f dfl=%.3f", sum_box / seen, sum_cls / seen,
-                  sum_dfl / seen);
+    std::snprintf(post, sizeof post, "box=%.3f cls=%.3f dfl=%.3f", sums.box / sums.micro_batches,
+                  sums.cls / sums.micro_batches, sums.dfl / sums.micro_batches);
     progress.set_postfix(post);
     progress.advance();
   }
   progress.finish();
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  // The epoch's losses over every rank's micro-batches, and its images.
+  torch::Tensor totals =
+      torch::tensor({sums.box, sums.cls, sums.dfl, sums.micro_batches, static_cast<double>(images)},
+                    torch::kFloat64);
+  dist::all_reduce_sum(totals, "the all-reduce of the epoch's losses");
+  const double* t = totals.data_ptr<double>();
   rec.epoch = epoch + 1;
-  rec.box_loss = seen ? sum_box / seen : 0;
-  rec.cls_loss = seen ? sum_cls / seen : 0;
-  rec.dfl_loss = seen ? sum_dfl / seen : 0;
+  rec.box_loss = t[3] > 0 ? t[0] / t[3] : 0;
+  rec.cls_loss = t[3] > 0 ? t[1] / t[3] : 0;
+  rec.dfl_loss = t[3] > 0 ? t[2] / t[3] : 0;
+  images = static_cast<int64_t>(t[4]);
   auto& groups = s.optimizer->param_groups();
   auto lr_of = [&](size_t g) {
     if (options_.optimizer == "SGD")
@@ -535,8 +547,47 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
   rec.images_per_s = secs > 0 ? static_cast<double>(images) / secs : 0;
 }
 
+Trainer::StepLoss& Trainer::StepLoss::operator+=(const StepLoss& o) {
+  box += o.box;
+  cls += o.cls;
+  dfl += o.dfl;
+  micro_batches += o.micro_batches;
+  return *this;
+}
+
+// This rank's share of the global batch, micro-batch by micro-batch; the gradients summed over
+// every rank's micro-batches (docs/distributed.md). With one process and no micro_batch, one
+// forward and backward of the whole batch, as ever.
+Trainer::StepLoss Trainer::backward_batch(const data::Batch& batch) {
+  State& s = *state_;
+  StepLoss loss;
+  const std::vector<data::Batch> micro_batches = data::split_batch(batch, s.micro_batch);
+  if (s.iteration == 0) {
+    dist::initialise_like_one_process(
+        *model_, [&] { model_->forward_raw(data::to_tensors(micro_batches.at(0)).images); });
+  }
+  for (const data::Batch& micro : micro_batches) {
+    data::TensorBatch tb = data::to_tensors(micro);
+    std::vector<torch::Tensor> raw = model_->forward_raw(tb.images);
+    supernet::LossItems items = s.loss->compute(raw, tb.targets, micro.height, micro.width);
+    items.total.backward();
+    s.grads->accumulate();
+    loss.box += items.box.item<double>();
+    loss.cls += items.cls.item<double>();
+    loss.dfl += items.third.item<double>();
+    loss.micro_batches += 1;
+  }
+  s.grads->reduce();
+  return loss;
+}
+
+double Trainer::allreduce_seconds() const {
+  return state_->grads->reduce_seconds();
+}
+
 void Trainer::fit(bool resume) {
-  fs::create_directories(fs::path(run_dir_) / "weights");
+  const bool main = dist::is_main();  // the rank that validates and writes (docs/distributed.md)
+  if (main) fs::create_directories(fs::path(run_dir_) / "weights");
   std::string last = (fs::path(run_dir_) / "weights" / "last.pt").string();
   std::string best = (fs::path(run_dir_) / "weights" / "best.pt").string();
   int start = 0;
@@ -547,12 +598,16 @@ void Trainer::fit(bool resume) {
     start = load_checkpoint(last);
     log::info("resuming from ", last, " after epoch ", start, " of ", options_.epochs);
     // results.csv holds exactly the finished epochs.
-    std::string csv = (fs::path(run_dir_) / "results.csv").string();
-    fs::remove(csv);
-    for (const auto& r : history_) append_csv(r);
-  } else {
+    if (main) {
+      std::string csv = (fs::path(run_dir_) / "results.csv").string();
+      fs::remove(csv);
+      for (const auto& r : history_) append_csv(r);
+    }
+  } else if (main) {
     fs::remove(fs::path(run_dir_) / "results.csv");
   }
+  dist::broadcast_module(*model_);
+  if (state_->ema) dist::broadcast_module(*state_->ema);
   if (start >= options_.epochs) {
     log::info("training already finished (", start, " epochs)");
     return;
@@ -564,8 +619,12 @@ void Trainer::fit(bool resume) {
   for (int epoch = start; epoch < options_.epochs; ++epoch) {
     EpochRecord rec;
     train_epoch(epoch, rec);
+    dist::average_buffers(*model_);
+    if (state_->ema) dist::average_buffers(*state_->ema);
     bool last_epoch = epoch + 1 == options_.epochs;
-    if (last_epoch || (options_.val_every > 0 && (epoch + 1) % options_.val_every == 0)) {
+    bool validate_now =
+        last_epoch || (options_.val_every > 0 && (epoch + 1) % options_.val_every == 0);
+    if (main && validate_now) {
       if (state_->ema && state_->qat) state_->ema->set_fold_bn(epoch >= fold_epoch(options_));
       ValResult v = validate(eval_model(), val_, options_);
       rec.precision = v.coco.precision;
@@ -592,9 +651,11 @@ void Trainer::fit(bool resume) {
     bool is_best = deployable && fit > best_fitness_;
     if (is_best) best_fitness_ = fit;
     // Checkpoints first: results.csv never lists an epoch that last.pt does not hold.
-    save_checkpoint(last, epoch + 1);
-    if (is_best) save_checkpoint(best, epoch + 1);
-    append_csv(rec);
+    if (main) {
+      save_checkpoint(last, epoch + 1);
+      if (is_best) save_checkpoint(best, epoch + 1);
+      append_csv(rec);
+    }
     if (callback_) callback_(rec);
   }
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "datasets/dataset.h"
+#include "datasets/loader.h"
 #include "evaluators/coco_eval.h"
 #include "supernet/checkpoint.h"
 #include "supernet/model.h"
@@ -24,7 +25,8 @@ namespace mixnas::search {
 
 struct TrainOptions {
   int epochs = 30;
-  int batch = 16;
+  int batch = 16;       // the global batch, over all processes
+  int micro_batch = 0;  // 0: each process's whole share (docs/distributed.md)
   int imgsz = 160;
   std::string optimizer = "AdamW";
   double lr0 = 0.002, lrf = 0.01;
@@ -96,10 +98,18 @@ class Trainer {
   supernet::YoloModel& eval_model();
   const std::vector<EpochRecord>& history() const { return history_; }
   double best_fitness() const { return best_fitness_; }
+  // Seconds spent all-reducing gradients so far (0 in a job of one process).
+  double allreduce_seconds() const;
 
  private:
   struct State;
+  struct StepLoss {
+    double box = 0, cls = 0, dfl = 0, micro_batches = 0;
+    StepLoss& operator+=(const StepLoss& other);
+  };
   void train_epoch(int epoch, EpochRecord& rec);
+  // Forward and backward of one batch; leaves the step's gradients in the parameters.
+  StepLoss backward_batch(const data::Batch& batch);
   // The switch from float to quantized training: activation ranges observed on the first
   // kCalibrationImages train images (no augmentation), weight steps fitted, on the model and EMA.
   void calibrate_quantizers();

@@ -4,11 +4,13 @@
 #include <memory>
 
 #include "apps/mixnas/commands.h"
+#include "apps/mixnas/launch.h"
 #include "apps/mixnas/search_setup.h"
 #include "core/atomic_file.h"
 #include "core/log.h"
 #include "core/run_dir.h"
 #include "core/schemas.h"
+#include "search/distributed.h"
 #include "search/run_search.h"
 
 namespace mixnas::cli {
@@ -19,19 +21,24 @@ Runner add_search_command(CLI::App& app) {
       "search", "Run a search: supernet, derive, finetune, export, measure, baselines, report");
   auto words = std::make_shared<ConfigArgs>();
   auto resume = std::make_shared<bool>(false);
+  auto nproc = std::make_shared<int>(1);
   add_config_args(cmd, *words);
+  add_nproc_option(cmd, *nproc);
   cmd->add_flag("--resume", *resume,
                 "Continue runs/search/<name> where it stopped (search epoch, finetune, baselines)");
-  return [words, resume] {
+  return [words, resume, nproc] {
+    if (std::optional<int> launched = launch_or_join(*nproc)) return *launched;
     config::Config cfg = load_config_args(*words, config::search_schema());
     std::unique_ptr<eval::Evaluator> evaluator = evaluator_from_config(cfg);
+    const bool main = search::dist::is_main();
     std::string run =
-        make_run_dir("search", cfg.get_string("name"), *resume || cfg.get_bool("exist_ok"));
-    if (!*resume || !fs::exists(run + "/args.yaml"))
+        make_job_run_dir("search", cfg.get_string("name"), *resume || cfg.get_bool("exist_ok"));
+    if (main && (!*resume || !fs::exists(run + "/args.yaml")))
       write_file_atomic(run + "/args.yaml", cfg.to_yaml());
     log::info("search into ", run, ", latency measured on ", evaluator->device_id(), " (",
               evaluator->kind(), ")");
     nlohmann::json summary = search::run_search(cfg, *evaluator, run, *resume);
+    if (!main) return 0;
     if (summary.contains("searched")) {
       const auto& s = summary["searched"];
       std::printf("searched: mAP50-95=%.4f mAP50=%.4f latency=%.3f ms peak=%lld bytes\n",

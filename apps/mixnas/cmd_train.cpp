@@ -3,12 +3,14 @@
 #include <memory>
 
 #include "apps/mixnas/commands.h"
+#include "apps/mixnas/launch.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/run_dir.h"
 #include "core/schemas.h"
 #include "datasets/dataset.h"
+#include "search/distributed.h"
 #include "search/trainer.h"
 #include "supernet/model.h"
 
@@ -41,10 +43,13 @@ Runner add_train_command(CLI::App& app) {
       app.add_subcommand("train", "Train a fixed model (model YAML or arch.yaml) from a config");
   auto words = std::make_shared<ConfigArgs>();
   auto resume = std::make_shared<bool>(false);
+  auto nproc = std::make_shared<int>(1);
   add_config_args(cmd, *words);
+  add_nproc_option(cmd, *nproc);
   cmd->add_flag("--resume", *resume,
                 "Continue runs/train/<name> from weights/last.pt (after a crash or kill)");
-  return [words, resume] {
+  return [words, resume, nproc] {
+    if (std::optional<int> launched = launch_or_join(*nproc)) return *launched;
     config::Config cfg = load_config_args(*words, config::train_schema());
     search::TrainOptions options = search::TrainOptions::from_config(cfg, "train");
     data::DatasetConfig dataset = data::load_dataset_config(cfg.resolve_path("data"));
@@ -57,15 +62,16 @@ Runner add_train_command(CLI::App& app) {
     torch::manual_seed(static_cast<uint64_t>(cfg.get_int("seed")));
     search::set_torch_threads(options.threads);
     supernet::YoloModel model = build_fixed_model(cfg.resolve_path("model"), nc);
+    const bool main = search::dist::is_main();
     std::string run =
-        make_run_dir("train", cfg.get_string("name"), *resume || cfg.get_bool("exist_ok"));
-    if (!*resume) write_file_atomic(run + "/args.yaml", cfg.to_yaml());
+        make_job_run_dir("train", cfg.get_string("name"), *resume || cfg.get_bool("exist_ok"));
+    if (!*resume && main) write_file_atomic(run + "/args.yaml", cfg.to_yaml());
     log::info("training ", cfg.get_string("model"), " (", model->parameter_count(),
               " parameters) on ", dataset.yaml_path, " into ", run);
     search::Trainer trainer(model, train, val, options, run);
     trainer.fit(*resume);
     const auto& h = trainer.history();
-    if (!h.empty()) {
+    if (main && !h.empty()) {
       std::printf("results: %s/results.csv, weights: %s/weights/best.pt\n", run.c_str(),
                   run.c_str());
       std::printf("final mAP50=%.4f mAP50-95=%.4f best_fitness=%.4f\n", h.back().map50,

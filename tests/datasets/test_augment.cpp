@@ -332,6 +332,56 @@ TEST_CASE("loader: same batches for any thread count, new ones each epoch", "[lo
   CHECK(BatchLoader(split, o).batches_per_epoch() == 3);
 }
 
+TEST_CASE("loader: the shards of a global batch, cut into micro-batches, are the batch",
+          "[loader]") {
+  TinySet set;
+  auto split = DetectionSplit::load(set.config, "train", {false, 1});
+  LoaderOptions o;
+  o.batch_size = 4;  // 10 = 4 + 4 + 2: the last batch leaves rank 1 of 2 an empty share
+  o.aug.imgsz = 64;
+  o.seed = 5;
+  o.workers = 2;
+  BatchLoader whole(split, o);
+  auto all = epoch_batches(whole, 1);
+  std::vector<std::vector<Batch>> ranks;
+  for (int r = 0; r < 2; ++r) {
+    o.shard = r;
+    o.shards = 2;
+    BatchLoader shard(split, o);
+    CHECK(shard.batches_per_epoch() == whole.batches_per_epoch());
+    ranks.push_back(epoch_batches(shard, 1));
+  }
+  REQUIRE(all.size() == 3);
+  CHECK(ranks[1][2].size == 0);
+  for (size_t b = 0; b < all.size(); ++b) {
+    // The micro-batches of size 1 of both ranks, in rank order, rebuild the global batch.
+    std::vector<uint8_t> images;
+    std::vector<float> targets;
+    std::vector<size_t> samples;
+    int first = 0;
+    for (const auto& rank : ranks) {
+      for (const Batch& m : split_batch(rank[b], 1)) {
+        CHECK(m.size == 1);
+        images.insert(images.end(), m.images.begin(), m.images.end());
+        for (size_t t = 0; t < m.targets.size(); t += 6) {
+          CHECK(m.targets[t] == 0);
+          targets.push_back(static_cast<float>(first));
+          targets.insert(targets.end(), m.targets.begin() + t + 1, m.targets.begin() + t + 6);
+        }
+        samples.insert(samples.end(), m.sample_indices.begin(), m.sample_indices.end());
+        ++first;
+      }
+    }
+    CHECK(first == all[b].size);
+    CHECK(images == all[b].images);
+    CHECK(targets == all[b].targets);
+    CHECK(samples == all[b].sample_indices);
+  }
+  o.shards = 3;
+  o.shard = 0;
+  CHECK_THROWS_WITH(BatchLoader(split, o), Catch::Contains("multiple of the number of processes"));
+}
+
 TEST_CASE("loader: validation batches map back to the labels", "[loader]") {
   TinySet set;
   auto split = DetectionSplit::load(set.config, "train", {false, 1});
