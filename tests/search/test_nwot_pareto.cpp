@@ -1,0 +1,102 @@
+// The NWOT zero-cost proxy (search/nwot.h) against a kernel matrix computed by hand, its wiring
+// to the model's activations, and the Pareto helpers (search/pareto.h) the evolution strategy and
+// the study rank with.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+
+#include "search/nwot.h"
+#include "search/pareto.h"
+#include "supernet/activation_observer.h"
+#include "supernet/model.h"
+
+using namespace mixnas;
+using namespace mixnas::search;
+
+namespace {
+
+// Three images, four units. By hand: agreements (4 - Hamming distance)
+//   c0 = 1 0 1 1, c1 = 1 1 0 1: they differ at units 1 and 2   -> K01 = 2
+//   c2 = 0 0 0 0: differs from c0 at 3 units, from c1 at 3      -> K02 = K12 = 1
+// K = [[4 2 1] [2 4 1] [1 1 4]], det K = 4*15 - 2*7 + 1*(-2) = 44.
+torch::Tensor hand_codes() {
+  return torch::tensor({1, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0}, torch::kFloat32).reshape({3, 4});
+}
+
+}  // namespace
+
+TEST_CASE("NWOT kernel and score of a hand-computed batch", "[nwot]") {
+  const torch::Tensor k = nwot_kernel(hand_codes());
+  const torch::Tensor want =
+      torch::tensor({4, 2, 1, 2, 4, 1, 1, 1, 4}, torch::kFloat64).reshape({3, 3});
+  CHECK(torch::equal(k, want));
+  CHECK(nwot_logdet(k) == Approx(std::log(44.0)).epsilon(1e-12));
+}
+
+TEST_CASE("NwotKernel sums the codes of every activation output", "[nwot]") {
+  // The same units as activation outputs (positive -> 1), split over two layers of 2 units.
+  const torch::Tensor outputs = hand_codes() * 2.5 - 0.5;  // 1 -> 2.0, 0 -> -0.5
+  NwotKernel kernel(3);
+  kernel.add(outputs.slice(1, 0, 2).reshape({3, 2, 1, 1}));
+  kernel.add(outputs.slice(1, 2, 4).reshape({3, 1, 2, 1}));
+  CHECK(kernel.units() == 4);
+  CHECK(kernel.score() == Approx(std::log(44.0)).epsilon(1e-12));
+}
+
+TEST_CASE("NWOT of two images with the same codes is -inf (singular kernel)", "[nwot]") {
+  const torch::Tensor codes = torch::tensor({1, 0, 1, 1, 0, 1}, torch::kFloat32).reshape({2, 3});
+  CHECK(nwot_logdet(nwot_kernel(codes)) == -std::numeric_limits<double>::infinity());
+}
+
+TEST_CASE("nwot_score observes every activation of the model", "[nwot]") {
+  torch::manual_seed(0);
+  supernet::BuildOptions o;
+  o.nc = 3;
+  auto model =
+      supernet::build_model(std::string(MIXNAS_SOURCE_DIR) + "/configs/models/yolov8-pico.yaml", o);
+  const torch::Tensor images = torch::rand({4, 3, 64, 64});
+  int64_t outputs = 0, units = 0;
+  NwotKernel kernel(4);
+  {
+    supernet::ActivationObserver observer([&](const torch::Tensor& y) {
+      ++outputs;
+      units += y[0].numel();
+      kernel.add(y);
+    });
+    model->eval();
+    torch::NoGradGuard no_grad;
+    model->forward_raw(images);
+  }
+  CHECK(outputs > 10);
+  CHECK(kernel.units() == units);
+  // Every image agrees with itself on every unit.
+  for (int i = 0; i < 4; ++i) CHECK(kernel.kernel()[i][i].item<double>() == double(units));
+  CHECK(nwot_score(model, images) == Approx(kernel.score()).epsilon(1e-9));
+  // Nothing is observed once the observer is gone.
+  model->forward_raw(images);
+  CHECK(kernel.units() == units);
+}
+
+TEST_CASE("Pareto front: monotone, ties and best under a budget", "[pareto]") {
+  const std::vector<CostValue> p = {{1, 0.1}, {2, 0.05}, {2, 0.3}, {3, 0.3}, {4, 0.5}, {0.5, 0}};
+  CHECK(pareto_front(p) == std::vector<size_t>{5, 0, 2, 4});
+  CHECK(best_under(p, 2.5) == 2);
+  CHECK(best_under(p, 3.5) == 2);  // (3, 0.3) is no better than (2, 0.3)
+  CHECK(best_under(p, 0.4) == -1);
+  double last = -1;
+  for (double budget : {0.5, 1.0, 2.0, 3.0, 4.0}) {
+    const int i = best_under(p, budget);
+    REQUIRE(i >= 0);
+    CHECK(p[size_t(i)].second >= last);
+    last = p[size_t(i)].second;
+  }
+}
+
+TEST_CASE("hypervolume against a reference point", "[pareto]") {
+  CHECK(hypervolume({{1, 0.5}, {2, 0.8}}, 3, 0) == Approx(1.3));
+  // A dominated point and points beyond the reference change nothing.
+  CHECK(hypervolume({{1, 0.5}, {2, 0.8}, {2.5, 0.6}, {4, 0.9}, {0.5, -0.1}}, 3, 0) ==
+        Approx(1.3));
+  CHECK(hypervolume({}, 3, 0) == 0);
+}
