@@ -1,13 +1,17 @@
-// The NWOT zero-cost proxy (search/nwot.h) against a kernel matrix computed by hand, its wiring
-// to the model's activations, and the Pareto helpers (search/pareto.h) the evolution strategy and
-// the study rank with.
+// The parts of the rival strategies: the NWOT zero-cost proxy (search/nwot.h) against a kernel
+// matrix computed by hand and its wiring to the model's activations; the Pareto helpers
+// (search/pareto.h) the evolution strategy and the study rank with; and moving an architecture
+// under a latency budget (search/weight_sharing.h).
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <random>
 
 #include "search/nwot.h"
 #include "search/pareto.h"
+#include "search/weight_sharing.h"
 #include "supernet/activation_observer.h"
 #include "supernet/model.h"
 
@@ -99,4 +103,53 @@ TEST_CASE("hypervolume against a reference point", "[pareto]") {
   CHECK(hypervolume({{1, 0.5}, {2, 0.8}, {2.5, 0.6}, {4, 0.9}, {0.5, -0.1}}, 3, 0) ==
         Approx(1.3));
   CHECK(hypervolume({}, 3, 0) == 0);
+}
+
+namespace {
+
+// yolov8-pico with relu or silu at every activation site, 8 bits, and a table in which a silu
+// layer takes 0.2 ms and a relu layer 0.1 ms (bare convs 0.1 ms).
+struct TwoActSpace {
+  supernet::YoloModel model;
+  std::unique_ptr<CostModel> cost;
+  TwoActSpace() {
+    supernet::BuildOptions o;
+    o.nc = 3;
+    o.search_space = supernet::parse_search_space(
+        YAML::Load("{activations: [relu, silu], w_bits: [8], a_bits: [8]}"), "space");
+    model = supernet::build_model(
+        std::string(MIXNAS_SOURCE_DIR) + "/configs/models/yolov8-pico.yaml", o);
+    cost = std::make_unique<CostModel>(model, 64);
+    eval::LatencyTable t("test-device", "test", 1, 5);
+    for (const auto& s : cost->signatures()) {
+      eval::LatencyEntry e;
+      e.kernel = "qu8_gemm";
+      e.median_ms = s.key().find("silu") != std::string::npos ? 0.2 : 0.1;
+      t.put(s.key(), e);
+    }
+    cost->attach(t);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("repair_to_budget moves an architecture under its budget, or says it cannot",
+          "[weight_sharing]") {
+  TwoActSpace space;
+  const CostModel& cost = *space.cost;
+  for (const auto& s : cost.sites())
+    CHECK(site_candidates(s).size() == (s.has_act ? 2u : 1u));
+  const supernet::ArchChoices all_silu = cost.reference_choices();
+  const double silu_ms = cost.latency_ms(all_silu);
+  std::mt19937_64 rng(1);
+  supernet::ArchChoices c = all_silu;
+  REQUIRE(repair_to_budget(c, cost, 0.8 * silu_ms, rng));
+  CHECK(cost.latency_ms(c) <= 0.8 * silu_ms);
+  CHECK(cost.latency_ms(c) > 0.6 * silu_ms);  // it stops once the budget is met
+  CHECK(arch_key(c) != arch_key(all_silu));
+  // Below the all-relu model nothing meets the budget; every site then runs relu.
+  supernet::ArchChoices d = all_silu;
+  CHECK_FALSE(repair_to_budget(d, cost, 0.1 * silu_ms, rng));
+  for (const auto& [site, choice] : d)
+    if (choice.act) CHECK(*choice.act == supernet::Act::kRelu);
 }
