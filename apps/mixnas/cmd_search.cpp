@@ -22,6 +22,9 @@ Runner add_search_command(CLI::App& app) {
   add_config_args(cmd, *words);
   cmd->add_flag("--resume", *resume,
                 "Continue runs/search/<name> where it stopped (search epoch, finetune, baselines)");
+  cmd->add_flag_function(
+      "--sensitivity", [words](int64_t) { words->flags.push_back("search.sensitivity=true"); },
+      "Per-layer sensitivity after the search (search.sensitivity: sensitivity.csv)");
   return [words, resume] {
     config::Config cfg = load_config_args(*words, config::search_schema());
     std::unique_ptr<eval::Evaluator> evaluator = evaluator_from_config(cfg);
