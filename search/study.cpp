@@ -25,7 +25,8 @@ namespace {
 // The ActNAS uniform table: every activation of the search space at int8, after `baselines`.
 std::string uniform_sweep_baselines(const config::Config& cfg) {
   std::vector<std::string> list = cfg.get_string_list("baselines");
-  const YAML::Node acts = cfg.get_node("search_space")["activations"];
+  const YAML::Node space = cfg.get_node("search_space");
+  const YAML::Node acts = space ? space["activations"] : YAML::Node();
   if (acts && acts.IsSequence())
     for (const auto& a : acts) {
       const std::string b = a.as<std::string>() + ":int8";
@@ -231,11 +232,11 @@ std::string study_scatter(const json& study) {
     for (const json& front_name : e["front"])
       for (const json& m : e["models"])
         if (m["name"] == front_name)
-          line += num(X(m["latency_ms"]), 1) + "," + num(Y(m["map50_95"]), 1) + " ";
+          line += num(X(m["latency_ms"].get<double>()), 1) + "," + num(Y(m["map50_95"].get<double>()), 1) + " ";
     s << "<polyline fill='none' stroke='" << c << "' points='" << line << "'/>";
     for (const json& m : e["models"]) {
       const bool win = !e["winner"].is_null() && e["winner"]["name"] == m["name"];
-      s << "<circle cx='" << X(m["latency_ms"]) << "' cy='" << Y(m["map50_95"]) << "' r='"
+      s << "<circle cx='" << X(m["latency_ms"].get<double>()) << "' cy='" << Y(m["map50_95"].get<double>()) << "' r='"
         << (win ? 7 : 4) << "' fill='" << c << "'><title>" << html_escape(name) << ": "
         << html_escape(m["name"].get<std::string>()) << "</title></circle>";
     }
@@ -249,7 +250,7 @@ std::string study_scatter(const json& study) {
 }
 
 void winners_table(std::ostream& h, const json& study) {
-  h << "<h2>Winners at the budget (" << num(study["budget"]["latency_ms"], 3)
+  h << "<h2>Winners at the budget (" << num(study["budget"]["latency_ms"].get<double>(), 3)
     << " ms predicted)</h2><table><tr><th class='l'>strategy</th><th class='l'>winner</th>"
        "<th>mAP50-95</th><th>mAP50</th><th>measured latency (ms)</th><th>peak memory (KiB)</th>"
        "<th>predicted (ms)</th><th>budget (ms)</th><th>search (s)</th><th>whole run (s)</th>"
@@ -261,13 +262,13 @@ void winners_table(std::ostream& h, const json& study) {
       h << "<td class='l' colspan='7'>no model meets the budget</td>";
     } else {
       h << "<td class='l'>" << html_escape(w["name"].get<std::string>()) << "</td><td>"
-        << num(w["map50_95"], 4) << "</td><td>" << num(w["map50"], 4) << "</td><td>"
-        << num(w["latency_ms"], 3) << "</td><td>" << num(w["peak_bytes"].get<double>() / 1024, 1)
+        << num(w["map50_95"].get<double>(), 4) << "</td><td>" << num(w["map50"].get<double>(), 4) << "</td><td>"
+        << num(w["latency_ms"].get<double>(), 3) << "</td><td>" << num(w["peak_bytes"].get<double>() / 1024, 1)
         << "</td><td>" << num(w.value("predicted_latency_ms", -1.0), 3) << "</td><td>"
         << num(w.value("budget_latency_ms", -1.0), 3) << "</td>";
     }
-    h << "<td>" << num(e["search_seconds"], 1) << "</td><td>" << num(e["seconds"], 1)
-      << "</td><td>" << num(e["hypervolume"], 5) << "</td></tr>";
+    h << "<td>" << num(e["search_seconds"].get<double>(), 1) << "</td><td>" << num(e["seconds"].get<double>(), 1)
+      << "</td><td>" << num(e["hypervolume"].get<double>(), 5) << "</td></tr>";
   }
   h << "</table>";
 }
@@ -281,8 +282,8 @@ void models_table(std::ostream& h, const json& study) {
       const bool front = std::find(e["front"].begin(), e["front"].end(), m["name"]) !=
                          e["front"].end();
       h << "<tr><td class='l'>" << html_escape(name) << "</td><td class='l'>"
-        << html_escape(m["name"].get<std::string>()) << "</td><td>" << num(m["map50_95"], 4)
-        << "</td><td>" << num(m["latency_ms"], 3) << "</td><td>"
+        << html_escape(m["name"].get<std::string>()) << "</td><td>" << num(m["map50_95"].get<double>(), 4)
+        << "</td><td>" << num(m["latency_ms"].get<double>(), 3) << "</td><td>"
         << num(m["peak_bytes"].get<double>() / 1024, 1) << "</td><td>"
         << num(m.value("predicted_latency_ms", -1.0), 3) << "</td><td>"
         << num(m.value("budget_latency_ms", -1.0), 3) << "</td><td class='l'>"
@@ -307,7 +308,7 @@ std::string render_study_html(const json& study) {
     << " px. Every strategy ran on the same data, seed, search space, budget and epochs; every "
        "model was finetuned, exported and measured on the device. Hypervolume: the area of "
        "(measured latency, mAP50-95) a strategy's models dominate up to the reference point ("
-    << num(study["reference_point"]["latency_ms"], 3) << " ms, mAP50-95 0).</p>";
+    << num(study["reference_point"]["latency_ms"].get<double>(), 3) << " ms, mAP50-95 0).</p>";
   winners_table(h, study);
   h << "<h2>mAP50-95 vs measured latency</h2>" << study_scatter(study);
   models_table(h, study);
