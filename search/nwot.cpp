@@ -20,8 +20,7 @@ double nwot_logdet(const torch::Tensor& kernel) {
   return logabs.item<double>();
 }
 
-NwotKernel::NwotKernel(int64_t batch)
-    : kernel_(torch::zeros({batch, batch}, torch::kFloat64)) {}
+NwotKernel::NwotKernel(int64_t batch) : kernel_(torch::zeros({batch, batch}, torch::kFloat64)) {}
 
 void NwotKernel::add(const torch::Tensor& activation_output) {
   const int64_t b = kernel_.size(0);

@@ -12,7 +12,9 @@
 namespace mixnas::search {
 namespace {
 
-std::string esc(const std::string& s) { return html_escape(s); }
+std::string esc(const std::string& s) {
+  return html_escape(s);
+}
 
 std::string num(double v, int digits = 3) {
   char buf[64];

@@ -240,7 +240,8 @@ std::vector<Figures> finetune_found(const SearchResult& result, const SearchCont
   std::vector<Figures> out;
   for (size_t i = 0; i < result.found.size(); ++i) {
     const FoundArchitecture& a = result.found[i];
-    const std::string dir = i == 0 ? in_run(ctx.run_dir, "finetune") : in_run(ctx.run_dir, "found/" + a.name);
+    const std::string dir =
+        i == 0 ? in_run(ctx.run_dir, "finetune") : in_run(ctx.run_dir, "found/" + a.name);
     TrainJob job{a.name, a.model, a.choices, ctx.options.train, dir, i == 0 ? ctx.run_dir : dir,
                  i == 0};
     Figures f = train_export_measure(job, ctx, class_names);

@@ -65,12 +65,11 @@ std::vector<SensitivityRow> sensitivity(SubnetEvaluator& evaluator, const CostMo
 }
 
 std::string sensitivity_csv(const std::vector<SensitivityRow>& rows) {
-  std::string out =
-      "site,from,to,score_delta,map50_95_delta,latency_delta_ms,memory_delta_bytes\n";
+  std::string out = "site,from,to,score_delta,map50_95_delta,latency_delta_ms,memory_delta_bytes\n";
   for (const auto& r : rows) {
     out += r.site + "," + r.from + "," + r.to + "," + text::fmt("%.6f", r.score_delta) + "," +
-           text::fmt("%.6f", r.map50_95_delta) + "," + text::fmt("%.6f", r.latency_delta_ms) +
-           "," + text::fmt("%.0f", r.memory_delta_bytes) + "\n";
+           text::fmt("%.6f", r.map50_95_delta) + "," + text::fmt("%.6f", r.latency_delta_ms) + "," +
+           text::fmt("%.0f", r.memory_delta_bytes) + "\n";
   }
   return out;
 }

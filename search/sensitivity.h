@@ -13,8 +13,8 @@ namespace mixnas::search {
 
 struct SensitivityRow {
   std::string site;
-  std::string from, to;  // "silu w8a8"
-  double score_delta = 0;      // SubnetScore::value() of the change minus the reference's
+  std::string from, to;    // "silu w8a8"
+  double score_delta = 0;  // SubnetScore::value() of the change minus the reference's
   double map50_95_delta = 0;
   double latency_delta_ms = 0;  // predicted
   double memory_delta_bytes = 0;

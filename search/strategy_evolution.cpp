@@ -74,8 +74,9 @@ class EvolutionStrategy final : public SharedSupernetStrategy {
       if (repair(ctx, c, k)) add(ctx, evaluator, c);
     }
     if (archive_.size() < 2) {
-      throw Error("search.strategy evolution: fewer than 2 architectures of the space meet the "
-                  "latency budgets (cost.target_latency_ratio, search.budgets)");
+      throw Error(
+          "search.strategy evolution: fewer than 2 architectures of the space meet the "
+          "latency budgets (cost.target_latency_ratio, search.budgets)");
     }
     for (int g = 0; g < o.generations; ++g) {
       const std::vector<size_t> parents = select_parents(o.population);

@@ -26,9 +26,11 @@ class RandomStrategy final : public SharedSupernetStrategy {
     for (int i = 0; i < ctx.options.samples; ++i) {
       sn::ArchChoices choices = ctx.cost.random_choices(rng());
       if (!repair_to_budget(choices, ctx.cost, ctx.target_latency_ms, rng)) {
-        throw Error("search.strategy random: no architecture of the space meets the latency "
-                    "budget of " + fmt("%.3f", ctx.target_latency_ms) +
-                    " ms (cost.target_latency_ratio / cost.target_latency_ms)");
+        throw Error(
+            "search.strategy random: no architecture of the space meets the latency "
+            "budget of " +
+            fmt("%.3f", ctx.target_latency_ms) +
+            " ms (cost.target_latency_ratio / cost.target_latency_ms)");
       }
       const double value = evaluator.evaluate(choices).value();
       result.points.push_back({ctx.cost.latency_ms(choices), value, false});

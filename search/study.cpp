@@ -198,7 +198,9 @@ namespace {
 
 const char* kColors[] = {"#e15759", "#4e79a7", "#59a14f", "#f28e2b", "#b07aa1", "#76b7b2"};
 
-std::string num(double v, int digits) { return fmt(("%." + std::to_string(digits) + "f").c_str(), v); }
+std::string num(double v, int digits) {
+  return fmt(("%." + std::to_string(digits) + "f").c_str(), v);
+}
 
 // mAP50-95 against measured latency: every strategy's models (winners larger), each strategy's
 // measured front as a line.
@@ -232,13 +234,15 @@ std::string study_scatter(const json& study) {
     for (const json& front_name : e["front"])
       for (const json& m : e["models"])
         if (m["name"] == front_name)
-          line += num(X(m["latency_ms"].get<double>()), 1) + "," + num(Y(m["map50_95"].get<double>()), 1) + " ";
+          line += num(X(m["latency_ms"].get<double>()), 1) + "," +
+                  num(Y(m["map50_95"].get<double>()), 1) + " ";
     s << "<polyline fill='none' stroke='" << c << "' points='" << line << "'/>";
     for (const json& m : e["models"]) {
       const bool win = !e["winner"].is_null() && e["winner"]["name"] == m["name"];
-      s << "<circle cx='" << X(m["latency_ms"].get<double>()) << "' cy='" << Y(m["map50_95"].get<double>()) << "' r='"
-        << (win ? 7 : 4) << "' fill='" << c << "'><title>" << html_escape(name) << ": "
-        << html_escape(m["name"].get<std::string>()) << "</title></circle>";
+      s << "<circle cx='" << X(m["latency_ms"].get<double>()) << "' cy='"
+        << Y(m["map50_95"].get<double>()) << "' r='" << (win ? 7 : 4) << "' fill='" << c
+        << "'><title>" << html_escape(name) << ": " << html_escape(m["name"].get<std::string>())
+        << "</title></circle>";
     }
     s << "<circle cx='" << W - R + 14 << "' cy='" << T + 16 * k << "' r='5' fill='" << c
       << "'/><text x='" << W - R + 24 << "' y='" << T + 16 * k + 4 << "'>" << html_escape(name)
@@ -262,13 +266,15 @@ void winners_table(std::ostream& h, const json& study) {
       h << "<td class='l' colspan='7'>no model meets the budget</td>";
     } else {
       h << "<td class='l'>" << html_escape(w["name"].get<std::string>()) << "</td><td>"
-        << num(w["map50_95"].get<double>(), 4) << "</td><td>" << num(w["map50"].get<double>(), 4) << "</td><td>"
-        << num(w["latency_ms"].get<double>(), 3) << "</td><td>" << num(w["peak_bytes"].get<double>() / 1024, 1)
-        << "</td><td>" << num(w.value("predicted_latency_ms", -1.0), 3) << "</td><td>"
+        << num(w["map50_95"].get<double>(), 4) << "</td><td>" << num(w["map50"].get<double>(), 4)
+        << "</td><td>" << num(w["latency_ms"].get<double>(), 3) << "</td><td>"
+        << num(w["peak_bytes"].get<double>() / 1024, 1) << "</td><td>"
+        << num(w.value("predicted_latency_ms", -1.0), 3) << "</td><td>"
         << num(w.value("budget_latency_ms", -1.0), 3) << "</td>";
     }
-    h << "<td>" << num(e["search_seconds"].get<double>(), 1) << "</td><td>" << num(e["seconds"].get<double>(), 1)
-      << "</td><td>" << num(e["hypervolume"].get<double>(), 5) << "</td></tr>";
+    h << "<td>" << num(e["search_seconds"].get<double>(), 1) << "</td><td>"
+      << num(e["seconds"].get<double>(), 1) << "</td><td>" << num(e["hypervolume"].get<double>(), 5)
+      << "</td></tr>";
   }
   h << "</table>";
 }
@@ -279,11 +285,12 @@ void models_table(std::ostream& h, const json& study) {
        "<th>predicted (ms)</th><th>budget (ms)</th><th class='l'>on the front</th></tr>";
   for (const auto& [name, e] : study["strategies"].items())
     for (const json& m : e["models"]) {
-      const bool front = std::find(e["front"].begin(), e["front"].end(), m["name"]) !=
-                         e["front"].end();
+      const bool front =
+          std::find(e["front"].begin(), e["front"].end(), m["name"]) != e["front"].end();
       h << "<tr><td class='l'>" << html_escape(name) << "</td><td class='l'>"
-        << html_escape(m["name"].get<std::string>()) << "</td><td>" << num(m["map50_95"].get<double>(), 4)
-        << "</td><td>" << num(m["latency_ms"].get<double>(), 3) << "</td><td>"
+        << html_escape(m["name"].get<std::string>()) << "</td><td>"
+        << num(m["map50_95"].get<double>(), 4) << "</td><td>"
+        << num(m["latency_ms"].get<double>(), 3) << "</td><td>"
         << num(m["peak_bytes"].get<double>() / 1024, 1) << "</td><td>"
         << num(m.value("predicted_latency_ms", -1.0), 3) << "</td><td>"
         << num(m.value("budget_latency_ms", -1.0), 3) << "</td><td class='l'>"
@@ -303,8 +310,8 @@ std::string render_study_html(const json& study) {
        "td.l,th.l{text-align:left}.plot{background:#fafafa;border:1px solid #ddd}"
        ".plot text{font-size:11px}pre{background:#f6f6f6;padding:8px;font-size:12px}"
     << "</style></head><body><h1>mixnas study</h1>";
-  h << "<p>Device <b>" << html_escape(study.value("device_id", std::string("?")))
-    << "</b>, input " << study.value("imgsz", 0)
+  h << "<p>Device <b>" << html_escape(study.value("device_id", std::string("?"))) << "</b>, input "
+    << study.value("imgsz", 0)
     << " px. Every strategy ran on the same data, seed, search space, budget and epochs; every "
        "model was finetuned, exported and measured on the device. Hypervolume: the area of "
        "(measured latency, mAP50-95) a strategy's models dominate up to the reference point ("

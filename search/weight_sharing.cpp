@@ -36,7 +36,9 @@ SharedSplits train_shared_supernet(SearchContext& ctx, std::vector<SearchEpoch>&
   return splits;
 }
 
-double SubnetScore::value() const { return fitness(map50, map50_95) - kLossWeight * loss; }
+double SubnetScore::value() const {
+  return fitness(map50, map50_95) - kLossWeight * loss;
+}
 
 namespace {
 
@@ -69,10 +71,11 @@ SubnetEvaluator::SubnetEvaluator(sn::YoloModel supernet, const SharedSplits& spl
                                  const SearchOptions& options)
     : supernet_(std::move(supernet)), val_options_(options.train) {
   val_options_.batch = options.batch;
-  const double share = std::min(1.0, static_cast<double>(options.eval_images) /
-                                         static_cast<double>(std::max<size_t>(1, splits.held_out.size())));
-  held_out_ = share < 1 ? splits.held_out.partition(share, options.train.seed + 11).first
-                        : splits.held_out;
+  const double share =
+      std::min(1.0, static_cast<double>(options.eval_images) /
+                        static_cast<double>(std::max<size_t>(1, splits.held_out.size())));
+  held_out_ =
+      share < 1 ? splits.held_out.partition(share, options.train.seed + 11).first : splits.held_out;
   // BN statistics from as many weight-split images as are scored (at least one batch).
   calibration_ = letterboxed_batches(splits.weights, std::max(options.eval_images, options.batch),
                                      val_options_);

@@ -88,8 +88,7 @@ supernet::ArchChoices start_choices(const SearchContext& ctx);
 // The weight-sharing strategies' common part: baselines derived from the trained supernet.
 class SharedSupernetStrategy : public SearchStrategy {
  public:
-  supernet::YoloModel baseline_model(const SearchContext& ctx,
-                                     const supernet::ArchChoices& choices,
+  supernet::YoloModel baseline_model(const SearchContext& ctx, const supernet::ArchChoices& choices,
                                      TrainOptions& options) const override;
 };
 

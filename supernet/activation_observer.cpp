@@ -12,7 +12,9 @@ ActivationObserver::ActivationObserver(std::function<void(const torch::Tensor&)>
   current = this;
 }
 
-ActivationObserver::~ActivationObserver() { current = previous_; }
+ActivationObserver::~ActivationObserver() {
+  current = previous_;
+}
 
 void ActivationObserver::notify(const torch::Tensor& output) {
   if (current) current->observe_(output);

@@ -39,8 +39,9 @@ void print_winners(const nlohmann::json& study) {
 
 Runner add_study_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "study", "Run DNAS and its rivals (greedy, random, evolution, uniform) on one config and "
-               "compare the measured winners (study.json, study.html)");
+      "study",
+      "Run DNAS and its rivals (greedy, random, evolution, uniform) on one config and "
+      "compare the measured winners (study.json, study.html)");
   auto words = std::make_shared<ConfigArgs>();
   auto resume = std::make_shared<bool>(false);
   add_config_args(cmd, *words);

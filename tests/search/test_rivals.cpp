@@ -100,8 +100,7 @@ TEST_CASE("Pareto front: monotone, ties and best under a budget", "[pareto]") {
 TEST_CASE("hypervolume against a reference point", "[pareto]") {
   CHECK(hypervolume({{1, 0.5}, {2, 0.8}}, 3, 0) == Approx(1.3));
   // A dominated point and points beyond the reference change nothing.
-  CHECK(hypervolume({{1, 0.5}, {2, 0.8}, {2.5, 0.6}, {4, 0.9}, {0.5, -0.1}}, 3, 0) ==
-        Approx(1.3));
+  CHECK(hypervolume({{1, 0.5}, {2, 0.8}, {2.5, 0.6}, {4, 0.9}, {0.5, -0.1}}, 3, 0) == Approx(1.3));
   CHECK(hypervolume({}, 3, 0) == 0);
 }
 
@@ -137,8 +136,7 @@ TEST_CASE("repair_to_budget moves an architecture under its budget, or says it c
           "[weight_sharing]") {
   TwoActSpace space;
   const CostModel& cost = *space.cost;
-  for (const auto& s : cost.sites())
-    CHECK(site_candidates(s).size() == (s.has_act ? 2u : 1u));
+  for (const auto& s : cost.sites()) CHECK(site_candidates(s).size() == (s.has_act ? 2u : 1u));
   const supernet::ArchChoices all_silu = cost.reference_choices();
   const double silu_ms = cost.latency_ms(all_silu);
   std::mt19937_64 rng(1);
