@@ -34,7 +34,10 @@ class DnasStrategy final : public SearchStrategy {
     found.predicted_memory_bytes = ctx.cost.memory_bytes(found.choices);
     found.budget_latency_ms = ctx.target_latency_ms;
     if (o.finetune) found.model = sn::derive_model(ctx.supernet, found.choices);
-    return {{found}, search.history()};
+    SearchResult result;
+    result.found = {found};
+    result.history = search.history();
+    return result;
   }
 
   sn::YoloModel baseline_model(const SearchContext& ctx, const sn::ArchChoices& choices,
