@@ -84,7 +84,8 @@ TEST_CASE("nwot_score observes every activation of the model", "[nwot]") {
 
 TEST_CASE("Pareto front: monotone, ties and best under a budget", "[pareto]") {
   const std::vector<CostValue> p = {{1, 0.1}, {2, 0.05}, {2, 0.3}, {3, 0.3}, {4, 0.5}, {0.5, 0}};
-  CHECK(pareto_front(p) == std::vector<size_t>{5, 0, 2, 4});
+  const std::vector<size_t> front = {5, 0, 2, 4};
+  CHECK(pareto_front(p) == front);
   CHECK(best_under(p, 2.5) == 2);
   CHECK(best_under(p, 3.5) == 2);  // (3, 0.3) is no better than (2, 0.3)
   CHECK(best_under(p, 0.4) == -1);
@@ -98,10 +99,12 @@ TEST_CASE("Pareto front: monotone, ties and best under a budget", "[pareto]") {
 }
 
 TEST_CASE("hypervolume against a reference point", "[pareto]") {
-  CHECK(hypervolume({{1, 0.5}, {2, 0.8}}, 3, 0) == Approx(1.3));
+  const std::vector<CostValue> two = {{1, 0.5}, {2, 0.8}};
+  CHECK(hypervolume(two, 3, 0) == Approx(1.3));
   // A dominated point and points beyond the reference change nothing.
-  CHECK(hypervolume({{1, 0.5}, {2, 0.8}, {2.5, 0.6}, {4, 0.9}, {0.5, -0.1}}, 3, 0) == Approx(1.3));
-  CHECK(hypervolume({}, 3, 0) == 0);
+  const std::vector<CostValue> more = {{1, 0.5}, {2, 0.8}, {2.5, 0.6}, {4, 0.9}, {0.5, -0.1}};
+  CHECK(hypervolume(more, 3, 0) == Approx(1.3));
+  CHECK(hypervolume(std::vector<CostValue>{}, 3, 0) == 0);
 }
 
 namespace {
@@ -109,7 +112,7 @@ namespace {
 // yolov8-pico with relu or silu at every activation site, 8 bits, and a table in which a silu
 // layer takes 0.2 ms and a relu layer 0.1 ms (bare convs 0.1 ms).
 struct TwoActSpace {
-  supernet::YoloModel model;
+  supernet::YoloModel model{nullptr};
   std::unique_ptr<CostModel> cost;
   TwoActSpace() {
     supernet::BuildOptions o;
