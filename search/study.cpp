@@ -107,7 +107,8 @@ json measured_models(const json& summary) {
     m["kind"] = "found";
     models.push_back(m);
   }
-  for (const auto& [name, b] : summary.value("baselines", json::object()).items()) {
+  const json baselines = summary.value("baselines", json::object());  // items() needs it alive
+  for (const auto& [name, b] : baselines.items()) {
     json m = b;
     m["name"] = name;
     m["kind"] = "baseline";
