@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `mixnas study` at CI size (yolov8-pico at 64 px, 96 train images, one epoch of everything):
 # every strategy runs, study.json holds each one's measured winner, and each winner's predicted
-# latency meets its budget; the evolution front over the proxy is monotone.
+# latency meets its budget; the evolution front over the proxy is monotone; `--sensitivity` writes
+# sensitivity.csv.
 #   study_test.sh MIXNAS_BINARY SOURCE_DIR
 set -euo pipefail
 MIXNAS=$1 SRC=$2
@@ -79,4 +80,12 @@ assert front, "evolution: an empty front"
 assert all(a[1] < b[1] for a, b in zip(front, front[1:])), front
 assert len(points) >= 4, len(points)
 PY
+# Per-layer sensitivity: one row per one-site change of the start model, and a table in the report.
+"$MIXNAS" -q search study.yaml search.strategy=random search.samples=1 search.eval_images=4 \
+  --sensitivity --name sens
+CSV=runs/search/sens/sensitivity.csv
+head -1 $CSV | grep -q "^site,from,to,score_delta,map50_95_delta,latency_delta_ms,memory_delta_bytes$" \
+  || { head -2 $CSV; exit 1; }
+[ "$(grep -c ',silu w8a8,relu w8a8,' $CSV)" -ge 10 ] || { echo "too few sensitivity rows"; exit 1; }
+grep -q "Per-layer sensitivity" runs/search/sens/report.html || { echo "report without sensitivity"; exit 1; }
 echo "study ok"
