@@ -110,7 +110,41 @@ const Schema& search_schema() {
     add_model_data_keys(s);
     s.add("search_space", Type::kNode, "",
           "Candidates per site: activations, w_bits, a_bits, rules (docs/search_space.md).")
-        .add("search.strategy", Type::kString, "dnas", "Search strategy.", {"dnas", "uniform"})
+        .add("search.strategy", Type::kString, "dnas",
+             "Search strategy (docs/search.md#strategies): dnas, greedy (ActNAS-style, NWOT), "
+             "random, evolution (one supernet, several budgets) or uniform (baselines only).",
+             {"dnas", "greedy", "random", "evolution", "uniform"})
+        .add("search.budgets", Type::kFloatList, "[]",
+             "evolution: further latency budgets, as fractions of the reference model's predicted "
+             "latency; each budget's best is finetuned and measured (found/<name>/).")
+        .add("search.budgets_ms", Type::kFloatList, "[]",
+             "evolution: further latency budgets in ms (as search.budgets, absolute).")
+        .add("search.samples", Type::kInt, "16",
+             "random: architectures drawn under the budget and evaluated with the supernet's "
+             "weights.")
+        .add("search.population", Type::kInt, "16", "evolution: architectures per generation.")
+        .add("search.generations", Type::kInt, "6",
+             "evolution: generations after the first population.")
+        .add("search.mutation", Type::kFloat, "0.1",
+             "evolution: probability that a child's site takes a random candidate.")
+        .add("search.eval_images", Type::kInt, "128",
+             "Held-out images on which greedy, random, evolution and the sensitivity analysis "
+             "score a sub-architecture with the supernet's weights (BN recalibrated first).")
+        .add("search.greedy_proxy", Type::kString, "nwot",
+             "greedy: what scores a replacement: nwot (zero-cost, as ActNAS) or val (held-out "
+             "mAP and loss with the supernet's weights).",
+             {"nwot", "val"})
+        .add("search.greedy_tolerance", Type::kFloat, "0.02",
+             "greedy: a replacement is accepted when its score stays within this fraction of the "
+             "start model's score (of its absolute value) and its predicted latency falls.")
+        .add("search.sensitivity", Type::kBool, "false",
+             "After the search, per site the held-out score change when that site alone takes "
+             "each other candidate in the trained supernet (sensitivity.csv, report.html).")
+        .add("study.strategies", Type::kStringList, "[dnas, greedy, random, evolution, uniform]",
+             "mixnas study: the strategies run on the same data, seed, budget and epochs.")
+        .add("study.uniform_sweep", Type::kBool, "true",
+             "mixnas study: the uniform run trains every activation of the search space at int8 "
+             "(the ActNAS uniform table) besides `baselines`; the other runs train no baselines.")
         .add("fraction", Type::kFloat, "1.0",
              "Fraction of the train split used (search, finetune and baselines), for quick runs.")
         .add("search.epochs", Type::kInt, "10", "Supernet epochs, warm-up included.")

@@ -67,6 +67,16 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   o.baselines = cfg.get_string_list("baselines");
   o.baseline_bits = cfg.get_string("baseline_bits");
   o.train = TrainOptions::from_config(cfg, "finetune");
+  o.budgets = cfg.get_float_list("search.budgets");
+  o.budgets_ms = cfg.get_float_list("search.budgets_ms");
+  o.samples = static_cast<int>(cfg.get_int("search.samples"));
+  o.population = static_cast<int>(cfg.get_int("search.population"));
+  o.generations = static_cast<int>(cfg.get_int("search.generations"));
+  o.mutation = cfg.get_float("search.mutation");
+  o.eval_images = static_cast<int>(cfg.get_int("search.eval_images"));
+  o.greedy_proxy = cfg.get_string("search.greedy_proxy");
+  o.greedy_tolerance = cfg.get_float("search.greedy_tolerance");
+  o.sensitivity = cfg.get_bool("search.sensitivity");
   auto fail = [&](const std::string& key, const std::string& what) {
     throw Error(cfg.where(key).str() + ": '" + key + "' " + what);
   };
@@ -77,6 +87,16 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   }
   if (o.batch < 1) fail("search.batch", "must be at least 1");
   if (o.micro_batch < 0) fail("search.micro_batch", "must be 0 or more");
+  for (double b : o.budgets)
+    if (!(b > 0)) fail("search.budgets", "must hold positive fractions of the reference latency");
+  for (double b : o.budgets_ms)
+    if (!(b > 0)) fail("search.budgets_ms", "must hold positive latencies in ms");
+  if (o.samples < 1) fail("search.samples", "must be at least 1");
+  if (o.population < 2) fail("search.population", "must be at least 2 (crossover needs parents)");
+  if (o.generations < 0) fail("search.generations", "must not be negative");
+  if (!(o.mutation >= 0 && o.mutation <= 1)) fail("search.mutation", "must be in [0, 1]");
+  if (o.eval_images < 1) fail("search.eval_images", "must be at least 1");
+  if (o.greedy_tolerance < 0) fail("search.greedy_tolerance", "must not be negative");
   if (!(o.lr0 > 0)) fail("search.lr0", "must be positive");
   if (!(o.arch_split > 0 && o.arch_split < 1)) fail("search.arch_split", "must be in (0, 1)");
   if (!(o.arch_lr > 0)) fail("search.arch_lr", "must be positive");
@@ -318,7 +338,8 @@ bool SupernetSearch::finished() const {
 // trains every candidate evenly (softmax of untouched logits = uniform mixture).
 double SupernetSearch::set_epoch_mode(int epoch) {
   if (epoch < options_.warmup_epochs) {
-    model_->set_arch_mode(sn::ArchMode::kSoftmax, 1.0);
+    model_->set_arch_mode(
+        options_.single_path_warmup ? sn::ArchMode::kHardGumbel : sn::ArchMode::kSoftmax, 1.0);
     return 1.0;
   }
   int n = options_.epochs - options_.warmup_epochs;

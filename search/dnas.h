@@ -24,7 +24,7 @@ namespace mixnas::search {
 class CostModel;
 
 struct SearchOptions {
-  std::string strategy = "dnas";  // dnas | uniform
+  std::string strategy = "dnas";  // dnas | greedy | random | evolution | uniform
   int epochs = 10;
   int warmup_epochs = 3;
   int batch = 16;       // the global batch, over all processes
@@ -55,6 +55,20 @@ struct SearchOptions {
   double prune_margin = 0.05;  // < 0: no pruning of dominated bit-widths
   std::string lut_cache;       // folder of cached tables; empty: none
   TrainOptions train;          // finetune (and loader, augmentation, loss, val) settings
+  // The rival strategies (search/strategy.h; docs/search.md#strategies).
+  std::vector<double> budgets, budgets_ms;  // evolution: further budgets (ratios, ms)
+  int samples = 16;                         // random
+  int population = 16, generations = 6;     // evolution
+  double mutation = 0.1;
+  int eval_images = 128;  // held-out images per sub-architecture evaluation
+  std::string greedy_proxy = "nwot";
+  double greedy_tolerance = 0.02;
+  bool sensitivity = false;
+  // Not a config key: the weight-sharing strategies train their supernet with warm-up epochs only
+  // and set this, so that the warm-up samples one candidate per site per batch (hard Gumbel on
+  // equal logits: uniform single-path sampling, as in SPOS) and every sub-architecture is trained
+  // as it is later evaluated, alone.
+  bool single_path_warmup = false;
 
   static SearchOptions from_config(const config::Config& cfg);
 };

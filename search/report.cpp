@@ -13,26 +13,7 @@ namespace mixnas::search {
 namespace {
 
 std::string esc(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
+  return html_escape(s);
 }
 
 std::string num(double v, int digits = 3) {
@@ -363,7 +344,52 @@ void report_layers_memory_config(std::ostream& h, const ReportInput& in) {
   h << "<h2>summary.json</h2><pre>" << esc(in.summary.dump(2)) << "</pre></body></html>\n";
 }
 
+// sensitivity.csv as a table, its rows as written (site by site, in model order).
+void report_sensitivity(std::ostream& h, const ReportInput& in) {
+  if (in.sensitivity_csv.empty()) return;
+  std::istringstream csv(in.sensitivity_csv);
+  std::string line;
+  std::getline(csv, line);  // header
+  h << "<details><summary><b>Per-layer sensitivity</b> (held-out score change when one site "
+       "alone changes in the trained supernet; predicted latency and memory change)</summary>"
+       "<table><tr><th class='l'>site</th><th class='l'>from</th><th class='l'>to</th>"
+       "<th>score change</th><th>mAP50-95 change</th><th>latency change (ms)</th>"
+       "<th>memory change (bytes)</th></tr>";
+  while (std::getline(csv, line)) {
+    std::istringstream row(line);
+    std::string cell;
+    h << "<tr>";
+    for (int i = 0; std::getline(row, cell, ','); ++i)
+      h << (i < 3 ? "<td class='l'>" : "<td>") << esc(cell) << "</td>";
+    h << "</tr>";
+  }
+  h << "</table></details>";
+}
+
 }  // namespace
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
 
 std::string render_report(const ReportInput& in) {
   std::ostringstream h;
@@ -372,6 +398,7 @@ std::string render_report(const ReportInput& in) {
   report_site_choices(h, in);
   report_history(h, in);
   report_probabilities(h, in);
+  report_sensitivity(h, in);
   report_layers_memory_config(h, in);
   return h.str();
 }

@@ -43,9 +43,12 @@ struct ReportInput {
   std::string probs_csv;            // epoch,site,kind,candidate,probability
   std::vector<ReportModel> models;  // the searched model first, then the baselines
   std::vector<ReportSite> sites;
+  std::string sensitivity_csv;  // search.sensitivity's sensitivity.csv; empty: none
 };
 
 std::string render_report(const ReportInput& in);
+// Text escaped for HTML (also the study's report, search/study.h).
+std::string html_escape(const std::string& s);
 // Writes atomically.
 void write_report(const std::string& path, const ReportInput& in);
 

@@ -18,7 +18,9 @@
 #include "search/distributed.h"
 #include "search/lut.h"
 #include "search/report.h"
+#include "search/sensitivity.h"
 #include "search/strategy.h"
+#include "search/weight_sharing.h"
 
 namespace mixnas::search {
 namespace fs = std::filesystem;
@@ -49,6 +51,7 @@ struct Figures {
   double map50_95 = -1, map50 = -1;
   double latency_ms = 0;
   double predicted_ms = -1;
+  double predicted_memory_bytes = -1, budget_ms = -1;  // found architectures only
   int64_t peak_bytes = 0, weight_bytes = 0, arena_bytes = 0;
   Proxies proxies;
   std::vector<rt::NodeProfile> nodes;
@@ -240,20 +243,48 @@ Figures train_export_measure(const TrainJob& job, const SearchContext& ctx,
   return f;
 }
 
-// The found architecture, finetuned from its inherited weights into finetune/ and exported into
-// the run folder; weights/best.pt becomes the winner's.
-std::optional<Figures> finetune_found(const SearchResult& result, const SearchContext& ctx,
-                                      const std::vector<std::string>& class_names) {
-  if (result.found.empty()) return std::nullopt;
-  const FoundArchitecture& a = result.found.front();
-  TrainJob job{a.name,      a.model, a.choices, ctx.options.train, in_run(ctx.run_dir, "finetune"),
-               ctx.run_dir, true};
-  Figures f = train_export_measure(job, ctx, class_names);
-  f.predicted_ms = a.predicted_latency_ms;
-  if (dist::is_main())
+// The found architectures, each finetuned from its inherited weights and exported: the first
+// (the winner at the config's budget) into finetune/ and the run folder, whose weights/best.pt
+// becomes the winner's; the others (further budgets) into found/<name>/.
+std::vector<Figures> finetune_found(const SearchResult& result, const SearchContext& ctx,
+                                    const std::vector<std::string>& class_names) {
+  std::vector<Figures> out;
+  for (size_t i = 0; i < result.found.size(); ++i) {
+    const FoundArchitecture& a = result.found[i];
+    const std::string dir =
+        i == 0 ? in_run(ctx.run_dir, "finetune") : in_run(ctx.run_dir, "found/" + a.name);
+    TrainJob job{a.name, a.model, a.choices, ctx.options.train, dir, i == 0 ? ctx.run_dir : dir,
+                 i == 0};
+    Figures f = train_export_measure(job, ctx, class_names);
+    f.predicted_ms = a.predicted_latency_ms;
+    f.predicted_memory_bytes = a.predicted_memory_bytes;
+    f.budget_ms = a.budget_latency_ms;
+    if (i > 0 && dist::is_main())
+      sn::write_arch_yaml((fs::path(dir) / "arch.yaml").string(), ctx.supernet, a.choices);
+    out.push_back(f);
+  }
+  if (!out.empty() && dist::is_main())
     write_file_atomic(in_run(ctx.run_dir, "weights/best.pt"),
                       read_file(in_run(ctx.run_dir, "finetune/weights/best.pt")));
-  return f;
+  return out;
+}
+
+// ------------------------------------------------------------------ phase: sensitivity
+
+// Per site, the held-out score change of each one-site change of the start model in the trained
+// supernet (search.sensitivity): sensitivity.csv. Nothing for a strategy without a trained
+// supernet (uniform).
+std::string sensitivity_phase(const SearchStrategy& strategy, const SearchContext& ctx) {
+  if (!ctx.options.sensitivity) return {};
+  if (strategy.name() == "uniform") {
+    log::warn("search.sensitivity: the uniform strategy trains no supernet; no sensitivity");
+    return {};
+  }
+  SubnetEvaluator evaluator(ctx.supernet, shared_splits(ctx), ctx.options);
+  const std::string csv = sensitivity_csv(sensitivity(evaluator, ctx.cost, start_choices(ctx)));
+  if (dist::is_main()) write_file_atomic(in_run(ctx.run_dir, "sensitivity.csv"), csv);
+  log::info("sensitivity: ", in_run(ctx.run_dir, "sensitivity.csv"));
+  return csv;
 }
 
 // ------------------------------------------------------------------ phase: baselines
@@ -345,6 +376,11 @@ nlohmann::json figures_json(const Figures& f) {
                       {"macs", f.proxies.macs},         {"bops", f.proxies.bops},
                       {"params", f.proxies.params}};
   if (f.predicted_ms >= 0) j["predicted_latency_ms"] = f.predicted_ms;
+  if (f.predicted_memory_bytes >= 0) j["predicted_memory_bytes"] = f.predicted_memory_bytes;
+  if (f.budget_ms >= 0) {
+    j["budget_latency_ms"] = f.budget_ms;
+    j["meets_budget"] = f.predicted_ms <= f.budget_ms * (1 + 1e-9);
+  }
   return j;
 }
 
@@ -392,6 +428,29 @@ void add_comparison(nlohmann::json& summary, const std::optional<Figures>& searc
   }
 }
 
+// What the strategy did: its time, the proxy it ranked with and every architecture it scored.
+void add_search_record(nlohmann::json& summary, const SearchResult& result, double seconds) {
+  summary["search_seconds"] = seconds;
+  if (result.points.empty()) return;
+  summary["proxy"] = result.proxy;
+  nlohmann::json points = nlohmann::json::array();
+  for (const ProxyPoint& p : result.points)
+    points.push_back({{"predicted_latency_ms", p.predicted_latency_ms},
+                      {"score", p.score},
+                      {"on_front", p.on_front}});
+  summary["proxy_points"] = points;
+}
+
+// The winner's arch.yaml in the run folder.
+void write_found_arch(const SearchContext& ctx, const SearchResult& result) {
+  if (result.found.empty() || !dist::is_main()) return;
+  const FoundArchitecture& a = result.found.front();
+  const std::string path = in_run(ctx.run_dir, "arch.yaml");
+  sn::write_arch_yaml(path, ctx.supernet, a.choices);
+  log::info("derived architecture: ", path, " (predicted ", fmt("%.3f", a.predicted_latency_ms),
+            " ms, budget ", fmt("%.3f", a.budget_latency_ms), " ms)");
+}
+
 ReportModel report_model(const Figures& f) {
   ReportModel m;
   m.name = f.name;
@@ -433,8 +492,10 @@ std::vector<ReportSite> report_sites(const CostModel& cost, const eval::LatencyT
 
 void write_search_report(const config::Config& cfg, const SearchContext& ctx,
                          const nlohmann::json& summary, const SearchResult& result,
-                         const eval::LatencyTable& table, const std::optional<Figures>& searched,
-                         const std::vector<Figures>& baselines) {
+                         const eval::LatencyTable& table, const std::vector<Figures>& found,
+                         const std::vector<Figures>& baselines, const std::string& sensitivity) {
+  std::optional<Figures> searched;
+  if (!found.empty()) searched = found.front();
   ReportInput in;
   in.title = "mixnas search: " + fs::path(ctx.run_dir).filename().string();
   in.config_text = cfg.to_yaml();
@@ -442,8 +503,9 @@ void write_search_report(const config::Config& cfg, const SearchContext& ctx,
   in.history = result.history;
   const std::string probs = in_run(ctx.run_dir, "probs.csv");
   in.probs_csv = fs::exists(probs) ? read_file(probs) : std::string();
-  if (searched) in.models.push_back(report_model(*searched));
+  for (const auto& f : found) in.models.push_back(report_model(f));
   for (const auto& b : baselines) in.models.push_back(report_model(b));
+  in.sensitivity_csv = sensitivity;
   in.sites = report_sites(ctx.cost, table, searched);
   write_report(in_run(ctx.run_dir, "report.html"), in);
   log::info("report: ", in_run(ctx.run_dir, "report.html"));
@@ -470,8 +532,14 @@ nlohmann::json run_search(const config::Config& cfg, eval::Evaluator& evaluator,
 
   SearchContext ctx{o,       net.model, data.train, data.val,   cost, evaluator,
                     run_dir, resume,    target_lat, target_mem, hooks};
+  const auto t_search = Clock::now();
   SearchResult result = strategy->search(ctx);
   nlohmann::json summary = search_summary(ctx, strategy->name(), pruned);
+  add_search_record(summary, result,
+                    std::chrono::duration<double>(Clock::now() - t_search).count());
+  write_found_arch(ctx, result);
+  const std::string sensitivity = sensitivity_phase(*strategy, ctx);
+  if (!sensitivity.empty()) summary["sensitivity_csv"] = in_run(run_dir, "sensitivity.csv");
   if (!o.finetune) {
     summary["searched_arch"] = in_run(run_dir, "arch.yaml");
     if (dist::is_main()) write_file_atomic(in_run(run_dir, "summary.json"), summary.dump(2) + "\n");
@@ -479,21 +547,29 @@ nlohmann::json run_search(const config::Config& cfg, eval::Evaluator& evaluator,
   }
 
   const std::vector<std::string>& names = data.dataset.names;
-  std::optional<Figures> searched = finetune_found(result, ctx, names);
-  std::vector<Figures> baselines =
-      train_baselines(*strategy, ctx, searched ? searched->choices : sn::ArchChoices{}, names);
+  std::vector<Figures> found = finetune_found(result, ctx, names);
+  std::vector<Figures> baselines = train_baselines(
+      *strategy, ctx, found.empty() ? sn::ArchChoices{} : found.front().choices, names);
   // Measuring, checking the table and the report are rank 0's alone.
   if (!dist::is_main()) return summary;
   std::vector<Figures*> all;
-  if (searched) all.push_back(&*searched);
+  for (auto& f : found) all.push_back(&f);
   for (auto& b : baselines) all.push_back(&b);
   measure_again(all, evaluator);
   const LutAccuracy acc = check_table(all, ctx);
 
+  std::optional<Figures> searched;
+  if (!found.empty()) searched = found.front();
   add_comparison(summary, searched, baselines, acc, o);
+  summary["found"] = nlohmann::json::array();
+  for (const Figures& f : found) {
+    nlohmann::json j = figures_json(f);
+    j["name"] = f.name;
+    summary["found"].push_back(j);
+  }
   summary["seconds"] = std::chrono::duration<double>(Clock::now() - t_start).count();
   write_file_atomic(in_run(run_dir, "summary.json"), summary.dump(2) + "\n");
-  write_search_report(cfg, ctx, summary, result, table, searched, baselines);
+  write_search_report(cfg, ctx, summary, result, table, found, baselines, sensitivity);
   return summary;
 }
 

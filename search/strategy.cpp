@@ -1,17 +1,11 @@
 #include "search/strategy.h"
 
-#include <filesystem>
-
 #include "core/error.h"
 #include "core/log.h"
-#include "core/text.h"
 #include "search/cost.h"
-#include "search/distributed.h"
 
 namespace mixnas::search {
-namespace fs = std::filesystem;
 namespace sn = mixnas::supernet;
-using text::fmt;
 
 namespace {
 
@@ -38,12 +32,12 @@ class DnasStrategy final : public SearchStrategy {
     found.choices = ctx.supernet->argmax_choices();
     found.predicted_latency_ms = ctx.cost.latency_ms(found.choices);
     found.predicted_memory_bytes = ctx.cost.memory_bytes(found.choices);
-    const std::string arch_yaml = (fs::path(ctx.run_dir) / "arch.yaml").string();
-    if (dist::is_main()) sn::write_arch_yaml(arch_yaml, ctx.supernet, found.choices);
-    log::info("derived architecture: ", arch_yaml, " (predicted ",
-              fmt("%.3f", found.predicted_latency_ms), " ms)");
+    found.budget_latency_ms = ctx.target_latency_ms;
     if (o.finetune) found.model = sn::derive_model(ctx.supernet, found.choices);
-    return {{found}, search.history()};
+    SearchResult result;
+    result.found = {found};
+    result.history = search.history();
+    return result;
   }
 
   sn::YoloModel baseline_model(const SearchContext& ctx, const sn::ArchChoices& choices,
@@ -77,7 +71,11 @@ class UniformStrategy final : public SearchStrategy {
 std::unique_ptr<SearchStrategy> make_strategy(const std::string& name) {
   if (name == "dnas") return std::make_unique<DnasStrategy>();
   if (name == "uniform") return std::make_unique<UniformStrategy>();
-  throw Error("search.strategy: unknown strategy '" + name + "' (known: dnas, uniform)");
+  if (name == "greedy") return make_greedy_strategy();
+  if (name == "random") return make_random_strategy();
+  if (name == "evolution") return make_evolution_strategy();
+  throw Error("search.strategy: unknown strategy '" + name +
+              "' (known: dnas, greedy, random, evolution, uniform)");
 }
 
 }  // namespace mixnas::search

@@ -4,10 +4,14 @@
 // finetune. run_search (search/run_search.h) runs every strategy through the same phases around
 // it, so that their results are comparable.
 //
-// Implementations: dnas (the differentiable supernet search, search/dnas.h) and uniform (nothing
-// searched: the uniform baselines alone, trained from scratch for a whole search's budget). A new
-// strategy implements SearchStrategy and adds its name in make_strategy and to the schema's
-// `search.strategy` choices (core/schemas.cpp).
+// Implementations (docs/search.md#strategies): dnas (the differentiable supernet search,
+// search/dnas.h); uniform (nothing searched: the uniform baselines alone, trained from scratch for
+// a whole search's budget); and the weight-sharing rivals over one supernet trained with weights
+// only (search/weight_sharing.h): greedy (ActNAS-style layer-by-layer replacement,
+// search/strategy_greedy.cpp), random (search/strategy_random.cpp) and evolution (a Pareto front,
+// one winner per budget, search/strategy_evolution.cpp). A new strategy implements SearchStrategy
+// and adds its name in make_strategy and to the schema's `search.strategy` choices
+// (core/schemas.cpp).
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,11 +45,23 @@ struct FoundArchitecture {
   supernet::ArchChoices choices;
   supernet::YoloModel model{nullptr};  // the fixed model to finetune (inherited weights)
   double predicted_latency_ms = 0, predicted_memory_bytes = 0;
+  double budget_latency_ms = 0;  // the latency budget it was found for
+};
+
+// One sub-architecture a strategy scored: its predicted latency and proxy score.
+struct ProxyPoint {
+  double predicted_latency_ms = 0;
+  double score = 0;  // the strategy's proxy (held-out fitness with inherited weights, or NWOT)
+  bool on_front = false;
 };
 
 struct SearchResult {
+  // The first is the winner at the config's budget (finetuned into finetune/); the others are
+  // winners at further budgets (finetuned into found/<name>/).
   std::vector<FoundArchitecture> found;
   std::vector<SearchEpoch> history;  // for the report's curves; empty when nothing was trained
+  std::vector<ProxyPoint> points;    // what a sampling strategy scored (summary.json, the study)
+  std::string proxy;                 // what ProxyPoint::score is
 };
 
 class SearchStrategy {
@@ -63,5 +79,10 @@ class SearchStrategy {
 
 // The strategy of `search.strategy`. Throws mixnas::Error naming the known ones.
 std::unique_ptr<SearchStrategy> make_strategy(const std::string& name);
+
+// The rivals, each in its own file.
+std::unique_ptr<SearchStrategy> make_greedy_strategy();
+std::unique_ptr<SearchStrategy> make_random_strategy();
+std::unique_ptr<SearchStrategy> make_evolution_strategy();
 
 }  // namespace mixnas::search

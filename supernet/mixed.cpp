@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "supernet/activation_observer.h"
 #include "supernet/fused_kernels.h"
 
 namespace mixnas::supernet {
@@ -171,9 +172,11 @@ bool MixedActivationImpl::output_nonneg() const {
 
 Tensor MixedActivationImpl::forward(const Tensor& x) {
   if (ShapeProbeGuard::active()) return x;
-  if (!searchable() || sampling_->mode == ArchMode::kFixed)
-    return apply_act(candidates_[size_t(chosen())], x);
-  return mixed_activation(x, choice_weights(alpha, *sampling_), candidates_, recompute_);
+  Tensor y = !searchable() || sampling_->mode == ArchMode::kFixed
+                 ? apply_act(candidates_[size_t(chosen())], x)
+                 : mixed_activation(x, choice_weights(alpha, *sampling_), candidates_, recompute_);
+  ActivationObserver::notify(y);
+  return y;
 }
 
 // ---------------------------------------------------------------------------------------------

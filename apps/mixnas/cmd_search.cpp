@@ -26,6 +26,9 @@ Runner add_search_command(CLI::App& app) {
   add_nproc_option(cmd, *nproc);
   cmd->add_flag("--resume", *resume,
                 "Continue runs/search/<name> where it stopped (search epoch, finetune, baselines)");
+  cmd->add_flag_function(
+      "--sensitivity", [words](int64_t) { words->flags.push_back("search.sensitivity=true"); },
+      "Per-layer sensitivity after the search (search.sensitivity: sensitivity.csv)");
   return [words, resume, nproc] {
     if (std::optional<int> launched = launch_or_join(*nproc)) return *launched;
     config::Config cfg = load_config_args(*words, config::search_schema());

@@ -25,6 +25,7 @@ Runner add_model_command(CLI::App& app);
 Runner add_train_command(CLI::App& app);
 Runner add_val_command(CLI::App& app);
 Runner add_search_command(CLI::App& app);
+Runner add_study_command(CLI::App& app);
 Runner add_export_command(CLI::App& app);
 Runner add_bench_command(CLI::App& app);
 Runner add_predict_command(CLI::App& app);

@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
   add(cli::add_train_command);
   add(cli::add_val_command);
   add(cli::add_search_command);
+  add(cli::add_study_command);
   add(cli::add_export_command);
   add(cli::add_bench_command);
   add(cli::add_predict_command);

@@ -43,15 +43,16 @@ int main(int argc, char** argv) {
     std::unique_ptr<eval::Evaluator> evaluator =
         eval::make_evaluator(device == "local" ? device : cfg.resolve_path("device"), measure);
 
-    const std::string run = make_run_dir("search", cfg.get_string("name"), cfg.get_bool("exist_ok"));
+    const std::string run =
+        make_run_dir("search", cfg.get_string("name"), cfg.get_bool("exist_ok"));
     write_file_atomic(run + "/args.yaml", cfg.to_yaml());
     const nlohmann::json summary = search::run_search(cfg, *evaluator, run, /*resume=*/false);
 
     std::printf("run: %s\n", run.c_str());
     if (summary.contains("searched")) {
       const auto& s = summary["searched"];
-      std::printf("searched: mAP50-95 %.4f, %.3f ms, peak %lld bytes\n", s["map50_95"].get<double>(),
-                  s["latency_ms"].get<double>(),
+      std::printf("searched: mAP50-95 %.4f, %.3f ms, peak %lld bytes\n",
+                  s["map50_95"].get<double>(), s["latency_ms"].get<double>(),
                   static_cast<long long>(s["peak_bytes"].get<int64_t>()));
     }
     if (summary.contains("headline")) {

@@ -1,0 +1,47 @@
+#include "search/pareto.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace mixnas::search {
+
+std::vector<size_t> pareto_front(const std::vector<CostValue>& points) {
+  std::vector<size_t> order(points.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (points[a].first != points[b].first) return points[a].first < points[b].first;
+    return points[a].second > points[b].second;
+  });
+  std::vector<size_t> front;
+  for (size_t i : order)
+    if (front.empty() || points[i].second > points[front.back()].second) front.push_back(i);
+  return front;
+}
+
+int best_under(const std::vector<CostValue>& points, double budget) {
+  int best = -1;
+  for (size_t i = 0; i < points.size(); ++i) {
+    if (points[i].first > budget) continue;
+    if (best < 0 || points[i].second > points[size_t(best)].second ||
+        (points[i].second == points[size_t(best)].second &&
+         points[i].first < points[size_t(best)].first))
+      best = static_cast<int>(i);
+  }
+  return best;
+}
+
+double hypervolume(const std::vector<CostValue>& points, double ref_cost, double ref_value) {
+  std::vector<CostValue> inside;
+  for (const auto& p : points)
+    if (p.first < ref_cost && p.second > ref_value) inside.push_back(p);
+  const std::vector<size_t> front = pareto_front(inside);
+  double area = 0;
+  for (size_t k = 0; k < front.size(); ++k) {
+    const CostValue& p = inside[front[k]];
+    const double next_cost = k + 1 < front.size() ? inside[front[k + 1]].first : ref_cost;
+    area += (next_cost - p.first) * (p.second - ref_value);
+  }
+  return area;
+}
+
+}  // namespace mixnas::search

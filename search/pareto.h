@@ -1,0 +1,26 @@
+#pragma once
+// Pareto fronts of (cost, value) points, lower cost and higher value better: the evolution
+// strategy's front over predicted latency and proxy score, and the study's fronts over measured
+// latency and mAP50-95.
+#include <utility>
+#include <vector>
+
+namespace mixnas::search {
+
+using CostValue = std::pair<double, double>;  // (cost, value)
+
+// Indices of the non-dominated points, by increasing cost. Along the front the value strictly
+// increases with the cost (monotone): a point is kept only when every cheaper-or-equal point has
+// a lower value; of equal points the first is kept.
+std::vector<size_t> pareto_front(const std::vector<CostValue>& points);
+
+// The index of the highest value among points of cost <= budget (of equal values the cheaper,
+// then the first); -1 when no point meets the budget. For nested budgets the value found never
+// falls as the budget grows.
+int best_under(const std::vector<CostValue>& points, double budget);
+
+// The area the points dominate up to the reference point (ref_cost, ref_value): the union of the
+// rectangles [cost, ref_cost] x [ref_value, value]. Points beyond the reference add nothing.
+double hypervolume(const std::vector<CostValue>& points, double ref_cost, double ref_value);
+
+}  // namespace mixnas::search

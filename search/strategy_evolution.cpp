@@ -1,0 +1,178 @@
+// evolution: an evolutionary search over the sub-architectures of one trained supernet
+// (docs/search.md#evolution). Fitness is the held-out fitness with the supernet's weights (BN
+// recalibrated), cost the latency table's prediction; every architecture ever scored stays in an
+// archive, whose Pareto front gives one winner per budget: the config's budget first ("searched"),
+// then search.budgets (fractions of the reference latency) and search.budgets_ms.
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/text.h"
+#include "search/pareto.h"
+#include "search/weight_sharing.h"
+
+namespace mixnas::search {
+namespace sn = mixnas::supernet;
+using text::fmt;
+
+namespace {
+
+struct Budget {
+  std::string name;
+  double ms = 0;
+};
+
+// The config's budget, then the further ones (duplicates dropped).
+std::vector<Budget> evolution_budgets(const SearchContext& ctx) {
+  std::vector<Budget> out{{"searched", ctx.target_latency_ms}};
+  const double reference_ms = ctx.cost.latency_ms(ctx.cost.reference_choices());
+  auto add = [&](const std::string& name, double ms) {
+    for (const Budget& b : out)
+      if (std::abs(b.ms - ms) < 1e-9) return;
+    out.push_back({name, ms});
+  };
+  for (double r : ctx.options.budgets) add("budget_" + fmt("%.2f", r), r * reference_ms);
+  for (double ms : ctx.options.budgets_ms) add("budget_" + fmt("%.3f", ms) + "ms", ms);
+  return out;
+}
+
+class EvolutionStrategy final : public SharedSupernetStrategy {
+ public:
+  std::string name() const override { return "evolution"; }
+
+  SearchResult search(SearchContext& ctx) override {
+    SearchResult result;
+    result.proxy = "held-out fitness";
+    SharedSplits splits = train_shared_supernet(ctx, result.history);
+    SubnetEvaluator evaluator(ctx.supernet, splits, ctx.options);
+    budgets_ = evolution_budgets(ctx);
+    rng_.seed(ctx.options.train.seed + 29);
+    evolve(ctx, evaluator);
+    std::vector<CostValue> points;
+    for (const Member& m : archive_) points.push_back({m.latency_ms, m.value});
+    for (const Member& m : archive_) result.points.push_back({m.latency_ms, m.value, false});
+    for (size_t i : pareto_front(points)) result.points[i].on_front = true;
+    result.found = winners(ctx, points);
+    return result;
+  }
+
+ private:
+  struct Member {
+    sn::ArchChoices choices;
+    double latency_ms = 0, value = 0;
+  };
+
+  void evolve(SearchContext& ctx, SubnetEvaluator& evaluator) {
+    const SearchOptions& o = ctx.options;
+    sn::ArchChoices start = start_choices(ctx);
+    if (repair(ctx, start, 0)) add(ctx, evaluator, start);
+    for (int k = 0; static_cast<int>(archive_.size()) < o.population && k < 20 * o.population;
+         ++k) {
+      sn::ArchChoices c = ctx.cost.random_choices(rng_());
+      if (repair(ctx, c, k)) add(ctx, evaluator, c);
+    }
+    if (archive_.size() < 2) {
+      throw Error(
+          "search.strategy evolution: fewer than 2 architectures of the space meet the "
+          "latency budgets (cost.target_latency_ratio, search.budgets)");
+    }
+    for (int g = 0; g < o.generations; ++g) {
+      const std::vector<size_t> parents = select_parents(o.population);
+      for (int k = 0; k < o.population; ++k) {
+        const Member& a = archive_[parents[rng_() % parents.size()]];
+        const Member& b = archive_[parents[rng_() % parents.size()]];
+        sn::ArchChoices child = crossover_mutate(ctx, a.choices, b.choices);
+        if (repair(ctx, child, k)) add(ctx, evaluator, child);
+      }
+      log::info("evolution generation ", g + 1, "/", o.generations, ": ", archive_.size(),
+                " architectures scored, best ", fmt("%.4f", best_value()));
+    }
+  }
+
+  // Repairs `c` to the k-th budget (cycling), so that every budget gets members.
+  bool repair(const SearchContext& ctx, sn::ArchChoices& c, int k) {
+    return repair_to_budget(c, ctx.cost, budgets_[size_t(k) % budgets_.size()].ms, rng_);
+  }
+
+  void add(const SearchContext& ctx, SubnetEvaluator& evaluator, const sn::ArchChoices& c) {
+    if (!seen_.insert(arch_key(c)).second) return;
+    archive_.push_back({c, ctx.cost.latency_ms(c), evaluator.evaluate(c).value()});
+  }
+
+  // The archive's Pareto front, then the best of the rest by score, up to n.
+  std::vector<size_t> select_parents(int n) const {
+    std::vector<CostValue> points;
+    for (const Member& m : archive_) points.push_back({m.latency_ms, m.value});
+    std::vector<size_t> parents = pareto_front(points);
+    std::vector<size_t> rest(archive_.size());
+    for (size_t i = 0; i < rest.size(); ++i) rest[i] = i;
+    std::stable_sort(rest.begin(), rest.end(),
+                     [&](size_t a, size_t b) { return archive_[a].value > archive_[b].value; });
+    for (size_t i : rest) {
+      if (static_cast<int>(parents.size()) >= n) break;
+      if (std::find(parents.begin(), parents.end(), i) == parents.end()) parents.push_back(i);
+    }
+    return parents;
+  }
+
+  // Uniform crossover of two parents' per-site choices, then each site mutated to a random
+  // candidate with probability search.mutation.
+  sn::ArchChoices crossover_mutate(const SearchContext& ctx, const sn::ArchChoices& a,
+                                   const sn::ArchChoices& b) {
+    std::uniform_real_distribution<double> u(0, 1);
+    sn::ArchChoices child;
+    for (const CostModel::Site& site : ctx.cost.sites()) {
+      child[site.name] = (u(rng_) < 0.5 ? a : b).at(site.name);
+      if (u(rng_) < ctx.options.mutation) {
+        const auto candidates = site_candidates(site);
+        child[site.name] = candidates[rng_() % candidates.size()];
+      }
+    }
+    return child;
+  }
+
+  double best_value() const {
+    double best = -1e300;
+    for (const Member& m : archive_) best = std::max(best, m.value);
+    return best;
+  }
+
+  // One winner per budget (the best score under it): the tighter the budget, the lower or equal
+  // the score, so the winners lie on the front in order. A budget whose winner is another
+  // budget's is finetuned once.
+  std::vector<FoundArchitecture> winners(SearchContext& ctx, const std::vector<CostValue>& points) {
+    std::vector<FoundArchitecture> found;
+    std::set<int> taken;
+    for (const Budget& b : budgets_) {
+      const int i = best_under(points, b.ms);
+      if (i < 0) {
+        log::warn("evolution: no scored architecture meets the budget ", b.name, " (",
+                  fmt("%.3f", b.ms), " ms)");
+        continue;
+      }
+      if (!taken.insert(i).second) {
+        log::info("evolution: budget ", b.name, " has the winner of an earlier budget");
+        continue;
+      }
+      found.push_back(found_architecture(ctx, b.name, archive_[size_t(i)].choices, b.ms));
+    }
+    if (found.empty() || found.front().name != "searched")
+      throw Error("search.strategy evolution: no architecture meets the config's latency budget");
+    return found;
+  }
+
+  std::vector<Budget> budgets_;
+  std::mt19937_64 rng_;
+  std::vector<Member> archive_;
+  std::set<std::string> seen_;
+};
+
+}  // namespace
+
+std::unique_ptr<SearchStrategy> make_evolution_strategy() {
+  return std::make_unique<EvolutionStrategy>();
+}
+
+}  // namespace mixnas::search

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# `mixnas study` at CI size (yolov8-pico at 64 px, 96 train images, one epoch of everything):
+# every strategy runs, study.json holds each one's measured winner, and each winner's predicted
+# latency meets its budget; the evolution front over the proxy is monotone; `--sensitivity` writes
+# sensitivity.csv.
+#   study_test.sh MIXNAS_BINARY SOURCE_DIR
+set -euo pipefail
+MIXNAS=$1 SRC=$2
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+"$MIXNAS" -q data make fmnist-det --out ds --train 96 --val 32 --imgsz 64 --seed 3
+cat > study.yaml <<YAML
+model: $SRC/configs/models/yolov8-pico.yaml
+data: ds/fmnist-det.yaml
+imgsz: 64
+threads: 1
+seed: 1
+name: ci
+search_space:
+  activations: [relu, silu]
+  w_bits: [8]
+  a_bits: [8]
+  rules:
+    - {layers: [0, 0], w_bits: [8], a_bits: [8]}
+search: {epochs: 2, warmup_epochs: 1, batch: 16, arch_lr: 0.05, samples: 3, population: 4,
+         generations: 1, budgets: [0.9, 0.95], eval_images: 16}
+cost: {runs: 3, warmup: 1, calibrate_n: 3, validate_n: 1, lut_cache: lutcache,
+       target_latency_ratio: 1.0}
+baselines: []
+finetune: {epochs: 1, batch: 16, workers: 1}
+augment: {mosaic: 1.0, close_mosaic: 0}
+YAML
+
+# A strategy that does not exist is refused, naming the key.
+if "$MIXNAS" -q study study.yaml 'study.strategies=[dnas, annealing]' --name bad 2> bad.err; then
+  echo "study.strategies=[dnas, annealing] was accepted"; exit 1
+fi
+grep -q "study.strategies.*annealing" bad.err || { cat bad.err; exit 1; }
+
+"$MIXNAS" -q study study.yaml
+D=runs/study/ci
+for f in study.json study.html dnas/summary.json greedy/arch.yaml random/model.mxr \
+         evolution/model.mxr uniform/baselines/relu_int8/model.mxr; do
+  [ -s $D/$f ] || { echo "missing $D/$f"; exit 1; }
+done
+grep -q "<svg" $D/study.html || { echo "study.html without a plot"; exit 1; }
+python3 - $D/study.json <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["order"] == ["dnas", "greedy", "random", "evolution", "uniform"], s["order"]
+budget = s["budget"]["latency_ms"]
+assert budget > 0 and s["reference_point"]["latency_ms"] > 0
+for name in s["order"]:
+    e = s["strategies"][name]
+    for k in ["search_seconds", "seconds", "models", "winner", "front", "hypervolume"]:
+        assert k in e, (name, k)
+    w = e["winner"]
+    assert w is not None, name + ": no winner"
+    for k in ["map50_95", "map50", "latency_ms", "peak_bytes", "predicted_latency_ms",
+              "budget_latency_ms", "meets_budget"]:
+        assert k in w, (name, k)
+    assert w["latency_ms"] > 0 and w["peak_bytes"] > 0, (name, w)
+    assert w["predicted_latency_ms"] <= w["budget_latency_ms"] * (1 + 1e-9), (name, w)
+    assert w["meets_budget"], (name, w)
+    assert w["budget_latency_ms"] <= budget * (1 + 1e-9), (name, w)
+    for m in e["models"]:
+        if "budget_latency_ms" in m and m["kind"] == "found":
+            assert m["predicted_latency_ms"] <= m["budget_latency_ms"] * (1 + 1e-9), (name, m)
+    assert e["hypervolume"] >= 0
+for name in ["dnas", "greedy", "random", "evolution"]:
+    assert s["strategies"][name]["search_seconds"] > 0, name
+# The uniform sweep: every activation of the space at int8.
+names = {m["name"] for m in s["strategies"]["uniform"]["models"]}
+assert {"relu_int8", "silu_int8"} <= names, names
+# Evolution's front over (predicted latency, proxy score): lower latency, lower score.
+points = s["strategies"]["evolution"]["proxy_points"]
+front = sorted((p["predicted_latency_ms"], p["score"]) for p in points if p["on_front"])
+assert front, "evolution: an empty front"
+assert all(a[1] < b[1] for a, b in zip(front, front[1:])), front
+assert len(points) >= 4, len(points)
+PY
+# Per-layer sensitivity: one row per one-site change of the start model, and a table in the report.
+"$MIXNAS" -q search study.yaml search.strategy=random search.samples=1 search.eval_images=4 \
+  --sensitivity --name sens
+CSV=runs/search/sens/sensitivity.csv
+head -1 $CSV | grep -q "^site,from,to,score_delta,map50_95_delta,latency_delta_ms,memory_delta_bytes$" \
+  || { head -2 $CSV; exit 1; }
+[ "$(grep -c ',silu w8a8,relu w8a8,' $CSV)" -ge 10 ] || { echo "too few sensitivity rows"; exit 1; }
+grep -q "Per-layer sensitivity" runs/search/sens/report.html || { echo "report without sensitivity"; exit 1; }
+echo "study ok"
