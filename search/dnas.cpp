@@ -309,6 +309,7 @@ double SupernetSearch::weight_step(const data::Batch& batch, double lr) {
   data::TensorBatch tb = data::to_tensors(batch);
   auto raw = model_->forward_raw(tb.images);
   auto items = s.loss->compute(raw, tb.targets, batch.height, batch.width);
+  sn::require_finite_loss(items, "supernet weight step " + std::to_string(s.iteration + 1));
   s.weight_opt->zero_grad();
   items.total.backward();
   clip_grad_norm(s.others, 10.0);
@@ -331,6 +332,8 @@ SupernetSearch::ArchStep SupernetSearch::arch_step(int epoch, int& arch_round) {
   data::TensorBatch atb = data::to_tensors(ab);
   auto araw = model_->forward_raw(atb.images);
   auto aitems = s.loss->compute(araw, atb.targets, ab.height, ab.width);
+  sn::require_finite_loss(aitems,
+                          "supernet architecture step (epoch " + std::to_string(epoch + 1) + ")");
   torch::Tensor lat = cost_.expected_latency_ms(model_);
   torch::Tensor mem = cost_.expected_memory_bytes(model_);
   // The detection loss per image (the loss functions scale by the batch size, as ultralytics'
@@ -452,18 +455,13 @@ void SupernetSearch::save_checkpoint(int epoch) const {
     rng = gen.get_state();
   }
   archive.write("rng", rng, /*is_buffer=*/true);
-  write_file_atomic(checkpoint_path(), [&](std::ostream& out) { archive.save_to(out); });
+  sn::save_archive(archive, checkpoint_path());
 }
 
 int SupernetSearch::load_checkpoint() {
   const std::string path = checkpoint_path();
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error& e) {
-    throw Error(path + ": not a readable search checkpoint (" +
-                std::string(e.what_without_backtrace()) + ")");
-  }
+  sn::open_archive(archive, path, "search checkpoint");
   c10::IValue v;
   if (!archive.try_read("format", v) || !v.isString() ||
       v.toStringRef() != "mixnas-search-checkpoint-1") {
@@ -550,6 +548,8 @@ void SupernetSearch::start_from(sn::Act act) {
 
 void SupernetSearch::fit(bool resume) {
   fs::create_directories(fs::path(run_dir_) / "weights");
+  remove_stale_temporaries(run_dir_);
+  remove_stale_temporaries((fs::path(run_dir_) / "weights").string());
   const std::string results = (fs::path(run_dir_) / "results.csv").string();
   const std::string probs = (fs::path(run_dir_) / "probs.csv").string();
   int start = 0;

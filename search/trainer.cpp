@@ -494,6 +494,9 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
     data::TensorBatch tb = data::to_tensors(batch);
     std::vector<torch::Tensor> raw = model_->forward_raw(tb.images);
     supernet::LossItems items = s.loss->compute(raw, tb.targets, batch.height, batch.width);
+    supernet::require_finite_loss(items, "epoch " + std::to_string(epoch + 1) + "/" +
+                                             std::to_string(options_.epochs) + ", batch " +
+                                             std::to_string(seen + 1) + "/" + std::to_string(nb));
     s.optimizer->zero_grad();
     items.total.backward();
     clip_grad_norm(params, 10.0);
@@ -539,6 +542,8 @@ void Trainer::fit(bool resume) {
   fs::create_directories(fs::path(run_dir_) / "weights");
   std::string last = (fs::path(run_dir_) / "weights" / "last.pt").string();
   std::string best = (fs::path(run_dir_) / "weights" / "best.pt").string();
+  remove_stale_temporaries(run_dir_);
+  remove_stale_temporaries((fs::path(run_dir_) / "weights").string());
   int start = 0;
   if (resume) {
     if (!fs::exists(last)) {
@@ -637,17 +642,13 @@ void Trainer::save_checkpoint(const std::string& path, int epoch) const {
                              r.lr1, r.lr2, r.seconds, r.images_per_s});
   }
   archive.write("history", torch::tensor(hist, torch::kFloat64), /*is_buffer=*/true);
-  write_file_atomic(path, [&](std::ostream& out) { archive.save_to(out); });
+  supernet::save_archive(archive, path);
 }
 
 int Trainer::load_checkpoint(const std::string& path) {
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error& e) {
-    throw Error(path + ": not a readable mixnas checkpoint (" +
-                std::string(e.what_without_backtrace()) + ")");
-  }
+  supernet::open_archive(archive, path);
+  supernet::check_resumable(archive, path, model_, train_.names());
   c10::IValue v;
   archive.read("epoch", v);
   int epoch = static_cast<int>(v.toInt());
@@ -657,16 +658,16 @@ int Trainer::load_checkpoint(const std::string& path) {
   state_->iteration = v.toInt();
   archive.read("ema_updates", v);
   state_->ema_updates = v.toInt();
-  torch::serialize::InputArchive model_archive, opt_archive;
-  archive.read("model", model_archive);
-  model_->load(model_archive);
-  if (state_->ema) {
-    torch::serialize::InputArchive ema_archive;
-    archive.read("ema", ema_archive);
-    state_->ema->load(ema_archive);
-  }
+  supernet::load_weights(archive, "model", model_, path);
+  if (state_->ema) supernet::load_weights(archive, "ema", state_->ema, path);
+  torch::serialize::InputArchive opt_archive;
   archive.read("optimizer", opt_archive);
-  state_->optimizer->load(opt_archive);
+  try {
+    state_->optimizer->load(opt_archive);
+  } catch (const c10::Error& e) {
+    throw Error(path + ": its optimizer state does not fit (train.optimizer changed?): " +
+                e.what_without_backtrace());
+  }
   torch::Tensor hist;
   archive.read("history", hist, /*is_buffer=*/true);
   history_.clear();

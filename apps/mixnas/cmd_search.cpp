@@ -31,7 +31,13 @@ Runner add_search_command(CLI::App& app) {
       write_file_atomic(run + "/args.yaml", cfg.to_yaml());
     log::info("search into ", run, ", latency measured on ", evaluator->device_id(), " (",
               evaluator->kind(), ")");
-    nlohmann::json summary = search::run_search(cfg, *evaluator, run, *resume);
+    nlohmann::json summary;
+    try {
+      summary = search::run_search(cfg, *evaluator, run, *resume);
+    } catch (...) {
+      remove_unused_run_dir(run);
+      throw;
+    }
     if (summary.contains("searched")) {
       const auto& s = summary["searched"];
       std::printf("searched: mAP50-95=%.4f mAP50=%.4f latency=%.3f ms peak=%lld bytes\n",
