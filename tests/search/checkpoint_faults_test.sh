@@ -59,9 +59,8 @@ expect 1 "last.pt: the checkpoint was trained from " \
   "$MIXNAS" -q train tiny.yaml --resume model=$SRC/configs/models/yolov5n.yaml
 grep -qE "yolov8-pico.yaml.*, the config gives .*yolov5" <<<"$out" ||
   fail "both models are not named: $out"
-sed -e 's/^nc: .*/nc: 12/' -e 's/^names:.*/names: [a, b, c, d, e, f, g, h, i, j, k, l]/' \
-  ds/fmnist-det.yaml > ds/twelve.yaml
-grep -q "l\]" ds/twelve.yaml || fail "could not write a 12-class dataset YAML: $(cat ds/twelve.yaml)"
+printf 'path: .\ntrain: images/train\nval: images/val\nnames: [a, b, c, d, e, f, g, h, i, j, k, l]\n' \
+  > ds/twelve.yaml
 expect 1 "trained for 10 classes" "$MIXNAS" -q train tiny.yaml --resume data=ds/twelve.yaml
 grep -qF "the config gives 12" <<<"$out" || fail "the config's class count is not named: $out"
 cmp -s $W/last.pt saved_last.pt || fail "a refused resume changed last.pt"
