@@ -196,11 +196,14 @@ struct Loader {
   // Walks a map node: sections are descended, fields are checked and stored.
   void walk(const YAML::Node& map, const std::string& prefix, const std::string& file) {
     for (auto it = map.begin(); it != map.end(); ++it) {
-      Location key_loc = location_of(file, it->first);
-      if (!it->first.IsScalar()) throw Error(key_loc.str() + ": a config key must be a string");
-      std::string key = prefix.empty() ? it->first.Scalar() : prefix + "." + it->first.Scalar();
+      // Copies (handles): `it->second` is a member of a temporary that dies with the statement
+      // (a reference to it was read after its scope, found by fuzz_config under ASan).
+      const YAML::Node key_node = it->first;
+      const YAML::Node value = it->second;
+      Location key_loc = location_of(file, key_node);
+      if (!key_node.IsScalar()) throw Error(key_loc.str() + ": a config key must be a string");
+      std::string key = prefix.empty() ? key_node.Scalar() : prefix + "." + key_node.Scalar();
       if (prefix.empty() && key == "base") continue;
-      const YAML::Node& value = it->second;
       if (const Field* field = schema.find(key)) {
         Location loc = location_of(file, value);
         if (value.IsNull() && field->type != Type::kNode) {

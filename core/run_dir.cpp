@@ -30,4 +30,15 @@ std::string make_run_dir(const std::string& command, const std::string& name, bo
   return dir.string();
 }
 
+bool remove_unused_run_dir(const std::string& dir) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (it->is_directory(ec)) continue;
+    if (it.depth() > 0 || it->path().filename() != "args.yaml") return false;
+  }
+  if (ec) return false;
+  return fs::remove_all(dir, ec) > 0 && !ec;
+}
+
 }  // namespace mixnas

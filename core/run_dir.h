@@ -9,4 +9,9 @@ namespace mixnas {
 std::string make_run_dir(const std::string& command, const std::string& name, bool exist_ok,
                          const std::string& runs_root = "runs");
 
+// Removes the run folder `dir` when it holds no file but args.yaml: the remains of a command that
+// failed before producing anything (a config error found after the folder was made), which would
+// otherwise push the next run to exp2. Returns whether it did.
+bool remove_unused_run_dir(const std::string& dir);
+
 }  // namespace mixnas

@@ -12,6 +12,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_int.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/text.h"
@@ -216,7 +217,8 @@ ConvertReport convert_coco(const std::string& instances_json, const ConvertOptio
   try {
     std::map<int64_t, std::string> categories;
     for (const auto& c : j["categories"])
-      categories[c.at("id").get<int64_t>()] = c.at("name").get<std::string>();
+      categories[json_int64(c.at("id"), instances_json + ": categories: id")] =
+          c.at("name").get<std::string>();
     if (categories.empty()) throw Error(instances_json + ": 'categories' is empty");
     std::map<int64_t, int> class_of;
     std::vector<std::string> names;
@@ -231,17 +233,18 @@ ConvertReport convert_coco(const std::string& instances_json, const ConvertOptio
     };
     std::map<int64_t, ImageInfo> images;
     for (const auto& im : j["images"]) {
-      images[im.at("id").get<int64_t>()] = {im.at("file_name").get<std::string>(),
-                                            im.at("width").get<double>(),
-                                            im.at("height").get<double>(),
-                                            {}};
+      images[json_int64(im.at("id"), instances_json + ": images: id")] = {
+          im.at("file_name").get<std::string>(),
+          im.at("width").get<double>(),
+          im.at("height").get<double>(),
+          {}};
     }
     for (const auto& ann : j["annotations"]) {
-      int64_t image_id = ann.at("image_id").get<int64_t>();
-      int64_t cat = ann.at("category_id").get<int64_t>();
-      auto im = images.find(image_id);
       std::string where =
           instances_json + ": annotation " + ann.value("id", nlohmann::json(0)).dump();
+      int64_t image_id = json_int64(ann.at("image_id"), where + ": image_id");
+      int64_t cat = json_int64(ann.at("category_id"), where + ": category_id");
+      auto im = images.find(image_id);
       if (im == images.end()) {
         report.problems.push_back(where + " names unknown image_id " + std::to_string(image_id));
         continue;

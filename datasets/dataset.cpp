@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -27,6 +28,9 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int kCacheVersion = 1;
+// labels/<split>.cache is ultralytics' own (a pickled NumPy file); mixnas' must never take it.
+constexpr const char* kCacheSuffix = ".mixnas-cache.json";
+constexpr const char* kLegacyCacheSuffix = ".cache";
 
 std::string where(const std::string& file, const YAML::Node& node) {
   auto mark = node.Mark();
@@ -164,7 +168,7 @@ nlohmann::json entries_to_json(const std::vector<Entry>& entries) {
 }
 
 bool entries_from_json(const nlohmann::json& arr, const std::vector<std::string>& images,
-                       std::vector<Entry>* entries) {
+                       int num_classes, std::vector<Entry>* entries) {
   if (!arr.is_array() || arr.size() != images.size()) return false;
   entries->clear();
   entries->reserve(images.size());
@@ -181,6 +185,10 @@ bool entries_from_json(const nlohmann::json& arr, const std::vector<std::string>
       auto flat = j.at("b").get<std::vector<float>>();
       if (flat.size() % 5 != 0) return false;
       for (size_t k = 0; k < flat.size(); k += 5) {
+        // A cache edited or written by something else: rebuilt, never trusted.
+        if (!(flat[k] >= 0 && flat[k] < static_cast<float>(num_classes))) return false;
+        for (size_t c = 1; c < 5; ++c)
+          if (!(flat[k + c] >= 0 && flat[k + c] <= 1)) return false;
         e.sample.boxes.push_back(
             {static_cast<int>(flat[k]), flat[k + 1], flat[k + 2], flat[k + 3], flat[k + 4]});
       }
@@ -190,6 +198,43 @@ bool entries_from_json(const nlohmann::json& arr, const std::vector<std::string>
     entries->push_back(std::move(e));
   }
   return true;
+}
+
+// The cache of a split when it is mixnas' and current; anything else (stale, unreadable, foreign)
+// is rebuilt, never fatal.
+bool read_cache(const std::string& path, const std::string& key,
+                const std::vector<std::string>& images, int num_classes,
+                std::vector<Entry>* entries) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return false;
+  try {
+    auto j = nlohmann::json::parse(read_file(path));
+    if (j.is_object() && j.value("version", 0) == kCacheVersion && j.value("key", "") == key &&
+        entries_from_json(j.at("entries"), images, num_classes, entries))
+      return true;
+    log::debug("label cache ", path, " is stale; rebuilding");
+  } catch (const std::exception& e) {
+    log::warn("label cache ", path, " is unreadable (", e.what(), "); rebuilding");
+  }
+  return false;
+}
+
+// Earlier mixnas versions wrote their JSON cache at labels/<split>.cache, where ultralytics then
+// fails to read its own: such a file is removed (a file of any other content is left alone).
+void remove_legacy_cache(const std::string& cache_path) {
+  if (cache_path.size() < std::strlen(kCacheSuffix)) return;
+  const std::string legacy =
+      cache_path.substr(0, cache_path.size() - std::strlen(kCacheSuffix)) + kLegacyCacheSuffix;
+  std::error_code ec;
+  if (!fs::is_regular_file(legacy, ec)) return;
+  try {
+    auto j = nlohmann::json::parse(read_file(legacy));
+    if (!j.is_object() || !j.contains("key") || !j.contains("entries")) return;
+  } catch (const std::exception&) {
+    return;  // not ours
+  }
+  if (fs::remove(legacy, ec))
+    log::info("removed ", legacy, ", a label cache of an earlier mixnas (ultralytics' file name)");
 }
 
 std::vector<std::string> read_list_file(const std::string& list_path, const std::string& split) {
@@ -326,10 +371,13 @@ std::vector<std::string> list_split_images(const DatasetConfig& config, const st
   return images;
 }
 
+std::string label_cache_path(const std::string& label_dir) {
+  return label_dir + kCacheSuffix;
+}
+
 std::string cache_path_for(const std::vector<std::string>& images) {
   if (images.empty()) return "";
-  fs::path label_dir = fs::path(label_path_for(images.front())).parent_path();
-  return label_dir.string() + ".cache";
+  return label_cache_path(fs::path(label_path_for(images.front())).parent_path().string());
 }
 
 std::string SplitReport::summary(size_t max_listed) const {
@@ -402,17 +450,9 @@ DetectionSplit DetectionSplit::load(const DatasetConfig& config, const std::stri
 
   std::vector<Entry> entries;
   bool cached = false;
-  std::error_code ec;
-  if (options.use_cache && fs::exists(result.cache_path_, ec)) {
-    try {
-      auto j = nlohmann::json::parse(read_file(result.cache_path_));
-      cached = j.value("version", 0) == kCacheVersion && j.value("key", "") == key &&
-               entries_from_json(j.at("entries"), images, &entries);
-    } catch (const std::exception& e) {
-      log::warn("label cache ", result.cache_path_, " is unreadable (", e.what(), "); rebuilding");
-      cached = false;
-    }
-    if (!cached) log::debug("label cache ", result.cache_path_, " is stale; rebuilding");
+  if (options.use_cache) {
+    remove_legacy_cache(result.cache_path_);
+    cached = read_cache(result.cache_path_, key, images, config.num_classes(), &entries);
   }
   if (!cached) {
     entries.assign(images.size(), Entry{});

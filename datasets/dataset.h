@@ -51,7 +51,7 @@ struct SplitReport {
 };
 
 struct SplitLoadOptions {
-  bool use_cache = true;  // read/write labels/<split>.cache
+  bool use_cache = true;  // read/write labels/<split>.mixnas-cache.json
   int threads = 0;        // image checking threads; 0 = hardware concurrency
 };
 
@@ -83,8 +83,11 @@ class DetectionSplit {
   std::string cache_path_;
 };
 
-// Where the cache of a split lives: beside its labels folder (labels/train.cache for
-// images/train/*), keyed by the sizes and modification times of every image and label file.
+// Where the cache of a split lives: beside its labels folder (labels/train.mixnas-cache.json for
+// images/train/*; labels/train.cache is ultralytics' own), keyed by the sizes and modification
+// times of every image and label file.
 std::string cache_path_for(const std::vector<std::string>& images);
+// The same for a labels folder ("ds/labels/train").
+std::string label_cache_path(const std::string& label_dir);
 
 }  // namespace mixnas::data

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "datasets/dataset.h"
 #include "datasets/rng.h"
 
 namespace mixnas::data {
@@ -298,8 +299,8 @@ std::string make_fmnist_det(const FmnistDetOptions& o) {
     for (const char* part : {"images/train", "images/val", "labels/train", "labels/val"}) {
       fs::remove_all(out / part, ec);
     }
-    fs::remove(out / "labels/train.cache", ec);
-    fs::remove(out / "labels/val.cache", ec);
+    fs::remove(label_cache_path((out / "labels/train").string()), ec);
+    fs::remove(label_cache_path((out / "labels/val").string()), ec);
     fs::remove(yaml_path, ec);
   }
   struct Job {

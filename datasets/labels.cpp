@@ -73,12 +73,13 @@ LabelParse parse_labels(const std::string& text, const std::string& path, int nu
       }
     }
     if (!in_range) continue;
-    if (v[3] <= 0 || v[4] <= 0) {
+    Box b{static_cast<int>(v[0]), static_cast<float>(v[1]), static_cast<float>(v[2]),
+          static_cast<float>(v[3]), static_cast<float>(v[4])};
+    // Checked as stored: 1e-50 is positive as a double and 0 as a float.
+    if (b.w <= 0 || b.h <= 0) {
       problem("zero-size box (width " + t[3] + ", height " + t[4] + ")");
       continue;
     }
-    Box b{static_cast<int>(v[0]), static_cast<float>(v[1]), static_cast<float>(v[2]),
-          static_cast<float>(v[3]), static_cast<float>(v[4])};
     if (!seen.insert({b.cls, b.cx, b.cy, b.w, b.h}).second) {
       ++result.duplicates_removed;
       continue;

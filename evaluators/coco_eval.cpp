@@ -11,6 +11,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_int.h"
 
 namespace mixnas::eval {
 namespace {
@@ -255,6 +256,11 @@ T get_field(const nlohmann::json& obj, const char* key, const std::string& where
   }
 }
 
+int64_t get_id(const nlohmann::json& obj, const char* key, const std::string& where) {
+  if (!obj.contains(key)) throw Error(where + ": missing field '" + key + "'");
+  return json_int64(obj.at(key), where + ": field '" + key + "'");
+}
+
 std::array<double, 4> get_bbox(const nlohmann::json& obj, const std::string& where) {
   auto bb = get_field<std::vector<double>>(obj, "bbox", where);
   if (bb.size() != 4) throw Error(where + ": 'bbox' must be [x, y, width, height]");
@@ -288,7 +294,7 @@ CocoGroundTruth parse_coco_ground_truth(const std::string& json_text, const std:
     const auto& im = j["images"][i];
     std::string where = what + ": images[" + std::to_string(i) + "]";
     CocoImage image;
-    image.id = get_field<int64_t>(im, "id", where);
+    image.id = get_id(im, "id", where);
     image.file_name = im.value("file_name", "");
     image.width = im.value("width", 0);
     image.height = im.value("height", 0);
@@ -300,7 +306,7 @@ CocoGroundTruth parse_coco_ground_truth(const std::string& json_text, const std:
   for (size_t i = 0; i < j["categories"].size(); ++i) {
     const auto& c = j["categories"][i];
     std::string where = what + ": categories[" + std::to_string(i) + "]";
-    CocoCategory cat{get_field<int64_t>(c, "id", where), c.value("name", "")};
+    CocoCategory cat{get_id(c, "id", where), c.value("name", "")};
     if (!category_ids.insert(cat.id).second) {
       throw Error(where + ": category id " + std::to_string(cat.id) + " appears twice");
     }
@@ -310,8 +316,8 @@ CocoGroundTruth parse_coco_ground_truth(const std::string& json_text, const std:
     const auto& a = j["annotations"][i];
     std::string where = what + ": annotations[" + std::to_string(i) + "]";
     CocoAnnotation ann;
-    ann.image_id = get_field<int64_t>(a, "image_id", where);
-    ann.category_id = get_field<int64_t>(a, "category_id", where);
+    ann.image_id = get_id(a, "image_id", where);
+    ann.category_id = get_id(a, "category_id", where);
     auto bb = get_bbox(a, where);
     ann.x = bb[0], ann.y = bb[1], ann.w = bb[2], ann.h = bb[3];
     if (a.contains("area")) ann.area = get_field<double>(a, "area", where);
@@ -351,8 +357,8 @@ std::vector<CocoDetection> parse_coco_detections(const std::string& json_text,
     std::string where = what + ": [" + std::to_string(i) + "]";
     if (!r.is_object()) throw Error(where + ": each result must be an object");
     CocoDetection d;
-    d.image_id = get_field<int64_t>(r, "image_id", where);
-    d.category_id = get_field<int64_t>(r, "category_id", where);
+    d.image_id = get_id(r, "image_id", where);
+    d.category_id = get_id(r, "category_id", where);
     auto bb = get_bbox(r, where);
     d.x = bb[0], d.y = bb[1], d.w = bb[2], d.h = bb[3];
     d.score = get_field<double>(r, "score", where);

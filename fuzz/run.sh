@@ -4,8 +4,10 @@
 #   fuzz_package       the .mxr loader, <seconds>
 #   fuzz_agent_layers  mixnas-agent's /v1/layers body (JSON + signatures), AGENT_FUZZ_SECONDS
 #   fuzz_agent_query   mixnas-agent's /v1/benchmark query, AGENT_FUZZ_SECONDS (default: half)
+#   fuzz_config        the config loader (YAML, schemas, base:, overrides), AGENT_FUZZ_SECONDS
+#   fuzz_labels        the YOLO label parser, AGENT_FUZZ_SECONDS
 # Seeds of the package fuzzer: the frame's small test packages (every op; a narrow YOLOv8n-shaped
-# graph in int8 and fp32), written by the graph builder into build-fuzz/seeds/. Seeds of the agent
+# graph in int8 and fp32), written by the graph builder into build-fuzz/seeds/. Seeds of the other
 # targets: fuzz/seeds/<target>/; inputs that once failed: fuzz/regressions/<target>/ (run first,
 # every time). New corpus entries go to build-fuzz/corpus*/, findings to build-fuzz/findings/.
 # Exit status: 0 = no finding in the time.
@@ -35,7 +37,7 @@ configure() {
     "-DMIXNAS_SANITIZE=address;undefined;fuzzer-no-link" "${extra[@]}" "$@" > "$build/configure.log" 2>&1 \
     || { cat "$build/configure.log"; exit 1; }
 }
-targets=(fuzz_package fuzz_agent_layers fuzz_agent_query)
+targets=(fuzz_package fuzz_agent_layers fuzz_agent_query fuzz_config fuzz_labels)
 # The GCC build of the LibTorch-free targets: the kernels (clang cannot build them) for the agent
 # targets, and the seed writer.
 gcc_libs() {
@@ -70,7 +72,7 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 "$build/bin/fuzz_package" "$build/corpus" "$build/seeds" -max_total_time="$seconds" \
   -max_len="$max_len" -timeout=10 -rss_limit_mb=4096 -artifact_prefix="$build/findings/" \
   -print_final_stats=1 "$@"
-for t in agent_layers agent_query; do
+for t in agent_layers agent_query config labels; do
   mkdir -p "$build/corpus_$t" "$repo/fuzz/regressions/$t"
   echo "fuzz/run.sh: fuzz_$t for $agent_seconds s"
   "$build/bin/fuzz_$t" "$build/corpus_$t" "$repo/fuzz/seeds/$t" "$repo/fuzz/regressions/$t" \

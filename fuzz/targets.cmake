@@ -18,6 +18,20 @@ endif()
 target_compile_options(fuzz_package PRIVATE -fsanitize=fuzzer)
 target_link_options(fuzz_package PRIVATE -fsanitize=fuzzer)
 
+# The config loader (YAML, schemas, base: includes, overrides) and the YOLO label parser: their
+# sources are compiled here with coverage (the runtime-only build has neither library); yaml-cpp
+# is the system's.
+find_package(yaml-cpp REQUIRED)
+add_executable(fuzz_config ${CMAKE_CURRENT_LIST_DIR}/fuzz_config.cpp ${CMAKE_SOURCE_DIR}/core/config.cpp
+               ${CMAKE_SOURCE_DIR}/core/schemas.cpp)
+target_link_libraries(fuzz_config PRIVATE mixnas_core yaml-cpp)
+add_executable(fuzz_labels ${CMAKE_CURRENT_LIST_DIR}/fuzz_labels.cpp ${CMAKE_SOURCE_DIR}/datasets/labels.cpp)
+target_link_libraries(fuzz_labels PRIVATE mixnas_core)
+foreach(_target fuzz_config fuzz_labels)
+  target_compile_options(${_target} PRIVATE -fsanitize=fuzzer)
+  target_link_options(${_target} PRIVATE -fsanitize=fuzzer)
+endforeach()
+
 # The agent's request handling (fuzz_agent_request.cpp): the request parsing, the budget and the
 # layer graph builder are compiled here with coverage. MeasureOptions and the activation names
 # come with the runtime's kernels, which do not build with clang: without MIXNAS_FUZZ_SESSION they

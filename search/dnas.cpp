@@ -374,6 +374,7 @@ double SupernetSearch::weight_step(const data::Batch& batch, double lr) {
     data::TensorBatch tb = data::to_tensors(micro);
     auto raw = model_->forward_raw(tb.images);
     auto items = s.loss->compute(raw, tb.targets, micro.height, micro.width);
+    sn::require_finite_loss(items, "supernet weight step " + std::to_string(s.iteration + 1));
     items.total.backward();
     s.weight_grads->accumulate();
     loss += items.total.item<double>();
@@ -408,6 +409,8 @@ SupernetSearch::ArchStep SupernetSearch::arch_step(int epoch, int& arch_round) {
     data::TensorBatch tb = data::to_tensors(micro);
     auto raw = model_->forward_raw(tb.images);
     auto items = s.loss->compute(raw, tb.targets, micro.height, micro.width);
+    sn::require_finite_loss(items,
+                            "supernet architecture step (epoch " + std::to_string(epoch + 1) + ")");
     torch::Tensor detection = items.total.to(torch::kFloat64) / images;
     detection.backward();
     s.arch_grads->accumulate();
@@ -539,18 +542,13 @@ void SupernetSearch::save_checkpoint(int epoch) const {
     rng = gen.get_state();
   }
   archive.write("rng", rng, /*is_buffer=*/true);
-  write_file_atomic(checkpoint_path(), [&](std::ostream& out) { archive.save_to(out); });
+  sn::save_archive(archive, checkpoint_path());
 }
 
 int SupernetSearch::load_checkpoint() {
   const std::string path = checkpoint_path();
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error& e) {
-    throw Error(path + ": not a readable search checkpoint (" +
-                std::string(e.what_without_backtrace()) + ")");
-  }
+  sn::open_archive(archive, path, "search checkpoint");
   c10::IValue v;
   if (!archive.try_read("format", v) || !v.isString() ||
       v.toStringRef() != "mixnas-search-checkpoint-1") {
@@ -668,6 +666,10 @@ void SupernetSearch::start_from() {
 void SupernetSearch::fit(bool resume) {
   const bool main = dist::is_main();  // the rank that writes (docs/distributed.md)
   if (main) fs::create_directories(fs::path(run_dir_) / "weights");
+  if (main) {
+    remove_stale_temporaries(run_dir_);
+    remove_stale_temporaries((fs::path(run_dir_) / "weights").string());
+  }
   const std::string results = (fs::path(run_dir_) / "results.csv").string();
   const std::string probs = (fs::path(run_dir_) / "probs.csv").string();
   int start = 0;

@@ -480,6 +480,7 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
   const std::vector<torch::Tensor> params = model_->parameters();
   const EmaPairs ema_pairs = s.ema ? ema_pairs_of(s.ema, model_) : EmaPairs{};
   auto t0 = Clock::now();
+  int64_t seen = 0;
   while (s.loader->next(&batch)) {
     // Learning rate and momentum: warm-up ramps, then the schedule (per epoch).
     double it = static_cast<double>(s.iteration);
@@ -503,7 +504,9 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
       }
     }
     s.optimizer->zero_grad();
-    const StepLoss step = backward_batch(batch);
+    const StepLoss step = backward_batch(
+        batch, "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options_.epochs) +
+                   ", batch " + std::to_string(++seen) + "/" + std::to_string(nb));
     clip_grad_norm(params, 10.0);
     s.optimizer->step();
     project_quantizer_steps(model_);
@@ -558,7 +561,7 @@ Trainer::StepLoss& Trainer::StepLoss::operator+=(const StepLoss& o) {
 // This rank's share of the global batch, micro-batch by micro-batch; the gradients summed over
 // every rank's micro-batches (docs/distributed.md). With one process and no micro_batch, one
 // forward and backward of the whole batch, as ever.
-Trainer::StepLoss Trainer::backward_batch(const data::Batch& batch) {
+Trainer::StepLoss Trainer::backward_batch(const data::Batch& batch, const std::string& where) {
   State& s = *state_;
   StepLoss loss;
   const std::vector<data::Batch> micro_batches = data::split_batch(batch, s.micro_batch);
@@ -570,6 +573,7 @@ Trainer::StepLoss Trainer::backward_batch(const data::Batch& batch) {
     data::TensorBatch tb = data::to_tensors(micro);
     std::vector<torch::Tensor> raw = model_->forward_raw(tb.images);
     supernet::LossItems items = s.loss->compute(raw, tb.targets, micro.height, micro.width);
+    supernet::require_finite_loss(items, where);
     items.total.backward();
     s.grads->accumulate();
     loss.box += items.box.item<double>();
@@ -590,6 +594,8 @@ void Trainer::fit(bool resume) {
   if (main) fs::create_directories(fs::path(run_dir_) / "weights");
   std::string last = (fs::path(run_dir_) / "weights" / "last.pt").string();
   std::string best = (fs::path(run_dir_) / "weights" / "best.pt").string();
+  remove_stale_temporaries(run_dir_);
+  remove_stale_temporaries((fs::path(run_dir_) / "weights").string());
   int start = 0;
   if (resume) {
     if (!fs::exists(last)) {
@@ -698,17 +704,13 @@ void Trainer::save_checkpoint(const std::string& path, int epoch) const {
                              r.lr1, r.lr2, r.seconds, r.images_per_s});
   }
   archive.write("history", torch::tensor(hist, torch::kFloat64), /*is_buffer=*/true);
-  write_file_atomic(path, [&](std::ostream& out) { archive.save_to(out); });
+  supernet::save_archive(archive, path);
 }
 
 int Trainer::load_checkpoint(const std::string& path) {
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error& e) {
-    throw Error(path + ": not a readable mixnas checkpoint (" +
-                std::string(e.what_without_backtrace()) + ")");
-  }
+  supernet::open_archive(archive, path);
+  supernet::check_resumable(archive, path, model_, train_.names());
   c10::IValue v;
   archive.read("epoch", v);
   int epoch = static_cast<int>(v.toInt());
@@ -718,16 +720,16 @@ int Trainer::load_checkpoint(const std::string& path) {
   state_->iteration = v.toInt();
   archive.read("ema_updates", v);
   state_->ema_updates = v.toInt();
-  torch::serialize::InputArchive model_archive, opt_archive;
-  archive.read("model", model_archive);
-  model_->load(model_archive);
-  if (state_->ema) {
-    torch::serialize::InputArchive ema_archive;
-    archive.read("ema", ema_archive);
-    state_->ema->load(ema_archive);
-  }
+  supernet::load_weights(archive, "model", model_, path);
+  if (state_->ema) supernet::load_weights(archive, "ema", state_->ema, path);
+  torch::serialize::InputArchive opt_archive;
   archive.read("optimizer", opt_archive);
-  state_->optimizer->load(opt_archive);
+  try {
+    state_->optimizer->load(opt_archive);
+  } catch (const c10::Error& e) {
+    throw Error(path + ": its optimizer state does not fit (train.optimizer changed?): " +
+                e.what_without_backtrace());
+  }
   torch::Tensor hist;
   archive.read("history", hist, /*is_buffer=*/true);
   history_.clear();

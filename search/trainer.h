@@ -109,7 +109,8 @@ class Trainer {
   };
   void train_epoch(int epoch, EpochRecord& rec);
   // Forward and backward of one batch; leaves the step's gradients in the parameters.
-  StepLoss backward_batch(const data::Batch& batch);
+  // `where` names the step in the error a non-finite loss throws ("epoch 2/8, batch 17/125").
+  StepLoss backward_batch(const data::Batch& batch, const std::string& where);
   // The switch from float to quantized training: activation ranges observed on the first
   // kCalibrationImages train images (no augmentation), weight steps fitted, on the model and EMA.
   void calibrate_quantizers();

@@ -2,10 +2,16 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <set>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/text.h"
+#include "supernet/zip_check.h"
 
 namespace mixnas::supernet {
 namespace fs = std::filesystem;
@@ -101,7 +107,116 @@ std::vector<std::string> read_class_names(torch::serialize::InputArchive& archiv
   return names;
 }
 
+// The model a checkpoint was trained from, as check_resumable compares it: the model YAML's text
+// (trailing blanks ignored), its scale and every site's choice.
+struct ModelIdentity {
+  std::string file, scale;
+  uint64_t hash = 0;
+  std::string str() const {
+    char hex[20];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+    return file + " (scale '" + scale + "', model hash " + hex + ")";
+  }
+};
+
+ModelIdentity identity_of(const ModelSpec& spec, const ArchChoices& choices) {
+  uint64_t h = fnv1a(spec.scale + "\n");
+  std::string pending;  // blank lines count only when text follows them
+  for (const std::string& raw : text::split(spec.text, '\n')) {
+    const std::string line = raw.substr(0, raw.find_last_not_of(" \t\r") + 1);
+    pending += line + "\n";
+    if (line.empty()) continue;
+    h = fnv1a(pending, h);
+    pending.clear();
+  }
+  for (const auto& [site, c] : choices) {
+    h = fnv1a(site + " " + (c.act ? act_name(*c.act) : "-") + " " + std::to_string(c.w_bits) + " " +
+                  std::to_string(c.a_bits) + "\n",
+              h);
+  }
+  return {spec.file, spec.scale, h};
+}
+
+ArchFile checkpoint_arch(torch::serialize::InputArchive& archive, const std::string& path) {
+  c10::IValue text;
+  if (!archive.try_read("arch_yaml", text) || !text.isString())
+    throw Error(path + ": the checkpoint holds no arch_yaml; it cannot be resumed");
+  return parse_arch_yaml(text.toStringRef(), path + " (arch_yaml)");
+}
+
+std::string first_names(const std::vector<std::string>& names) {
+  std::vector<std::string> shown(names.begin(), names.begin() + std::min<size_t>(names.size(), 4));
+  return text::join(shown, ", ") + (names.size() > 4 ? ", ..." : "");
+}
+
+void check_finite(const YoloModel& model, const std::string& which) {
+  torch::NoGradGuard no_grad;
+  const auto check = [&](const std::string& name, const torch::Tensor& t) {
+    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>())
+      throw Error("not saved: the " + which + " tensor '" + name +
+                  "' holds NaN or Inf (training diverged; lower train.lr0, check the labels with "
+                  "`mixnas data check`, and resume from the last checkpoint)");
+  };
+  for (const auto& p : model->named_parameters(true)) check(p.key(), p.value());
+  for (const auto& b : model->named_buffers(true)) check(b.key(), b.value());
+}
+
 }  // namespace
+
+void save_archive(torch::serialize::OutputArchive& archive, const std::string& path) {
+  std::string bytes;
+  archive.save_to([&bytes](const void* data, size_t size) {
+    bytes.append(static_cast<const char*>(data), size);
+    return size;
+  });
+  write_file_atomic(path, bytes);
+}
+
+void open_archive(torch::serialize::InputArchive& archive, const std::string& path,
+                  const std::string& what) {
+  if (!fs::exists(path)) throw Error(path + ": no such " + what + " file");
+  if (fs::is_directory(path)) throw Error(path + ": is a folder, not a " + what + " file");
+  const std::string bytes = read_file(path);
+  check_zip_records(bytes, path);
+  try {
+    archive.load_from(bytes.data(), bytes.size());
+  } catch (const c10::Error& e) {
+    throw Error(path + ": not a readable " + what + " (" + e.what_without_backtrace() + ")");
+  }
+}
+
+void check_resumable(torch::serialize::InputArchive& archive, const std::string& path,
+                     const YoloModel& model, const std::vector<std::string>& class_names) {
+  c10::IValue format;
+  if (!archive.try_read("format", format) || !format.isString() ||
+      format.toStringRef() != kCheckpointFormat)
+    throw Error(path + ": format '" + (format.isString() ? format.toStringRef() : "none") +
+                "', this build resumes " + kCheckpointFormat + "; start a new run (no --resume)");
+  const ArchFile arch = checkpoint_arch(archive, path);
+  const std::vector<std::string> names = read_class_names(archive);
+  if (arch.nc != model->nc() || names.size() != class_names.size())
+    throw Error(path + ": the checkpoint was trained for " + std::to_string(arch.nc) +
+                " classes (" + first_names(names) + "), the config gives " +
+                std::to_string(model->nc()) + " (" + first_names(class_names) +
+                "); resume with the dataset it was trained on, or start a new run (no --resume)");
+  if (names != class_names)
+    log::warn(path, ": class names differ from the dataset's (", first_names(names), " vs ",
+              first_names(class_names), "); resuming, the count matches");
+  const ModelIdentity stored = identity_of(arch.spec, arch.choices);
+  const ModelIdentity given = identity_of(model->spec(), model->argmax_choices());
+  if (stored.hash != given.hash)
+    throw Error(path + ": the checkpoint was trained from " + stored.str() + ", the config gives " +
+                given.str() +
+                "; resume with the model it was trained from, or start a new run (no --resume)");
+}
+
+void load_weights(torch::serialize::InputArchive& archive, const std::string& key, YoloModel& model,
+                  const std::string& path) {
+  torch::serialize::InputArchive weights;
+  if (!archive.try_read(key, weights))
+    throw Error(path + ": the checkpoint holds no '" + key + "'");
+  load_checked(*model, weights, "", path);
+}
 
 bool has_quantized_sites(const YoloModel& model) {
   for (const auto& s : model->sites()) {
@@ -115,6 +230,8 @@ bool has_quantized_sites(const YoloModel& model) {
 
 void write_checkpoint_model(torch::serialize::OutputArchive& archive, const YoloModel& model,
                             const YoloModel* ema, const std::vector<std::string>& class_names) {
+  check_finite(model, "model's");
+  if (ema) check_finite(*ema, "EMA model's");
   archive.write("format", c10::IValue(std::string(kCheckpointFormat)));
   archive.write("arch_yaml", c10::IValue(arch_yaml_text(model, model->argmax_choices())));
   std::string names;
@@ -132,13 +249,8 @@ void write_checkpoint_model(torch::serialize::OutputArchive& archive, const Yolo
 TrainedModel load_trained_model(const std::string& path, const std::optional<std::string>& arch) {
   if (!fs::exists(path))
     throw Error(path + ": no such weights file (give weights/best.pt of a run, or the run folder)");
-  if (fs::is_directory(path)) throw Error(path + ": is a folder, not a weights file");
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error& e) {
-    throw Error(path + ": not a readable weights file (expected a mixnas checkpoint .pt)");
-  }
+  open_archive(archive, path, "weights file");
   c10::IValue format;
   const bool has_format = archive.try_read("format", format);
   if (has_format && (!format.isString() || format.toStringRef() != kCheckpointFormat))

@@ -8,6 +8,12 @@
 //   names      the dataset's class names, one per line
 //   model, ema the trained and the EMA weights (ema optional)
 // plus what the trainer adds to resume (epoch, optimizer, history; search/trainer.cpp).
+//
+// Every archive (these and the search's supernet checkpoints) is written by save_archive and read
+// by open_archive: serialized in memory, written atomically with its failures reported (a full
+// disk never reaches LibTorch's writer, which aborts on one), and on reading checked whole against
+// the CRC-32 of every record (LibTorch's reader does not check them), so a truncated or corrupted
+// file is refused, never loaded.
 #include <torch/torch.h>
 
 #include <optional>
@@ -24,9 +30,31 @@ constexpr const char* kCheckpointFormat = "mixnas-checkpoint-1";
 // quantization-aware and runs with BN folded before its weight quantizers (val, predict, export).
 bool has_quantized_sites(const YoloModel& model);
 
+// Writes `archive` to `path` atomically. Throws mixnas::Error naming the file and the cause (disk
+// full, file size limit); the previous file is then kept and no temporary is left.
+void save_archive(torch::serialize::OutputArchive& archive, const std::string& path);
+
+// Reads `path` into `archive` after checking every record's CRC-32. `what` names the kind of file
+// in errors ("checkpoint"). Throws mixnas::Error naming the file when it is missing, truncated,
+// corrupted or not a LibTorch archive.
+void open_archive(torch::serialize::InputArchive& archive, const std::string& path,
+                  const std::string& what = "checkpoint");
+
 // Writes the entries every reader needs: format, arch_yaml, names, model and (when given) ema.
+// Throws mixnas::Error, writing nothing, when a weight of either model is NaN or infinite.
 void write_checkpoint_model(torch::serialize::OutputArchive& archive, const YoloModel& model,
                             const YoloModel* ema, const std::vector<std::string>& class_names);
+
+// For --resume: throws mixnas::Error naming both sides unless the checkpoint at `path` has this
+// build's format, the class count of `model` and `class_names`, and the same model (the model
+// YAML's text, its scale and every site's choice, compared by hash).
+void check_resumable(torch::serialize::InputArchive& archive, const std::string& path,
+                     const YoloModel& model, const std::vector<std::string>& class_names);
+
+// Copies the weights stored under `key` into `model`, every tensor's name and shape checked.
+// Throws mixnas::Error naming the file and the first misfit.
+void load_weights(torch::serialize::InputArchive& archive, const std::string& key, YoloModel& model,
+                  const std::string& path);
 
 struct TrainedModel {
   YoloModel model{nullptr};

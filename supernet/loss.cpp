@@ -1,6 +1,7 @@
 #include "supernet/loss.h"
 
 #include <cmath>
+#include <cstdio>
 
 #include "core/error.h"
 
@@ -365,6 +366,18 @@ std::vector<Detections> non_max_suppression(const Predictions& predictions, doub
     out.push_back({boxes.index({idx}), conf.index({idx}), cls.index({idx})});
   }
   return out;
+}
+
+void require_finite_loss(const LossItems& items, const std::string& where) {
+  const double total = items.total.item<double>();
+  if (std::isfinite(total)) return;
+  char values[160];
+  std::snprintf(values, sizeof values, "%g (box=%g cls=%g dfl/obj=%g)", total,
+                items.box.item<double>(), items.cls.item<double>(), items.third.item<double>());
+  throw Error(where + ": the training loss is " + values +
+              "; stopped before it reaches the weights, the last checkpoint keeps the last "
+              "finished epoch. Lower the learning rate or check the labels (mixnas data check), "
+              "then resume with --resume");
 }
 
 }  // namespace mixnas::supernet

@@ -20,6 +20,11 @@ struct LossItems {
   torch::Tensor box, cls, third;  // third: dfl (v8) or obj (v5); gained, detached
 };
 
+// Throws mixnas::Error when the loss is NaN or infinite, so that training stops before its
+// gradients reach the weights (and so a checkpoint). `where` ("epoch 3/30, batch 5/12") names the
+// step in the message.
+void require_finite_loss(const LossItems& items, const std::string& where);
+
 class DetectionLoss {
  public:
   virtual ~DetectionLoss() = default;

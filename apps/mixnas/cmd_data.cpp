@@ -40,18 +40,23 @@ int run_check(const DataArgs& a) {
   if (splits.empty()) {
     for (const auto& [name, sources] : config.splits) splits.push_back(name);
   }
+  size_t skipped = 0;
   for (const std::string& split : splits) {
     data::SplitLoadOptions options;
     options.use_cache = !a.no_cache;
     auto s = data::DetectionSplit::load(config, split, options);
     std::printf("%s\n", s.report().summary(s.report().corrupt.size()).c_str());
+    skipped += s.report().corrupt.size();
   }
   std::printf("%d classes: ", config.num_classes());
   for (int i = 0; i < config.num_classes(); ++i) {
     std::printf("%s%d: %s", i ? ", " : "", i, config.names[i].c_str());
   }
   std::printf("\n");
-  return 0;
+  if (skipped == 0) return 0;
+  // A script must tell a dataset with defects from a clean one (exit 1 is: not readable at all).
+  std::printf("%zu file(s) skipped (listed above): exit status 2\n", skipped);
+  return 2;
 }
 
 }  // namespace
@@ -77,7 +82,8 @@ Runner add_data_command(CLI::App& app) {
       ->capture_default_str();
   make->add_flag("--force", a->fmnist.force, "Replace a dataset already in --out");
 
-  auto* check = cmd->add_subcommand("check", "Scan a dataset YAML: report every defect per file");
+  auto* check = cmd->add_subcommand(
+      "check", "Scan a dataset YAML: report every defect per file (exit 2 when files are skipped)");
   check->add_option("yaml", a->yaml, "Dataset YAML")->required();
   check->add_option("--split", a->splits, "Splits to check (default: all)")->delimiter(',');
   check->add_flag("--no-cache", a->no_cache, "Do not read or write the label cache");

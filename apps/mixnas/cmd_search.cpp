@@ -40,7 +40,13 @@ Runner add_search_command(CLI::App& app) {
       write_file_atomic(run + "/args.yaml", cfg.to_yaml());
     log::info("search into ", run, ", latency measured on ", evaluator->device_id(), " (",
               evaluator->kind(), ")");
-    nlohmann::json summary = search::run_search(cfg, *evaluator, run, *resume);
+    nlohmann::json summary;
+    try {
+      summary = search::run_search(cfg, *evaluator, run, *resume);
+    } catch (...) {
+      if (main) remove_unused_run_dir(run);
+      throw;
+    }
     if (!main) return 0;
     if (summary.contains("searched")) {
       const auto& s = summary["searched"];

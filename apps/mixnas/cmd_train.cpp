@@ -38,6 +38,16 @@ supernet::YoloModel build_fixed_model(const std::string& model_path, int nc) {
   return supernet::build_model(model_path, bo);
 }
 
+namespace {
+void print_results(const search::Trainer& trainer, const std::string& run) {
+  const auto& h = trainer.history();
+  if (h.empty()) return;
+  std::printf("results: %s/results.csv, weights: %s/weights/best.pt\n", run.c_str(), run.c_str());
+  std::printf("final mAP50=%.4f mAP50-95=%.4f best_fitness=%.4f\n", h.back().map50,
+              h.back().map50_95, trainer.best_fitness());
+}
+}  // namespace
+
 Runner add_train_command(CLI::App& app) {
   auto* cmd =
       app.add_subcommand("train", "Train a fixed model (model YAML or arch.yaml) from a config");
@@ -68,14 +78,13 @@ Runner add_train_command(CLI::App& app) {
     if (!*resume && main) write_file_atomic(run + "/args.yaml", cfg.to_yaml());
     log::info("training ", cfg.get_string("model"), " (", model->parameter_count(),
               " parameters) on ", dataset.yaml_path, " into ", run);
-    search::Trainer trainer(model, train, val, options, run);
-    trainer.fit(*resume);
-    const auto& h = trainer.history();
-    if (main && !h.empty()) {
-      std::printf("results: %s/results.csv, weights: %s/weights/best.pt\n", run.c_str(),
-                  run.c_str());
-      std::printf("final mAP50=%.4f mAP50-95=%.4f best_fitness=%.4f\n", h.back().map50,
-                  h.back().map50_95, trainer.best_fitness());
+    try {
+      search::Trainer trainer(model, train, val, options, run);
+      trainer.fit(*resume);
+      if (main) print_results(trainer, run);
+    } catch (...) {
+      if (main) remove_unused_run_dir(run);
+      throw;
     }
     return 0;
   };

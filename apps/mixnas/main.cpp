@@ -1,4 +1,6 @@
 // mixnas: the command line. One subcommand per stage of the pipeline; each lives in cmd_<name>.cpp.
+#include <signal.h>
+
 #include <cstdio>
 #include <exception>
 #include <map>
@@ -37,6 +39,9 @@ void add_config_args(CLI::App* cmd, ConfigArgs& args) {
 
 int main(int argc, char** argv) {
   using namespace mixnas;
+  // Beyond the file size limit (ulimit -f) a write then fails with EFBIG, which the atomic writer
+  // reports (exit 1, the previous file kept), instead of the signal killing the process silently.
+  signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"mixnas " MIXNAS_VERSION
                ": neural-architecture search of activations and bit-widths for YOLO detectors on "
                "edge devices",

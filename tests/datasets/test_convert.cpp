@@ -115,3 +115,22 @@ TEST_CASE("convert voc: 20 names, 1-based pixels, difficult kept or skipped", "[
   CHECK(labels_of(dir / "out2/labels/train/000001.txt", 20).size() == 1);
   CHECK_THROWS_WITH(convert_voc(dir / "nowhere", o), Contains("Annotations/ is missing"));
 }
+
+TEST_CASE("convert coco: an id that is not an integer is an error naming it", "[convert]") {
+  test::ScratchDir dir("coco_ids");
+  const auto instances = [&](const std::string& image_id) {
+    const std::string path = dir / "instances_val.json";
+    test::write_text(path, R"({"images": [{"id": 1, "file_name": "a.png", "width": 10,
+      "height": 10}], "categories": [{"id": 1, "name": "a"}], "annotations": [{"id": 7,
+      "image_id": )" + image_id +
+                               R"(, "category_id": 1, "bbox": [1, 1, 2, 2]}]})");
+    return path;
+  };
+  ConvertOptions o;
+  o.out = dir / "out";
+  CHECK_THROWS_WITH(convert_coco(instances("1.5"), o),
+                    Contains("instances_val.json: annotation 7: image_id: expected an integer") &&
+                        Contains("got 1.5"));
+  CHECK_THROWS_WITH(convert_coco(instances("1180591620717411303424"), o),
+                    Contains("image_id: expected an integer") && !Contains("-9223372036854775808"));
+}

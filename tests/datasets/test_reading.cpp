@@ -74,6 +74,10 @@ TEST_CASE("label rows: every defect named with file and line", "[datasets]") {
   auto zero = parse_labels("1 0.5 0.5 0 0.3\n", "l.txt", 2);
   REQUIRE(zero.problems.size() == 1);
   CHECK_THAT(zero.problems[0], Contains("zero-size box"));
+  // Positive as a double, zero as the float it is stored in (also a fuzz_labels invariant).
+  auto tiny = parse_labels("1 0.5 0.5 1e-50 0.3\n", "l.txt", 2);
+  REQUIRE(tiny.problems.size() == 1);
+  CHECK_THAT(tiny.problems[0], Contains("l.txt:1:") && Contains("zero-size box"));
 }
 
 TEST_CASE("format_labels round trip", "[datasets]") {
@@ -202,7 +206,7 @@ TEST_CASE("label cache: round trip, then rebuilt when a label changes", "[datase
   auto config = load_dataset_config(make_dataset(dir));
   auto first = DetectionSplit::load(config, "train");
   CHECK_FALSE(first.report().from_cache);
-  CHECK(first.cache_path() == dir / "labels/train.cache");
+  CHECK(first.cache_path() == dir / "labels/train.mixnas-cache.json");
   REQUIRE(std::filesystem::exists(first.cache_path()));
 
   auto second = DetectionSplit::load(config, "train");
@@ -231,4 +235,55 @@ TEST_CASE("label cache: round trip, then rebuilt when a label changes", "[datase
   CHECK_FALSE(fifth.report().from_cache);
   CHECK(fifth.size() == 4);
   CHECK(DetectionSplit::load(config, "train").report().from_cache);
+}
+
+TEST_CASE("label cache: never ultralytics' file; foreign or edited caches are rebuilt",
+          "[datasets]") {
+  test::ScratchDir dir("cache_foreign");
+  auto config = load_dataset_config(make_dataset(dir));
+  // ultralytics' own cache (a pickled NumPy file) stays as it is.
+  const std::string numpy("\x93NUMPY\x01\x00v\x00{'descr': '|O'}", 30);
+  test::write_text(dir / "labels/train.cache", numpy);
+  auto first = DetectionSplit::load(config, "train");
+  CHECK(first.size() == 4);
+  CHECK(read_file(dir / "labels/train.cache") == numpy);
+  // Whatever sits at mixnas' own name: another format, or JSON with classes out of range.
+  for (const std::string& foreign :
+       {numpy, std::string("[1, 2, 3]"), std::string("{\"version\": \"x\"}"),
+        std::string("{\"version\": 1, \"key\": 5, \"entries\": null}")}) {
+    test::write_text(first.cache_path(), foreign);
+    auto split = DetectionSplit::load(config, "train");
+    CHECK_FALSE(split.report().from_cache);
+    CHECK(split.size() == 4);
+  }
+  std::string edited = read_file(first.cache_path());
+  REQUIRE(edited.find("\"b\":[1.0,") != std::string::npos);
+  edited.replace(edited.find("\"b\":[1.0,"), 9, "\"b\":[7.0,");  // class 7 of 2
+  test::write_text(first.cache_path(), edited);
+  auto rebuilt = DetectionSplit::load(config, "train");
+  CHECK_FALSE(rebuilt.report().from_cache);
+  for (const Sample& sample : rebuilt.samples())
+    for (const Box& box : sample.boxes) CHECK(box.cls < 2);
+}
+
+TEST_CASE("label cache: a JSON cache of an earlier mixnas at ultralytics' name is removed",
+          "[datasets]") {
+  test::ScratchDir dir("cache_legacy");
+  auto config = load_dataset_config(make_dataset(dir));
+  test::write_text(dir / "labels/train.cache", "{\"version\": 1, \"key\": \"0\", \"entries\": []}");
+  DetectionSplit::load(config, "train");
+  CHECK_FALSE(std::filesystem::exists(dir / "labels/train.cache"));
+}
+
+TEST_CASE("a label path that is a folder skips its image, naming it", "[datasets]") {
+  test::ScratchDir dir("label_folder");
+  auto config = load_dataset_config(make_dataset(dir));
+  test::write_png(dir / "images/train/e.png", 8, 8);
+  std::filesystem::create_directories(dir / "labels/train/e.txt");
+  auto split = DetectionSplit::load(config, "train", {false, 1});
+  CHECK(split.size() == 4);
+  CHECK(split.report().backgrounds == 1);
+  REQUIRE(split.report().corrupt.size() == 1);
+  CHECK_THAT(split.report().corrupt[0],
+             Contains(dir / "labels/train/e.txt") && Contains("is a folder"));
 }

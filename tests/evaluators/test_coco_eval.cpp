@@ -258,3 +258,26 @@ TEST_CASE("COCO files: defects are named", "[coco]") {
   CHECK_THROWS_WITH(load_coco_ground_truth("/nonexistent/gt.json"),
                     Contains("/nonexistent/gt.json"));
 }
+
+TEST_CASE("COCO files: an id that is not an integer is named, not truncated", "[coco]") {
+  auto gt = load_coco_ground_truth(fixture("gt_two_classes.json"));
+  const auto detection = [](const std::string& image_id) {
+    return "[{\"image_id\": " + image_id +
+           ", \"category_id\": 1, \"bbox\": [0,0,1,1], \"score\": 1}]";
+  };
+  CHECK_THROWS_WITH(
+      parse_coco_detections(detection("1.5"), "dt.json", gt),
+      Contains("dt.json: [0]: field 'image_id': expected an integer") && Contains("got 1.5"));
+  // 2^70: once INT64_MIN in messages.
+  CHECK_THROWS_WITH(parse_coco_detections(detection("1180591620717411303424"), "dt.json", gt),
+                    Contains("expected an integer") && !Contains("-9223372036854775808"));
+  CHECK_THROWS_WITH(parse_coco_detections(detection("18446744073709551615"), "dt.json", gt),
+                    Contains("expected an integer"));
+  CHECK_THROWS_WITH(
+      parse_coco_ground_truth("{\"images\": [{\"id\": 2.5}], \"categories\": [], "
+                              "\"annotations\": []}",
+                              "gt.json"),
+      Contains("gt.json: images[0]: field 'id': expected an integer") && Contains("got 2.5"));
+  // An integral float is the integer (some writers emit 1.0).
+  CHECK_NOTHROW(parse_coco_detections(detection("1.0"), "dt.json", gt));
+}
