@@ -225,7 +225,8 @@ Figures train_export_measure(const TrainJob& job, const SearchContext& ctx,
   f.nodes = r.nodes;
   f.proxies = ctx.cost.proxies(job.choices);
   log::info(job.name, ": mAP50-95 ", fmt("%.4f", f.map50_95), " mAP50 ", fmt("%.4f", f.map50),
-            ", measured ", fmt("%.3f", f.latency_ms), " ms, peak ", f.peak_bytes, " bytes");
+            ctx.evaluator.kind() == "model" ? ", predicted " : ", measured ",
+            fmt("%.3f", f.latency_ms), " ms, peak ", f.peak_bytes, " bytes");
   return f;
 }
 
@@ -342,6 +343,8 @@ nlohmann::json search_summary(const SearchContext& ctx, const std::string& strat
   nlohmann::json summary;
   summary["run_dir"] = ctx.run_dir;
   summary["device_id"] = ctx.evaluator.device_id();
+  // "predicted" (a device model: its file, core, llvm-mca) or "measured": every latency below.
+  summary["latency_provenance"] = ctx.evaluator.provenance();
   summary["strategy"] = strategy;
   summary["imgsz"] = ctx.options.train.imgsz;
   summary["targets"] = {{"latency_ms", ctx.target_latency_ms},
