@@ -1,6 +1,10 @@
 #include "evaluators/device_model/model_evaluator.h"
 
+#include <cstdio>
+#include <sstream>
+
 #include "core/error.h"
+#include "core/hash.h"
 #include "deploy/runtime/session.h"
 #include "deploy/runtime/version.h"
 
@@ -25,7 +29,17 @@ std::string ModelEvaluator::device_id() {
 }
 
 std::string ModelEvaluator::runtime_version() {
-  return rt::runtime_version();
+  // Tables are reused by device id and runtime version: a changed model (clock, bandwidth,
+  // coefficients, llvm-mca) must not reuse the predictions of the old one.
+  const DeviceModelSpec& s = model_.spec();
+  std::ostringstream text;
+  text << s.core << ' ' << s.clock_ghz << ' ' << s.cores << ' ' << s.mem_bw_gbs << ' '
+       << s.coefficients.micro_scale << ' ' << s.coefficients.pass_scale << ' '
+       << s.coefficients.layer_overhead_us << ' ' << model_.llvm_mca_version();
+  char hash[24];
+  std::snprintf(hash, sizeof hash, "%08llx",
+                static_cast<unsigned long long>(fnv1a(text.str()) & 0xffffffffu));
+  return rt::runtime_version() + "+model-" + hash;
 }
 
 std::vector<LayerRow> ModelEvaluator::measure_layers(const std::vector<LayerSignature>& layers) {
