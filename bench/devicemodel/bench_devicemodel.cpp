@@ -14,6 +14,7 @@
 // model predicts for that core (docs/device_models.md). Times are thread CPU time (one thread),
 // medians. Last line:
 //   DEVICEMODEL x86_layer_mape=<pct> x86_model_mape=<pct> a72_w2a2_vs_int8=<r> a72_w1a1_vs_int8=<r>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <algorithm>
@@ -150,6 +151,25 @@ void derive_rules(const std::string& device_yaml, const eval::DeviceModel::Optio
   }
 }
 
+// CPU seconds of this process and its finished children (compiler, llvm-mca, the pick helper):
+// what the table costs the machine, whatever else shares it.
+double cpu_s() {
+  double s = 0;
+  for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
+    rusage u;
+    getrusage(who, &u);
+    s += u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+  }
+  return s;
+}
+
+// The 1-minute load average, printed beside wall times on a shared machine.
+double load_average() {
+  double l[1] = {-1};
+  getloadavg(l, 1);
+  return l[0];
+}
+
 double wall_s() {
   timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -181,8 +201,9 @@ void table_timing(const std::string& device_yaml) {
   eval::DeviceModel::Options opt;
   opt.cache_dir = cache;
   double t0 = wall_s();
+  const double c0 = cpu_s();
   auto cold = eval::DeviceModel::load(device_yaml, opt).predict_table(sigs);
-  const double cold_s = wall_s() - t0;
+  const double cold_s = wall_s() - t0, cold_cpu_s = cpu_s() - c0;
   t0 = wall_s();
   auto warm = eval::DeviceModel::load(device_yaml, opt).predict_table(sigs);
   const double warm_s = wall_s() - t0;
@@ -192,9 +213,10 @@ void table_timing(const std::string& device_yaml) {
   eval::DeviceModel::load(device_yaml, opt).predict_table(sigs);
   const double new_s = wall_s() - t0;
   std::printf(
-      "TABLE-TIMING %s signatures=%zu entries=%zu cold_s=%.1f new_signatures_s=%.1f "
-      "cached_s=%.2f\n",
-      device_yaml.c_str(), sigs.size(), warm.size(), cold_s, new_s, warm_s);
+      "TABLE-TIMING %s signatures=%zu entries=%zu jobs=%d cold_s=%.1f cold_cpu_s=%.1f "
+      "new_signatures_s=%.1f cached_s=%.2f load=%.1f\n",
+      device_yaml.c_str(), sigs.size(), warm.size(), opt.jobs, cold_s, cold_cpu_s, new_s, warm_s,
+      load_average());
 }
 
 }  // namespace

@@ -605,15 +605,34 @@ double DeviceModel::activation_cycles_per_element(const std::string& act) {
   return activations_.at(act);
 }
 
-void DeviceModel::pick_missing(const std::vector<eval::LayerSignature>& signatures) {
-  std::string lines;
-  std::map<std::string, bool> asked;
-  for (const auto& s : signatures) {
-    const std::string key = s.key();
-    if (picks_.count(key) || asked[key]) continue;
-    asked[key] = true;
-    lines += s.to_json().dump() + "\n";
+namespace {
+
+// The pick helper's answers to `lines` (signatures as JSON lines).
+std::string run_pick_helper(const CoreInfo& core, const std::string& helper,
+                            const std::string& lines) {
+  const std::string input = temp_file(lines, ".jsonl");
+  std::string emulator;
+  if (core.arch == "aarch64")  // the cross build's sysroot, as its ctest emulator uses it
+    emulator = "LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib qemu-aarch64 -L /usr/aarch64-linux-gnu ";
+  try {
+    std::string out = devmodel::run_command("env MIXNAS_CPU_DISABLE=" + core.cpu_disable + " " +
+                                            emulator + helper + " < " + input);
+    fs::remove(input);
+    return out;
+  } catch (...) {
+    fs::remove(input);
+    throw;
   }
+}
+
+}  // namespace
+
+void DeviceModel::pick_missing(const std::vector<eval::LayerSignature>& signatures) {
+  std::vector<std::string> lines;
+  std::set<std::string> asked;
+  for (const auto& s : signatures)
+    if (!picks_.count(s.key()) && asked.insert(s.key()).second)
+      lines.push_back(s.to_json().dump() + "\n");
   if (lines.empty()) return;
   if (!fs::exists(options_.pick_helper))
     throw Error("device model: " + options_.pick_helper + " is missing; build it: " +
@@ -621,25 +640,21 @@ void DeviceModel::pick_missing(const std::vector<eval::LayerSignature>& signatur
                      ? "cmake --preset aarch64 && cmake --build --preset aarch64 --target "
                        "mixnas-devicemodel-pick"
                      : "cmake --build --preset default --target mixnas-devicemodel-pick"));
-  const std::string input = temp_file(lines, ".jsonl");
-  std::string emulator;
-  if (core_->arch == "aarch64")  // the cross build's sysroot, as its ctest emulator uses it
-    emulator = "LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib qemu-aarch64 -L /usr/aarch64-linux-gnu ";
-  std::string out;
-  try {
-    out = devmodel::run_command("env MIXNAS_CPU_DISABLE=" + core_->cpu_disable + " " + emulator +
-                                options_.pick_helper + " < " + input);
-  } catch (...) {
-    fs::remove(input);
-    throw;
-  }
-  fs::remove(input);
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty()) continue;
-    const auto j = nlohmann::json::parse(line);
-    picks_[j.at("key")] = {j.at("kernel"), j.at("weight_bytes"), j.at("resident_weight_bytes"),
-                           j.at("arena_bytes")};
+  // One helper process per job, each on a share of the signatures (qemu is the slow part).
+  const size_t chunks = std::min(lines.size(), static_cast<size_t>(std::max(options_.jobs, 1)));
+  std::vector<std::string> in(chunks), out(chunks);
+  for (size_t i = 0; i < lines.size(); ++i) in[i % chunks] += lines[i];
+  devmodel::parallel_for(chunks, options_.jobs, [&](size_t c) {
+    out[c] = run_pick_helper(*core_, options_.pick_helper, in[c]);
+  });
+  for (const std::string& text : out) {
+    std::istringstream answers(text);
+    for (std::string line; std::getline(answers, line);) {
+      if (line.empty()) continue;
+      const auto j = nlohmann::json::parse(line);
+      picks_[j.at("key")] = {j.at("kernel"), j.at("weight_bytes"), j.at("resident_weight_bytes"),
+                             j.at("arena_bytes")};
+    }
   }
   dirty_ = true;
 }
