@@ -39,7 +39,7 @@ std::string ModelEvaluator::runtime_version() {
   char hash[24];
   std::snprintf(hash, sizeof hash, "%08llx",
                 static_cast<unsigned long long>(fnv1a(text.str()) & 0xffffffffu));
-  return rt::runtime_version() + "+model-" + hash;
+  return std::string(rt::runtime_version()) + "+model-" + hash;
 }
 
 std::vector<LayerRow> ModelEvaluator::measure_layers(const std::vector<LayerSignature>& layers) {

@@ -19,6 +19,8 @@ class ModelEvaluator final : public Evaluator {
   std::string kind() const override { return "model"; }
   // "model:<name>:<core>", as DeviceModel::predict_table names its tables.
   std::string device_id() override;
+  // The runtime's version + "+model-<hash>" of the model's figures (core, clock, bandwidth,
+  // coefficients, llvm-mca version): a cached table of another model is not reused.
   std::string runtime_version() override;
   MeasureResult measure_package(const std::string& package) override;
   std::vector<LayerRow> measure_layers(const std::vector<LayerSignature>& layers) override;
