@@ -319,8 +319,9 @@ LutAccuracy check_table(const std::vector<Figures*>& all, const SearchContext& c
     checked.push_back("random " + std::to_string(i + 1));
   for (size_t i = 0; i < pred_meas.size(); ++i) {
     const auto& [p, m] = pred_meas[i];
-    log::info("LUT check ", checked[i], ": predicted ", fmt("%.3f", p), " ms, measured ",
-              fmt("%.3f", m), " ms (", fmt("%+.1f", m > 0 ? 100.0 * (p - m) / m : 0.0), "%)");
+    log::info("LUT check ", checked[i], ": predicted ", fmt("%.3f", p), " ms, ",
+              ctx.evaluator.kind() == "model" ? "package predicted " : "measured ", fmt("%.3f", m),
+              " ms (", fmt("%+.1f", m > 0 ? 100.0 * (p - m) / m : 0.0), "%)");
   }
   return lut_accuracy(pred_meas);
 }
