@@ -218,7 +218,9 @@ const Schema& search_schema() {
         .add("cost.lut_cache", Type::kString, ".cache/mixnas/lut",
              "Folder of cached latency tables (one per device id); empty = no cache.")
         .add("device", Type::kString, "local",
-             "Where latency is measured: 'local' (in-process runtime) or configs/devices/X.yaml.")
+             "Where latency comes from: 'local' (measured by the in-process runtime), "
+             "configs/devices/X.yaml (measured by its agents) or a device model with `kind: "
+             "model` (predicted, not measured; docs/device_models.md).")
         .add("baselines", Type::kStringList, "[silu, relu, hardswish]",
              "Uniform-activation baselines trained with the same budget, each `act` (at "
              "baseline_bits) or `act:bits` (bits fp32, int8 or searched; named act_bits); "

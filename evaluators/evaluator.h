@@ -4,10 +4,9 @@
 // device, so that a table or a report can say where its numbers come from.
 //
 // Implementations: LocalEvaluator (this process, through the runtime), AgentEvaluator
-// (mixnas-agent on a device, evaluators/agent_evaluator.h). make_evaluator
-// (evaluators/evaluator_factory.h) picks one from a config's `device:` value; a new kind (a device
-// model predicting latency instead of measuring it) implements this class and adds its
-// `evaluator:` value there.
+// (mixnas-agent on a device, evaluators/agent_evaluator.h), ModelEvaluator (a device model
+// predicting the runtime's latency on a named core, evaluators/device_model/model_evaluator.h).
+// make_evaluator (evaluators/evaluator_factory.h) picks one from a config's `device:` value.
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +32,12 @@ class Evaluator {
   virtual MeasureResult measure_package(const std::string& package) = 0;
   // One row per signature, in the order given.
   virtual std::vector<LayerRow> measure_layers(const std::vector<LayerSignature>& layers) = 0;
+  // Where the numbers come from, recorded with tables and reports: {"source": "measured",
+  // "evaluator": kind()} here; a device model's {"source": "predicted", "text": ..., the model
+  // file, core and llvm-mca version}.
+  virtual nlohmann::json provenance() { return {{"source", "measured"}, {"evaluator", kind()}}; }
+  // Layers per measure_layers call when a table is filled (a progress bar advances per call).
+  virtual size_t layers_per_call() const { return 16; }
 
   // Runs, warm-up and threads of every measurement.
   const MeasureOptions& options() const { return options_; }

@@ -2,12 +2,15 @@
 
 #include <cstdlib>
 
+#include <yaml-cpp/yaml.h>
+
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/schemas.h"
 #include "core/text.h"
 #include "evaluators/agent_evaluator.h"
+#include "evaluators/device_model/model_evaluator.h"
 
 namespace mixnas::eval {
 namespace {
@@ -49,6 +52,17 @@ agent::RemoteOptions agent_options(const config::Config& cfg) {
 
 }  // namespace
 
+bool is_device_model(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    throw Error(path + ": not a device YAML (" + e.what() + ")");
+  }
+  return root.IsMap() && root["kind"] && root["kind"].IsScalar() &&
+         root["kind"].as<std::string>() == "model";
+}
+
 agent::RemoteOptions load_agent_device(const std::string& path) {
   return agent_options(config::Config::load(path, config::device_schema()));
 }
@@ -56,11 +70,13 @@ agent::RemoteOptions load_agent_device(const std::string& path) {
 std::unique_ptr<Evaluator> make_evaluator(const std::string& device,
                                           const MeasureOptions& options) {
   if (device == "local") return std::make_unique<LocalEvaluator>(options);
+  if (is_device_model(device)) return make_model_evaluator(device, options);
   config::Config cfg = config::Config::load(device, config::device_schema());
   const std::string kind = cfg.get_string("evaluator");
   if (kind == "agent") return std::make_unique<AgentEvaluator>(agent_options(cfg), options);
   throw Error(cfg.where("evaluator").str() + ": unknown evaluator '" + kind +
-              "' (known: agent; or set `device: local` in the search config)");
+              "' (known: agent; a device model says `kind: model`, docs/device_models.md; or set "
+              "`device: local` in the search config)");
 }
 
 }  // namespace mixnas::eval

@@ -1,5 +1,6 @@
 #include "evaluators/latency_table.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -36,7 +37,9 @@ LatencyTable LatencyTable::load(const std::string& path) {
     LatencyTable t(field("device_id").get<std::string>(),
                    field("runtime_version").get<std::string>(), field("threads").get<int>(),
                    field("runs").get<int>());
-    if (j.value("predicted", false)) t.model_ = field("model").get<std::string>();
+    if (auto p = j.find("provenance"); p != j.end() && p->is_object()) t.provenance_ = *p;
+    if (j.value("predicted", false) && !t.predicted())  // tables from before "provenance"
+      t.provenance_ = {{"source", "predicted"}, {"text", field("model").get<std::string>()}};
     for (const auto& [key, e] : field("entries").items()) {
       LatencyEntry entry;
       entry.median_ms = e.at("median_ms").get<double>();
@@ -113,7 +116,8 @@ void LatencyTable::save(const std::string& path) const {
                       {"entries", entries},
                       {"calibration", cal_json(calibration_)},
                       {"calibrations", cals}};
-  if (predicted()) j["predicted"] = true, j["model"] = model_;
+  if (!provenance_.empty()) j["provenance"] = provenance_;
+  if (predicted()) j["predicted"] = true, j["model"] = model();
   write_file_atomic(path, j.dump(1) + "\n");
 }
 
@@ -141,6 +145,8 @@ size_t LatencyTable::fill(const std::vector<LayerSignature>& signatures, Evaluat
     todo.push_back(s);
   }
   if (todo.empty()) return 0;
+  provenance_ = evaluator.provenance();
+  if (batch == 0) batch = evaluator.layers_per_call();
   Progress progress("latency table", static_cast<int64_t>(todo.size()), "layer");
   for (size_t b = 0; b < todo.size(); b += batch) {
     std::vector<LayerSignature> part(todo.begin() + b,
@@ -219,6 +225,22 @@ void LatencyTable::calibrate(const std::vector<std::pair<double, double>>& pairs
   calibration_.mape_pct = sum_err / static_cast<double>(n);
   calibration_.max_err_pct = max_err;
   calibration_.n = static_cast<int>(n);
+}
+
+TableComparison compare_tables(const LatencyTable& predicted, const LatencyTable& measured) {
+  TableComparison c;
+  double sum = 0;
+  for (const auto& [key, p] : predicted.entries()) {
+    auto it = measured.entries().find(key);
+    if (it == measured.entries().end() || !(it->second.median_ms > 0)) continue;
+    const LatencyEntry& m = it->second;
+    const double err = 100.0 * (p.median_ms - m.median_ms) / m.median_ms;
+    c.layers.push_back({key, p.kernel, m.kernel, p.median_ms, m.median_ms, err});
+    sum += std::fabs(err);
+    c.max_err_pct = std::max(c.max_err_pct, std::fabs(err));
+  }
+  if (!c.layers.empty()) c.mape_pct = sum / c.layers.size();
+  return c;
 }
 
 }  // namespace mixnas::eval

@@ -9,8 +9,10 @@
 //    "weight_bytes", "resident_weight_bytes", "arena_bytes"}, ...},
 //    "calibration": {"scale": 1.0, "offset_ms": 0.0, "mape_pct": -1, "max_err_pct": -1, "n": 0},
 //    "calibrations": {"<model key>": {...same fields...}, ...},
+//    "provenance": {"source": "measured" | "predicted", ...},
 //    "predicted": true, "model": "predicted for <core> (device model <name>), not measured"}
-//   (the last two only in tables a device model predicted)
+//   (the last two only in tables a device model predicted; its provenance also names the model
+//   file, the core, the llvm-mca version and the coefficients: DeviceModel::provenance_json)
 #include <functional>
 #include <map>
 #include <string>
@@ -63,20 +65,24 @@ class LatencyTable {
   // Tables from a device model (evaluators/device_model) are predicted, not measured: they carry
   // "predicted": true and "model": e.g. "predicted for cortex-a72 (device model rpi4-model), not
   // measured", which commands print with the table.
-  bool predicted() const { return !model_.empty(); }
-  const std::string& model() const { return model_; }
-  void set_model(const std::string& provenance) { model_ = provenance; }
+  bool predicted() const { return provenance_.value("source", "") == "predicted"; }
+  std::string model() const { return predicted() ? provenance_.value("text", "") : ""; }
+  // Evaluator::provenance() of the evaluator that filled the table ({} = unknown, older tables).
+  const nlohmann::json& provenance() const { return provenance_; }
+  void set_provenance(const nlohmann::json& p) { provenance_ = p; }
 
   bool has(const std::string& key) const { return entries_.count(key) > 0; }
   // Throws mixnas::Error when the key is missing (run `mixnas lut build`).
   const LatencyEntry& at(const std::string& key) const;
   void put(const std::string& key, const LatencyEntry& entry) { entries_[key] = entry; }
   size_t size() const { return entries_.size(); }
+  const std::map<std::string, LatencyEntry>& entries() const { return entries_; }
 
   // Measures the signatures not in the table yet (deduplicated), with a progress bar; returns how
-  // many were measured.
+  // many were measured. The table takes the evaluator's provenance. batch 0 = the evaluator's
+  // layers_per_call().
   size_t fill(const std::vector<LayerSignature>& signatures, Evaluator& evaluator,
-              size_t batch = 16);
+              size_t batch = 0);
 
   // Sum of the entries of `keys`, then calibrated.
   double predict_ms(const std::vector<std::string>& keys) const;
@@ -100,10 +106,24 @@ class LatencyTable {
   std::string runtime_version_;
   int threads_ = 1;
   int runs_ = 20;
-  std::string model_;  // "" = measured
+  nlohmann::json provenance_ = nlohmann::json::object();
   std::map<std::string, LatencyEntry> entries_;
   Calibration calibration_;
   std::map<std::string, Calibration> calibrations_;
 };
+
+// One layer of two tables side by side (`mixnas lut validate --against`).
+struct LayerError {
+  std::string key, predicted_kernel, measured_kernel;
+  double predicted_ms = 0, measured_ms = 0;
+  double err_pct = 0;  // (predicted - measured) / measured, signed
+};
+struct TableComparison {
+  std::vector<LayerError> layers;  // keys of both tables, in key order
+  double mape_pct = -1;            // mean |err_pct|, -1 when no key is shared
+  double max_err_pct = -1;
+};
+// Median entries of the keys both tables hold; measured entries of 0 ms are skipped.
+TableComparison compare_tables(const LatencyTable& predicted, const LatencyTable& measured);
 
 }  // namespace mixnas::eval

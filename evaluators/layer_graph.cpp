@@ -146,4 +146,24 @@ rt::Graph build_layer_graph(const LayerSignature& sig) {
   return b.graph();
 }
 
+std::vector<LayerSignature> conv_signatures(const rt::Graph& g, std::vector<int>* nodes) {
+  std::vector<LayerSignature> out;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const rt::Node& n = g.nodes[i];
+    if (n.op != rt::OpType::kConv2d) continue;
+    const auto& in = g.tensors[n.inputs[0]];
+    const auto& w = g.tensors[n.inputs[1]];
+    const auto& o = g.tensors[n.outputs[0]];
+    LayerSignature s;
+    s.in_h = in.shape[0], s.in_w = in.shape[1], s.in_c = in.shape[2];
+    s.out_c = w.shape[0], s.kernel = w.shape[2], s.stride = n.conv.stride_h;
+    s.groups = n.conv.groups;
+    s.act = rt::activation_name(static_cast<rt::Activation>(n.conv.activation));
+    s.w_bits = w.bits, s.a_bits = in.bits, s.out_bits = o.bits;
+    out.push_back(s);
+    if (nodes) nodes->push_back(static_cast<int>(i));
+  }
+  return out;
+}
+
 }  // namespace mixnas::eval

@@ -4,6 +4,7 @@
 // agent, so a table entry measured anywhere means the same thing.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -32,5 +33,9 @@ struct LayerSignature {
 
 // The one-layer graph of a signature, with deterministic pseudo-random weights and scales.
 rt::Graph build_layer_graph(const LayerSignature& sig);
+
+// The convs of a graph as one-layer signatures, in node order; `nodes` (if given) receives each
+// one's node index.
+std::vector<LayerSignature> conv_signatures(const rt::Graph& g, std::vector<int>* nodes = nullptr);
 
 }  // namespace mixnas::eval

@@ -123,8 +123,11 @@ eval::LatencyTable prepare_table(sn::YoloModel& supernet, const CostModel& cost,
   }
   auto signatures = cost.signatures();
   size_t measured = table.fill(signatures, evaluator);
-  log::info("latency table: ", signatures.size(), " signatures, ", measured, " measured now, ",
+  if (table.provenance().empty()) table.set_provenance(evaluator.provenance());
+  log::info("latency table: ", signatures.size(), " signatures, ", measured,
+            table.predicted() ? " predicted now, " : " measured now, ",
             signatures.size() - measured, " from the table");
+  if (table.predicted()) log::info("latency table: ", table.model());
 
   bool have_cal = table.use_calibration(req.model_key);
   if (!have_cal || req.recalibrate) {

@@ -181,6 +181,20 @@ Probs parse_probs(const std::string& csv, std::vector<double>* epochs) {
   return p;
 }
 
+// Where the latencies come from: a device model's prediction says so in bold, with its model file,
+// core, llvm-mca and coefficients; measured ones name their evaluator.
+void report_provenance(std::ostream& h, const nlohmann::json& p) {
+  if (p.value("source", "") != "predicted") {
+    h << "<p>Latencies measured (" << esc(p.value("evaluator", std::string("?"))) << ").</p>";
+    return;
+  }
+  h << "<p><b>Latencies " << esc(p.value("text", std::string("predicted"))) << "</b>: model file "
+    << esc(p.value("model_file", std::string("?"))) << ", core "
+    << esc(p.value("core", std::string("?"))) << " (" << esc(p.value("mca_model", std::string()))
+    << "), " << esc(p.value("llvm_mca", std::string("?"))) << ", coefficients "
+    << esc(p.value("coefficients", nlohmann::json::object()).dump()) << ".</p>";
+}
+
 // Style, title and the run in one paragraph.
 void report_head(std::ostream& h, const ReportInput& in) {
   h << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>" << esc(in.title)
@@ -201,6 +215,7 @@ void report_head(std::ostream& h, const ReportInput& in) {
     << "</b>. Latency-table error on whole models not used for its calibration: MAPE "
     << num(s.value("lut_mape", -1.0), 2) << "% (max " << num(s.value("lut_max_err", -1.0), 2)
     << "%, n=" << s.value("lut_n", 0) << ").</p>";
+  report_provenance(h, s.value("latency_provenance", nlohmann::json::object()));
 }
 
 // The compared models, and the searched one against the first baseline.

@@ -239,7 +239,8 @@ Figures train_export_measure(const TrainJob& job, const SearchContext& ctx,
   f.nodes = r.nodes;
   f.proxies = ctx.cost.proxies(job.choices);
   log::info(job.name, ": mAP50-95 ", fmt("%.4f", f.map50_95), " mAP50 ", fmt("%.4f", f.map50),
-            ", measured ", fmt("%.3f", f.latency_ms), " ms, peak ", f.peak_bytes, " bytes");
+            ctx.evaluator.kind() == "model" ? ", predicted " : ", measured ",
+            fmt("%.3f", f.latency_ms), " ms, peak ", f.peak_bytes, " bytes");
   return f;
 }
 
@@ -361,8 +362,9 @@ LutAccuracy check_table(const std::vector<Figures*>& all, const SearchContext& c
     checked.push_back("random " + std::to_string(i + 1));
   for (size_t i = 0; i < pred_meas.size(); ++i) {
     const auto& [p, m] = pred_meas[i];
-    log::info("LUT check ", checked[i], ": predicted ", fmt("%.3f", p), " ms, measured ",
-              fmt("%.3f", m), " ms (", fmt("%+.1f", m > 0 ? 100.0 * (p - m) / m : 0.0), "%)");
+    log::info("LUT check ", checked[i], ": predicted ", fmt("%.3f", p), " ms, ",
+              ctx.evaluator.kind() == "model" ? "package predicted " : "measured ", fmt("%.3f", m),
+              " ms (", fmt("%+.1f", m > 0 ? 100.0 * (p - m) / m : 0.0), "%)");
   }
   return lut_accuracy(pred_meas);
 }
@@ -390,6 +392,8 @@ nlohmann::json search_summary(const SearchContext& ctx, const std::string& strat
   nlohmann::json summary;
   summary["run_dir"] = ctx.run_dir;
   summary["device_id"] = ctx.evaluator.device_id();
+  // "predicted" (a device model: its file, core, llvm-mca) or "measured": every latency below.
+  summary["latency_provenance"] = ctx.evaluator.provenance();
   summary["strategy"] = strategy;
   summary["imgsz"] = ctx.options.train.imgsz;
   summary["targets"] = {{"latency_ms", ctx.target_latency_ms},

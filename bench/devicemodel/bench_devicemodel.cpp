@@ -1,8 +1,12 @@
 // mixnas-bench-devicemodel: the device model against measurement where a core can be measured.
 // 1. Per layer: every conv of YOLOv8n at 320x320 (int8 and W4A4, as tests/runtime/frame_graphs.h
 //    builds it) predicted for this CPU through LLVM's Zen 3 model (configs/devices/
-//    x86-znver3-model.yaml; AVX2 rows, AVX-512 masked) and measured here as one-layer graphs.
-// 2. Whole models: the sum of the predicted layers against the measured whole-graph run.
+//    x86-znver3-model.yaml; AVX2 rows, AVX-512 masked) and measured here as one-layer graphs. The
+//    model's coefficients (fit.h) are fitted on these layers by least squares; the reported MAPE is
+//    leave-one-shape-out: each conv shape (int8 and W4A4 together) predicted by a fit without it.
+// 2. Whole models: the sum of those held-out layer predictions, calibrated as latency tables are
+//    (LatencyTable::calibrate) on the *other* model's whole measurement, against the measured
+//    whole graph (the uncalibrated sum is printed beside it).
 // 3. Cortex-A72 (configs/devices/rpi4-model.yaml): predicted W2A2 and W1A1 per-layer speed-ups
 //    over int8 (geomean of int8 time / low-bit time).
 // `--table-timing configs/devices/X-model.yaml` times a 1000-signature table instead;
@@ -10,6 +14,7 @@
 // model predicts for that core (docs/device_models.md). Times are thread CPU time (one thread),
 // medians. Last line:
 //   DEVICEMODEL x86_layer_mape=<pct> x86_model_mape=<pct> a72_w2a2_vs_int8=<r> a72_w1a1_vs_int8=<r>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <algorithm>
@@ -24,10 +29,12 @@
 #include "deploy/runtime/kernels/activation.h"
 #include "deploy/runtime/session.h"
 #include "evaluators/device_model/device_model.h"
+#include "evaluators/device_model/fit.h"
 #include "evaluators/measure.h"
 #include "tests/runtime/frame_graphs.h"
 
 using namespace mixnas;
+namespace devmodel = mixnas::eval::devmodel;
 
 namespace {
 
@@ -61,25 +68,6 @@ double run_ms(const rt::Graph& g) {
   return time_ms([&] { session.run_graph(); });
 }
 
-// The convs of a graph as the latency table's one-layer signatures.
-std::vector<eval::LayerSignature> conv_signatures(const rt::Graph& g) {
-  std::vector<eval::LayerSignature> out;
-  for (const rt::Node& n : g.nodes) {
-    if (n.op != rt::OpType::kConv2d) continue;
-    const auto& in = g.tensors[n.inputs[0]];
-    const auto& w = g.tensors[n.inputs[1]];
-    const auto& o = g.tensors[n.outputs[0]];
-    eval::LayerSignature s;
-    s.in_h = in.shape[0], s.in_w = in.shape[1], s.in_c = in.shape[2];
-    s.out_c = w.shape[0], s.kernel = w.shape[2], s.stride = n.conv.stride_h;
-    s.groups = n.conv.groups;
-    s.act = rt::activation_name(static_cast<rt::Activation>(n.conv.activation));
-    s.w_bits = w.bits, s.a_bits = in.bits, s.out_bits = o.bits;
-    out.push_back(s);
-  }
-  return out;
-}
-
 double geomean(const std::vector<double>& r) {
   double s = 0;
   for (double x : r) s += std::log(x);
@@ -100,7 +88,7 @@ constexpr double kRuleMaxRatio = 0.9;
 
 void derive_rules(const std::string& device_yaml, const eval::DeviceModel::Options& opt) {
   auto model = eval::DeviceModel::load(device_yaml, opt);
-  const auto base = conv_signatures(yolo(8));
+  const auto base = eval::conv_signatures(yolo(8));
   const bool dot = model.spec().core == "cortex-a55" || model.spec().core == "cortex-a76";
   const std::string isa = dot ? "__neondot" : "__neon";
   const std::string int8 = dot ? "conv_qu8_gemm_4x16c4__neondot" : "conv_qu8_gemm_8x8__neon";
@@ -163,6 +151,25 @@ void derive_rules(const std::string& device_yaml, const eval::DeviceModel::Optio
   }
 }
 
+// CPU seconds of this process and its finished children (compiler, llvm-mca, the pick helper):
+// what the table costs the machine, whatever else shares it.
+double cpu_s() {
+  double s = 0;
+  for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
+    rusage u;
+    getrusage(who, &u);
+    s += u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+  }
+  return s;
+}
+
+// The 1-minute load average, printed beside wall times on a shared machine.
+double load_average() {
+  double l[1] = {-1};
+  getloadavg(l, 1);
+  return l[0];
+}
+
 double wall_s() {
   timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -194,8 +201,9 @@ void table_timing(const std::string& device_yaml) {
   eval::DeviceModel::Options opt;
   opt.cache_dir = cache;
   double t0 = wall_s();
+  const double c0 = cpu_s();
   auto cold = eval::DeviceModel::load(device_yaml, opt).predict_table(sigs);
-  const double cold_s = wall_s() - t0;
+  const double cold_s = wall_s() - t0, cold_cpu_s = cpu_s() - c0;
   t0 = wall_s();
   auto warm = eval::DeviceModel::load(device_yaml, opt).predict_table(sigs);
   const double warm_s = wall_s() - t0;
@@ -205,9 +213,10 @@ void table_timing(const std::string& device_yaml) {
   eval::DeviceModel::load(device_yaml, opt).predict_table(sigs);
   const double new_s = wall_s() - t0;
   std::printf(
-      "TABLE-TIMING %s signatures=%zu entries=%zu cold_s=%.1f new_signatures_s=%.1f "
-      "cached_s=%.2f\n",
-      device_yaml.c_str(), sigs.size(), warm.size(), cold_s, new_s, warm_s);
+      "TABLE-TIMING %s signatures=%zu entries=%zu jobs=%d cold_s=%.1f cold_cpu_s=%.1f "
+      "new_signatures_s=%.1f cached_s=%.2f load=%.1f\n",
+      device_yaml.c_str(), sigs.size(), warm.size(), opt.jobs, cold_s, cold_cpu_s, new_s, warm_s,
+      load_average());
 }
 
 }  // namespace
@@ -241,35 +250,64 @@ int main(int argc, char** argv) {
     eval::DeviceModel::Options opt;
     opt.cache_dir = root + "/.cache/devicemodel";
     auto x86 = eval::DeviceModel::load(root + "/configs/devices/x86-znver3-model.yaml", opt);
-    double layer_err = 0, model_err = 0;
-    std::vector<std::pair<double, double>> pairs;  // (predicted, measured) per layer
-    int layers = 0, models = 0;
+    std::vector<devmodel::FitSample> samples;
+    std::vector<double> raw_ms;  // the YAML's coefficients
+    std::vector<size_t> model_end;
+    std::vector<double> whole_ms;
     for (int bits : {8, 4}) {
       const rt::Graph g = yolo(bits);
-      const auto sigs = conv_signatures(g);
+      const auto sigs = eval::conv_signatures(g);
       const auto pred = x86.predict_layers(sigs);
-      double sum = 0;
       for (size_t i = 0; i < sigs.size(); ++i) {
-        const double meas = run_ms(eval::build_layer_graph(sigs[i]));
-        const double err = std::fabs(pred[i].latency_ms - meas) / meas * 100;
-        std::printf("%-40s %-34s predicted=%8.4f measured=%8.4f err=%5.1f%%\n",
-                    sigs[i].key().c_str(), pred[i].kernel.c_str(), pred[i].latency_ms, meas, err);
-        layer_err += err, ++layers, sum += pred[i].latency_ms;
-        pairs.push_back({pred[i].latency_ms, meas});
+        auto shape = sigs[i];
+        shape.w_bits = shape.a_bits = 8;
+        samples.push_back({pred[i].micro_ms, pred[i].pass_ms,
+                           run_ms(eval::build_layer_graph(sigs[i])), shape.key()});
+        raw_ms.push_back(pred[i].latency_ms);
+        std::printf("%-40s %-34s model=%8.4f measured=%8.4f\n", sigs[i].key().c_str(),
+                    pred[i].kernel.c_str(), pred[i].latency_ms, samples.back().measured_ms);
       }
-      const double whole = run_ms(g);
-      const double err = std::fabs(sum - whole) / whole * 100;
-      std::printf("MODEL yolov8n-320 w%da%d predicted_sum=%.3f measured=%.3f err=%.1f%%\n", bits,
-                  bits, sum, whole, err);
-      model_err += err, ++models;
+      model_end.push_back(samples.size());
+      whole_ms.push_back(run_ms(g));
     }
+    const devmodel::FitResult fit = devmodel::fit_with_held_out(samples);
+    double raw_err = 0;
+    for (size_t i = 0; i < samples.size(); ++i)
+      raw_err += std::fabs(raw_ms[i] - samples[i].measured_ms) / samples[i].measured_ms * 100;
+    // Whole models as the latency table predicts them: the sum of the layers, then the table's
+    // calibration (LatencyTable::calibrate) made on the other model's whole measurement only.
+    std::vector<double> sums;
+    for (size_t m = 0, begin = 0; m < model_end.size(); begin = model_end[m++]) {
+      sums.push_back(0);
+      for (size_t i = begin; i < model_end[m]; ++i) sums.back() += fit.held_out_ms[i];
+    }
+    double model_err = 0;
+    for (size_t m = 0; m < sums.size(); ++m) {
+      eval::LatencyTable other;
+      other.calibrate({{sums[1 - m], whole_ms[1 - m]}});
+      const auto& cal = other.calibration();
+      const double predicted = cal.scale * sums[m] + cal.offset_ms;
+      const double err = std::fabs(predicted - whole_ms[m]) / whole_ms[m] * 100;
+      std::printf(
+          "MODEL yolov8n-320 w%da%d layer_sum=%.3f (err %.1f%%) calibrated_on_other=%.3f "
+          "measured=%.3f err=%.1f%%\n",
+          m == 0 ? 8 : 4, m == 0 ? 8 : 4, sums[m],
+          std::fabs(sums[m] - whole_ms[m]) / whole_ms[m] * 100, predicted, whole_ms[m], err);
+      model_err += err;
+    }
+    const auto& c = fit.coefficients;
+    std::printf(
+        "DEVICEMODEL-FIT micro_scale=%.3f pass_scale=%.3f layer_overhead_us=%.1f layers=%d "
+        "shapes=%d fit_mape=%.1f held_out_mape=%.1f yaml_coefficients_mape=%.1f\n",
+        c.micro_scale, c.pass_scale, c.layer_overhead_us, fit.n, fit.groups, fit.fit_mape_pct,
+        fit.held_out_mape_pct, raw_err / samples.size());
     auto a72 = eval::DeviceModel::load(root + "/configs/devices/rpi4-model.yaml", opt);
     // The same convs at int8 and at W2A2 / W1A1 (the stem and the head's last 1x1 convs stay
     // 8-bit in frame_graphs.h): int8 time over low-bit time per low-bit conv.
-    const auto base = conv_signatures(yolo(8));
+    const auto base = eval::conv_signatures(yolo(8));
     std::vector<double> r22, r11;
     for (int bits : {2, 1}) {
-      const auto low = conv_signatures(yolo(bits));
+      const auto low = eval::conv_signatures(yolo(bits));
       const auto p8 = a72.predict_layers(base), pl = a72.predict_layers(low);
       for (size_t i = 0; i < base.size(); ++i) {
         if (low[i].w_bits == 8) continue;
@@ -278,21 +316,10 @@ int main(int argc, char** argv) {
                     pl[i].latency_ms, pl[i].kernel.c_str());
       }
     }
-    // How much of the error is one factor (the Zen 3 model against this CPU's core): the
-    // geomean of measured / predicted, and the per-layer MAPE once it is divided out. Reported
-    // beside the raw figures, never in place of them.
-    std::vector<double> q;
-    for (const auto& [p, m] : pairs) q.push_back(m / p);
-    const double f = geomean(q);
-    double scaled = 0;
-    for (const auto& [p, m] : pairs) scaled += std::fabs(f * p - m) / m * 100;
-    std::printf(
-        "DEVICEMODEL-FACTOR x86_measured_over_predicted=%.3f x86_layer_mape_after_factor=%.1f\n", f,
-        scaled / pairs.size());
     std::printf(
         "DEVICEMODEL x86_layer_mape=%.1f x86_model_mape=%.1f a72_w2a2_vs_int8=%.2f "
         "a72_w1a1_vs_int8=%.2f\n",
-        layer_err / layers, model_err / models, geomean(r22), geomean(r11));
+        fit.held_out_mape_pct, model_err / whole_ms.size(), geomean(r22), geomean(r11));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mixnas-bench-devicemodel: %s\n", e.what());
     return 1;

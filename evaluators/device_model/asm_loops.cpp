@@ -3,11 +3,14 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "core/error.h"
 
@@ -148,6 +151,28 @@ std::string run_command(const std::string& command) {
     throw Error("device model: '" + command + "' failed (status " + std::to_string(rc) +
                 "): " + err.substr(0, 2000));
   return out;
+}
+
+void parallel_for(size_t n, int jobs, const std::function<void(size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  std::exception_ptr first;
+  std::mutex first_mutex;
+  auto work = [&] {
+    for (size_t i; (i = next++) < n;) {
+      try {
+        fn(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(first_mutex);
+        if (!first) first = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  const size_t extra = std::min(n, static_cast<size_t>(std::max(jobs, 1))) - (n > 0 ? 1 : 0);
+  for (size_t t = 0; t < extra; ++t) threads.emplace_back(work);
+  work();
+  for (std::thread& t : threads) t.join();
+  if (first) std::rethrow_exception(first);
 }
 
 double mca_cycles_per_iteration(const std::string& llvm_mca, const std::string& triple,

@@ -7,6 +7,8 @@
 // inside), and llvm-mca's scheduling model of a core gives the steady-state cycles of one
 // iteration. Regions marked "LLVM-MCA-BEGIN name" / "LLVM-MCA-END name" (the bit-serial kernel's
 // MIXNAS_BS_MCA_* hooks) are read the same way.
+#include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,5 +39,9 @@ double mca_cycles_per_iteration(const std::string& llvm_mca, const std::string& 
 // Runs a shell command; returns its stdout. Throws mixnas::Error naming the command and its
 // stderr when it exits non-zero.
 std::string run_command(const std::string& command);
+
+// fn(0) .. fn(n - 1) on up to `jobs` threads (each mostly waits for a compiler or llvm-mca
+// process); the first exception is rethrown once all have finished.
+void parallel_for(size_t n, int jobs, const std::function<void(size_t)>& fn);
 
 }  // namespace mixnas::eval::devmodel

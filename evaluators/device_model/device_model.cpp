@@ -28,7 +28,7 @@ using devmodel::AsmLoop;
 namespace {
 
 // The cache file's format (in its name, so a changed layout is recomputed, not misread).
-const char* kCacheFormat = "mixnas-devicemodel-cache-3";
+const char* kCacheFormat = "mixnas-devicemodel-cache-4";
 
 // The build flags of kernel sources (kernels.cmake adds -ffp-contract=off to every one; the
 // aarch64 preset is Release, the host preset RelWithDebInfo).
@@ -88,7 +88,13 @@ config::Schema device_model_schema() {
       .add("l1d_kib", Type::kInt, "32", "L1 data cache per core, KiB")
       .add("l2_kib", Type::kInt, "512", "L2 cache, KiB")
       .add("l3_kib", Type::kInt, "0", "L3 cache, KiB (0 = none)")
-      .add("mem_bw_gbs", Type::kFloat, "", "Sustained memory bandwidth, GB/s");
+      .add("mem_bw_gbs", Type::kFloat, "", "Sustained memory bandwidth, GB/s")
+      .add("micro_scale", Type::kFloat, "1.0",
+           "Measured over modelled microkernel time (fitted where the core is measured)")
+      .add("pass_scale", Type::kFloat, "1.0",
+           "Measured over modelled time of the passes around the microkernel (fitted)")
+      .add("layer_overhead_us", Type::kFloat, "0.0",
+           "Time of a layer outside its modelled loops, microseconds (fitted)");
   return s;
 }
 
@@ -104,6 +110,8 @@ DeviceModelSpec spec_from(const config::Config& c) {
   s.l2_kib = static_cast<int>(c.get_int("l2_kib"));
   s.l3_kib = static_cast<int>(c.get_int("l3_kib"));
   s.mem_bw_gbs = c.get_float("mem_bw_gbs");
+  s.coefficients = {c.get_float("micro_scale"), c.get_float("pass_scale"),
+                    c.get_float("layer_overhead_us")};
   auto check = [&](const std::string& key, bool ok, const std::string& what) {
     if (!ok) throw Error(c.where(key).str() + ": '" + key + "' " + what);
   };
@@ -112,6 +120,9 @@ DeviceModelSpec spec_from(const config::Config& c) {
   check("threads", s.threads >= 1 && s.threads <= s.cores, "must be 1..cores");
   check("mem_bw_gbs", s.mem_bw_gbs > 0, "must be a positive bandwidth in GB/s");
   check("name", !s.name.empty(), "must not be empty");
+  check("micro_scale", s.coefficients.micro_scale > 0, "must be positive");
+  check("pass_scale", s.coefficients.pass_scale >= 0, "must not be negative");
+  check("layer_overhead_us", s.coefficients.layer_overhead_us >= 0, "must not be negative");
   return s;
 }
 
@@ -273,6 +284,31 @@ std::string DeviceModel::provenance() const {
   return "predicted for " + spec_.core + " (device model " + spec_.name + "), not measured";
 }
 
+const std::string& DeviceModel::llvm_mca_version() {
+  if (llvm_mca_version_.empty()) {
+    const std::string out = devmodel::run_command(options_.llvm_mca + " --version");
+    std::smatch m;
+    static const std::regex version("LLVM version ([0-9.]+)");
+    llvm_mca_version_ = std::regex_search(out, m, version) ? "LLVM " + m[1].str() : "unknown";
+  }
+  return llvm_mca_version_;
+}
+
+nlohmann::json DeviceModel::provenance_json() {
+  const auto& c = spec_.coefficients;
+  return {{"source", "predicted"},
+          {"text", provenance()},
+          {"model", spec_.name},
+          {"model_file", spec_.path},
+          {"core", spec_.core},
+          {"mca_model", core_->mca_model_note},
+          {"llvm_mca", options_.llvm_mca + " (" + llvm_mca_version() + ")"},
+          {"coefficients",
+           {{"micro_scale", c.micro_scale},
+            {"pass_scale", c.pass_scale},
+            {"layer_overhead_us", c.layer_overhead_us}}}};
+}
+
 std::string DeviceModel::cache_path() const {
   if (options_.cache_dir.empty()) return "";
   // Keyed by the runtime's source signature: a kernel change never reuses old figures.
@@ -329,16 +365,6 @@ void DeviceModel::save_cache() const {
   write_file_atomic(path, j.dump(1));
 }
 
-std::string DeviceModel::compile_to_asm(const std::string& source, const std::string& extra) {
-  const std::string key = source + "|" + extra;
-  auto it = asm_.find(key);
-  if (it != asm_.end()) return it->second;
-  const std::string cxx = core_->arch == "aarch64" ? "aarch64-linux-gnu-g++" : "g++";
-  const std::string out = devmodel::run_command(cxx + " " + core_->compile_flags + " " + extra +
-                                                " -I" + options_.source_dir + " -S -o - " + source);
-  return asm_[key] = out;
-}
-
 namespace {
 
 // Writes `text` to a fresh file under /tmp with `suffix`; the caller removes it.
@@ -349,6 +375,60 @@ std::string temp_file(const std::string& text, const std::string& suffix) {
   std::ofstream(path) << text;
   close(fd);
   return path;
+}
+
+std::string triple_of(const CoreInfo& core) {
+  return core.arch == "aarch64" ? "aarch64-linux-gnu" : "x86_64-unknown-linux-gnu";
+}
+
+// `text` (a header or a wrapper source) written to a temporary file, compiled to assembly by the
+// target's compiler; `include` = forced-include it into `source`, else compile it.
+std::string compile_asm(const CoreInfo& core, const std::string& source_dir,
+                        const std::string& source, const std::string& flags,
+                        const std::string& text = "", bool include = false) {
+  const std::string tmp = text.empty() ? "" : temp_file(text, include ? ".h" : ".cpp");
+  const std::string cxx = core.arch == "aarch64" ? "aarch64-linux-gnu-g++" : "g++";
+  const std::string input = include        ? "-include " + tmp + " " + source
+                            : text.empty() ? source
+                                           : tmp;
+  try {
+    const std::string out = devmodel::run_command(cxx + " " + core.compile_flags + " " + flags +
+                                                  " -I" + source_dir + " -S -o - " + input);
+    if (!tmp.empty()) fs::remove(tmp);
+    return out;
+  } catch (...) {
+    if (!tmp.empty()) fs::remove(tmp);
+    throw;
+  }
+}
+
+// The bit-serial kernel's MIXNAS_BS_MCA_* hooks marking every instantiation's step by name
+// ("bs_<W>_<A>_<MR>_<NVU>"), so one compile of the source serves every (W, A) row.
+std::string bitserial_marks(const CoreInfo& core) {
+  const std::string cmt = core.arch == "aarch64" ? "//" : "#";
+  std::string h;
+  for (const char* which : {"BEGIN", "END"})
+    h += std::string("#define MIXNAS_BS_MCA_") + which + "(W, A, MR, NVU) asm volatile(\"" + cmt +
+         " LLVM-MCA-" + which +
+         " bs_%c0_%c1_%c2_%c3\" ::\"i\"(W), \"i\"(A), \"i\"(MR), \"i\"(NVU))\n";
+  return h;
+}
+
+std::string bitserial_region(const KernelSource& src) {
+  return "bs_" + std::to_string(src.w_bits) + "_" + std::to_string(src.a_bits) + "_" +
+         std::to_string(src.mr) + "_" + std::to_string(src.nr / src.lanes);
+}
+
+// The key of a kernel's compiled source in DeviceModel::asm_ (one per file and flags).
+std::string asm_key(const KernelSource& src) {
+  return (src.bitserial ? "bitserial:" : "") + src.file + "|" + src.flags;
+}
+
+// The int8 kernel whose epilogue a bit-serial row shares (the same template).
+std::string epilogue_kernel(const CoreInfo& core, const KernelSource& src) {
+  if (core.arch != "aarch64") return "conv_qu8_gemm_6x16c2__avx2";
+  return src.file.find("neondot") != std::string::npos ? "conv_qu8_gemm_4x16c4__neondot"
+                                                       : "conv_qu8_gemm_8x8__neon";
 }
 
 // Cycles per element of the shortest loop holding `op`, elements = op count x its lanes.
@@ -362,140 +442,197 @@ double per_element(const std::vector<AsmLoop>& loops, const std::string& op,
     for (const std::string& s : l->body)
       if (devmodel::count_mnemonic({s}, op)) lanes = vector_lanes(s);
   const int n = devmodel::count_mnemonic(l->body, op) * std::max(lanes, 1);
-  const std::string triple =
-      core.arch == "aarch64" ? "aarch64-linux-gnu" : "x86_64-unknown-linux-gnu";
-  return devmodel::mca_cycles_per_iteration(mca, triple, core.mca_cpu, l->body) / n;
+  return devmodel::mca_cycles_per_iteration(mca, triple_of(core), core.mca_cpu, l->body) / n;
+}
+
+void check_found(bool found, const std::string& kernel, const KernelSource& src,
+                 const CoreInfo& core) {
+  if (!found)
+    throw Error("device model: found no microkernel loop of " + kernel + " in " + src.file +
+                " compiled for " + core.arch + " (did the kernel source change shape?)");
+}
+
+// A GEMM row's figures from its compiled source.
+KernelCycles gemm_cycles(const std::string& kernel, const KernelSource& src,
+                         const std::string& text, const CoreInfo& core, const std::string& mca) {
+  const bool arm = core.arch == "aarch64";
+  KernelCycles c;
+  const auto loops = devmodel::innermost_loops(text);
+  const AsmLoop* micro = loop_with_most(loops, src.mac_op);
+  check_found(micro != nullptr, kernel, src, core);
+  const double macs = devmodel::count_mnemonic(micro->body, src.mac_op) * src.macs_per_op;
+  c.cycles_per_mac =
+      devmodel::mca_cycles_per_iteration(mca, triple_of(core), core.mca_cpu, micro->body) / macs;
+  c.loop_instructions = static_cast<int>(micro->body.size());
+  const std::string div = arm ? "fdiv" : "vdivps", cvt = arm ? "scvtf" : "vcvtdq2ps";
+  // quantize_rows: y / s, rounding, clamp, store per code; the int-to-float scale and bias pass
+  // wherever GCC put it (inlined into gemm_block at -O3).
+  c.quantize_cycles_per_output = per_element(loops, div, "quantize_rows", core, mca);
+  c.scale_cycles_per_output = per_element(loops, cvt, "", core, mca);
+  if (!src.widen_op.empty())  // im2col widening the codes to int16
+    c.im2col_cycles_per_element =
+        per_element(loops, src.widen_op, "gemm_block", core, mca, src.widen_lanes);
+  return c;
+}
+
+// A bit-serial row's figures from its compiled source; the epilogue's are the int8 row's.
+KernelCycles bitserial_cycles(const std::string& kernel, const KernelSource& src,
+                              const std::string& text, const CoreInfo& core, const std::string& mca,
+                              const KernelCycles& epilogue) {
+  KernelCycles c;
+  const std::vector<std::string> body = devmodel::marked_region(text, bitserial_region(src));
+  check_found(!body.empty(), kernel, src, core);
+  c.cycles_per_mac = devmodel::mca_cycles_per_iteration(mca, triple_of(core), core.mca_cpu, body) /
+                     (64.0 * src.mr * src.nr);
+  c.loop_instructions = static_cast<int>(body.size());
+  if (core.arch == "aarch64") {  // conv_bitpack__neon{,dot}: bitpack_portable, one plane a turn
+    const AsmLoop* pack = nullptr;
+    const auto loops = devmodel::innermost_loops(text);
+    for (const AsmLoop& l : loops)
+      if (l.function.find("conv_bitpack") != std::string::npos &&
+          (!pack || l.body.size() > pack->body.size()))
+        pack = &l;
+    if (pack)
+      c.pack_cycles_per_plane_byte =
+          devmodel::mca_cycles_per_iteration(mca, triple_of(core), core.mca_cpu, pack->body);
+  }
+  c.scale_cycles_per_output = epilogue.scale_cycles_per_output;
+  c.quantize_cycles_per_output = epilogue.quantize_cycles_per_output;
+  return c;
+}
+
+// The runtime's apply_activation_n<N> for one activation alone (N = activation.cpp's NEON
+// baseline width, activation__avx2.cpp's on x86).
+std::string activation_wrapper(const CoreInfo& core, rt::Activation kind) {
+  const int n = core.arch == "aarch64" ? 4 : 8;
+  return "#define MIXNAS_KERNEL_ISA isa_devmodel\n"
+         "#include \"deploy/runtime/kernels/activation_impl.h\"\n"
+         "void mixnas_devmodel_act(float* d, size_t n) {\n"
+         "  mixnas::rt::ActivationSpec s;\n  s.kind = static_cast<mixnas::rt::Activation>(" +
+         std::to_string(static_cast<int>(kind)) +
+         ");\n  mixnas::rt::isa_devmodel::apply_activation_n<" + std::to_string(n) +
+         ">(s, d, n);\n}\n";
+}
+
+// Cycles per element of an activation's main loop (its longest innermost loop).
+double activation_cycles(const std::string& act, const CoreInfo& core,
+                         const std::string& source_dir, const std::string& mca) {
+  rt::Activation kind;
+  if (!rt::parse_activation(act, &kind))
+    throw Error("device model: unknown activation '" + act + "'");
+  const std::string text = compile_asm(core, source_dir, "", core.arch == "aarch64" ? "" : "-mavx2",
+                                       activation_wrapper(core, kind));
+  const AsmLoop* main = nullptr;
+  const auto loops = devmodel::innermost_loops(text);
+  for (const AsmLoop& l : loops)
+    if (!main || l.body.size() > main->body.size()) main = &l;
+  if (!main) return 0;
+  const int n = core.arch == "aarch64" ? 4 : 8;
+  return devmodel::mca_cycles_per_iteration(mca, triple_of(core), core.mca_cpu, main->body) / n;
 }
 
 }  // namespace
 
-const KernelCycles& DeviceModel::kernel_cycles(const std::string& kernel) {
-  auto it = kernels_.find(kernel);
-  if (it != kernels_.end()) return it->second;
-  const KernelSource src = kernel_source(kernel);
-  const std::string file = options_.source_dir + "/deploy/runtime/kernels/" + src.file;
-  const bool arm = core_->arch == "aarch64";
-  const std::string triple = arm ? "aarch64-linux-gnu" : "x86_64-unknown-linux-gnu";
-  KernelCycles c;
-  std::string text;
-  std::vector<std::string> body;
-  double macs = 0;
-  if (src.bitserial) {
-    // The runtime's MIXNAS_BS_MCA_* hooks, marking the full tile's step of this (W, A).
-    const std::string cmt = arm ? "//" : "#";
-    std::ostringstream h;
-    const std::string cond = "if constexpr (W == " + std::to_string(src.w_bits) +
-                             " && A == " + std::to_string(src.a_bits) +
-                             " && MR == " + std::to_string(src.mr) +
-                             " && NVU == " + std::to_string(src.nr / src.lanes) + ")";
-    h << "#define MIXNAS_BS_MCA_BEGIN(W, A, MR, NVU) " << cond << " asm volatile(\"" << cmt
-      << " LLVM-MCA-BEGIN bs\")\n#define MIXNAS_BS_MCA_END(W, A, MR, NVU) " << cond
-      << " asm volatile(\"" << cmt << " LLVM-MCA-END bs\")\n";
-    const std::string header = temp_file(h.str(), ".h");
-    try {
-      text = compile_to_asm(file, src.flags + " -include " + header);
-    } catch (...) {
-      fs::remove(header);
-      throw;
-    }
-    fs::remove(header);
-    body = devmodel::marked_region(text, "bs");
-    if (arm) {  // conv_bitpack__neon{,dot}: bitpack_portable, one iteration per plane
-      const auto loops = devmodel::innermost_loops(text);
-      const AsmLoop* pack = nullptr;
-      for (const AsmLoop& l : loops)
-        if (l.function.find("conv_bitpack") != std::string::npos &&
-            (!pack || l.body.size() > pack->body.size()))
-          pack = &l;
-      if (pack)
-        c.pack_cycles_per_plane_byte = devmodel::mca_cycles_per_iteration(
-            options_.llvm_mca, triple, core_->mca_cpu, pack->body);
-    }
-    macs = 64.0 * src.mr * src.nr;
-    // The epilogue is the int8 kernel's template; take its figures from that source.
-    const std::string int8 =
-        arm ? (src.file.find("neondot") != std::string::npos ? "conv_qu8_gemm_4x16c4__neondot"
-                                                             : "conv_qu8_gemm_8x8__neon")
-            : "conv_qu8_gemm_6x16c2__avx2";
-    const KernelCycles& e = kernel_cycles(int8);
-    c.scale_cycles_per_output = e.scale_cycles_per_output;
-    c.quantize_cycles_per_output = e.quantize_cycles_per_output;
-  } else {
-    text = compile_to_asm(file, src.flags);
-    const auto loops = devmodel::innermost_loops(text);
-    const AsmLoop* micro = loop_with_most(loops, src.mac_op);
-    if (micro)
-      body = micro->body, macs = devmodel::count_mnemonic(body, src.mac_op) * src.macs_per_op;
-    const std::string div = arm ? "fdiv" : "vdivps", cvt = arm ? "scvtf" : "vcvtdq2ps";
-    // quantize_rows: y / s, rounding, clamp, store per code; the int-to-float scale and bias
-    // pass wherever GCC put it (inlined into gemm_block at -O3).
-    c.quantize_cycles_per_output =
-        per_element(loops, div, "quantize_rows", *core_, options_.llvm_mca);
-    c.scale_cycles_per_output = per_element(loops, cvt, "", *core_, options_.llvm_mca);
-    if (!src.widen_op.empty())  // im2col widening the codes to int16
-      c.im2col_cycles_per_element = per_element(loops, src.widen_op, "gemm_block", *core_,
-                                                options_.llvm_mca, src.widen_lanes);
+void DeviceModel::compile_missing(const std::set<std::string>& kernels) {
+  std::map<std::string, KernelSource> todo;  // asm key -> a kernel of that source
+  for (const std::string& k : kernels) {
+    const KernelSource src = kernel_source(k);
+    if (!asm_.count(asm_key(src))) todo.emplace(asm_key(src), src);
   }
-  if (body.empty() || macs <= 0)
-    throw Error("device model: found no microkernel loop of " + kernel + " in " + file +
-                " compiled for " + core_->arch + " (did the kernel source change shape?)");
-  c.cycles_per_mac =
-      devmodel::mca_cycles_per_iteration(options_.llvm_mca, triple, core_->mca_cpu, body) / macs;
-  c.loop_instructions = static_cast<int>(body.size());
+  std::vector<std::pair<std::string, KernelSource>> list(todo.begin(), todo.end());
+  std::vector<std::string> out(list.size());
+  devmodel::parallel_for(list.size(), options_.jobs, [&](size_t i) {
+    const KernelSource& src = list[i].second;
+    const std::string file = options_.source_dir + "/deploy/runtime/kernels/" + src.file;
+    out[i] = src.bitserial ? compile_asm(*core_, options_.source_dir, file, src.flags,
+                                         bitserial_marks(*core_), /*include=*/true)
+                           : compile_asm(*core_, options_.source_dir, file, src.flags);
+  });
+  for (size_t i = 0; i < list.size(); ++i) asm_[list[i].first] = std::move(out[i]);
+}
+
+void DeviceModel::prepare(const std::set<std::string>& kernels,
+                          const std::set<std::string>& activations) {
+  std::set<std::string> gemm, bitserial;
+  for (const std::string& k : kernels) {
+    if (kernels_.count(k)) continue;
+    const KernelSource src = kernel_source(k);
+    (src.bitserial ? bitserial : gemm).insert(k);
+    if (src.bitserial && !kernels_.count(epilogue_kernel(*core_, src)))
+      gemm.insert(epilogue_kernel(*core_, src));
+  }
+  std::vector<std::string> acts;
+  for (const std::string& a : activations)
+    if (a != "identity" && !activations_.count(a)) acts.push_back(a);
+  if (gemm.empty() && bitserial.empty() && acts.empty()) return;
+  std::set<std::string> all = gemm;
+  all.insert(bitserial.begin(), bitserial.end());
+  compile_missing(all);
+  // The GEMM rows and activations first (bit-serial rows take the int8 row's epilogue).
+  std::vector<std::string> first(gemm.begin(), gemm.end());
+  std::vector<KernelCycles> figures(first.size());
+  std::vector<double> act_cycles(acts.size());
+  devmodel::parallel_for(first.size() + acts.size(), options_.jobs, [&](size_t i) {
+    if (i >= first.size()) {
+      const size_t a = i - first.size();
+      act_cycles[a] = activation_cycles(acts[a], *core_, options_.source_dir, options_.llvm_mca);
+      return;
+    }
+    const KernelSource src = kernel_source(first[i]);
+    figures[i] = gemm_cycles(first[i], src, asm_.at(asm_key(src)), *core_, options_.llvm_mca);
+  });
+  for (size_t i = 0; i < first.size(); ++i) kernels_[first[i]] = figures[i];
+  for (size_t i = 0; i < acts.size(); ++i) activations_[acts[i]] = act_cycles[i];
+  const std::vector<std::string> second(bitserial.begin(), bitserial.end());
+  figures.assign(second.size(), KernelCycles{});
+  devmodel::parallel_for(second.size(), options_.jobs, [&](size_t i) {
+    const KernelSource src = kernel_source(second[i]);
+    figures[i] = bitserial_cycles(second[i], src, asm_.at(asm_key(src)), *core_, options_.llvm_mca,
+                                  kernels_.at(epilogue_kernel(*core_, src)));
+  });
+  for (size_t i = 0; i < second.size(); ++i) kernels_[second[i]] = figures[i];
   dirty_ = true;
-  return kernels_[kernel] = c;
+}
+
+const KernelCycles& DeviceModel::kernel_cycles(const std::string& kernel) {
+  prepare({kernel}, {});
+  return kernels_.at(kernel);
 }
 
 double DeviceModel::activation_cycles_per_element(const std::string& act) {
   if (act == "identity") return 0;
-  auto it = activations_.find(act);
-  if (it != activations_.end()) return it->second;
-  rt::Activation kind;
-  if (!rt::parse_activation(act, &kind))
-    throw Error("device model: unknown activation '" + act + "'");
-  const bool arm = core_->arch == "aarch64";
-  const int n = arm ? 4 : 8;  // activation.cpp's baseline (NEON) and activation__avx2.cpp widths
-  const std::string wrapper =
-      "#define MIXNAS_KERNEL_ISA isa_devmodel\n"
-      "#include \"deploy/runtime/kernels/activation_impl.h\"\n"
-      "void mixnas_devmodel_act(float* d, size_t n) {\n"
-      "  mixnas::rt::ActivationSpec s;\n  s.kind = static_cast<mixnas::rt::Activation>(" +
-      std::to_string(static_cast<int>(kind)) +
-      ");\n  mixnas::rt::isa_devmodel::apply_activation_n<" + std::to_string(n) +
-      ">(s, d, n);\n}\n";
-  const std::string path = temp_file(wrapper, ".cpp");
-  std::string text;
-  try {
-    text = compile_to_asm(path, arm ? "" : "-mavx2");
-  } catch (...) {
-    fs::remove(path);
-    throw;
-  }
-  fs::remove(path);
-  const auto loops = devmodel::innermost_loops(text);
-  const AsmLoop* main = nullptr;
-  for (const AsmLoop& l : loops)
-    if (!main || l.body.size() > main->body.size()) main = &l;
-  double cycles = 0;
-  if (main) {
-    const std::string triple = arm ? "aarch64-linux-gnu" : "x86_64-unknown-linux-gnu";
-    cycles =
-        devmodel::mca_cycles_per_iteration(options_.llvm_mca, triple, core_->mca_cpu, main->body) /
-        n;
-  }
-  dirty_ = true;
-  return activations_[act] = cycles;
+  prepare({}, {act});
+  return activations_.at(act);
 }
 
-void DeviceModel::pick_missing(const std::vector<eval::LayerSignature>& signatures) {
-  std::string lines;
-  std::map<std::string, bool> asked;
-  for (const auto& s : signatures) {
-    const std::string key = s.key();
-    if (picks_.count(key) || asked[key]) continue;
-    asked[key] = true;
-    lines += s.to_json().dump() + "\n";
+namespace {
+
+// The pick helper's answers to `lines` (signatures as JSON lines).
+std::string run_pick_helper(const CoreInfo& core, const std::string& helper,
+                            const std::string& lines) {
+  const std::string input = temp_file(lines, ".jsonl");
+  std::string emulator;
+  if (core.arch == "aarch64")  // the cross build's sysroot, as its ctest emulator uses it
+    emulator = "LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib qemu-aarch64 -L /usr/aarch64-linux-gnu ";
+  try {
+    std::string out = devmodel::run_command("env MIXNAS_CPU_DISABLE=" + core.cpu_disable + " " +
+                                            emulator + helper + " < " + input);
+    fs::remove(input);
+    return out;
+  } catch (...) {
+    fs::remove(input);
+    throw;
   }
+}
+
+}  // namespace
+
+void DeviceModel::pick_missing(const std::vector<eval::LayerSignature>& signatures) {
+  std::vector<std::string> lines;
+  std::set<std::string> asked;
+  for (const auto& s : signatures)
+    if (!picks_.count(s.key()) && asked.insert(s.key()).second)
+      lines.push_back(s.to_json().dump() + "\n");
   if (lines.empty()) return;
   if (!fs::exists(options_.pick_helper))
     throw Error("device model: " + options_.pick_helper + " is missing; build it: " +
@@ -503,25 +640,21 @@ void DeviceModel::pick_missing(const std::vector<eval::LayerSignature>& signatur
                      ? "cmake --preset aarch64 && cmake --build --preset aarch64 --target "
                        "mixnas-devicemodel-pick"
                      : "cmake --build --preset default --target mixnas-devicemodel-pick"));
-  const std::string input = temp_file(lines, ".jsonl");
-  std::string emulator;
-  if (core_->arch == "aarch64")  // the cross build's sysroot, as its ctest emulator uses it
-    emulator = "LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib qemu-aarch64 -L /usr/aarch64-linux-gnu ";
-  std::string out;
-  try {
-    out = devmodel::run_command("env MIXNAS_CPU_DISABLE=" + core_->cpu_disable + " " + emulator +
-                                options_.pick_helper + " < " + input);
-  } catch (...) {
-    fs::remove(input);
-    throw;
-  }
-  fs::remove(input);
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty()) continue;
-    const auto j = nlohmann::json::parse(line);
-    picks_[j.at("key")] = {j.at("kernel"), j.at("weight_bytes"), j.at("resident_weight_bytes"),
-                           j.at("arena_bytes")};
+  // One helper process per job, each on a share of the signatures (qemu is the slow part).
+  const size_t chunks = std::min(lines.size(), static_cast<size_t>(std::max(options_.jobs, 1)));
+  std::vector<std::string> in(chunks), out(chunks);
+  for (size_t i = 0; i < lines.size(); ++i) in[i % chunks] += lines[i];
+  devmodel::parallel_for(chunks, options_.jobs, [&](size_t c) {
+    out[c] = run_pick_helper(*core_, options_.pick_helper, in[c]);
+  });
+  for (const std::string& text : out) {
+    std::istringstream answers(text);
+    for (std::string line; std::getline(answers, line);) {
+      if (line.empty()) continue;
+      const auto j = nlohmann::json::parse(line);
+      picks_[j.at("key")] = {j.at("kernel"), j.at("weight_bytes"), j.at("resident_weight_bytes"),
+                             j.at("arena_bytes")};
+    }
   }
   dirty_ = true;
 }
@@ -553,9 +686,12 @@ LayerPrediction DeviceModel::predict_picked(const eval::LayerSignature& s, const
                            (s.out_bits == 32 ? 0 : kc.quantize_cycles_per_output));
   // Blocks of output pixels are shared between threads.
   const int64_t parallel = std::min<int64_t>(spec_.threads, (m + src.mr - 1) / src.mr);
+  const double cycles_per_ms = static_cast<double>(parallel) * spec_.clock_ghz * 1e6;
   LayerPrediction r;
   r.kernel = p.kernel;
-  r.compute_ms = (micro + im2col + epilogue) / parallel / (spec_.clock_ghz * 1e6);
+  r.micro_ms = micro / cycles_per_ms;
+  r.pass_ms = (im2col + epilogue) / cycles_per_ms;
+  r.compute_ms = spec_.coefficients.compute_ms(r.micro_ms, r.pass_ms);
   r.memory_ms = layer_bytes_moved(s, p.resident_weight_bytes) / (spec_.mem_bw_gbs * 1e6);
   r.latency_ms = std::max(r.compute_ms, r.memory_ms);
   r.weight_bytes = p.weight_bytes;
@@ -564,9 +700,16 @@ LayerPrediction DeviceModel::predict_picked(const eval::LayerSignature& s, const
   return r;
 }
 
+void DeviceModel::prepare_picked(const std::vector<eval::LayerSignature>& signatures) {
+  std::set<std::string> kernels, acts;
+  for (const auto& s : signatures) kernels.insert(picks_.at(s.key()).kernel), acts.insert(s.act);
+  prepare(kernels, acts);
+}
+
 std::vector<LayerPrediction> DeviceModel::predict_layers(
     const std::vector<eval::LayerSignature>& signatures) {
   pick_missing(signatures);
+  prepare_picked(signatures);
   std::vector<LayerPrediction> out;
   out.reserve(signatures.size());
   for (const auto& s : signatures) out.push_back(predict_picked(s, picks_.at(s.key())));
@@ -589,7 +732,7 @@ LayerPrediction DeviceModel::predict_layer(const eval::LayerSignature& signature
 LatencyTable DeviceModel::predict_table(const std::vector<eval::LayerSignature>& signatures) {
   LatencyTable table("model:" + spec_.name + ":" + spec_.core, rt::runtime_version(), spec_.threads,
                      0);
-  table.set_model(provenance());
+  table.set_provenance(provenance_json());
   const auto rows = predict_layers(signatures);
   for (size_t i = 0; i < rows.size(); ++i) {
     LatencyEntry e;

@@ -20,11 +20,18 @@
 //   l2_kib: 1024
 //   l3_kib: 0
 //   mem_bw_gbs: 4.0           # sustained DRAM bandwidth
+//   micro_scale: 1.0          # fitted coefficients (fit.h); the defaults assume LLVM's model
+//   pass_scale: 1.0
+//   layer_overhead_us: 0.0
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "evaluators/device_model/fit.h"
 #include "evaluators/latency_table.h"
 #include "evaluators/layer_graph.h"
 
@@ -38,6 +45,7 @@ struct DeviceModelSpec {
   int cores = 1, threads = 1;
   int l1d_kib = 0, l2_kib = 0, l3_kib = 0;
   double mem_bw_gbs = 0;
+  devmodel::ModelCoefficients coefficients;
 
   // Throws mixnas::Error naming file:line and the field (unknown core, values out of range).
   static DeviceModelSpec load(const std::string& path);
@@ -58,6 +66,8 @@ std::vector<std::string> known_cores();
 struct LayerPrediction {
   double latency_ms = 0;
   double compute_ms = 0, memory_ms = 0;  // latency_ms = max of the two
+  // The modelled terms before the coefficients (fit.h): compute_ms = coefficients of these.
+  double micro_ms = 0, pass_ms = 0;
   std::string kernel;
   int64_t weight_bytes = 0, resident_weight_bytes = 0, arena_bytes = 0;
 };
@@ -81,6 +91,7 @@ class DeviceModel {
     std::string pick_helper;  // mixnas-devicemodel-pick of the core's arch; default by arch
     std::string cache_dir;    // per-kernel figures and picks; "" = no cache file
     std::string llvm_mca;     // default: llvm-mca-16, else llvm-mca-14, else llvm-mca
+    int jobs = 2;             // compiler and llvm-mca processes run at once on a cache miss
   };
   static DeviceModel load(const std::string& device_yaml, const Options& options);
   static DeviceModel load(const std::string& device_yaml);
@@ -89,6 +100,11 @@ class DeviceModel {
   const DeviceModelSpec& spec() const { return spec_; }
   // "predicted for cortex-a72 (device model rpi4-model), not measured".
   std::string provenance() const;
+  // What a table, a search log and a report record of the prediction: {"source": "predicted",
+  // "text": provenance(), "model_file", "model", "core", "mca_model", "llvm_mca", "coefficients"}.
+  nlohmann::json provenance_json();
+  // "LLVM version 16.0.6" of the llvm-mca in use (asked once).
+  const std::string& llvm_mca_version();
 
   LayerPrediction predict_layer(const eval::LayerSignature& signature);
   // Picks for all signatures in one helper run (the qemu start is paid once).
@@ -102,6 +118,9 @@ class DeviceModel {
   // The cycle figures of `kernel` (compiling and running llvm-mca on a cache miss).
   const KernelCycles& kernel_cycles(const std::string& kernel);
   double activation_cycles_per_element(const std::string& act);
+  // The figures of every kernel and activation not cached yet: each source compiled once, the
+  // compiler and llvm-mca runs spread over options.jobs processes.
+  void prepare(const std::set<std::string>& kernels, const std::set<std::string>& activations);
 
   // Writes the cache file (predict_* do it when they computed something new).
   void save_cache() const;
@@ -113,7 +132,8 @@ class DeviceModel {
   };
   void pick_missing(const std::vector<eval::LayerSignature>& signatures);
   LayerPrediction predict_picked(const eval::LayerSignature& s, const Pick& p);
-  std::string compile_to_asm(const std::string& source, const std::string& extra_flags);
+  void prepare_picked(const std::vector<eval::LayerSignature>& signatures);
+  void compile_missing(const std::set<std::string>& kernels);
   void load_cache();
   std::string cache_path() const;
 
@@ -124,6 +144,7 @@ class DeviceModel {
   std::map<std::string, double> activations_;
   std::map<std::string, Pick> picks_;
   std::map<std::string, std::string> asm_;  // compiled sources of this process
+  std::string llvm_mca_version_;
   bool dirty_ = false;
 };
 

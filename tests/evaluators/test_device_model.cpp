@@ -8,6 +8,8 @@
 #include "core/error.h"
 #include "evaluators/device_model/asm_loops.h"
 #include "evaluators/device_model/device_model.h"
+#include "evaluators/device_model/fit.h"
+#include "evaluators/evaluator_factory.h"
 
 using namespace mixnas;
 namespace dm = mixnas::eval::devmodel;
@@ -181,4 +183,87 @@ TEST_CASE("a predicted table says so, through save and load", "[device_model]") 
   eval::LatencyTable measured("dev", "0.1.0", 1, 20);
   measured.save(path);
   CHECK_FALSE(eval::LatencyTable::load(path).predicted());
+}
+
+TEST_CASE("the fit recovers known coefficients from synthetic layers", "[device_model]") {
+  // measured = 1.3 micro + 0.8 pass + 12 us, on layers of 0.05..5 ms.
+  std::vector<dm::FitSample> samples;
+  for (int i = 0; i < 24; ++i) {
+    const double micro = 0.05 * (1 + i * i % 37), pass = 0.01 * (1 + (i * 7) % 11);
+    samples.push_back({micro, pass, 1.3 * micro + 0.8 * pass + 0.012, "s" + std::to_string(i % 8)});
+  }
+  const dm::FitResult r = dm::fit_with_held_out(samples);
+  CHECK(r.coefficients.micro_scale == Approx(1.3).epsilon(1e-9));
+  CHECK(r.coefficients.pass_scale == Approx(0.8).epsilon(1e-9));
+  CHECK(r.coefficients.layer_overhead_us == Approx(12.0).epsilon(1e-7));
+  CHECK(r.n == 24);
+  CHECK(r.groups == 8);
+  CHECK(r.fit_mape_pct < 1e-6);
+  CHECK(r.held_out_mape_pct < 1e-6);
+  REQUIRE(r.held_out_ms.size() == samples.size());
+  CHECK(r.held_out_ms[5] == Approx(samples[5].measured_ms));
+
+  // A term the data says is negative is dropped (0) and the others refitted without it.
+  std::vector<dm::FitSample> neg;
+  for (int i = 0; i < 12; ++i) {
+    const double micro = 1.0 + i, pass = 1.0 + i % 3;
+    neg.push_back({micro, pass, 2.0 * micro - 0.3 * pass, "n"});
+  }
+  const dm::ModelCoefficients c = dm::fit_coefficients(neg);
+  CHECK(c.pass_scale == 0);
+  CHECK(c.micro_scale > 1.5);
+  CHECK(c.layer_overhead_us >= 0);
+
+  CHECK_THROWS_WITH(dm::fit_coefficients({{1, 1, 1, "a"}}), Catch::Contains("1 samples for 3"));
+  CHECK_THROWS_WITH(dm::fit_coefficients({{1, 1, 0, "a"}, {1, 2, 1, "b"}, {2, 1, 1, "c"}}),
+                    Catch::Contains("no positive measurement"));
+}
+
+TEST_CASE("fitted coefficients in the device YAML scale the modelled terms", "[device_model]") {
+  const fs::path cache = fresh_dir("coefficients");
+  const auto plain = eval::DeviceModelSpec::load_string(znver3_yaml(1000.0), "plain.yaml");
+  const auto fitted = eval::DeviceModelSpec::load_string(
+      znver3_yaml(1000.0) + "micro_scale: 0.5\npass_scale: 2.0\nlayer_overhead_us: 30\n",
+      "fitted.yaml");
+  CHECK(fitted.coefficients.micro_scale == 0.5);
+  const auto p = eval::DeviceModel(plain, options(cache)).predict_layer(conv_20x20());
+  const auto f = eval::DeviceModel(fitted, options(cache)).predict_layer(conv_20x20());
+  CHECK(p.compute_ms == Approx(p.micro_ms + p.pass_ms));
+  CHECK(f.micro_ms == p.micro_ms);
+  CHECK(f.compute_ms == Approx(0.5 * p.micro_ms + 2.0 * p.pass_ms + 0.030));
+  CHECK_THROWS_WITH(
+      eval::DeviceModelSpec::load_string(znver3_yaml(1.0) + "micro_scale: 0\n", "z.y"),
+      Catch::Contains("z.y:8") && Catch::Contains("micro_scale"));
+}
+
+TEST_CASE("a device YAML of kind model makes a predicting evaluator", "[device_model]") {
+  const fs::path dir = fresh_dir("factory");
+  const std::string path = (dir / "zen3.yaml").string();
+  std::ofstream(path) << znver3_yaml(20.0);
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir);  // the evaluator keeps its cache in ./.cache/devicemodel
+  eval::MeasureOptions mo;
+  auto e = eval::make_evaluator(path, mo);
+  CHECK(e->kind() == "model");
+  CHECK(e->device_id() == "model:t:znver3");
+  const nlohmann::json p = e->provenance();
+  CHECK(p["source"] == "predicted");
+  CHECK(p["model_file"] == path);
+  CHECK(p["core"] == "znver3");
+  CHECK(p["llvm_mca"].get<std::string>().find("LLVM") != std::string::npos);
+  const auto rows = e->measure_layers({conv_20x20()});
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].kernel == "conv_qu8_gemm_6x16c2__avx2");
+  CHECK(rows[0].latency.median_ms > 0);
+  // A table filled by it is predicted and names the model.
+  eval::LatencyTable t(e->device_id(), e->runtime_version(), 1, 1);
+  t.fill({conv_20x20()}, *e);
+  CHECK(t.predicted());
+  CHECK(t.provenance()["model_file"] == path);
+  // More threads than the device has cores: refused, naming the file.
+  mo.threads = 3;
+  CHECK_THROWS_WITH(eval::make_evaluator(path, mo),
+                    Catch::Contains("zen3.yaml") && Catch::Contains("2 cores"));
+  fs::current_path(cwd);
+  CHECK(eval::LocalEvaluator(eval::MeasureOptions{}).provenance()["source"] == "measured");
 }

@@ -110,3 +110,42 @@ TEST_CASE("latency table: JSON round trip and malformed files", "[lut]") {
   std::remove(path.c_str());
   CHECK_THROWS_WITH(LatencyTable::load(path), Contains(path));
 }
+
+TEST_CASE("latency table: a predicted table against a measured one, per layer", "[lut]") {
+  LatencyTable predicted("model:rpi4-model:cortex-a72", "0.1.0", 1, 1);
+  predicted.set_provenance({{"source", "predicted"}, {"text", "predicted for cortex-a72"}});
+  LatencyTable measured("rpi4", "0.1.0", 1, 20);
+  auto entry = [](double ms, const char* kernel) {
+    LatencyEntry e;
+    e.median_ms = ms;
+    e.kernel = kernel;
+    return e;
+  };
+  predicted.put("a", entry(1.2, "k8"));  // +20%
+  predicted.put("b", entry(0.5, "k2"));  // -50%
+  predicted.put("c", entry(9.0, "k8"));  // not measured: left out
+  measured.put("a", entry(1.0, "k8"));
+  measured.put("b", entry(1.0, "k1"));
+  measured.put("d", entry(3.0, "k8"));  // not predicted: left out
+  const TableComparison c = compare_tables(predicted, measured);
+  REQUIRE(c.layers.size() == 2);
+  CHECK(c.layers[0].key == "a");
+  CHECK(c.layers[0].err_pct == Approx(20.0));
+  CHECK(c.layers[1].err_pct == Approx(-50.0));
+  CHECK(c.layers[1].predicted_kernel == "k2");
+  CHECK(c.layers[1].measured_kernel == "k1");
+  CHECK(c.mape_pct == Approx(35.0));
+  CHECK(c.max_err_pct == Approx(50.0));
+  CHECK(compare_tables(predicted, LatencyTable("x", "0.1.0", 1, 1)).mape_pct == -1);
+
+  // The provenance survives save and load; a measured table has none that says predicted.
+  const std::string path = temp_path("provenance.json");
+  predicted.save(path);
+  const LatencyTable back = LatencyTable::load(path);
+  CHECK(back.predicted());
+  CHECK(back.model() == "predicted for cortex-a72");
+  CHECK(back.provenance()["source"] == "predicted");
+  measured.save(path);
+  CHECK_FALSE(LatencyTable::load(path).predicted());
+  std::remove(path.c_str());
+}
