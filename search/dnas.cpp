@@ -292,6 +292,9 @@ SupernetSearch::SupernetSearch(sn::YoloModel supernet, const data::DetectionSpli
   for (const auto& p : model_->named_parameters(true)) {
     const torch::Tensor& t = p.value();
     if (contains(s.arch, t)) continue;
+    // Fixed parameters (the Detect head's DFL projection) stay out: arch_step turns
+    // requires_grad back on for every tensor of s.others, which would train them.
+    if (!t.requires_grad()) continue;
     s.others.push_back(t);
     if (contains(groups.quant, t)) {
       quant.push_back(t);
