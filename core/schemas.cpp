@@ -119,6 +119,10 @@ const Schema& search_schema() {
              "latency; each budget's best is finetuned and measured (found/<name>/).")
         .add("search.budgets_ms", Type::kFloatList, "[]",
              "evolution: further latency budgets in ms (as search.budgets, absolute).")
+        .add("search.front_points", Type::kInt, "0",
+             "evolution: besides the budgets' winners, finetune and measure up to this many "
+             "points of the proxy Pareto front under the config's budget, spread evenly in "
+             "predicted latency (found/front_<ms>ms/).")
         .add("search.samples", Type::kInt, "16",
              "random: architectures drawn under the budget and evaluated with the supernet's "
              "weights.")

@@ -69,6 +69,7 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   o.train = TrainOptions::from_config(cfg, "finetune");
   o.budgets = cfg.get_float_list("search.budgets");
   o.budgets_ms = cfg.get_float_list("search.budgets_ms");
+  o.front_points = static_cast<int>(cfg.get_int("search.front_points"));
   o.samples = static_cast<int>(cfg.get_int("search.samples"));
   o.population = static_cast<int>(cfg.get_int("search.population"));
   o.generations = static_cast<int>(cfg.get_int("search.generations"));
@@ -91,6 +92,7 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
     if (!(b > 0)) fail("search.budgets", "must hold positive fractions of the reference latency");
   for (double b : o.budgets_ms)
     if (!(b > 0)) fail("search.budgets_ms", "must hold positive latencies in ms");
+  if (o.front_points < 0) fail("search.front_points", "must not be negative");
   if (o.samples < 1) fail("search.samples", "must be at least 1");
   if (o.population < 2) fail("search.population", "must be at least 2 (crossover needs parents)");
   if (o.generations < 0) fail("search.generations", "must not be negative");

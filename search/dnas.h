@@ -57,6 +57,7 @@ struct SearchOptions {
   TrainOptions train;          // finetune (and loader, augmentation, loss, val) settings
   // The rival strategies (search/strategy.h; docs/search.md#strategies).
   std::vector<double> budgets, budgets_ms;  // evolution: further budgets (ratios, ms)
+  int front_points = 0;                     // evolution: proxy-front points finetuned besides
   int samples = 16;                         // random
   int population = 16, generations = 6;     // evolution
   double mutation = 0.1;

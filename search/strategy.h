@@ -77,6 +77,14 @@ class SearchStrategy {
                                              TrainOptions& options) const = 0;
 };
 
+// Moves sites of `choices` (DNAS' argmax) off their choice until the predicted latency meets
+// `budget_ms`: each step takes the candidate that gives up the least log-probability under the
+// supernet's site probabilities (`views`) per millisecond saved. Returns the number of sites
+// moved; the result is still over the budget only when every site is at its fastest candidate.
+int repair_by_probability(supernet::ArchChoices& choices,
+                          const std::vector<supernet::SiteView>& views, const CostModel& cost,
+                          double budget_ms);
+
 // The strategy of `search.strategy`. Throws mixnas::Error naming the known ones.
 std::unique_ptr<SearchStrategy> make_strategy(const std::string& name);
 

@@ -160,7 +160,35 @@ class EvolutionStrategy final : public SharedSupernetStrategy {
     }
     if (found.empty() || found.front().name != "searched")
       throw Error("search.strategy evolution: no architecture meets the config's latency budget");
+    for (size_t i : front_picks(points, ctx.target_latency_ms, ctx.options.front_points)) {
+      if (!taken.insert(static_cast<int>(i)).second) continue;
+      const std::string name = "front_" + fmt("%.3f", archive_[i].latency_ms) + "ms";
+      found.push_back(found_architecture(ctx, name, archive_[i].choices, ctx.target_latency_ms));
+    }
     return found;
+  }
+
+  // Up to n points of the proxy front at or under budget_ms, evenly spread in predicted latency
+  // from its fastest point to its best one (both included).
+  static std::vector<size_t> front_picks(const std::vector<CostValue>& points, double budget_ms,
+                                         int n) {
+    std::vector<size_t> front;
+    for (size_t i : pareto_front(points))
+      if (points[i].first <= budget_ms) front.push_back(i);
+    std::sort(front.begin(), front.end(),
+              [&](size_t a, size_t b) { return points[a].first < points[b].first; });
+    if (n <= 0 || front.empty()) return {};
+    if (static_cast<int>(front.size()) <= n) return front;
+    const double lo = points[front.front()].first, hi = points[front.back()].first;
+    std::vector<size_t> picks;
+    for (int k = 0; k < n; ++k) {
+      const double at = n == 1 ? hi : lo + (hi - lo) * k / (n - 1);
+      size_t nearest = front.front();
+      for (size_t i : front)
+        if (std::abs(points[i].first - at) < std::abs(points[nearest].first - at)) nearest = i;
+      if (std::find(picks.begin(), picks.end(), nearest) == picks.end()) picks.push_back(nearest);
+    }
+    return picks;
   }
 
   std::vector<Budget> budgets_;

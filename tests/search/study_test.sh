@@ -24,7 +24,8 @@ search_space:
   rules:
     - {layers: [0, 0], w_bits: [8], a_bits: [8]}
 search: {epochs: 2, warmup_epochs: 1, batch: 16, arch_lr: 0.05, samples: 3, population: 4,
-         generations: 1, budgets: [0.9, 0.95], eval_images: 16}
+         generations: 1, budgets: [0.9, 0.95], eval_images: 16,
+         front_points: 3}
 cost: {runs: 3, warmup: 1, calibrate_n: 3, validate_n: 1, lut_cache: lutcache,
        target_latency_ratio: 1.0}
 baselines: []
@@ -79,6 +80,18 @@ front = sorted((p["predicted_latency_ms"], p["score"]) for p in points if p["on_
 assert front, "evolution: an empty front"
 assert all(a[1] < b[1] for a, b in zip(front, front[1:])), front
 assert len(points) >= 4, len(points)
+# search.front_points: the front's points under the budget (up to 3, its fastest and its best
+# among them) are finetuned and measured besides the budgets' winners, none twice.
+under = [p for p in front if p[0] <= budget * (1 + 1e-9)]
+found = [m for m in s["strategies"]["evolution"]["models"] if m["kind"] == "found"]
+lat = [round(m["predicted_latency_ms"], 9) for m in found]
+assert len({m["name"] for m in found}) == len(found), found
+front_lat = {round(p[0], 9) for p in under}
+for m in found:
+    if m["name"].startswith("front_"):
+        assert round(m["predicted_latency_ms"], 9) in front_lat, (m, under)
+assert {round(under[0][0], 9), round(under[-1][0], 9)} <= set(lat), (under, lat)
+assert len(found) >= min(3, len(under)), (len(found), under)
 PY
 # Per-layer sensitivity: one row per one-site change of the start model, and a table in the report.
 "$MIXNAS" -q search study.yaml search.strategy=random search.samples=1 search.eval_images=4 \

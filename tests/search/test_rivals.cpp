@@ -11,6 +11,7 @@
 
 #include "search/nwot.h"
 #include "search/pareto.h"
+#include "search/strategy.h"
 #include "search/weight_sharing.h"
 #include "supernet/activation_observer.h"
 #include "supernet/model.h"
@@ -153,4 +154,40 @@ TEST_CASE("repair_to_budget moves an architecture under its budget, or says it c
   CHECK_FALSE(repair_to_budget(d, cost, 0.1 * silu_ms, rng));
   for (const auto& [site, choice] : d)
     if (choice.act) CHECK(*choice.act == supernet::Act::kRelu);
+}
+
+TEST_CASE("repair_by_probability moves the least probable sites first, and only as needed",
+          "[weight_sharing]") {
+  TwoActSpace space;
+  const CostModel& cost = *space.cost;
+  const supernet::ArchChoices all_silu = cost.reference_choices();
+  const double silu_ms = cost.latency_ms(all_silu);
+  // Every activation site prefers silu at 0.9, but two of them only at 0.55: with a budget one
+  // and a half relu savings below all-silu, exactly those two move to relu.
+  std::vector<supernet::SiteView> views = space.model->sites();
+  std::vector<std::string> unsure;
+  for (supernet::SiteView& v : views) {
+    if (v.acts.size() != 2) continue;
+    const bool weak = unsure.size() < 2 && v.name.find("model.4") == 0;
+    if (weak) unsure.push_back(v.name);
+    v.act_probs = weak ? torch::tensor({0.45, 0.55}) : torch::tensor({0.1, 0.9});
+  }
+  REQUIRE(unsure.size() == 2);
+  supernet::ArchChoices one_relu = all_silu;
+  one_relu[unsure[0]].act = supernet::Act::kRelu;
+  const double saving = silu_ms - cost.latency_ms(one_relu);
+  REQUIRE(saving > 0);
+  supernet::ArchChoices c = all_silu;
+  const double budget = silu_ms - 1.5 * saving;
+  CHECK(repair_by_probability(c, views, cost, budget) == 2);
+  CHECK(cost.latency_ms(c) <= budget);
+  for (const auto& [site, choice] : c) {
+    if (!choice.act) continue;
+    const bool moved = site == unsure[0] || site == unsure[1];
+    CHECK(*choice.act == (moved ? supernet::Act::kRelu : supernet::Act::kSilu));
+  }
+  // Under budget already: nothing moves.
+  supernet::ArchChoices d = all_silu;
+  CHECK(repair_by_probability(d, views, cost, silu_ms) == 0);
+  CHECK(arch_key(d) == arch_key(all_silu));
 }
