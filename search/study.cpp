@@ -154,6 +154,38 @@ bool found_monotone(const json& models) {
   return true;
 }
 
+// DNAS' winner against each rival at equal measured latency: the rival's most accurate model
+// measured no slower than the winner (within kLatencyTolerance, the machine's noise); mAP50-95
+// within kMapTie counts as a tie.
+constexpr double kLatencyTolerance = 0.03, kMapTie = 0.005;
+
+json compare_with_dnas(const json& strategies) {
+  json out = json::object();
+  if (!strategies.contains("dnas") || strategies["dnas"]["winner"].is_null()) return out;
+  const json& w = strategies["dnas"]["winner"];
+  const double ms = w["latency_ms"].get<double>(), map = w["map50_95"].get<double>();
+  for (const auto& [name, e] : strategies.items()) {
+    if (name == "dnas") continue;
+    json best;
+    for (const json& m : e["models"]) {
+      if (m["latency_ms"].get<double>() > ms * (1 + kLatencyTolerance)) continue;
+      if (best.is_null() || m["map50_95"].get<double>() > best["map50_95"].get<double>()) best = m;
+    }
+    json c = {{"dnas_model", w["name"]}, {"dnas_map50_95", map}, {"dnas_latency_ms", ms}};
+    if (best.is_null()) {
+      c["verdict"] = "rival has no model as fast";
+    } else {
+      const double d = map - best["map50_95"].get<double>();
+      c["verdict"] = d > kMapTie ? "dnas better" : d < -kMapTie ? "rival better" : "tie";
+      c["rival_model"] = best["name"];
+      c["rival_map50_95"] = best["map50_95"];
+      c["rival_latency_ms"] = best["latency_ms"];
+    }
+    out[name] = c;
+  }
+  return out;
+}
+
 }  // namespace
 
 json study_json(const std::vector<std::pair<std::string, json>>& summaries) {
@@ -190,6 +222,7 @@ json study_json(const std::vector<std::pair<std::string, json>>& summaries) {
     study["strategies"][name] = e;
     study["order"].push_back(name);
   }
+  study["dnas_vs_rivals"] = compare_with_dnas(study["strategies"]);
   return study;
 }
 
@@ -280,6 +313,30 @@ void winners_table(std::ostream& h, const json& study) {
   h << "</table>";
 }
 
+void comparison_table(std::ostream& h, const json& study) {
+  const json& c = study.value("dnas_vs_rivals", json::object());
+  if (c.empty()) return;
+  h << "<h2>DNAS against its rivals at equal measured latency</h2><p>Each rival's most "
+       "accurate model measured no slower than DNAS' winner (3% tolerance); mAP50-95 within 0.5 "
+       "points is a tie.</p><table><tr><th class='l'>rival</th><th class='l'>verdict</th>"
+       "<th class='l'>rival's model</th><th>its mAP50-95</th><th>its latency (ms)</th>"
+       "<th>DNAS mAP50-95</th><th>DNAS latency (ms)</th></tr>";
+  for (const auto& [name, r] : c.items()) {
+    h << "<tr><td class='l'>" << html_escape(name) << "</td><td class='l'>"
+      << html_escape(r["verdict"].get<std::string>()) << "</td>";
+    if (r.contains("rival_model")) {
+      h << "<td class='l'>" << html_escape(r["rival_model"].get<std::string>()) << "</td><td>"
+        << num(r["rival_map50_95"].get<double>(), 4) << "</td><td>"
+        << num(r["rival_latency_ms"].get<double>(), 3) << "</td>";
+    } else {
+      h << "<td class='l' colspan='3'></td>";
+    }
+    h << "<td>" << num(r["dnas_map50_95"].get<double>(), 4) << "</td><td>"
+      << num(r["dnas_latency_ms"].get<double>(), 3) << "</td></tr>";
+  }
+  h << "</table>";
+}
+
 void models_table(std::ostream& h, const json& study) {
   h << "<h2>Every measured model</h2><table><tr><th class='l'>strategy</th><th class='l'>model"
        "</th><th>mAP50-95</th><th>measured latency (ms)</th><th>peak memory (KiB)</th>"
@@ -318,6 +375,7 @@ std::string render_study_html(const json& study) {
        "(measured latency, mAP50-95) a strategy's models dominate up to the reference point ("
     << num(study["reference_point"]["latency_ms"].get<double>(), 3) << " ms, mAP50-95 0).</p>";
   winners_table(h, study);
+  comparison_table(h, study);
   h << "<h2>mAP50-95 vs measured latency</h2>" << study_scatter(study);
   models_table(h, study);
   h << "<h2>study.json</h2><pre>" << html_escape(study.dump(2)) << "</pre></body></html>\n";

@@ -46,6 +46,7 @@ for f in study.json study.html dnas/summary.json greedy/arch.yaml random/model.m
   [ -s $D/$f ] || { echo "missing $D/$f"; exit 1; }
 done
 grep -q "<svg" $D/study.html || { echo "study.html without a plot"; exit 1; }
+grep -q "DNAS against its rivals" $D/study.html || { echo "study.html without the comparison"; exit 1; }
 python3 - $D/study.json <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -71,6 +72,19 @@ for name in s["order"]:
     assert e["hypervolume"] >= 0
 for name in ["dnas", "greedy", "random", "evolution"]:
     assert s["strategies"][name]["search_seconds"] > 0, name
+# DNAS against each rival at equal measured latency, and the verdict follows from the figures.
+dw = s["strategies"]["dnas"]["winner"]
+for name in ["greedy", "random", "evolution", "uniform"]:
+    c = s["dnas_vs_rivals"][name]
+    assert c["dnas_map50_95"] == dw["map50_95"], c
+    fast = [m for m in s["strategies"][name]["models"] if m["latency_ms"] <= dw["latency_ms"] * 1.03]
+    if not fast:
+        assert c["verdict"] == "rival has no model as fast", c
+        continue
+    best = max(m["map50_95"] for m in fast)
+    assert c["rival_map50_95"] == best, (c, best)
+    d = dw["map50_95"] - best
+    assert c["verdict"] == ("dnas better" if d > 0.005 else "rival better" if d < -0.005 else "tie"), c
 # The uniform sweep: every activation of the space at int8.
 names = {m["name"] for m in s["strategies"]["uniform"]["models"]}
 assert {"relu_int8", "silu_int8"} <= names, names
