@@ -13,6 +13,7 @@
 #include "deploy/runtime/kernels/conv_common.h"
 #include "deploy/runtime/kernels/conv_job.h"
 #include "deploy/runtime/kernels/conv_lowbit.h"
+#include "deploy/runtime/kernels/conv_row.h"
 #include "deploy/runtime/kernels/conv_wpack.h"
 
 #define MIXNAS_KERNEL_ISA isa_reference
@@ -120,81 +121,10 @@ void validate_weights(const ConvWeights& w) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Kernel tables: one per op family, rows in priority order, the first available row wins.
+// The tiled rows (conv_row.h): GEMM then depthwise, in priority order, the first available row
+// that fits wins.
 
-// Integer GEMM layouts hold codes of w_bits <= 4 packed per panel (conv_wpack.h, in the element
-// order below), unpacked to the kernel's element type per block.
-enum class Layout : uint8_t {
-  kF32KxN,   // [n/NR][k][NR] float
-  kS8C4,     // [n/NR][k/4][NR][4] int8
-  kS16C2,    // [n/NR][k/2][NR][2] int16
-  kS16KxN,   // [n/NR][k][NR] int16
-  kDwF32,    // [tap][n_pad] float
-  kDwCodes,  // [tap][n_pad] codes at wpack_storage_bits(w_bits), widened to int32 per block
-};
-
-enum class Offset : uint8_t { kNone, kMinusZeroSum, kSignedShift };
-
-struct KernelRow {
-  const char* name;
-  const char* family;  // "gemm" or "depthwise"
-  ConvPrecision precision;
-  int min_w_bits, max_w_bits, min_a_bits, max_a_bits;
-  bool (*available)(const CpuFeatures&);
-  Layout layout;
-  int mr, nr, k_group, a_bytes;
-  bool direct_ok;    // A rows may be read in place (1x1, stride 1, no padding, in_c % k_group == 0)
-  bool indirect_ok;  // A may be read through per-tap pointers (in_c % k_group == 0), no im2col
-  bool half_ok;      // the last weight panel may be NR/2 wide
-  Offset offset;
-  ConvBlockFn run;
-};
-
-constexpr ConvPrecision kF32 = ConvPrecision::kF32;
-constexpr ConvPrecision kInt = ConvPrecision::kInt;
-
-// Integer rows take weight codes of 1..8 bits and activation codes of 1..8 bits as bytes; kernels
-// for narrower codes (bit-serial, LUT) become rows above them with tighter bit ranges.
-const KernelRow kGemmRows[] = {
-#if defined(__x86_64__)
-    {"conv_f32_gemm_8x32__avx512f", "gemm", kF32, 0, 0, 0, 0, has_avx512f, Layout::kF32KxN, 8, 32,
-     1, 4, true, true, true, Offset::kNone, conv_f32_gemm_8x32__avx512f},
-    {"conv_f32_gemm_6x16__avx2_fma", "gemm", kF32, 0, 0, 0, 0, has_avx2_fma, Layout::kF32KxN, 6, 16,
-     1, 4, true, true, true, Offset::kNone, conv_f32_gemm_6x16__avx2_fma},
-    {"conv_f32_gemm_4x8__sse2", "gemm", kF32, 0, 0, 0, 0, always, Layout::kF32KxN, 4, 8, 1, 4, true,
-     true, true, Offset::kNone, conv_f32_gemm_4x8__sse2},
-    {"conv_qu8_gemm_8x32c4__avx512vnni", "gemm", kInt, 1, 8, 1, 8, has_avx512vnni, Layout::kS8C4, 8,
-     32, 4, 1, true, true, true, Offset::kMinusZeroSum, conv_qu8_gemm_8x32c4__avx512vnni},
-    {"conv_qu8_gemm_6x16c2__avx2", "gemm", kInt, 1, 8, 1, 8, has_avx2, Layout::kS16C2, 6, 16, 2, 2,
-     false, false, true, Offset::kMinusZeroSum, conv_qu8_gemm_6x16c2__avx2},
-#elif defined(__aarch64__)
-    {"conv_f32_gemm_6x16__neon", "gemm", kF32, 0, 0, 0, 0, has_neon, Layout::kF32KxN, 6, 16, 1, 4,
-     true, true, true, Offset::kNone, conv_f32_gemm_6x16__neon},
-    {"conv_qu8_gemm_4x16c4__neondot", "gemm", kInt, 1, 8, 1, 8, has_dotprod, Layout::kS8C4, 4, 16,
-     4, 1, false, false, true, Offset::kSignedShift, conv_qu8_gemm_4x16c4__neondot},
-    {"conv_qu8_gemm_8x8__neon", "gemm", kInt, 1, 8, 1, 8, has_neon, Layout::kS16KxN, 8, 8, 1, 2,
-     false, false, true, Offset::kMinusZeroSum, conv_qu8_gemm_8x8__neon},
-#endif
-};
-
-const KernelRow kDepthwiseRows[] = {
-#if defined(__x86_64__)
-    {"conv_f32_dwconv_16c__avx512f", "depthwise", kF32, 0, 0, 0, 0, has_avx512f, Layout::kDwF32, 1,
-     16, 1, 0, false, false, false, Offset::kNone, conv_f32_dwconv_16c__avx512f},
-    {"conv_f32_dwconv_8c__avx2", "depthwise", kF32, 0, 0, 0, 0, has_avx2, Layout::kDwF32, 1, 8, 1,
-     0, false, false, false, Offset::kNone, conv_f32_dwconv_8c__avx2},
-    {"conv_qu8_dwconv_16c__avx512f", "depthwise", kInt, 1, 8, 1, 8, has_avx512f, Layout::kDwCodes,
-     1, 16, 1, 0, false, false, false, Offset::kNone, conv_qu8_dwconv_16c__avx512f},
-    {"conv_qu8_dwconv_8c__avx2", "depthwise", kInt, 1, 8, 1, 8, has_avx2, Layout::kDwCodes, 1, 8, 1,
-     0, false, false, false, Offset::kNone, conv_qu8_dwconv_8c__avx2},
-#endif
-    {"conv_f32_dwconv_4c__baseline", "depthwise", kF32, 0, 0, 0, 0, always, Layout::kDwF32, 1, 4, 1,
-     0, false, false, false, Offset::kNone, conv_f32_dwconv_4c__baseline},
-    {"conv_qu8_dwconv_4c__baseline", "depthwise", kInt, 1, 8, 1, 8, always, Layout::kDwCodes, 1, 4,
-     1, 0, false, false, false, Offset::kNone, conv_qu8_dwconv_4c__baseline},
-};
-
-bool row_fits(const KernelRow& row, const ConvWeights& w) {
+bool tiled_fits(const ConvWeights& w, const ConvRow& row) {
   const ConvGeometry& g = w.geometry;
   const bool depthwise = g.is_depthwise();
   if (depthwise != (std::strcmp(row.family, "depthwise") == 0)) return false;
@@ -207,10 +137,88 @@ bool row_fits(const KernelRow& row, const ConvWeights& w) {
   return true;
 }
 
-template <class Fn>
-void for_each_row(Fn fn) {
-  for (const KernelRow& r : kGemmRows) fn(r);
-  for (const KernelRow& r : kDepthwiseRows) fn(r);
+bool picks_every_fit(const ConvWeights&, const ConvRow&, const CpuFeatures&) {
+  return true;
+}
+
+std::unique_ptr<ConvPlan> make_tiled_plan(const ConvWeights& w, const ConvRow& row);
+
+ConvRow tiled(const char* name, const char* family, ConvPrecision precision, int min_w_bits,
+              int max_w_bits, int min_a_bits, int max_a_bits, bool (*available)(const CpuFeatures&),
+              TiledKernel kernel) {
+  ConvRow row{name,
+              family,
+              precision,
+              min_w_bits,
+              max_w_bits,
+              min_a_bits,
+              max_a_bits,
+              available,
+              tiled_fits,
+              picks_every_fit,
+              make_tiled_plan,
+              "conv",
+              "family, precision or bits",
+              kernel,
+              nullptr};
+  return row;
+}
+
+constexpr ConvPrecision kF32 = ConvPrecision::kF32;
+constexpr ConvPrecision kInt = ConvPrecision::kInt;
+
+// Integer rows take weight codes of 1..8 bits and activation codes of 1..8 bits as bytes; kernels
+// for narrower codes (bit-serial, LUT) are the low-bit rows above them with tighter bit ranges.
+const std::vector<ConvRow>& tiled_rows() {
+  static const std::vector<ConvRow> rows = {
+#if defined(__x86_64__)
+    tiled("conv_f32_gemm_8x32__avx512f", "gemm", kF32, 0, 0, 0, 0, has_avx512f,
+          {Layout::kF32KxN, 8, 32, 1, 4, true, true, true, Offset::kNone,
+           conv_f32_gemm_8x32__avx512f}),
+    tiled("conv_f32_gemm_6x16__avx2_fma", "gemm", kF32, 0, 0, 0, 0, has_avx2_fma,
+          {Layout::kF32KxN, 6, 16, 1, 4, true, true, true, Offset::kNone,
+           conv_f32_gemm_6x16__avx2_fma}),
+    tiled("conv_f32_gemm_4x8__sse2", "gemm", kF32, 0, 0, 0, 0, always,
+          {Layout::kF32KxN, 4, 8, 1, 4, true, true, true, Offset::kNone, conv_f32_gemm_4x8__sse2}),
+    tiled("conv_qu8_gemm_8x32c4__avx512vnni", "gemm", kInt, 1, 8, 1, 8, has_avx512vnni,
+          {Layout::kS8C4, 8, 32, 4, 1, true, true, true, Offset::kMinusZeroSum,
+           conv_qu8_gemm_8x32c4__avx512vnni}),
+    tiled("conv_qu8_gemm_6x16c2__avx2", "gemm", kInt, 1, 8, 1, 8, has_avx2,
+          {Layout::kS16C2, 6, 16, 2, 2, false, false, true, Offset::kMinusZeroSum,
+           conv_qu8_gemm_6x16c2__avx2}),
+#elif defined(__aarch64__)
+    tiled(
+        "conv_f32_gemm_6x16__neon", "gemm", kF32, 0, 0, 0, 0, has_neon,
+        {Layout::kF32KxN, 6, 16, 1, 4, true, true, true, Offset::kNone, conv_f32_gemm_6x16__neon}),
+    tiled("conv_qu8_gemm_4x16c4__neondot", "gemm", kInt, 1, 8, 1, 8, has_dotprod,
+          {Layout::kS8C4, 4, 16, 4, 1, false, false, true, Offset::kSignedShift,
+           conv_qu8_gemm_4x16c4__neondot}),
+    tiled("conv_qu8_gemm_8x8__neon", "gemm", kInt, 1, 8, 1, 8, has_neon,
+          {Layout::kS16KxN, 8, 8, 1, 2, false, false, true, Offset::kMinusZeroSum,
+           conv_qu8_gemm_8x8__neon}),
+#endif
+#if defined(__x86_64__)
+    tiled("conv_f32_dwconv_16c__avx512f", "depthwise", kF32, 0, 0, 0, 0, has_avx512f,
+          {Layout::kDwF32, 1, 16, 1, 0, false, false, false, Offset::kNone,
+           conv_f32_dwconv_16c__avx512f}),
+    tiled(
+        "conv_f32_dwconv_8c__avx2", "depthwise", kF32, 0, 0, 0, 0, has_avx2,
+        {Layout::kDwF32, 1, 8, 1, 0, false, false, false, Offset::kNone, conv_f32_dwconv_8c__avx2}),
+    tiled("conv_qu8_dwconv_16c__avx512f", "depthwise", kInt, 1, 8, 1, 8, has_avx512f,
+          {Layout::kDwCodes, 1, 16, 1, 0, false, false, false, Offset::kNone,
+           conv_qu8_dwconv_16c__avx512f}),
+    tiled("conv_qu8_dwconv_8c__avx2", "depthwise", kInt, 1, 8, 1, 8, has_avx2,
+          {Layout::kDwCodes, 1, 8, 1, 0, false, false, false, Offset::kNone,
+           conv_qu8_dwconv_8c__avx2}),
+#endif
+    tiled("conv_f32_dwconv_4c__baseline", "depthwise", kF32, 0, 0, 0, 0, always,
+          {Layout::kDwF32, 1, 4, 1, 0, false, false, false, Offset::kNone,
+           conv_f32_dwconv_4c__baseline}),
+    tiled("conv_qu8_dwconv_4c__baseline", "depthwise", kInt, 1, 8, 1, 8, always,
+          {Layout::kDwCodes, 1, 4, 1, 0, false, false, false, Offset::kNone,
+           conv_qu8_dwconv_4c__baseline}),
+  };
+  return rows;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -262,7 +270,7 @@ void append_panel(std::vector<unsigned char>& bytes, const std::vector<int8_t>& 
 }
 
 // storage_bits: how the integer codes are held (ConvJob::w_storage_bits).
-Packed pack(const KernelRow& row, const ConvWeights& w, int k, int k_pad, int n_pad,
+Packed pack(const TiledKernel& row, const ConvWeights& w, int k, int k_pad, int n_pad,
             int storage_bits) {
   const ConvGeometry& g = w.geometry;
   const bool is_int = w.precision == ConvPrecision::kInt;
@@ -387,8 +395,10 @@ void pad_pixels(const uint8_t* src, int stride, int c, int pc, uint8_t z, int64_
 
 class KernelPlan final : public ConvPlan {
  public:
-  KernelPlan(const ConvWeights& w, const KernelRow& row) : ConvPlan(w), row_(row) {
-    const bool depthwise = std::strcmp(row.family, "depthwise") == 0;
+  KernelPlan(const ConvWeights& w, const ConvRow& entry)
+      : ConvPlan(w), entry_(entry), row_(entry.tiled) {
+    const TiledKernel& row = row_;
+    const bool depthwise = std::strcmp(entry.family, "depthwise") == 0;
     // Integer convs over 1..3 channels (an image stem) read their input padded to the k-group with
     // zero-weight channels, a band of rows per block in the thread scratch: per-tap pointers then
     // replace an im2col of 3-byte runs (0.conv of YOLOv8n: the padding costs ~1 byte write per
@@ -460,7 +470,8 @@ class KernelPlan final : public ConvPlan {
     if (pad_c_ && in.code_storage_bits < 8) in = unpacked_input(input);
     ConvJob j = job_;
     conv_fill_run_fields(j, in, ep);
-    const bool band = pad_c_ || (row_.precision == ConvPrecision::kInt && in.code_storage_bits < 8);
+    const bool band =
+        pad_c_ || (entry_.precision == ConvPrecision::kInt && in.code_storage_bits < 8);
     if (band) j.in_stride = job_.in_c;  // the kernels read the band: rows of in_c (padded) codes
     std::vector<size_t> tap_offsets;    // indirect: bytes from a pixel to each of its taps
     if (j.indirect) tap_offsets = tap_byte_offsets(j.in_stride);
@@ -486,7 +497,7 @@ class KernelPlan final : public ConvPlan {
     }
   }
   const char* kernel_name() const override {
-    return row_.name;
+    return entry_.name.c_str();
   }
   size_t packed_weight_bytes() const override {
     return packed_.bytes.size() +
@@ -503,7 +514,7 @@ class KernelPlan final : public ConvPlan {
   // How the integer codes are held (ConvJob::w_storage_bits) and the scratch their unpack needs.
   // 1-bit codes cannot hold the zero weights of the channels pad_c_ adds (those read z_a, not 0):
   // such a conv stores 2-bit codes.
-  void set_weight_storage(const KernelRow& row, const ConvWeights& w, bool depthwise) {
+  void set_weight_storage(const TiledKernel& row, const ConvWeights& w, bool depthwise) {
     if (w.precision != ConvPrecision::kInt) return;
     const int s = wpack_storage_bits(w.w_bits);
     if (depthwise) {
@@ -592,7 +603,7 @@ class KernelPlan final : public ConvPlan {
                          const void** out) const {
     const int mr = row_.mr, taps = j.kernel_h * j.kernel_w, m = p1 - p0;
     const size_t pixel = static_cast<size_t>(j.in_stride) * row_.a_bytes;
-    const unsigned char* base = row_.precision == ConvPrecision::kInt
+    const unsigned char* base = entry_.precision == ConvPrecision::kInt
                                     ? j.in_codes
                                     : reinterpret_cast<const unsigned char*>(j.in_f32);
     const int reach_h = (j.kernel_h - 1) * j.dilation_h, reach_w = (j.kernel_w - 1) * j.dilation_w;
@@ -635,8 +646,9 @@ class KernelPlan final : public ConvPlan {
     return in;
   }
 
-  const KernelRow& row_;
-  int pad_c_ = 0;  // > 0: the input is padded to this many channels (see the constructor)
+  const ConvRow& entry_;
+  const TiledKernel& row_;  // entry_.tiled
+  int pad_c_ = 0;           // > 0: the input is padded to this many channels (see the constructor)
   mutable std::vector<uint8_t> unpacked_;
   ConvJob job_;
   Packed packed_;
@@ -733,7 +745,39 @@ class ReferencePlan final : public ConvPlan {
   std::vector<int32_t> offset_;
 };
 
+std::unique_ptr<ConvPlan> make_tiled_plan(const ConvWeights& w, const ConvRow& row) {
+  return std::make_unique<KernelPlan>(w, row);
+}
+
 }  // namespace
+
+namespace kernels {
+
+const ConvRow* pick_conv_row(const std::vector<ConvRow>& rows, const ConvWeights& w,
+                             const CpuFeatures& features) {
+  for (const ConvRow& r : rows)
+    if (r.picks && r.fits(w, r) && r.available(features) && r.picks(w, r, features)) return &r;
+  return nullptr;
+}
+
+std::unique_ptr<ConvPlan> make_named_row_plan(const std::vector<ConvRow>& rows,
+                                              const ConvWeights& w, const std::string& kernel) {
+  const CpuFeatures& cpu = cpu_features();
+  const ConvRow* found = nullptr;
+  for (const ConvRow& r : rows)  // rows of one name may repeat: the first available one
+    if (r.name == kernel && (!found || (!found->available(cpu) && r.available(cpu)))) found = &r;
+  if (!found) return nullptr;
+  validate_weights(w);
+  if (!found->available(cpu))
+    throw Error("conv kernel '" + kernel +
+                "' needs an ISA this CPU lacks (or MIXNAS_CPU_DISABLE masks)");
+  if (!found->fits(w, *found))
+    fail_conv(found->what_conv, w,
+              "kernel '" + kernel + "' does not support this conv (" + found->needs + ")");
+  return found->make(w, *found);
+}
+
+}  // namespace kernels
 
 ConvJob conv_base_job(const ConvWeights& w) {
   const ConvGeometry& g = w.geometry;
@@ -808,13 +852,9 @@ void conv_check_input_storage(const ConvWeights& w, const ConvInputView& in) {
 std::unique_ptr<ConvPlan> make_conv_plan(const ConvWeights& w, const CpuFeatures& features) {
   validate_weights(w);
   // Low-bit rows (conv_lowbit.h) first, where they measured faster than int8 for this layer.
-  if (auto lowbit = make_conv_plan_lowbit(w, features)) return lowbit;
-  const KernelRow* pick = nullptr;
-  for_each_row([&](const KernelRow& r) {
-    if (!pick && row_fits(r, w) && r.available(features)) pick = &r;
-  });
-  if (!pick) return std::make_unique<ReferencePlan>(w);
-  return std::make_unique<KernelPlan>(w, *pick);
+  for (const std::vector<ConvRow>* rows : {&conv_lowbit_rows(), &tiled_rows()})
+    if (const ConvRow* row = pick_conv_row(*rows, w, features)) return row->make(w, *row);
+  return std::make_unique<ReferencePlan>(w);
 }
 
 std::unique_ptr<ConvPlan> make_conv_plan_reference(const ConvWeights& w) {
@@ -826,26 +866,14 @@ std::unique_ptr<ConvPlan> make_conv_plan_named(const ConvWeights& w, const std::
   validate_weights(w);
   if (kernel == "conv_f32_reference" || kernel == "conv_qu8_reference")
     return std::make_unique<ReferencePlan>(w);
-  if (auto lowbit = make_conv_plan_lowbit_named(w, kernel)) return lowbit;
-  const KernelRow* found = nullptr;
-  for_each_row([&](const KernelRow& r) {
-    if (kernel == r.name) found = &r;
-  });
-  if (!found) throw Error("unknown conv kernel '" + kernel + "'; `mixnas info` lists the kernels");
-  if (!found->available(cpu_features()))
-    throw Error("conv kernel '" + kernel +
-                "' needs an ISA this CPU lacks (or MIXNAS_CPU_DISABLE masks)");
-  if (!row_fits(*found, w))
-    fail(w, "kernel '" + kernel + "' does not support this conv (family, precision or bits)");
-  return std::make_unique<KernelPlan>(w, *found);
+  for (const std::vector<ConvRow>* rows : {&conv_lowbit_rows(), &tiled_rows()})
+    if (auto plan = make_named_row_plan(*rows, w, kernel)) return plan;
+  throw Error("unknown conv kernel '" + kernel + "'; `mixnas info` lists the kernels");
 }
 
 std::vector<ConvKernelInfo> conv_kernel_table(const CpuFeatures& features) {
   std::vector<ConvKernelInfo> out;
-  for_each_row([&](const KernelRow& r) {
-    out.push_back({r.name, r.family, r.precision, r.min_w_bits, r.max_w_bits, r.min_a_bits,
-                   r.max_a_bits, r.available(features)});
-  });
+  for (const ConvRow& r : tiled_rows()) out.push_back(r.info(features));
   return out;
 }
 
@@ -854,11 +882,10 @@ std::vector<std::string> conv_kernel_names_for(const CpuFeatures& features) {
   for (const char* family : {"gemm", "depthwise"})
     for (ConvPrecision prec : {ConvPrecision::kF32, ConvPrecision::kInt}) {
       std::string name = prec == ConvPrecision::kInt ? "conv_qu8_reference" : "conv_f32_reference";
-      for_each_row([&](const KernelRow& r) {
+      for (const ConvRow& r : tiled_rows())
         if (name.find("reference") != std::string::npos && r.precision == prec &&
             std::strcmp(r.family, family) == 0 && r.available(features))
           name = r.name;
-      });
       out.push_back(std::string(family) + "/" + (prec == ConvPrecision::kInt ? "int8" : "fp32") +
                     ": " + name);
     }

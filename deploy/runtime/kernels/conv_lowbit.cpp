@@ -14,8 +14,35 @@
 #include "deploy/runtime/kernels/conv_bitserial_job.h"
 #include "deploy/runtime/kernels/conv_common.h"
 #include "deploy/runtime/kernels/conv_lut_job.h"
+#include "deploy/runtime/kernels/conv_row.h"
 
 namespace mixnas::rt {
+
+namespace kernels {
+
+// The bit-serial row of (w_bits, a_bits) runs where K = kernel_h * kernel_w * in_c >= min_k,
+// in_c >= min_in_c and out_c >= min_out_c; several rules of one pair are alternatives.
+struct PairRule {
+  int w_bits, a_bits;
+  int min_k, min_in_c, min_out_c;
+};
+
+// One ISA's bit-serial kernels (a row per (w_bits, a_bits) of conv_lowbit_rows() runs them) and
+// the rules that pick them.
+struct LowbitIsa {
+  const char* suffix;
+  bool (*available)(const CpuFeatures&);
+  BitserialShape (*shape)(int w_bits, int a_bits, int* lanes);
+  BitserialBlockFn block;
+  BitPackFn pack;
+  BitSumFn sums;
+  const PairRule* rules;  // nullptr: forced only (never picked)
+  int num_rules;
+  const char* int8_kernel;  // what runs instead (for `mixnas info`)
+  const char* why;          // why the other pairs stay on int8 on this CPU class
+};
+
+}  // namespace kernels
 
 namespace {
 
@@ -36,26 +63,6 @@ constexpr int kUnpackChunkBytes = 16384;
 // CPU on every YOLOv8n conv of that class; everywhere else the int8 kernel runs on the same codes
 // (exact: it takes 1..8-bit codes as bytes). No timing happens at plan time, so the pick, and with
 // it the latency, is the same in every process.
-
-// The bit-serial row of (w_bits, a_bits) runs where K = kernel_h * kernel_w * in_c >= min_k,
-// in_c >= min_in_c and out_c >= min_out_c; several rules of one pair are alternatives.
-struct PairRule {
-  int w_bits, a_bits;
-  int min_k, min_in_c, min_out_c;
-};
-
-struct LowbitIsa {
-  const char* suffix;
-  bool (*available)(const CpuFeatures&);
-  BitserialShape (*shape)(int w_bits, int a_bits, int* lanes);
-  BitserialBlockFn block;
-  BitPackFn pack;
-  BitSumFn sums;
-  const PairRule* rules;  // nullptr: forced only (never picked)
-  int num_rules;
-  const char* int8_kernel;  // what runs instead (for `mixnas info`)
-  const char* why;          // why the other pairs stay on int8 on this CPU class
-};
 
 #if defined(__x86_64__)
 // AVX-512 VPOPCNTDQ vs the VNNI int8 kernel: where the bit-serial rows beat int8 on the YOLOv8n
@@ -650,7 +657,82 @@ class LutPlan final : public ConvPlan {
 };
 #endif
 
+// ---------------------------------------------------------------------------------------------
+// The rows (conv_row.h).
+
+bool bitserial_fits(const ConvWeights& w, const ConvRow& row) {
+  return conv_fits(w) && w.w_bits == row.min_w_bits && w.a_bits == row.min_a_bits;
+}
+
+// The CPU's best ISA's rules decide (a lower ISA's rules never do).
+bool bitserial_picks(const ConvWeights& w, const ConvRow& row, const CpuFeatures& features) {
+  if (best_isa(features) != row.isa || !row.isa->rules) return false;
+  for (int i = 0; i < row.isa->num_rules; ++i)
+    if (rule_picks(row.isa->rules[i], w.w_bits, w.a_bits, w.geometry)) return true;
+  return false;
+}
+
+std::unique_ptr<ConvPlan> make_bitserial_plan(const ConvWeights& w, const ConvRow& row) {
+  return std::make_unique<BitserialPlan>(w, *row.isa);
+}
+
+#if defined(__x86_64__)
+bool lut_row_fits(const ConvWeights& w, const ConvRow& row) {
+  return lut_fits(w) && w.w_bits == row.min_w_bits && w.a_bits == row.min_a_bits;
+}
+
+std::unique_ptr<ConvPlan> make_lut_plan(const ConvWeights& w, const ConvRow&) {
+  return std::make_unique<LutPlan>(w);
+}
+#endif
+
+// A low-bit row of one (w_bits, a_bits) pair, without its kernel.
+ConvRow pair_row(std::string name, int wb, int ab, bool (*available)(const CpuFeatures&)) {
+  ConvRow r{};
+  r.name = std::move(name);
+  r.family = "gemm";
+  r.precision = ConvPrecision::kInt;
+  r.min_w_bits = r.max_w_bits = wb;
+  r.min_a_bits = r.max_a_bits = ab;
+  r.available = available;
+  r.what_conv = "low-bit conv";
+  return r;
+}
+
+std::vector<ConvRow> make_lowbit_rows() {
+  std::vector<ConvRow> rows;
+  for (const LowbitIsa& isa : kIsas)
+    for (int wb : kBits)
+      for (int ab : kBits) {
+        if (!pair_supported(wb, ab)) continue;
+        ConvRow r = pair_row(row_name(isa, wb, ab), wb, ab, isa.available);
+        r.fits = bitserial_fits;
+        r.picks = bitserial_picks;
+        r.make = make_bitserial_plan;
+        r.needs = "groups, precision or bits";
+        r.isa = &isa;
+        rows.push_back(r);
+      }
+#if defined(__x86_64__)
+  for (int wb : {1, 2})
+    for (int ab : {1, 2}) {
+      ConvRow r = pair_row(lut_row_name(wb, ab), wb, ab, has_avx512vbmi);
+      r.fits = lut_row_fits;
+      r.picks = nullptr;  // measured slower than int8 (kIsas): forced only
+      r.make = make_lut_plan;
+      r.needs = "groups, precision, bits, dilation, or a reduction too deep for its 16-bit sums";
+      rows.push_back(r);
+    }
+#endif
+  return rows;
+}
+
 }  // namespace
+
+const std::vector<ConvRow>& kernels::conv_lowbit_rows() {
+  static const std::vector<ConvRow> rows = make_lowbit_rows();
+  return rows;
+}
 
 void pack_bit_planes(const uint8_t* codes, int pixels, int row_stride, const BitPlaneLayout& layout,
                      uint64_t* planes) {
@@ -680,71 +762,23 @@ void unpack_bit_planes(const uint64_t* planes, int pixels, const BitPlaneLayout&
 
 std::vector<ConvKernelInfo> conv_lowbit_kernel_table(const CpuFeatures& features) {
   std::vector<ConvKernelInfo> out;
-  for (const LowbitIsa& isa : kIsas)
-    for (int wb : kBits)
-      for (int ab : kBits)
-        if (pair_supported(wb, ab))
-          out.push_back({row_name(isa, wb, ab), "gemm", ConvPrecision::kInt, wb, wb, ab, ab,
-                         isa.available(features)});
-#if defined(__x86_64__)
-  for (int wb : {1, 2})
-    for (int ab : {1, 2})
-      out.push_back({lut_row_name(wb, ab), "gemm", ConvPrecision::kInt, wb, wb, ab, ab,
-                     has_avx512vbmi(features)});
-#endif
+  for (const ConvRow& r : conv_lowbit_rows()) out.push_back(r.info(features));
   return out;
 }
 
 std::string conv_lowbit_pick(const ConvWeights& w, const CpuFeatures& features) {
-  if (!conv_fits(w)) return "";
-  const LowbitIsa* isa = best_isa(features);
-  if (!isa || !isa->rules) return "";
-  for (int i = 0; i < isa->num_rules; ++i)
-    if (rule_picks(isa->rules[i], w.w_bits, w.a_bits, w.geometry))
-      return row_name(*isa, w.w_bits, w.a_bits);
-  return "";
+  const ConvRow* row = pick_conv_row(conv_lowbit_rows(), w, features);
+  return row ? row->name : "";
 }
 
 std::unique_ptr<ConvPlan> make_conv_plan_lowbit(const ConvWeights& w, const CpuFeatures& features) {
-  if (conv_lowbit_pick(w, features).empty()) return nullptr;
-  return std::make_unique<BitserialPlan>(w, *best_isa(features));
+  const ConvRow* row = pick_conv_row(conv_lowbit_rows(), w, features);
+  return row ? row->make(w, *row) : nullptr;
 }
 
 std::unique_ptr<ConvPlan> make_conv_plan_lowbit_named(const ConvWeights& w,
                                                       const std::string& kernel) {
-#if defined(__x86_64__)
-  for (int wb : {1, 2})
-    for (int ab : {1, 2}) {
-      if (kernel != lut_row_name(wb, ab)) continue;
-      make_conv_plan_reference(w);  // validates w
-      if (!has_avx512vbmi(cpu_features()))
-        throw Error("conv kernel '" + kernel +
-                    "' needs an ISA this CPU lacks (or MIXNAS_CPU_DISABLE masks)");
-      if (!lut_fits(w) || w.w_bits != wb || w.a_bits != ab)
-        fail(w, "kernel '" + kernel +
-                    "' does not support this conv (groups, precision, bits, dilation, or a "
-                    "reduction too deep for its 16-bit sums)");
-      return std::make_unique<LutPlan>(w);
-    }
-#endif
-  const LowbitIsa* found = nullptr;
-  int fw = 0, fa = 0;
-  for (const LowbitIsa& isa : kIsas)
-    for (int wb : kBits)
-      for (int ab : kBits) {
-        if (!pair_supported(wb, ab) || row_name(isa, wb, ab) != kernel) continue;
-        // Rows of one ISA may repeat with different rules: the first available one.
-        if (!found || (!found->available(cpu_features()) && isa.available(cpu_features())))
-          found = &isa, fw = wb, fa = ab;
-      }
-  if (!found) return nullptr;
-  make_conv_plan_reference(w);  // validates w
-  if (!found->available(cpu_features()))
-    throw Error("conv kernel '" + kernel +
-                "' needs an ISA this CPU lacks (or MIXNAS_CPU_DISABLE masks)");
-  if (!conv_fits(w) || w.w_bits != fw || w.a_bits != fa)
-    fail(w, "kernel '" + kernel + "' does not support this conv (groups, precision or bits)");
-  return std::make_unique<BitserialPlan>(w, *found);
+  return make_named_row_plan(conv_lowbit_rows(), w, kernel);
 }
 
 std::vector<std::string> conv_lowbit_kernel_names_for(const CpuFeatures& features) {
