@@ -74,7 +74,7 @@ class SearchStrategy {
   // supernet weights hands them on; one without trains from scratch for its whole budget.
   virtual supernet::YoloModel baseline_model(const SearchContext& ctx,
                                              const supernet::ArchChoices& choices,
-                                             TrainOptions& options) const = 0;
+                                             training::TrainOptions& options) const = 0;
 };
 
 // The strategy of `search.strategy`. Throws mixnas::Error naming the known ones.
