@@ -26,11 +26,11 @@
 namespace mixnas::search {
 namespace fs = std::filesystem;
 namespace sn = mixnas::supernet;
-namespace dist = training::dist;
 using Clock = std::chrono::steady_clock;
 using text::fmt;
 using training::EpochRecord;
 using training::TrainOptions;
+namespace dist = training::dist;
 
 namespace {
 
