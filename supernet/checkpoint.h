@@ -13,7 +13,8 @@
 // by open_archive: serialized in memory, written atomically with its failures reported (a full
 // disk never reaches LibTorch's writer, which aborts on one), and on reading checked whole against
 // the CRC-32 of every record (LibTorch's reader does not check them), so a truncated or corrupted
-// file is refused, never loaded.
+// file is refused, never loaded. Weights, the search's supernet too, are read by load_weights,
+// every tensor's name and shape checked.
 #include <torch/torch.h>
 
 #include <optional>
