@@ -1,4 +1,4 @@
-// Training throughput: mixnas' training loop (search::Trainer: batch loader with mosaic and the
+// Training throughput: mixnas' training loop (training::Trainer: batch loader with mosaic and the
 // other augmentations, lr schedule, gradient clipping, EMA, loss bookkeeping, progress) against a
 // bare LibTorch loop over the same model architecture and loss on batches held in memory (forward,
 // loss, backward, AdamW step; nothing else). yolov8-pico, nc=10, 160 x 160, batch 16, fp32, same
@@ -14,10 +14,10 @@
 // Without --data, an fmnist-det dataset of N train images (default 320) is made in a temp folder.
 //
 // With --nproc P (> 1), data-parallel scaling instead: the Trainer in one process with P threads
-// against a job of P processes with one thread each (search/distributed.h, the same global batch),
-// both timed as above. Last line: DISTRIBUTED scaling_2proc=<r> allreduce_share=<x>, r the job's
-// images/s over the single process's, x the share of the job's training time rank 0 spent in the
-// gradients' all-reduce. The ranks are this program again, with RANK and WORLD_SIZE set.
+// against a job of P processes with one thread each (training/distributed.h, the same global
+// batch), both timed as above. Last line: DISTRIBUTED scaling_2proc=<r> allreduce_share=<x>, r the
+// job's images/s over the single process's, x the share of the job's training time rank 0 spent in
+// the gradients' all-reduce. The ranks are this program again, with RANK and WORLD_SIZE set.
 #include <torch/torch.h>
 
 #include <sys/wait.h>
@@ -37,10 +37,10 @@
 #include "datasets/fmnist_det.h"
 #include "datasets/loader.h"
 #include "datasets/torch_batch.h"
-#include "search/distributed.h"
-#include "search/trainer.h"
 #include "supernet/loss.h"
 #include "supernet/model.h"
+#include "training/distributed.h"
+#include "training/trainer.h"
 
 namespace fs = std::filesystem;
 using namespace mixnas;
@@ -106,8 +106,8 @@ supernet::YoloModel make_model() {
                                o);
 }
 
-search::TrainOptions trainer_options(int epochs, int threads) {
-  search::TrainOptions o;
+training::TrainOptions trainer_options(int epochs, int threads) {
+  training::TrainOptions o;
   o.epochs = epochs;
   o.batch = kBatch;
   o.imgsz = kImgsz;
@@ -123,7 +123,7 @@ class BareLoop {
   explicit BareLoop(std::vector<data::TensorBatch> batches)
       : model_(make_model()), batches_(std::move(batches)) {
     supernet::V8LossOptions lo;
-    search::TrainOptions defaults;
+    training::TrainOptions defaults;
     lo.box = defaults.box;
     lo.cls = defaults.cls;
     lo.dfl = defaults.dfl;
@@ -211,8 +211,8 @@ struct Scaling {
   double images_per_s = 0, allreduce_share = 0;
 };
 Scaling train_timed(const Args& args, const Splits& splits, int threads, const fs::path& run) {
-  search::Trainer trainer(make_model(), splits.train, splits.val,
-                          trainer_options(1 + args.rounds, threads), run.string());
+  training::Trainer trainer(make_model(), splits.train, splits.val,
+                            trainer_options(1 + args.rounds, threads), run.string());
   trainer.fit(/*resume=*/false);
   Scaling out;
   double seconds = 0;
@@ -228,10 +228,10 @@ Scaling train_timed(const Args& args, const Splits& splits, int threads, const f
 // One rank of the --nproc job (RANK set by run_scaling): one thread; rank 0 writes its figures to
 // MIXNAS_BENCH_RESULT.
 int run_rank(const Args& args) {
-  search::dist::init(search::dist::Environment::from_process());
+  training::dist::init(training::dist::Environment::from_process());
   WorkDir work("rank" + std::string(std::getenv("RANK")) + "_");
   const Scaling s = train_timed(args, load_splits(args.data), 1, work.path / "run");
-  if (search::dist::is_main()) {
+  if (training::dist::is_main()) {
     std::ofstream(std::getenv("MIXNAS_BENCH_RESULT")) << s.images_per_s << ' ' << s.allreduce_share;
   }
   return 0;
@@ -284,7 +284,7 @@ int run_scaling(Args args) {
 
 int run(const Args& args) {
   // As the Trainer does (threads 0 = every core): both loops run with this many LibTorch threads.
-  search::set_torch_threads(args.threads);
+  training::set_torch_threads(args.threads);
   const int threads = torch::get_num_threads();
   WorkDir work("");
   const std::string yaml = dataset_yaml(args, work.path);
@@ -298,9 +298,9 @@ int run(const Args& args) {
 
   BareLoop bare(load_batches(train));
   std::vector<double> bare_rates;
-  search::Trainer trainer(make_model(), train, val, trainer_options(1 + args.rounds, threads),
-                          (work.path / "run").string());
-  trainer.on_epoch_end([&](const search::EpochRecord& rec) {
+  training::Trainer trainer(make_model(), train, val, trainer_options(1 + args.rounds, threads),
+                            (work.path / "run").string());
+  trainer.on_epoch_end([&](const training::EpochRecord& rec) {
     bare_rates.push_back(bare.pass());
     std::printf("round %d  mixnas %7.1f img/s  bare %7.1f img/s%s\n", rec.epoch - 1,
                 rec.images_per_s, bare_rates.back(), rec.epoch == 1 ? "  (warm-up)" : "");

@@ -23,14 +23,18 @@
 #include "deploy/export/export.h"
 #include "deploy/runtime/version.h"
 #include "search/cost.h"
-#include "search/distributed.h"
 #include "search/lut.h"
 #include "search/report.h"
+#include "supernet/checkpoint.h"
 #include "supernet/loss.h"
+#include "training/distributed.h"
+#include "training/history.h"
+#include "training/optimizer.h"
 
 namespace mixnas::search {
 namespace fs = std::filesystem;
 namespace sn = mixnas::supernet;
+namespace dist = training::dist;
 using Clock = std::chrono::steady_clock;
 using text::fmt;
 
@@ -66,7 +70,7 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   o.fraction = cfg.get_float("fraction");
   o.baselines = cfg.get_string_list("baselines");
   o.baseline_bits = cfg.get_string("baseline_bits");
-  o.train = TrainOptions::from_config(cfg, "finetune");
+  o.train = training::TrainOptions::from_config(cfg, "finetune");
   o.budgets = cfg.get_float_list("search.budgets");
   o.budgets_ms = cfg.get_float_list("search.budgets_ms");
   o.front_points = static_cast<int>(cfg.get_int("search.front_points"));
@@ -157,7 +161,7 @@ torch::Tensor cost_shape(const std::string& shape, const torch::Tensor& x) {
 // ------------------------------------------------------------------ supernet search
 
 struct SupernetSearch::State {
-  std::unique_ptr<torch::optim::AdamW> weight_opt;
+  std::unique_ptr<torch::optim::Optimizer> weight_opt;  // AdamW
   std::unique_ptr<torch::optim::Adam> arch_opt;
   std::unique_ptr<sn::DetectionLoss> loss;
   std::unique_ptr<data::BatchLoader> weight_loader, arch_loader;
@@ -169,38 +173,13 @@ struct SupernetSearch::State {
 
 namespace {
 
+// The training loader of o.train at the search's batch; mosaic only when `mosaic`.
 data::LoaderOptions search_loader_options(const SearchOptions& o, bool mosaic) {
-  data::LoaderOptions lo;
-  lo.batch_size = o.batch;
-  lo.workers = std::max(1, o.train.workers);
-  lo.shuffle = true;
-  lo.augment = true;
-  lo.seed = o.train.seed;
-  lo.cache = o.train.cache;
-  lo.shard = dist::rank();
-  lo.shards = dist::world_size();
-  lo.aug.imgsz = o.train.imgsz;
-  lo.aug.mosaic = mosaic && o.train.mosaic > 0;
-  lo.aug.mosaic_prob = o.train.mosaic;
-  lo.aug.flip = o.train.fliplr > 0;
-  lo.aug.fliplr = o.train.fliplr;
-  lo.aug.affine = o.train.scale > 0 || o.train.translate > 0;
-  lo.aug.scale = o.train.scale;
-  lo.aug.translate = o.train.translate;
-  lo.aug.hsv = o.train.hsv_h > 0 || o.train.hsv_s > 0 || o.train.hsv_v > 0;
-  lo.aug.hsv_h = o.train.hsv_h;
-  lo.aug.hsv_s = o.train.hsv_s;
-  lo.aug.hsv_v = o.train.hsv_v;
+  training::TrainOptions t = o.train;
+  t.batch = o.batch;
+  data::LoaderOptions lo = training::train_loader_options(t);
+  lo.aug.mosaic = mosaic && lo.aug.mosaic;
   return lo;
-}
-
-std::unique_ptr<sn::DetectionLoss> loss_for(const sn::YoloModel& model, const TrainOptions& o) {
-  if (model->anchor_based()) return sn::make_loss(model);
-  sn::V8LossOptions lo;
-  lo.box = o.box;
-  lo.cls = o.cls;
-  lo.dfl = o.dfl;
-  return sn::make_v8_loss(model->nc(), model->strides(), lo);
 }
 
 // The Gumbel noise of one micro-batch's forward comes from a generator seeded by the step, the
@@ -277,52 +256,45 @@ SupernetSearch::SupernetSearch(sn::YoloModel supernet, const data::DetectionSpli
       target_memory_bytes_(target_memory_bytes),
       state_(std::make_unique<State>()) {
   State& s = *state_;
-  s.loss = loss_for(model_, options_.train);
+  s.loss = training::make_detection_loss(model_, options_.train);
   s.weight_loader =
       std::make_unique<data::BatchLoader>(weight_split_, search_loader_options(options_, true));
   // Architecture batches without mosaic: they judge the candidates on whole images.
   s.arch_loader =
       std::make_unique<data::BatchLoader>(arch_split_, search_loader_options(options_, false));
-  sn::ParamGroups groups = model_->param_groups();
-  s.arch = groups.arch;
-  if (s.arch.empty())
-    throw Error("the search space leaves no site with two candidates: nothing to search");
-  std::vector<torch::Tensor> decay, no_decay, quant;
-  auto contains = [](const std::vector<torch::Tensor>& v, const torch::Tensor& t) {
-    return std::any_of(v.begin(), v.end(), [&](const torch::Tensor& a) { return a.is_same(t); });
-  };
-  for (const auto& p : model_->named_parameters(true)) {
-    const torch::Tensor& t = p.value();
-    if (contains(s.arch, t)) continue;
-    // Fixed parameters (the Detect head's DFL projection) stay out: arch_step turns
-    // requires_grad back on for every tensor of s.others, which would train them.
-    if (!t.requires_grad()) continue;
-    s.others.push_back(t);
-    if (contains(groups.quant, t)) {
-      quant.push_back(t);
-      continue;
-    }
-    const std::string& name = p.key();
-    bool bias = name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0;
-    (t.dim() > 1 && !bias ? decay : no_decay).push_back(t);
-  }
-  std::vector<torch::optim::OptimizerParamGroup> wg;
-  auto wopt = [&](double wd) {
-    return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(options_.lr0)
-                                                            .betas({options_.train.momentum, 0.999})
-                                                            .weight_decay(wd));
-  };
-  wg.emplace_back(no_decay, wopt(0.0));
-  wg.emplace_back(decay, wopt(options_.train.weight_decay));
-  wg.emplace_back(quant, wopt(0.0));
-  s.weight_opt =
-      std::make_unique<torch::optim::AdamW>(wg, torch::optim::AdamWOptions(options_.lr0));
+  make_weight_optimizer();
   s.micro_batch =
       dist::micro_batch_size(options_.batch, options_.micro_batch, "search.micro_batch");
   s.weight_grads = std::make_unique<dist::GradientSum>(s.others);
   s.arch_grads = std::make_unique<dist::GradientSum>(s.arch);
   s.arch_opt = std::make_unique<torch::optim::Adam>(
       s.arch, torch::optim::AdamOptions(options_.arch_lr).betas({0.5, 0.999}).weight_decay(0.0));
+}
+
+// The weights' AdamW groups: 0 = biases and norm weights (no decay), 1 = conv weights (decay),
+// 2 = quantizer steps and offsets (no decay, lr x kQuantLrScale). The architecture logits have
+// their own optimizer.
+void SupernetSearch::make_weight_optimizer() {
+  using training::ParamClass;
+  State& s = *state_;
+  std::vector<training::ClassifiedParam> params = training::classify_parameters(model_);
+  s.arch = training::of_classes(params, {ParamClass::kArch});
+  if (s.arch.empty())
+    throw Error("the search space leaves no site with two candidates: nothing to search");
+  // Fixed parameters (the Detect head's DFL projection) stay out: arch_step turns requires_grad
+  // back on for every tensor of s.others, which would train them.
+  params.erase(std::remove_if(params.begin(), params.end(),
+                              [](const training::ClassifiedParam& p) {
+                                return p.cls == ParamClass::kArch || !p.tensor.requires_grad();
+                              }),
+               params.end());
+  s.others = training::of_classes(
+      params, {ParamClass::kQuant, ParamClass::kBias, ParamClass::kNorm, ParamClass::kDecay});
+  s.weight_opt = training::make_optimizer(
+      "AdamW", options_.lr0, options_.train.momentum,
+      {{training::of_classes(params, {ParamClass::kBias, ParamClass::kNorm}), 0.0},
+       {training::of_classes(params, {ParamClass::kDecay}), options_.train.weight_decay},
+       {training::of_classes(params, {ParamClass::kQuant}), 0.0}});
 }
 
 SupernetSearch::~SupernetSearch() = default;
@@ -358,10 +330,8 @@ double SupernetSearch::set_epoch_mode(int epoch) {
 double SupernetSearch::weight_step(const data::Batch& batch, double lr) {
   State& s = *state_;
   auto& wgroups = s.weight_opt->param_groups();
-  for (size_t g = 0; g < wgroups.size(); ++g) {
-    static_cast<torch::optim::AdamWOptions&>(wgroups[g].options())
-        .lr(g == 2 ? lr * kQuantLrScale : lr);
-  }
+  for (size_t g = 0; g < wgroups.size(); ++g)
+    wgroups[g].options().set_lr(g == 2 ? lr * training::kQuantLrScale : lr);
   set_requires_grad(s.arch, false);
   s.weight_opt->zero_grad();
   double loss = 0;
@@ -385,9 +355,9 @@ double SupernetSearch::weight_step(const data::Batch& batch, double lr) {
     loss += items.total.item<double>();
   }
   s.weight_grads->reduce();
-  clip_grad_norm(s.others, 10.0);
+  training::clip_grad_norm(s.others, 10.0);
   s.weight_opt->step();
-  project_quantizer_steps(model_);
+  training::project_quantizer_steps(model_);
   set_requires_grad(s.arch, true);
   ++s.iteration;
   return loss;
@@ -473,8 +443,7 @@ void SupernetSearch::run_epoch(int epoch, SearchEpoch& rec) {
   int arch_round = 0;
   s.arch_loader->start_epoch(epoch * 1000 + arch_round);
   const double warm_iters = std::max(1.0, std::min(300.0, static_cast<double>(nb)));
-  const double x = static_cast<double>(epoch) / options_.epochs;
-  const double lf = ((1.0 - std::cos(x * M_PI)) / 2.0) * (options_.train.lrf - 1.0) + 1.0;
+  const double lf = training::schedule_factor("cosine", options_.train.lrf, options_.epochs, epoch);
 
   model_->train();
   Progress progress(std::string(arch_phase ? "search " : "warm-up ") + std::to_string(epoch + 1) +
@@ -525,13 +494,7 @@ void SupernetSearch::save_checkpoint(int epoch) const {
   for (const auto& r : history_) results += results_row(r);
   archive.write("results_csv", c10::IValue(results));
   archive.write("probs_csv", c10::IValue(probs_csv_));
-  std::vector<double> hist;
-  for (const auto& r : history_) {
-    hist.insert(hist.end(),
-                {double(r.epoch), r.tau, r.weight_loss, r.arch_loss, r.expected_latency_ms,
-                 r.expected_memory_bytes, r.derived_latency_ms, r.derived_memory_bytes, r.seconds});
-  }
-  archive.write("history", torch::tensor(hist, torch::kFloat64), /*is_buffer=*/true);
+  training::write_history(archive, history_);
   torch::serialize::OutputArchive model_archive, wopt, aopt;
   model_->save(model_archive);
   archive.write("model", model_archive);
@@ -566,16 +529,10 @@ int SupernetSearch::load_checkpoint() {
   s.iteration = v.toInt();
   archive.read("probs_csv", v);
   probs_csv_ = v.toStringRef();
-  torch::serialize::InputArchive model_archive, wopt, aopt;
-  archive.read("model", model_archive);
-  try {
-    model_->load(model_archive);
-  } catch (const c10::Error& e) {
-    throw Error(path +
-                ": the checkpoint does not fit this search's supernet (another model or "
-                "search space?): " +
-                std::string(e.what_without_backtrace()));
-  }
+  torch::serialize::InputArchive wopt, aopt;
+  sn::load_weights(archive, "model", model_, path,
+                   "resume with the model and search_space the search was started with, or "
+                   "start a new run without --resume");
   archive.read("weight_optimizer", wopt);
   s.weight_opt->load(wopt);
   archive.read("arch_optimizer", aopt);
@@ -587,24 +544,7 @@ int SupernetSearch::load_checkpoint() {
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(rng);
   }
-  torch::Tensor hist;
-  archive.read("history", hist, /*is_buffer=*/true);
-  history_.clear();
-  auto h = hist.contiguous();
-  const double* d = h.data_ptr<double>();
-  for (int64_t i = 0; i + 9 <= h.numel(); i += 9) {
-    SearchEpoch r;
-    r.epoch = static_cast<int>(d[i]);
-    r.tau = d[i + 1];
-    r.weight_loss = d[i + 2];
-    r.arch_loss = d[i + 3];
-    r.expected_latency_ms = d[i + 4];
-    r.expected_memory_bytes = d[i + 5];
-    r.derived_latency_ms = d[i + 6];
-    r.derived_memory_bytes = d[i + 7];
-    r.seconds = d[i + 8];
-    history_.push_back(r);
-  }
+  history_ = training::read_history<SearchEpoch>(archive);
   return epoch;
 }
 

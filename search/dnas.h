@@ -12,8 +12,8 @@
 #include "datasets/loader.h"
 #include "evaluators/evaluator.h"
 #include "evaluators/latency_table.h"
-#include "search/trainer.h"
 #include "supernet/model.h"
+#include "training/options.h"
 
 namespace mixnas::config {
 class Config;
@@ -52,9 +52,9 @@ struct SearchOptions {
   std::vector<std::string> baselines;
   std::string baseline_bits = "fp32";
   int calibrate_n = 6, validate_n = 6;
-  double prune_margin = 0.05;  // < 0: no pruning of dominated bit-widths
-  std::string lut_cache;       // folder of cached tables; empty: none
-  TrainOptions train;          // finetune (and loader, augmentation, loss, val) settings
+  double prune_margin = 0.05;    // < 0: no pruning of dominated bit-widths
+  std::string lut_cache;         // folder of cached tables; empty: none
+  training::TrainOptions train;  // finetune (and loader, augmentation, loss, val) settings
   // The rival strategies (search/strategy.h; docs/search.md#strategies).
   std::vector<double> budgets, budgets_ms;  // evolution: further budgets (ratios, ms)
   int front_points = 0;                     // evolution: proxy-front points finetuned besides
@@ -96,6 +96,16 @@ struct SearchEpoch {
   double expected_latency_ms = 0, expected_memory_bytes = 0;
   double derived_latency_ms = 0, derived_memory_bytes = 0;
   double seconds = 0;
+
+  // The fields in checkpoint order (training/history.h).
+  template <class Visit>
+  void visit_fields(Visit&& visit) {
+    visit(epoch);
+    for (double* field :
+         {&tau, &weight_loss, &arch_loss, &expected_latency_ms, &expected_memory_bytes,
+          &derived_latency_ms, &derived_memory_bytes, &seconds})
+      visit(*field);
+  }
 };
 
 // The supernet phase alone: weight-only warm-up, then alternating weight and architecture steps.
@@ -116,6 +126,7 @@ class SupernetSearch {
 
  private:
   struct State;
+  void make_weight_optimizer();
   void run_epoch(int epoch, SearchEpoch& rec);
   // The arch mode and temperature of an epoch; returns tau (1 in the warm-up).
   double set_epoch_mode(int epoch);

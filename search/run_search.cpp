@@ -15,18 +15,22 @@
 #include "datasets/dataset.h"
 #include "deploy/export/export.h"
 #include "search/cost.h"
-#include "search/distributed.h"
 #include "search/lut.h"
 #include "search/report.h"
 #include "search/sensitivity.h"
 #include "search/strategy.h"
 #include "search/weight_sharing.h"
+#include "training/distributed.h"
+#include "training/trainer.h"
 
 namespace mixnas::search {
 namespace fs = std::filesystem;
 namespace sn = mixnas::supernet;
 using Clock = std::chrono::steady_clock;
 using text::fmt;
+using training::EpochRecord;
+using training::TrainOptions;
+namespace dist = training::dist;
 
 namespace {
 
@@ -179,7 +183,7 @@ EpochRecord best_record(const std::vector<EpochRecord>& h) {
   EpochRecord best;
   double bf = -1;
   for (const auto& r : h) {
-    double f = fitness(r.map50, r.map50_95);
+    double f = training::fitness(r.map50, r.map50_95);
     if (f > bf) {
       bf = f;
       best = r;
@@ -224,7 +228,7 @@ Figures train_export_measure(const TrainJob& job, const SearchContext& ctx,
   fs::create_directories(job.dir);
   bool started = fs::exists(fs::path(job.dir) / "weights" / "last.pt");
   log::info(job.name, ": training into ", job.dir, started && ctx.resume ? " (resuming)" : "");
-  Trainer trainer(job.model, ctx.train, ctx.val, job.options, job.dir);
+  training::Trainer trainer(job.model, ctx.train, ctx.val, job.options, job.dir);
   trainer.fit(ctx.resume && started);
   if (!dist::is_main()) return f;  // rank 0 exports and measures
   EpochRecord best = best_record(trainer.history());
@@ -524,7 +528,7 @@ nlohmann::json run_search(const config::Config& cfg, eval::Evaluator& evaluator,
   auto t_start = Clock::now();
   const SearchOptions o = SearchOptions::from_config(cfg);
   std::unique_ptr<SearchStrategy> strategy = make_strategy(o.strategy);
-  set_torch_threads(o.train.threads);
+  training::set_torch_threads(o.train.threads);
   SearchData data = load_data(cfg, o);
   Supernet net = build_supernet(cfg, o, data.nc);
 

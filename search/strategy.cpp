@@ -108,7 +108,7 @@ class DnasStrategy final : public SearchStrategy {
   }
 
   sn::YoloModel baseline_model(const SearchContext& ctx, const sn::ArchChoices& choices,
-                               TrainOptions&) const override {
+                               training::TrainOptions&) const override {
     sn::YoloModel supernet = ctx.supernet;  // derive_model reads it through a non-const holder
     return sn::derive_model(supernet, choices);
   }
@@ -139,7 +139,7 @@ class UniformStrategy final : public SearchStrategy {
   SearchResult search(SearchContext&) override { return {}; }
 
   sn::YoloModel baseline_model(const SearchContext& ctx, const sn::ArchChoices& choices,
-                               TrainOptions& options) const override {
+                               training::TrainOptions& options) const override {
     torch::manual_seed(ctx.options.train.seed);
     sn::BuildOptions fb;
     fb.nc = static_cast<int>(ctx.supernet->nc());

@@ -74,7 +74,7 @@ class SearchStrategy {
   // supernet weights hands them on; one without trains from scratch for its whole budget.
   virtual supernet::YoloModel baseline_model(const SearchContext& ctx,
                                              const supernet::ArchChoices& choices,
-                                             TrainOptions& options) const = 0;
+                                             training::TrainOptions& options) const = 0;
 };
 
 // Moves sites of `choices` (DNAS' argmax) off their choice until the predicted latency meets

@@ -9,6 +9,8 @@
 #include "datasets/loader.h"
 #include "datasets/torch_batch.h"
 #include "search/nwot.h"
+#include "training/trainer.h"
+#include "training/validate.h"
 
 namespace mixnas::search {
 namespace sn = mixnas::supernet;
@@ -37,23 +39,15 @@ SharedSplits train_shared_supernet(SearchContext& ctx, std::vector<SearchEpoch>&
 }
 
 double SubnetScore::value() const {
-  return fitness(map50, map50_95) - kLossWeight * loss;
+  return training::fitness(map50, map50_95) - kLossWeight * loss;
 }
 
 namespace {
 
 // The first `n` images of `split` in batches, letterboxed (no augmentation), as float tensors.
 std::vector<torch::Tensor> letterboxed_batches(const data::DetectionSplit& split, int64_t n,
-                                               const TrainOptions& t) {
-  data::LoaderOptions lo;
-  lo.batch_size = t.batch;
-  lo.workers = std::max(1, t.workers);
-  lo.shuffle = false;
-  lo.augment = false;
-  lo.seed = t.seed;
-  lo.cache = t.cache;
-  lo.aug = data::AugmentOptions::none(t.imgsz);
-  data::BatchLoader loader(split, lo);
+                                               const training::TrainOptions& t) {
+  data::BatchLoader loader(split, training::eval_loader_options(t));
   loader.start_epoch(0);
   std::vector<torch::Tensor> out;
   data::Batch batch;
@@ -102,7 +96,7 @@ SubnetScore SubnetEvaluator::evaluate(const sn::ArchChoices& choices) {
   if (auto it = scores_.find(key); it != scores_.end()) return it->second;
   sn::YoloModel model = sn::derive_model(supernet_, choices);
   recalibrate_bn(model);
-  ValResult r = validate(model, held_out_, val_options_, true);
+  training::ValResult r = training::validate(model, held_out_, val_options_, true);
   SubnetScore s;
   s.map50_95 = std::max(0.0, r.coco.map50_95());  // -1 when nothing could be measured
   s.map50 = std::max(0.0, r.coco.map50());
@@ -189,7 +183,7 @@ sn::ArchChoices start_choices(const SearchContext& ctx) {
 
 sn::YoloModel SharedSupernetStrategy::baseline_model(const SearchContext& ctx,
                                                      const sn::ArchChoices& choices,
-                                                     TrainOptions&) const {
+                                                     training::TrainOptions&) const {
   sn::YoloModel supernet = ctx.supernet;
   return sn::derive_model(supernet, choices);
 }

@@ -58,7 +58,7 @@ class SubnetEvaluator {
 
   supernet::YoloModel supernet_;
   data::DetectionSplit held_out_;
-  TrainOptions val_options_;
+  training::TrainOptions val_options_;
   std::vector<torch::Tensor> calibration_;  // letterboxed weight-split batches
   std::map<std::string, SubnetScore> scores_;
   std::map<std::string, double> nwot_;
@@ -89,7 +89,7 @@ supernet::ArchChoices start_choices(const SearchContext& ctx);
 class SharedSupernetStrategy : public SearchStrategy {
  public:
   supernet::YoloModel baseline_model(const SearchContext& ctx, const supernet::ArchChoices& choices,
-                                     TrainOptions& options) const override;
+                                     training::TrainOptions& options) const override;
 };
 
 }  // namespace mixnas::search

@@ -24,16 +24,20 @@ std::string shape_str(const torch::Tensor& t) {
   return s + "]";
 }
 
+constexpr const char* kArchRemedy = "give the matching arch.yaml with --arch";
+
 // Copies every parameter and buffer of `archive` into `m`, checking that the two hold the same
 // names and shapes, so that weights of another architecture fail with a message, not garbage.
 void load_checked(torch::nn::Module& m, torch::serialize::InputArchive& archive,
-                  const std::string& prefix, const std::string& file) {
+                  const std::string& prefix, const std::string& file,
+                  const std::string& remedy = kArchRemedy) {
   torch::NoGradGuard no_grad;
   std::set<std::string> known;
   const auto misfit = [&](const std::string& key, const std::string& what) {
     return Error(file + ": " + what + " '" + prefix + key +
                  "': the weights were saved from another model YAML or architecture than the "
-                 "one they are loaded into (give the matching arch.yaml with --arch)");
+                 "one they are loaded into (" +
+                 remedy + ")");
   };
   const auto read_tensor = [&](const std::string& key, torch::Tensor& dst, bool buffer) {
     known.insert(key);
@@ -50,7 +54,7 @@ void load_checked(torch::nn::Module& m, torch::serialize::InputArchive& archive,
     known.insert(c.key());
     torch::serialize::InputArchive sub;
     if (!archive.try_read(c.key(), sub)) throw misfit(c.key(), "has no module");
-    load_checked(*c.value(), sub, prefix + c.key() + ".", file);
+    load_checked(*c.value(), sub, prefix + c.key() + ".", file, remedy);
   }
   // Tensors or modules the architecture lacks (keys() also lists the archive's own attributes,
   // such as "training", which are neither).
@@ -211,11 +215,11 @@ void check_resumable(torch::serialize::InputArchive& archive, const std::string&
 }
 
 void load_weights(torch::serialize::InputArchive& archive, const std::string& key, YoloModel& model,
-                  const std::string& path) {
+                  const std::string& path, const std::string& remedy) {
   torch::serialize::InputArchive weights;
   if (!archive.try_read(key, weights))
     throw Error(path + ": the checkpoint holds no '" + key + "'");
-  load_checked(*model, weights, "", path);
+  load_checked(*model, weights, "", path, remedy.empty() ? kArchRemedy : remedy);
 }
 
 bool has_quantized_sites(const YoloModel& model) {

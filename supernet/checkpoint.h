@@ -7,13 +7,14 @@
 //   arch_yaml  the arch.yaml of the model's fixed choices (rebuilds the architecture)
 //   names      the dataset's class names, one per line
 //   model, ema the trained and the EMA weights (ema optional)
-// plus what the trainer adds to resume (epoch, optimizer, history; search/trainer.cpp).
+// plus what the trainer adds to resume (epoch, optimizer, history; training/trainer.cpp).
 //
 // Every archive (these and the search's supernet checkpoints) is written by save_archive and read
 // by open_archive: serialized in memory, written atomically with its failures reported (a full
 // disk never reaches LibTorch's writer, which aborts on one), and on reading checked whole against
 // the CRC-32 of every record (LibTorch's reader does not check them), so a truncated or corrupted
-// file is refused, never loaded.
+// file is refused, never loaded. Weights, the search's supernet too, are read by load_weights,
+// every tensor's name and shape checked.
 #include <torch/torch.h>
 
 #include <optional>
@@ -52,9 +53,10 @@ void check_resumable(torch::serialize::InputArchive& archive, const std::string&
                      const YoloModel& model, const std::vector<std::string>& class_names);
 
 // Copies the weights stored under `key` into `model`, every tensor's name and shape checked.
-// Throws mixnas::Error naming the file and the first misfit.
+// Throws mixnas::Error naming the file, the first misfit and `remedy` (what to do; empty: give the
+// matching arch.yaml with --arch).
 void load_weights(torch::serialize::InputArchive& archive, const std::string& key, YoloModel& model,
-                  const std::string& path);
+                  const std::string& path, const std::string& remedy = "");
 
 struct TrainedModel {
   YoloModel model{nullptr};

@@ -17,7 +17,7 @@
 #include "core/run_dir.h"
 #include "datasets/image.h"
 #include "deploy/runtime/session.h"
-#include "search/trainer.h"
+#include "supernet/checkpoint.h"
 #include "supernet/loss.h"
 
 namespace mixnas::cli {

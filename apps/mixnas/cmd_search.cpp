@@ -10,8 +10,8 @@
 #include "core/log.h"
 #include "core/run_dir.h"
 #include "core/schemas.h"
-#include "search/distributed.h"
 #include "search/run_search.h"
+#include "training/distributed.h"
 
 namespace mixnas::cli {
 namespace fs = std::filesystem;
@@ -33,7 +33,7 @@ Runner add_search_command(CLI::App& app) {
     if (std::optional<int> launched = launch_or_join(*nproc)) return *launched;
     config::Config cfg = load_config_args(*words, config::search_schema());
     std::unique_ptr<eval::Evaluator> evaluator = evaluator_from_config(cfg);
-    const bool main = search::dist::is_main();
+    const bool main = training::dist::is_main();
     std::string run =
         make_job_run_dir("search", cfg.get_string("name"), *resume || cfg.get_bool("exist_ok"));
     if (main && (!*resume || !fs::exists(run + "/args.yaml")))

@@ -10,9 +10,9 @@
 #include "core/run_dir.h"
 #include "core/schemas.h"
 #include "datasets/dataset.h"
-#include "search/distributed.h"
-#include "search/trainer.h"
 #include "supernet/model.h"
+#include "training/distributed.h"
+#include "training/trainer.h"
 
 namespace mixnas::cli {
 namespace fs = std::filesystem;
@@ -39,7 +39,7 @@ supernet::YoloModel build_fixed_model(const std::string& model_path, int nc) {
 }
 
 namespace {
-void print_results(const search::Trainer& trainer, const std::string& run) {
+void print_results(const training::Trainer& trainer, const std::string& run) {
   const auto& h = trainer.history();
   if (h.empty()) return;
   std::printf("results: %s/results.csv, weights: %s/weights/best.pt\n", run.c_str(), run.c_str());
@@ -61,7 +61,7 @@ Runner add_train_command(CLI::App& app) {
   return [words, resume, nproc] {
     if (std::optional<int> launched = launch_or_join(*nproc)) return *launched;
     config::Config cfg = load_config_args(*words, config::train_schema());
-    search::TrainOptions options = search::TrainOptions::from_config(cfg, "train");
+    training::TrainOptions options = training::TrainOptions::from_config(cfg, "train");
     data::DatasetConfig dataset = data::load_dataset_config(cfg.resolve_path("data"));
     int nc = cfg.get_int("nc") > 0 ? static_cast<int>(cfg.get_int("nc")) : dataset.num_classes();
     data::DetectionSplit train = data::DetectionSplit::load(dataset, "train");
@@ -70,16 +70,16 @@ Runner add_train_command(CLI::App& app) {
     log::info(val.report().summary());
     // Seeded before the model exists: its initial weights are part of what a seed fixes.
     torch::manual_seed(static_cast<uint64_t>(cfg.get_int("seed")));
-    search::set_torch_threads(options.threads);
+    training::set_torch_threads(options.threads);
     supernet::YoloModel model = build_fixed_model(cfg.resolve_path("model"), nc);
-    const bool main = search::dist::is_main();
+    const bool main = training::dist::is_main();
     std::string run =
         make_job_run_dir("train", cfg.get_string("name"), *resume || cfg.get_bool("exist_ok"));
     if (!*resume && main) write_file_atomic(run + "/args.yaml", cfg.to_yaml());
     log::info("training ", cfg.get_string("model"), " (", model->parameter_count(),
               " parameters) on ", dataset.yaml_path, " into ", run);
     try {
-      search::Trainer trainer(model, train, val, options, run);
+      training::Trainer trainer(model, train, val, options, run);
       trainer.fit(*resume);
       if (main) print_results(trainer, run);
     } catch (...) {

@@ -17,7 +17,8 @@
 #include "datasets/image.h"
 #include "deploy/runtime/session.h"
 #include "evaluators/coco_eval.h"
-#include "search/trainer.h"
+#include "supernet/checkpoint.h"
+#include "training/trainer.h"
 
 namespace mixnas::cli {
 namespace fs = std::filesystem;
@@ -139,7 +140,7 @@ void save_predictions(const ValArgs& a, const data::DetectionSplit& val,
 // image.
 std::vector<std::vector<eval::EvalBox>> run_package(const std::string& mxr,
                                                     const data::DetectionSplit& val,
-                                                    const search::TrainOptions& options) {
+                                                    const training::TrainOptions& options) {
   auto model = rt::Model::load(mxr);
   const rt::Graph& g = model->graph();
   if (g.output.decode == rt::DecodeKind::kNone || g.output.detections < 1)
@@ -203,7 +204,7 @@ int validate_model(const ValArgs& a) {
     return 2;
   }
   const std::string data_path = cfg.resolve_path("data");
-  search::TrainOptions options;
+  training::TrainOptions options;
   options.imgsz = static_cast<int>(cfg.get_int("imgsz"));
   options.batch = static_cast<int>(cfg.get_int("train.batch"));
   options.workers = static_cast<int>(cfg.get_int("train.workers"));
@@ -242,7 +243,7 @@ int validate_model(const ValArgs& a) {
     if (a.save_json) save_predictions(a, val, dets);
     return 0;
   }
-  search::set_torch_threads(options.threads);
+  training::set_torch_threads(options.threads);
   supernet::TrainedModel trained = supernet::load_trained_model(source.weights);
   supernet::YoloModel model = trained.model;
   const std::vector<std::string>& trained_names = trained.class_names;
@@ -259,7 +260,7 @@ int validate_model(const ValArgs& a) {
   log::info(val.report().summary());
   log::info("validating ", source.weights, " on ", data_path, " (val, ", val.size(),
             " images) at imgsz=", options.imgsz);
-  search::ValResult r = search::validate(model, val, options, /*with_loss=*/false);
+  training::ValResult r = training::validate(model, val, options, /*with_loss=*/false);
   log::info("speed: ", 1000.0 * r.seconds / static_cast<double>(std::max<size_t>(1, val.size())),
             " ms per image (loading, inference and NMS)");
   std::printf("%s", eval::format_detection_table(r.coco).c_str());

@@ -21,7 +21,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/run_dir.h"
-#include "search/distributed.h"
+#include "training/distributed.h"
 
 namespace mixnas::cli {
 namespace {
@@ -145,14 +145,14 @@ std::optional<int> launch_or_join(int nproc) {
     for (int r = 0; r < nproc; ++r) pids.push_back(start_rank(r, nproc, port));
     return wait_for_ranks(pids);
   }
-  const search::dist::Environment env = search::dist::Environment::from_process();
+  const training::dist::Environment env = training::dist::Environment::from_process();
   if (env.rank != 0 && log::level() == log::Level::kInfo) log::set_level(log::Level::kWarn);
-  search::dist::init(env);
+  training::dist::init(env);
   return std::nullopt;
 }
 
 std::string make_job_run_dir(const std::string& command, const std::string& name, bool exist_ok) {
-  namespace dist = search::dist;
+  namespace dist = training::dist;
   const std::string run = dist::is_main() ? make_run_dir(command, name, exist_ok) : std::string();
   return dist::broadcast_string(run, "handing out the run folder");
 }

@@ -4,7 +4,7 @@
 // variables RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT set for each),
 // waits for them, and stops the job with an error naming the rank when one fails or dies. A
 // process that finds RANK set is a rank of a job (started by this launcher or any other) and joins
-// it through search/distributed.h. docs/distributed.md.
+// it through training/distributed.h. docs/distributed.md.
 #include <CLI/CLI.hpp>
 
 #include <optional>

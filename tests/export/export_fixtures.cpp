@@ -2,8 +2,8 @@
 
 #include <cmath>
 
-#include "search/trainer.h"
 #include "supernet/loss.h"
+#include "training/trainer.h"
 
 namespace mixnas::exporter::testing {
 
@@ -110,7 +110,7 @@ void train_steps(supernet::YoloModel& model, const Tensor& images, uint32_t seed
     opt.zero_grad();
     items.total.backward();
     opt.step();
-    search::project_quantizer_steps(model);  // as the trainer does after every step
+    training::project_quantizer_steps(model);  // as the trainer does after every step
   }
   model->zero_grad();
 }

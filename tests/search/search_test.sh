@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The search as a user runs it, on a tiny config (yolov8-pico at 64 px, 96 train images):
 #   1. the whole pipeline (table, search, derive, finetune, export, measure, baseline, report);
-#   2. kill -9 during the search, then --resume: the same arch.yaml as an uninterrupted run;
+#   2. kill -9 during the search, then --resume: the same arch.yaml as an uninterrupted run; a
+#      resume with another search space refused, naming the checkpoint and the tensor;
 #   3. lambda_latency = 0 vs a large lambda_latency (at 128 px): different architectures, the
 #      second faster on the runtime.
 #   search_test.sh MIXNAS_BINARY SOURCE_DIR
@@ -100,6 +101,15 @@ if [ -f runs/search/killed/arch.yaml ]; then echo "the search finished before th
 diff runs/search/straight/arch.yaml runs/search/killed/arch.yaml || { echo "resumed search chose another architecture"; exit 1; }
 diff <(cut -d, -f1-8 runs/search/straight/results.csv) <(cut -d, -f1-8 runs/search/killed/results.csv) \
   || { echo "resumed search logged other figures"; exit 1; }
+
+# A resume with another search space is refused, naming the checkpoint and the misfitting tensor.
+sed 's/activations: \[relu, silu\]/activations: [relu, silu, hardswish]/' tiny.yaml > wider.yaml
+if "$MIXNAS" -q search wider.yaml search.finetune=false search.epochs=4 --name killed --resume \
+    2> bad.err; then
+  echo "a resume with another search space was accepted"; exit 1
+fi
+grep -q "killed/weights/supernet.pt: holds shape \[2\], the architecture expects \[3\] for '.*alpha'" \
+  bad.err || { echo "unclear error:"; cat bad.err; exit 1; }
 
 # A start activation that is no candidate is refused, naming the key.
 if "$MIXNAS" -q search tiny.yaml search.start_act=mish --name badstart 2> bad.err; then

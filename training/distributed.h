@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-namespace mixnas::search::dist {
+namespace mixnas::training::dist {
 
 struct Environment {
   int rank = 0, world_size = 1;
@@ -89,4 +89,4 @@ class GradientSum {
   double reduce_seconds_ = 0;
 };
 
-}  // namespace mixnas::search::dist
+}  // namespace mixnas::training::dist

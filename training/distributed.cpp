@@ -1,4 +1,4 @@
-#include "search/distributed.h"
+#include "training/distributed.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -12,7 +12,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
 
-namespace mixnas::search::dist {
+namespace mixnas::training::dist {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -272,4 +272,4 @@ void GradientSum::reduce() {
   sum_.zero_();
 }
 
-}  // namespace mixnas::search::dist
+}  // namespace mixnas::training::dist

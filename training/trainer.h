@@ -13,63 +13,13 @@
 
 #include "datasets/dataset.h"
 #include "datasets/loader.h"
-#include "evaluators/coco_eval.h"
-#include "supernet/checkpoint.h"
 #include "supernet/model.h"
+#include "training/ema.h"
+#include "training/optimizer.h"
+#include "training/options.h"
+#include "training/validate.h"
 
-namespace mixnas::config {
-class Config;
-}
-
-namespace mixnas::search {
-
-struct TrainOptions {
-  int epochs = 30;
-  int batch = 16;       // the global batch, over all processes
-  int micro_batch = 0;  // 0: each process's whole share (docs/distributed.md)
-  int imgsz = 160;
-  std::string optimizer = "AdamW";
-  double lr0 = 0.002, lrf = 0.01;
-  std::string schedule = "cosine";
-  double momentum = 0.937;
-  double weight_decay = 0.0005;
-  double warmup_epochs = 1.0;
-  bool ema = true;
-  int workers = 2;
-  int val_every = 1;
-  uint64_t seed = 0;
-  int threads = 0;    // LibTorch intra-op threads; 0 = all cores
-  bool cache = true;  // decoded images kept in RAM (config key `cache`)
-  // Augmentation.
-  double mosaic = 1.0;
-  int close_mosaic = 5;
-  double fliplr = 0.5, scale = 0.5, translate = 0.1;
-  double hsv_h = 0.015, hsv_s = 0.7, hsv_v = 0.4;
-  // Loss gains.
-  double box = 7.5, cls = 0.5, dfl = 1.5;
-  // Validation.
-  double val_conf = 0.001, val_iou = 0.7;
-  int max_det = 300;
-  // Quantization-aware training.
-  bool qat = true;
-  int quant_start_epoch = 0;  // epochs before it train the float model (quant.start_epoch)
-  int freeze_bn_epoch = 2;
-
-  // From a train config (section "train") or a search config's finetune section ("finetune").
-  static TrainOptions from_config(const config::Config& cfg, const std::string& section);
-};
-
-struct ValResult {
-  eval::CocoEvalResult coco;
-  double box_loss = 0, cls_loss = 0, dfl_loss = 0;  // mean per batch on the val split
-  double seconds = 0;
-  // Per image of the split (its order), the detections in image pixels (mixnas val --save-json).
-  std::vector<std::vector<eval::EvalBox>> detections;
-};
-
-// Validates `model` on `split` at imgsz (letterbox only), COCO mAP against the split's labels.
-ValResult validate(supernet::YoloModel& model, const data::DetectionSplit& split,
-                   const TrainOptions& options, bool with_loss = true);
+namespace mixnas::training {
 
 struct EpochRecord {
   int epoch = 0;  // 1-based
@@ -79,6 +29,15 @@ struct EpochRecord {
   double lr0 = 0, lr1 = 0, lr2 = 0;
   double seconds = 0;
   double images_per_s = 0;
+
+  // The fields in checkpoint order (training/history.h).
+  template <class Visit>
+  void visit_fields(Visit&& visit) {
+    visit(epoch);
+    for (double* field : {&box_loss, &cls_loss, &dfl_loss, &precision, &recall, &map50, &map50_95,
+                          &val_box, &val_cls, &val_dfl, &lr0, &lr1, &lr2, &seconds, &images_per_s})
+      visit(*field);
+  }
 };
 
 class Trainer {
@@ -107,7 +66,14 @@ class Trainer {
     double box = 0, cls = 0, dfl = 0, micro_batches = 0;
     StepLoss& operator+=(const StepLoss& other);
   };
+  void make_optimizer_groups();
   void train_epoch(int epoch, EpochRecord& rec);
+  void set_quantization(int epoch);
+  void set_step_lr(int epoch, double warmup_steps);
+  void optimizer_step(const std::vector<torch::Tensor>& params, const EmaPairs& ema_pairs);
+  void close_record(int epoch, const StepLoss& sums, int64_t images, double seconds,
+                    EpochRecord& rec) const;
+  void validate_epoch(int epoch, EpochRecord& rec);
   // Forward and backward of one batch; leaves the step's gradients in the parameters.
   // `where` names the step in the error a non-finite loss throws ("epoch 2/8, batch 17/125").
   StepLoss backward_batch(const data::Batch& batch, const std::string& where);
@@ -129,23 +95,10 @@ class Trainer {
   std::function<void(const EpochRecord&)> callback_;
 };
 
-// Quantizer steps and offsets train in their own optimizer group: no weight decay and a learning
-// rate of lr x kQuantLrScale. Adam moves a parameter by about its learning rate per step whatever
-// the gradient's size, and a weight step is ~1e-4..1e-2: at the weights' rate it would overshoot
-// and turn negative within a few steps.
-constexpr double kQuantLrScale = 0.02;
-// Keeps every learned step positive after an optimizer step (a projection; LSQ needs s > 0).
-void project_quantizer_steps(supernet::YoloModel& model);
-
-// Scales the gradients of `params` so their global L2 norm is at most max_norm, as
-// torch::nn::utils::clip_grad_norm_ does, with multi-tensor ops (one call instead of a few per
-// tensor: hundreds of small tensors per step).
-void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
-
 // LibTorch intra-op threads: `threads`, or every core when 0 (the config's `threads: 0`).
 void set_torch_threads(int threads);
 
 // ultralytics' fitness: 0.1 * mAP50 + 0.9 * mAP50-95.
 double fitness(double map50, double map50_95);
 
-}  // namespace mixnas::search
+}  // namespace mixnas::training
