@@ -131,6 +131,7 @@ class UpsampleImpl : public BlockImpl {
   explicit UpsampleImpl(double scale) : scale_(scale) {}
   torch::Tensor forward_inputs(const std::vector<torch::Tensor>& in) override;
   bool propagate_nonneg(const std::vector<bool>& in) override { return in.at(0); }
+  double scale() const { return scale_; }
 
  private:
   double scale_;

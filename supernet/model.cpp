@@ -5,12 +5,12 @@
 #include <filesystem>
 #include <map>
 #include <regex>
-#include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/text.h"
+#include "supernet/block_registry.h"
 
 namespace mixnas::supernet {
 
@@ -18,17 +18,6 @@ using torch::Tensor;
 namespace fs = std::filesystem;
 
 namespace {
-
-const std::vector<std::string>& known_modules() {
-  static const std::vector<std::string> names = {"Conv", "Bottleneck",  "C2f",    "C3",
-                                                 "SPPF", "nn.Upsample", "Concat", "Detect"};
-  return names;
-}
-
-std::string normalize_module(const std::string& name) {
-  if (name == "Upsample" || name == "torch.nn.Upsample") return "nn.Upsample";
-  return name;
-}
 
 YAML::Node load_yaml_text(const std::string& text, const std::string& file) {
   try {
@@ -39,33 +28,9 @@ YAML::Node load_yaml_text(const std::string& text, const std::string& file) {
   }
 }
 
-int as_int(const YAML::Node& node, const std::string& where, const std::string& what) {
-  try {
-    return node.as<int>();
-  } catch (const YAML::Exception&) {
-    throw Error(where + ": " + what + " must be an integer, got '" + node.Scalar() + "'");
-  }
-}
-
-double as_double(const YAML::Node& node, const std::string& where, const std::string& what) {
-  try {
-    return node.as<double>();
-  } catch (const YAML::Exception&) {
-    throw Error(where + ": " + what + " must be a number, got '" + node.Scalar() + "'");
-  }
-}
-
 // Python-style round (half to even), as ultralytics' parse_model uses for repeats.
 int py_round(double v) {
   return int(std::nearbyint(v));
-}
-
-int64_t make_divisible(double x, int64_t divisor) {
-  return int64_t(std::ceil(x / double(divisor))) * divisor;
-}
-
-bool is_none(const YAML::Node& node) {
-  return !node || node.IsNull() || (node.IsScalar() && node.Scalar() == "None");
 }
 
 std::string scale_from_name(const std::string& filename) {
@@ -75,58 +40,66 @@ std::string scale_from_name(const std::string& filename) {
   return "";
 }
 
-// Evaluated arguments of one row, with their locations.
-class Args {
- public:
-  Args(const YAML::Node& node, std::string where, std::string module, int nc)
-      : node_(node), where_(std::move(where)), module_(std::move(module)), nc_(nc) {}
-  size_t size() const { return node_ ? node_.size() : 0; }
-  void check_count(size_t lo, size_t hi, const std::string& signature) const {
-    if (size() < lo || size() > hi)
-      throw Error(where_ + ": " + module_ + " takes " +
-                  (lo == hi ? std::to_string(lo) : std::to_string(lo) + ".." + std::to_string(hi)) +
-                  " arguments " + signature + ", got " + std::to_string(size()));
-  }
-  std::string at(size_t i) const { return yaml_where_arg(i); }
-  bool has(size_t i) const { return i < size() && !is_none(node_[i]); }
-  int64_t integer(size_t i, int64_t fallback) const {
-    if (!has(i)) return fallback;
-    const YAML::Node n = node_[i];
-    if (n.IsScalar() && n.Scalar() == "nc") return nc_;
-    return as_int(n, at(i), module_ + " argument " + std::to_string(i + 1));
-  }
-  double number(size_t i, double fallback) const {
-    if (!has(i)) return fallback;
-    return as_double(node_[i], at(i), module_ + " argument " + std::to_string(i + 1));
-  }
-  bool boolean(size_t i, bool fallback) const {
-    if (!has(i)) return fallback;
-    try {
-      return node_[i].as<bool>();
-    } catch (const YAML::Exception&) {
-      throw Error(at(i) + ": " + module_ + " argument " + std::to_string(i + 1) +
-                  " must be True or False, got '" + node_[i].Scalar() + "'");
-    }
-  }
-  const YAML::Node& node() const { return node_; }
-
- private:
-  std::string yaml_where_arg(size_t i) const {
-    if (i < size() && node_[i].Mark().line >= 0) {
-      const auto m = node_[i].Mark();
-      auto colon = where_.find(':');
-      std::string file = colon == std::string::npos ? where_ : where_.substr(0, colon);
-      return file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
-    }
-    return where_;
-  }
-  YAML::Node node_;
-  std::string where_, module_;
-  int nc_;
-};
-
 std::string bits_str(int w, int a) {
   return std::to_string(w) + "," + std::to_string(a);
+}
+
+// One row [from, repeats, module, args(, {act: .., bits: [w, a]})] of backbone or head.
+LayerSpec parse_layer(const YAML::Node& row, const std::string& file) {
+  const std::string where = yaml_where(file, row);
+  if (!row.IsSequence() || (row.size() != 4 && row.size() != 5))
+    throw Error(where +
+                ": a layer row is [from, repeats, module, args] (optionally a 5th map "
+                "{act: .., bits: [w, a]}), got " +
+                std::to_string(row.IsSequence() ? row.size() : 0) + " elements");
+  LayerSpec l;
+  l.where = where;
+  const YAML::Node from = row[0];
+  if (from.IsSequence()) {
+    if (from.size() == 0) throw Error(yaml_where(file, from) + ": 'from' list is empty");
+    for (const auto& f : from) l.from.push_back(as_int(f, yaml_where(file, f), "from index"));
+  } else {
+    l.from.push_back(as_int(from, yaml_where(file, from), "from index"));
+  }
+  l.repeats = as_int(row[1], yaml_where(file, row[1]), "repeats");
+  if (l.repeats < 1) throw Error(yaml_where(file, row[1]) + ": repeats must be at least 1");
+  const BlockType* type = find_block_type(row[2].as<std::string>());
+  if (!type) {
+    const std::vector<std::string> known = block_type_names();
+    std::string hint = text::closest(row[2].as<std::string>(), known);
+    throw Error(yaml_where(file, row[2]) + ": unknown module '" + row[2].as<std::string>() + "'" +
+                (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
+                "; supported: " + text::join(known, ", "));
+  }
+  l.module = type->name;
+  l.args = row[3];
+  if (!l.args.IsSequence())
+    throw Error(yaml_where(file, row[3]) + ": module arguments must be a list, e.g. [64, 3, 2]");
+  if (row.size() == 5) {
+    const YAML::Node ext = row[4];
+    if (!ext.IsMap())
+      throw Error(yaml_where(file, ext) +
+                  ": the 5th element of a row is a map {act: .., bits: [w, a]}");
+    for (const auto& kv : ext) {
+      const std::string key = kv.first.as<std::string>();
+      if (key == "act") {
+        l.act = parse_act(kv.second.as<std::string>(), yaml_where(file, kv.second));
+      } else if (key == "bits") {
+        const YAML::Node b = kv.second;
+        if (!b.IsSequence() || b.size() != 2)
+          throw Error(yaml_where(file, b) + ": bits must be [w_bits, a_bits], e.g. [8, 8]");
+        int w = as_int(b[0], yaml_where(file, b[0]), "w_bits");
+        int a = as_int(b[1], yaml_where(file, b[1]), "a_bits");
+        check_bits(w, yaml_where(file, b[0]) + ": w_bits");
+        check_bits(a, yaml_where(file, b[1]) + ": a_bits");
+        l.bits = std::make_pair(w, a);
+      } else {
+        throw Error(yaml_where(file, kv.first) + ": unknown layer key '" + key +
+                    "'; valid: act, bits");
+      }
+    }
+  }
+  return l;
 }
 
 }  // namespace
@@ -196,62 +169,7 @@ ModelSpec parse_model_spec(const std::string& text, const std::string& file,
     const YAML::Node rows = root[section];
     if (!rows || !rows.IsSequence())
       throw Error(file + ": missing '" + section + ":' list of [from, repeats, module, args] rows");
-    for (const auto& row : rows) {
-      const std::string where = yaml_where(file, row);
-      if (!row.IsSequence() || (row.size() != 4 && row.size() != 5))
-        throw Error(where +
-                    ": a layer row is [from, repeats, module, args] (optionally a 5th map "
-                    "{act: .., bits: [w, a]}), got " +
-                    std::to_string(row.IsSequence() ? row.size() : 0) + " elements");
-      LayerSpec l;
-      l.where = where;
-      const YAML::Node from = row[0];
-      if (from.IsSequence()) {
-        if (from.size() == 0) throw Error(yaml_where(file, from) + ": 'from' list is empty");
-        for (const auto& f : from) l.from.push_back(as_int(f, yaml_where(file, f), "from index"));
-      } else {
-        l.from.push_back(as_int(from, yaml_where(file, from), "from index"));
-      }
-      l.repeats = as_int(row[1], yaml_where(file, row[1]), "repeats");
-      if (l.repeats < 1) throw Error(yaml_where(file, row[1]) + ": repeats must be at least 1");
-      l.module = normalize_module(row[2].as<std::string>());
-      if (std::find(known_modules().begin(), known_modules().end(), l.module) ==
-          known_modules().end()) {
-        std::string hint = text::closest(l.module, known_modules());
-        throw Error(yaml_where(file, row[2]) + ": unknown module '" + row[2].as<std::string>() +
-                    "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
-                    "; supported: " + text::join(known_modules(), ", "));
-      }
-      l.args = row[3];
-      if (!l.args.IsSequence())
-        throw Error(yaml_where(file, row[3]) +
-                    ": module arguments must be a list, e.g. [64, 3, 2]");
-      if (row.size() == 5) {
-        const YAML::Node ext = row[4];
-        if (!ext.IsMap())
-          throw Error(yaml_where(file, ext) +
-                      ": the 5th element of a row is a map {act: .., bits: [w, a]}");
-        for (const auto& kv : ext) {
-          const std::string key = kv.first.as<std::string>();
-          if (key == "act") {
-            l.act = parse_act(kv.second.as<std::string>(), yaml_where(file, kv.second));
-          } else if (key == "bits") {
-            const YAML::Node b = kv.second;
-            if (!b.IsSequence() || b.size() != 2)
-              throw Error(yaml_where(file, b) + ": bits must be [w_bits, a_bits], e.g. [8, 8]");
-            int w = as_int(b[0], yaml_where(file, b[0]), "w_bits");
-            int a = as_int(b[1], yaml_where(file, b[1]), "a_bits");
-            check_bits(w, yaml_where(file, b[0]) + ": w_bits");
-            check_bits(a, yaml_where(file, b[1]) + ": a_bits");
-            l.bits = std::make_pair(w, a);
-          } else {
-            throw Error(yaml_where(file, kv.first) + ": unknown layer key '" + key +
-                        "'; valid: act, bits");
-          }
-        }
-      }
-      spec.layers.push_back(l);
-    }
+    for (const auto& row : rows) spec.layers.push_back(parse_layer(row, file));
   }
   if (spec.layers.empty()) throw Error(file + ": the model has no layers");
   return spec;
@@ -294,6 +212,94 @@ ModelSpec load_model_spec(const std::string& path, const std::string& scale) {
   return parse_model_spec(text, file, letter);
 }
 
+namespace {
+
+// The candidates of each site while a model is built: the search space and its rules, the row's
+// fixed act/bits, then the fixed choices of a derived model (which must all be used).
+class SiteResolver {
+ public:
+  SiteResolver(const ModelSpec& spec, const BuildOptions& options)
+      : spec_(spec), options_(options) {
+    if (options_.choices)
+      for (const auto& kv : *options_.choices) used_[kv.first] = false;
+  }
+  void set_row(const LayerSpec& row) { row_ = &row; }
+  SiteSpec resolve(const std::string& name, bool has_act, int layer, const std::string& module);
+  void check_all_used() const {
+    for (const auto& [name, used] : used_)
+      if (!used)
+        throw Error("architecture choices name site '" + name +
+                    "', which this model does not have");
+  }
+
+ private:
+  const ModelSpec& spec_;
+  const BuildOptions& options_;
+  const LayerSpec* row_ = nullptr;
+  std::map<std::string, bool> used_;
+};
+
+SiteSpec SiteResolver::resolve(const std::string& name, bool has_act, int layer,
+                               const std::string& module) {
+  SiteSpec s;
+  s.acts = {row_->act ? *row_->act : (spec_.default_act ? *spec_.default_act : Act::kSilu)};
+  s.w_bits = {kFloatBits};
+  s.a_bits = {kFloatBits};
+  if (options_.search_space) {
+    const SearchSpace& ss = *options_.search_space;
+    s.acts = ss.acts;
+    s.w_bits = ss.w_bits;
+    s.a_bits = ss.a_bits;
+    for (const auto& rule : ss.rules) {
+      if (!rule.matches(name, layer, module)) continue;
+      if (rule.acts) s.acts = *rule.acts;
+      if (rule.w_bits) s.w_bits = *rule.w_bits;
+      if (rule.a_bits) s.a_bits = *rule.a_bits;
+    }
+  }
+  if (row_->act) s.acts = {*row_->act};
+  if (row_->bits) {
+    s.w_bits = {row_->bits->first};
+    s.a_bits = {row_->bits->second};
+  }
+  if (options_.choices) {
+    auto it = options_.choices->find(name);
+    if (it == options_.choices->end())
+      throw Error("architecture choices have no entry for site '" + name +
+                  "' (the arch choices do not match this model YAML)");
+    used_[name] = true;
+    const SiteChoice& c = it->second;
+    if (has_act) {
+      if (!c.act) throw Error("architecture choice of site '" + name + "' lacks its activation");
+      s.acts = {*c.act};
+    }
+    check_bits(c.w_bits, "site " + name + " w_bits");
+    check_bits(c.a_bits, "site " + name + " a_bits");
+    s.w_bits = {c.w_bits};
+    s.a_bits = {c.a_bits};
+  }
+  if (!has_act) s.acts.clear();
+  return s;
+}
+
+// Absolute layer indices of row i's `from` (-1: the image).
+std::vector<int> absolute_from(const LayerSpec& row, int i) {
+  std::vector<int> from;
+  for (int f : row.from) {
+    int abs = f < 0 ? i + f : f;
+    if (f == -1 && i == 0)
+      abs = -1;
+    else if (abs < 0 || abs >= i)
+      throw Error(row.where + ": from index " + std::to_string(f) + " of layer " +
+                  std::to_string(i) + " does not name an earlier layer (valid: -1.." +
+                  std::to_string(-i) + " or 0.." + std::to_string(i - 1) + ")");
+    from.push_back(abs);
+  }
+  return from;
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------
 YoloModelImpl::YoloModelImpl(ModelSpec spec, BuildOptions options)
     : spec_(std::move(spec)),
@@ -304,198 +310,44 @@ YoloModelImpl::YoloModelImpl(ModelSpec spec, BuildOptions options)
   BuildContext ctx;
   ctx.sampling = sampling_;
   ctx.recompute = options_.recompute;
-  const LayerSpec* row = nullptr;
-  std::map<std::string, bool> used_choices;
-  if (options_.choices)
-    for (const auto& kv : *options_.choices) used_choices[kv.first] = false;
+  SiteResolver resolver(spec_, options_);
   ctx.resolve = [&](const std::string& name, bool has_act) {
-    SiteSpec s;
-    s.acts = {row->act ? *row->act : (spec_.default_act ? *spec_.default_act : Act::kSilu)};
-    s.w_bits = {kFloatBits};
-    s.a_bits = {kFloatBits};
-    if (options_.search_space) {
-      const SearchSpace& ss = *options_.search_space;
-      s.acts = ss.acts;
-      s.w_bits = ss.w_bits;
-      s.a_bits = ss.a_bits;
-      for (const auto& rule : ss.rules) {
-        if (!rule.matches(name, ctx.layer, ctx.module)) continue;
-        if (rule.acts) s.acts = *rule.acts;
-        if (rule.w_bits) s.w_bits = *rule.w_bits;
-        if (rule.a_bits) s.a_bits = *rule.a_bits;
-      }
-    }
-    if (row->act) s.acts = {*row->act};
-    if (row->bits) {
-      s.w_bits = {row->bits->first};
-      s.a_bits = {row->bits->second};
-    }
-    if (options_.choices) {
-      auto it = options_.choices->find(name);
-      if (it == options_.choices->end())
-        throw Error("architecture choices have no entry for site '" + name +
-                    "' (the arch choices do not match this model YAML)");
-      used_choices[name] = true;
-      const SiteChoice& c = it->second;
-      if (has_act) {
-        if (!c.act) throw Error("architecture choice of site '" + name + "' lacks its activation");
-        s.acts = {*c.act};
-      }
-      check_bits(c.w_bits, "site " + name + " w_bits");
-      check_bits(c.a_bits, "site " + name + " a_bits");
-      s.w_bits = {c.w_bits};
-      s.a_bits = {c.a_bits};
-    }
-    if (!has_act) s.acts.clear();
-    return s;
+    return resolver.resolve(name, has_act, ctx.layer, ctx.module);
   };
 
   torch::nn::ModuleList list;
   std::vector<int64_t> ch;  // output channels per layer
   const int n_layers = int(spec_.layers.size());
   for (int i = 0; i < n_layers; ++i) {
-    row = &spec_.layers[size_t(i)];
+    const LayerSpec& row = spec_.layers[size_t(i)];
+    resolver.set_row(row);
     ctx.layer = i;
-    ctx.module = row->module == "nn.Upsample" ? "Upsample" : row->module;
+    ctx.module = row.module;
     Layer layer;
-    layer.module = row->module;
-    layer.repeats = row->repeats;
-    for (int f : row->from) {
-      int abs = f < 0 ? i + f : f;
-      if (f == -1 && i == 0)
-        abs = -1;
-      else if (abs < 0 || abs >= i)
-        throw Error(row->where + ": from index " + std::to_string(f) + " of layer " +
-                    std::to_string(i) + " does not name an earlier layer (valid: -1.." +
-                    std::to_string(-i) + " or 0.." + std::to_string(i - 1) + ")");
-      layer.from.push_back(abs);
-    }
-    auto in_ch = [&](size_t k) {
-      int f = layer.from.at(k);
-      return f < 0 ? int64_t(spec_.channels) : ch[size_t(f)];
-    };
-    const int n =
-        row->repeats > 1 ? std::max(py_round(row->repeats * spec_.depth), 1) : row->repeats;
-    const std::string name = "model." + std::to_string(i);
-    const std::string& m = row->module;
-    Args args(row->args, row->where, m, nc);
-    auto out_channels = [&](int64_t c2) {
-      if (c2 == nc) return c2;
-      return make_divisible(double(std::min<int64_t>(c2, spec_.max_channels)) * spec_.width, 8);
-    };
-    auto single_input = [&]() {
-      if (layer.from.size() != 1)
-        throw Error(row->where + ": " + m + " takes one input, 'from' lists " +
-                    std::to_string(layer.from.size()));
-    };
-    std::ostringstream argstr;
-    int64_t c2 = 0;
-    if (m == "Conv" || m == "Bottleneck" || m == "SPPF" || m == "C2f" || m == "C3") {
-      single_input();
-      const int64_t c1 = in_ch(0);
-      c2 = out_channels(args.integer(0, 0));
-      if (c2 < 1) throw Error(args.at(0) + ": output channels must be positive");
-      argstr << "[" << c1 << ", " << c2;
-      std::vector<std::shared_ptr<BlockImpl>> copies;
-      if (m == "Conv") {
-        args.check_count(1, 7, "[c2, k, s, p, g, d, act]");
-        const int64_t k = args.integer(1, 1), s = args.integer(2, 1), p = args.integer(3, -1),
-                      g = args.integer(4, 1), d = args.integer(5, 1);
-        const bool act = args.boolean(6, true);
-        argstr << ", " << k << ", " << s;
-        if (args.has(3)) argstr << ", " << p;
-        for (int r = 0; r < n; ++r)
-          copies.push_back(std::make_shared<ConvImpl>(ctx,
-                                                      n > 1 ? name + "." + std::to_string(r) : name,
-                                                      r == 0 ? c1 : c2, c2, k, s, p, g, d, act));
-      } else if (m == "SPPF") {
-        args.check_count(1, 2, "[c2, k]");
-        const int64_t k = args.integer(1, 5);
-        argstr << ", " << k;
-        for (int r = 0; r < n; ++r)
-          copies.push_back(std::make_shared<SPPFImpl>(
-              ctx, n > 1 ? name + "." + std::to_string(r) : name, r == 0 ? c1 : c2, c2, k));
-      } else if (m == "Bottleneck") {
-        args.check_count(1, spec_.anchor_based ? 4 : 5,
-                         spec_.anchor_based ? "[c2, shortcut, g, e]" : "[c2, shortcut, g, k, e]");
-        const bool shortcut = args.boolean(1, true);
-        const int64_t g = args.integer(2, 1);
-        int64_t k1 = spec_.anchor_based ? 1 : 3, k2 = 3;
-        double e = 0.5;
-        if (spec_.anchor_based) {
-          e = args.number(3, 0.5);
-        } else {
-          if (args.has(3)) {
-            const YAML::Node kn = args.node()[3];
-            if (!kn.IsSequence() || kn.size() != 2)
-              throw Error(args.at(3) + ": Bottleneck k must be [k1, k2]");
-            k1 = as_int(kn[0], args.at(3), "k1");
-            k2 = as_int(kn[1], args.at(3), "k2");
-          }
-          e = args.number(4, 0.5);
-        }
-        for (int r = 0; r < n; ++r)
-          copies.push_back(
-              std::make_shared<BottleneckImpl>(ctx, n > 1 ? name + "." + std::to_string(r) : name,
-                                               r == 0 ? c1 : c2, c2, shortcut, g, k1, k2, e));
-      } else {  // C2f, C3: repeats go inside
-        args.check_count(1, 4, "[c2, shortcut, g, e]");
-        const bool shortcut = args.boolean(1, m == "C3");
-        const int64_t g = args.integer(2, 1);
-        const double e = args.number(3, 0.5);
-        argstr << ", " << n;
-        if (args.has(1)) argstr << ", " << (shortcut ? "True" : "False");
-        if (m == "C2f")
-          copies.push_back(std::make_shared<C2fImpl>(ctx, name, c1, c2, n, shortcut, g, e));
-        else
-          copies.push_back(std::make_shared<C3Impl>(ctx, name, c1, c2, n, shortcut, g, e));
-      }
-      argstr << "]";
-      layer.block = copies.size() == 1 ? copies[0] : std::make_shared<RepeatImpl>(copies);
-    } else if (m == "nn.Upsample") {
-      single_input();
-      args.check_count(3, 3, "[size, scale_factor, mode]");
-      if (args.has(0))
-        throw Error(args.at(0) + ": nn.Upsample size must be None (use scale_factor)");
-      const double scale = args.number(1, 2.0);
-      const std::string mode = args.node()[2].as<std::string>();
-      if (mode != "nearest")
-        throw Error(args.at(2) + ": nn.Upsample mode '" + mode +
-                    "' is not supported; use 'nearest'");
-      if (n != 1) throw Error(row->where + ": nn.Upsample cannot repeat");
-      c2 = in_ch(0);
-      argstr << "[None, " << scale << ", 'nearest']";
-      layer.block = std::make_shared<UpsampleImpl>(scale);
-    } else if (m == "Concat") {
-      args.check_count(0, 1, "[dim]");
-      const int64_t dim = args.integer(0, 1);
-      if (dim != 1) throw Error(args.at(0) + ": Concat supports dim 1 (channels) only");
-      if (n != 1) throw Error(row->where + ": Concat cannot repeat");
-      for (size_t k = 0; k < layer.from.size(); ++k) c2 += in_ch(k);
-      argstr << "[" << dim << "]";
-      layer.block = std::make_shared<ConcatImpl>(dim);
-    } else if (m == "Detect") {
-      if (i != n_layers - 1) throw Error(row->where + ": Detect must be the last layer");
-      std::vector<int64_t> chs;
-      for (size_t k = 0; k < layer.from.size(); ++k) chs.push_back(in_ch(k));
-      if (spec_.anchor_based) {
-        args.check_count(2, 2, "[nc, anchors]");
-        if (!(args.node()[1].IsScalar() && args.node()[1].Scalar() == "anchors"))
-          throw Error(args.at(1) +
-                      ": Detect's second argument must be 'anchors' (the anchors: key)");
-        head_ = std::make_shared<DetectV5Impl>(ctx, name, args.integer(0, nc), spec_.anchors, chs);
-      } else {
-        args.check_count(1, 1, "[nc]");
-        head_ = std::make_shared<DetectImpl>(ctx, name, args.integer(0, nc), chs);
-      }
-      argstr << "[" << head_->nc;
-      if (spec_.anchor_based) argstr << ", anchors";
-      argstr << ", [";
-      for (size_t k = 0; k < chs.size(); ++k) argstr << (k ? ", " : "") << chs[k];
-      argstr << "]]";
-    }
-    layer.arguments = argstr.str();
-    ch.push_back(c2);
+    layer.module = row.module;
+    layer.repeats = row.repeats;
+    layer.from = absolute_from(row, i);
+    const BlockType* type = find_block_type(row.module);
+    if (!type) throw Error(row.where + ": unknown module '" + row.module + "'");
+    const RowArgs args(row.args, row.where, row.module, nc);
+    const int repeats =
+        row.repeats > 1 ? std::max(py_round(row.repeats * spec_.depth), 1) : row.repeats;
+    std::vector<int64_t> in_channels;
+    for (int f : layer.from) in_channels.push_back(f < 0 ? int64_t(spec_.channels) : ch[size_t(f)]);
+    const BlockRow block_row{ctx,
+                             spec_,
+                             row,
+                             args,
+                             "model." + std::to_string(i),
+                             repeats,
+                             in_channels,
+                             nc,
+                             i == n_layers - 1};
+    BuiltBlock built = type->build(block_row);
+    layer.block = built.block;
+    if (built.head) head_ = built.head;
+    layer.arguments = built.arguments;
+    ch.push_back(built.channels);
     if (layer.block)
       list->push_back(layer.block);
     else
@@ -503,9 +355,7 @@ YoloModelImpl::YoloModelImpl(ModelSpec spec, BuildOptions options)
     layers_.push_back(layer);
   }
   if (!head_) throw Error(spec_.file + ": the model has no Detect layer (it must be the last row)");
-  for (const auto& [name, used] : used_choices)
-    if (!used)
-      throw Error("architecture choices name site '" + name + "', which this model does not have");
+  resolver.check_all_used();
   register_module("model", list);
   sites_ = ctx.sites;
 

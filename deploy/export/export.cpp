@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/text.h"
 #include "deploy/runtime/package.h"
+#include "supernet/block_registry.h"
 #include "supernet/checkpoint.h"
 #include "supernet/quant.h"
 
@@ -31,15 +32,16 @@ int out_size(int in, int k, int s, int p, int d) {
   return (in + 2 * p - d * (k - 1) - 1) / s + 1;
 }
 
-// Translates the model's modules into the IR.
-class Walker {
+// Translates the model's modules into the IR: each row through its block type's lowering
+// (supernet/block_registry.h), which calls back into the Lowerer operations below.
+class Walker final : public supernet::Lowerer {
  public:
   Walker(supernet::YoloModel& model, IrModel& ir) : model_(model), ir_(ir) {
     for (const auto& s : model_->site_refs()) sites_[s.conv] = s;
     fixed_ = model_->arch_sampling().mode == supernet::ArchMode::kFixed;
   }
 
-  void run(const ExportOptions& options) {
+  void run() {
     const supernet::ModelSpec& spec = model_->spec();
     IrNode in;
     in.op = IrOp::kInput;
@@ -64,61 +66,22 @@ class Walker {
         inputs.push_back(abs < 0 ? image : values.at(size_t(abs)));
       }
       layer_ = "model." + std::to_string(i) + " (" + row.module + ", " + row.where + ")";
-      values[i] = layer(layers[i], row, inputs, options);
+      values[i] = layer(layers[i], row, inputs, i);
     }
   }
 
  private:
-  [[noreturn]] void unsupported(const std::string& what) const {
-    throw Error("export: layer " + layer_ + ": " + what +
-                "; the exporter supports Conv, Bottleneck, C2f, C3, SPPF, nn.Upsample (nearest, "
-                "integer factor), Concat and Detect (YOLOv8 and YOLOv5)");
+  [[noreturn]] void unsupported(const std::string& what) override {
+    throw Error("export: layer " + layer_ + ": " + what + "; the exporter supports " +
+                text::join(supernet::block_type_names(), ", ") +
+                " (nn.Upsample: nearest, integer factor; Detect: YOLOv8 and YOLOv5)");
   }
 
   int layer(const std::shared_ptr<torch::nn::Module>& m, const supernet::LayerSpec& row,
-            const std::vector<int>& in, const ExportOptions& options) {
-    if (auto c = std::dynamic_pointer_cast<supernet::ConvImpl>(m)) return conv_block(*c, in.at(0));
-    if (auto b = std::dynamic_pointer_cast<supernet::BottleneckImpl>(m))
-      return bottleneck(*b, in.at(0));
-    if (auto c = std::dynamic_pointer_cast<supernet::C2fImpl>(m)) return c2f(*c, in.at(0));
-    if (auto c = std::dynamic_pointer_cast<supernet::C3Impl>(m)) return c3(*c, in.at(0));
-    if (auto s = std::dynamic_pointer_cast<supernet::SPPFImpl>(m)) return sppf(*s, in.at(0));
-    if (std::dynamic_pointer_cast<supernet::UpsampleImpl>(m)) {
-      double scale = 2.0;
-      if (row.args.IsSequence() && row.args.size() > 1) scale = row.args[1].as<double>();
-      const int f = int(std::lround(scale));
-      if (f < 1 || double(f) != scale)
-        unsupported("upsample factor " + std::to_string(scale) + " is not an integer");
-      const IrShape s = ir_.shapes[in.at(0)];
-      return add_node(IrOp::kUpsample, "model." + std::to_string(index_of(row)) + ".up", {in.at(0)},
-                      {s.c, s.h * f, s.w * f}, [&](IrNode& n) { n.factor = f; });
-    }
-    if (std::dynamic_pointer_cast<supernet::ConcatImpl>(m))
-      return concat(name_of(row) + ".cat", in);
-    if (std::dynamic_pointer_cast<supernet::RepeatImpl>(m)) {
-      int x = in.at(0);
-      for (const auto& child : m->children()) x = layer(child, row, {x}, options);
-      return x;
-    }
-    if (auto d = std::dynamic_pointer_cast<supernet::DetectImpl>(m)) {
-      detect_v8(*d, in);
-      return -1;
-    }
-    if (auto d = std::dynamic_pointer_cast<supernet::DetectV5Impl>(m)) {
-      detect_v5(*d, in);
-      return -1;
-    }
-    unsupported("module type '" + row.module + "' is not supported");
-  }
-
-  int index_of(const supernet::LayerSpec& row) const {
-    const auto& layers = model_->spec().layers;
-    for (size_t i = 0; i < layers.size(); ++i)
-      if (&layers[i] == &row) return int(i);
-    return -1;
-  }
-  std::string name_of(const supernet::LayerSpec& row) const {
-    return "model." + std::to_string(index_of(row));
+            const std::vector<int>& in, size_t index) {
+    const supernet::BlockType* type = supernet::find_block_type(row.module);
+    if (!type) unsupported("module type '" + row.module + "' is not supported");
+    return supernet::lower_block(*type, *m, *this, in, "model." + std::to_string(index));
   }
 
   template <typename F>
@@ -133,7 +96,7 @@ class Walker {
     return n.output;
   }
 
-  int concat(const std::string& name, const std::vector<int>& in) {
+  int concat(const std::string& name, const std::vector<int>& in) override {
     IrShape s = ir_.shapes[in.at(0)];
     s.c = 0;
     for (int v : in) {
@@ -145,6 +108,36 @@ class Walker {
       s.c += t.c;
     }
     return add_node(IrOp::kConcat, name, in, s, [](IrNode&) {});
+  }
+
+  std::vector<int> split(const std::string& name, int x, int parts) override {
+    const IrShape s = ir_.shapes[x];
+    const int part = s.c / parts;
+    std::vector<int> ys;
+    for (int k = 0; k < parts; ++k)
+      ys.push_back(add_node(IrOp::kChunk, name, {x}, {part, s.h, s.w}, [&](IrNode& n) {
+        n.chunks.assign(size_t(parts), part);
+        n.chunk_index = k;
+      }));
+    return ys;
+  }
+
+  int max_pool(const std::string& name, int x, int kernel, int stride, int pad) override {
+    const IrShape s = ir_.shapes[x];
+    return add_node(
+        IrOp::kMaxPool, name, {x},
+        {s.c, out_size(s.h, kernel, stride, pad, 1), out_size(s.w, kernel, stride, pad, 1)},
+        [&](IrNode& n) {
+          n.kernel = kernel;
+          n.stride = stride;
+          n.pad = pad;
+        });
+  }
+
+  int upsample(const std::string& name, int x, int factor) override {
+    const IrShape s = ir_.shapes[x];
+    return add_node(IrOp::kUpsample, name, {x}, {s.c, s.h * factor, s.w * factor},
+                    [&](IrNode& n) { n.factor = factor; });
   }
 
   int pick(size_t count, int chosen, const std::string& site, const char* what) const {
@@ -242,65 +235,11 @@ class Walker {
     });
   }
 
-  int conv_block(supernet::ConvImpl& c, int x, int residual = -1) {
+  int conv(supernet::ConvImpl& c, int x, int residual) override {
     return qconv(*c.conv, &c, x, residual);
   }
 
-  int bottleneck(supernet::BottleneckImpl& b, int x) {
-    const int a = conv_block(*b.cv1, x);
-    return conv_block(*b.cv2, a, b.add ? x : -1);
-  }
-
-  int c2f(supernet::C2fImpl& c, int x) {
-    const int t = conv_block(*c.cv1, x);
-    const std::string base = block_base();
-    const IrShape s = ir_.shapes[t];
-    const int half = s.c / 2;
-    const std::string name = base + ".chunk";
-    std::vector<int> ys;
-    for (int k = 0; k < 2; ++k)
-      ys.push_back(add_node(IrOp::kChunk, name, {t}, {half, s.h, s.w}, [&](IrNode& n) {
-        n.chunks = {half, half};
-        n.chunk_index = k;
-      }));
-    for (auto& b : c.m) ys.push_back(bottleneck(*b, ys.back()));
-    const int cat = concat(base + ".cat", ys);
-    return conv_block(*c.cv2, cat);
-  }
-
-  // The module path of the block whose cv1 was added last ("model.2" for "model.2.cv1").
-  std::string block_base() const {
-    std::string n = ir_.convs.back().name;
-    return text::ends_with(n, ".cv1") ? n.substr(0, n.size() - 4) : n;
-  }
-
-  int c3(supernet::C3Impl& c, int x) {
-    int a = conv_block(*c.cv1, x);
-    const std::string base = block_base();
-    for (auto& b : c.m) a = bottleneck(*b, a);
-    const int d = conv_block(*c.cv2, x);
-    const int cat = concat(base + ".cat", {a, d});
-    return conv_block(*c.cv3, cat);
-  }
-
-  int sppf(supernet::SPPFImpl& s, int x) {
-    const int a = conv_block(*s.cv1, x);
-    const std::string base = block_base();
-    std::vector<int> ys{a};
-    const int k = int(s.k);
-    for (int i = 0; i < 3; ++i) {
-      const IrShape sh = ir_.shapes[ys.back()];
-      ys.push_back(add_node(IrOp::kMaxPool, base + ".pool" + std::to_string(i), {ys.back()},
-                            {sh.c, out_size(sh.h, k, 1, k / 2, 1), out_size(sh.w, k, 1, k / 2, 1)},
-                            [&](IrNode& n) {
-                              n.kernel = k;
-                              n.stride = 1;
-                              n.pad = k / 2;
-                            }));
-    }
-    const int cat = concat(base + ".cat", ys);
-    return conv_block(*s.cv2, cat);
-  }
+  int bare_conv(supernet::QConv2dImpl& q, int x) override { return qconv(q, nullptr, x, -1); }
 
   void strides_check(size_t levels) {
     const auto& st = model_->strides();
@@ -314,35 +253,25 @@ class Walker {
     }
   }
 
-  void detect_v8(supernet::DetectImpl& d, const std::vector<int>& in) {
+  void detect_v8(int nc, int reg_max, const std::vector<int>& boxes,
+                 const std::vector<int>& classes) override {
     IrHead& h = ir_.head;
     h.anchor_based = false;
-    h.num_classes = int(d.nc);
-    h.reg_max = int(supernet::DetectImpl::kRegMax);
-    Tensor proj = torch::arange(supernet::DetectImpl::kRegMax, torch::kFloat).view({1, -1, 1, 1});
-    if (!d.dfl_weight.defined() || !torch::equal(d.dfl_weight.detach().cpu(), proj))
-      unsupported("the DFL projection is not the fixed 0..reg_max-1 ramp");
-    strides_check(in.size());
-    for (size_t i = 0; i < in.size(); ++i) {
-      for (int k = 0; k < 2; ++k) {
-        auto& br = k == 0 ? *d.cv2.at(i) : *d.cv3.at(i);
-        int x = conv_block(*br.c0, in[i]);
-        x = conv_block(*br.c1, x);
-        x = qconv(*br.out, nullptr, x, -1);
-        (k == 0 ? h.boxes : h.classes).push_back(x);
-      }
-    }
+    h.num_classes = nc;
+    h.reg_max = reg_max;
+    strides_check(boxes.size());
+    h.boxes = boxes;
+    h.classes = classes;
   }
 
-  void detect_v5(supernet::DetectV5Impl& d, const std::vector<int>& in) {
+  void detect_v5(int nc, const Tensor& anchors_px, const std::vector<int>& levels) override {
     IrHead& h = ir_.head;
     h.anchor_based = true;
-    h.num_classes = int(d.nc);
-    h.num_anchors = int(d.na());
-    h.anchors = to_floats(d.anchors_px.view({-1}));
-    strides_check(in.size());
-    for (size_t i = 0; i < in.size(); ++i)
-      h.levels.push_back(qconv(*d.m.at(i), nullptr, in[i], -1));
+    h.num_classes = nc;
+    h.num_anchors = int(anchors_px.size(1));
+    h.anchors = to_floats(anchors_px.view({-1}));
+    strides_check(levels.size());
+    h.levels = levels;
   }
 
   supernet::YoloModel& model_;
@@ -371,7 +300,7 @@ IrModel model_to_ir(supernet::YoloModel& model, const ExportOptions& options) {
     throw Error("export: the input size " + std::to_string(options.imgsz) +
                 " is not a multiple of the model's largest stride " +
                 std::to_string(int(max_stride)) + " (use an --imgsz divisible by it)");
-  Walker(model, ir).run(options);
+  Walker(model, ir).run();
   if (ir.head.strides.empty()) throw Error("export: the model has no Detect head");
   const int nc = ir.head.num_classes;
   if (!options.class_names.empty() && int(options.class_names.size()) != nc)
