@@ -95,7 +95,9 @@ class DnasStrategy final : public SearchStrategy {
     FoundArchitecture found;
     found.name = "searched";
     found.choices = ctx.supernet->argmax_choices();
-    if (ctx.target_latency_ms > 0 && ctx.cost.latency_ms(found.choices) > ctx.target_latency_ms)
+    // The budget holds where the latency term is on (lambda_latency 0: latency does not matter).
+    if (o.lambda_latency > 0 && ctx.target_latency_ms > 0 &&
+        ctx.cost.latency_ms(found.choices) > ctx.target_latency_ms)
       repair_argmax(ctx, found.choices);
     found.predicted_latency_ms = ctx.cost.latency_ms(found.choices);
     found.predicted_memory_bytes = ctx.cost.memory_bytes(found.choices);

@@ -21,11 +21,13 @@ supernet::YoloModel make_ema_model(const supernet::YoloModel& model) {
 
 EmaPairs ema_pairs_of(const supernet::YoloModel& ema, const supernet::YoloModel& model) {
   EmaPairs p;
+  // Parameters the model does not train (the DFL projection) are copied: an average of a constant
+  // is not the constant in float arithmetic, and the exporter needs the exact ramp.
   auto add = [&](const torch::OrderedDict<std::string, torch::Tensor>& e,
-                 const torch::OrderedDict<std::string, torch::Tensor>& m) {
+                 const torch::OrderedDict<std::string, torch::Tensor>& m, bool parameters) {
     for (const auto& t : e) {
       const torch::Tensor& src = m[t.key()];
-      if (t.value().is_floating_point()) {
+      if (t.value().is_floating_point() && (!parameters || src.requires_grad())) {
         p.ema_float.push_back(t.value());
         p.model_float.push_back(src.detach());
       } else {
@@ -34,8 +36,8 @@ EmaPairs ema_pairs_of(const supernet::YoloModel& ema, const supernet::YoloModel&
       }
     }
   };
-  add(ema->named_parameters(true), model->named_parameters(true));
-  add(ema->named_buffers(true), model->named_buffers(true));
+  add(ema->named_parameters(true), model->named_parameters(true), true);
+  add(ema->named_buffers(true), model->named_buffers(true), false);
   return p;
 }
 

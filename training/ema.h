@@ -14,8 +14,9 @@ namespace mixnas::training {
 // no parameter requiring gradients.
 supernet::YoloModel make_ema_model(const supernet::YoloModel& model);
 
-// The EMA model's tensors beside the trained model's, matched by name: floating point ones are
-// averaged, the others (BN's num_batches_tracked) copied. Looked up once per epoch, not per step
+// The EMA model's tensors beside the trained model's, matched by name: floating point buffers and
+// parameters the model trains are averaged, the others (BN's num_batches_tracked, the fixed DFL
+// projection) copied. Looked up once per epoch, not per step
 // (hundreds of small tensors).
 struct EmaPairs {
   std::vector<torch::Tensor> ema_float, model_float, ema_other, model_other;

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "supernet/model.h"
+#include "training/ema.h"
 #include "training/history.h"
 #include "training/optimizer.h"
 #include "training/options.h"
@@ -112,4 +113,26 @@ TEST_CASE("training loaders augment and shuffle, evaluation loaders do neither")
   CHECK((train.shuffle && train.augment && train.aug.mosaic));
   CHECK(train.aug.mosaic_prob == 0.5);
   CHECK((!eval.shuffle && !eval.augment && !eval.aug.mosaic));
+}
+
+TEST_CASE("the EMA averages trained weights and keeps the fixed DFL projection exact") {
+  const std::string yaml = std::string(MIXNAS_SOURCE_DIR) + "/configs/models/yolov8-pico.yaml";
+  supernet::YoloModel model = supernet::build_model(yaml);
+  supernet::YoloModel ema = make_ema_model(model);
+  const torch::Tensor ramp = torch::arange(16, torch::kFloat).view({1, 16, 1, 1});
+  const std::string dfl = "model.22.dfl.conv.weight";
+  REQUIRE(torch::equal(model->named_parameters(true)[dfl].detach(), ramp));
+  torch::Tensor w = model->named_parameters(true)["model.0.conv.weight"];
+  {
+    torch::NoGradGuard no_grad;
+    w.add_(1.0);
+  }
+  const EmaPairs pairs = ema_pairs_of(ema, model);
+  // Decays whose d * x + (1 - d) * x rounds away from x for some x of 0..15 in float.
+  for (int64_t u = 1; u <= 200; ++u) update_ema(pairs, ema_decay(u * 37));
+  CHECK(torch::equal(ema->named_parameters(true)[dfl].detach(), ramp));
+  const torch::Tensor e = ema->named_parameters(true)["model.0.conv.weight"];
+  const double moved = (e - (w - 1.0)).abs().mean().item<double>();
+  CHECK(moved > 0.5);  // most of the way from the start towards the trained weights
+  CHECK(moved <= 1.0 + 1e-6);
 }
