@@ -150,7 +150,8 @@ eval::LatencyTable prepare_table(sn::YoloModel& supernet, const CostModel& cost,
     table.save((fs::path(req.cache_dir) / (evaluator.device_id() + ".json")).string());
   }
   if (!req.run_copy.empty()) {
-    fs::create_directories(fs::path(req.run_copy).parent_path());
+    const fs::path parent = fs::path(req.run_copy).parent_path();
+    if (!parent.empty()) fs::create_directories(parent);  // `--out t.json`: this folder
     table.save(req.run_copy);
   }
   return table;
