@@ -4,15 +4,10 @@
 #   run_test.sh SEARCH_CPP MIXNAS SOURCE_DIR
 set -euo pipefail
 EXAMPLE=$1 MIXNAS=$2 SRC=$3
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-"$MIXNAS" -q data make fmnist-det --out ds --train 64 --val 16 --imgsz 64 --seed 5
-cat > tiny.yaml <<YAML
-model: $SRC/configs/models/yolov8-pico.yaml
-data: ds/fmnist-det.yaml
-imgsz: 64
-threads: 1
+source "$SRC/tests/lib/tiny_job.sh"
+tiny_workdir
+tiny_dataset 64 16 5
+tiny_config tiny.yaml <<YAML
 name: example
 search_space: {activations: [relu, silu], w_bits: [4, 8], a_bits: [8]}
 search: {epochs: 2, warmup_epochs: 1, batch: 16}

@@ -6,12 +6,10 @@
 #   failed_run_test.sh MIXNAS_BINARY SOURCE_DIR
 set -euo pipefail
 MIXNAS=$1 SRC=$2
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/tiny_job.sh"
+tiny_workdir
 
-"$MIXNAS" -q data make fmnist-det --out ds --train 8 --val 4 --imgsz 64 --seed 3
+tiny_dataset 8 4
 rc=0
 "$MIXNAS" -q search "$SRC/configs/search/quickstart.yaml" --name bad data=missing.yaml 2>err.txt ||
   rc=$?
@@ -19,12 +17,8 @@ rc=0
 grep -q "missing.yaml" err.txt || fail "the missing dataset is not named: $(cat err.txt)"
 [ -e runs/search/bad ] && fail "a failed search left runs/search/bad: $(ls -R runs/search/bad)"
 
-cat > tiny.yaml <<YAML
-model: $SRC/configs/models/yolov8-pico.yaml
-data: ds/fmnist-det.yaml
-imgsz: 64
+tiny_config tiny.yaml <<YAML
 nc: 5
-threads: 1
 train: {epochs: 1, batch: 8, workers: 1}
 YAML
 rc=0

@@ -7,17 +7,11 @@
 #   val_test.sh MIXNAS_BINARY SOURCE_DIR
 set -euo pipefail
 MIXNAS=$1 SRC=$2
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/tiny_job.sh"
+tiny_workdir
 
-"$MIXNAS" -q data make fmnist-det --out ds --train 96 --val 16 --imgsz 64 --seed 5 >/dev/null
-cat > tiny.yaml <<YAML
-model: $SRC/configs/models/yolov8-pico.yaml
-data: ds/fmnist-det.yaml
-imgsz: 64
-threads: 1
+tiny_dataset 96 16 5
+tiny_config tiny.yaml <<YAML
 name: t
 train: {epochs: 3, batch: 8, workers: 1, warmup_epochs: 0.5, lr0: 0.01}
 augment: {mosaic: 0.0}

@@ -8,10 +8,8 @@
 #   prediction_files_test.sh MIXNAS_BINARY FIXTURE_DIR
 set -euo pipefail
 MIXNAS=$1 FIX=$2
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/tiny_job.sh"
+tiny_workdir
 PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 

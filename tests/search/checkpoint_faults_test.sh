@@ -10,10 +10,8 @@
 #   checkpoint_faults_test.sh MIXNAS_BINARY SOURCE_DIR
 set -euo pipefail
 MIXNAS=$1 SRC=$2
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/tiny_job.sh"
+tiny_workdir
 # expect CODE PATTERN COMMAND...: the command's exit status and a line of its output.
 expect() {
   local code=$1 pattern=$2 rc=0
@@ -23,12 +21,8 @@ expect() {
   grep -qF -- "$pattern" <<<"$out" || fail "output of '$*' lacks: $pattern -- $out"
 }
 
-"$MIXNAS" -q data make fmnist-det --out ds --train 16 --val 8 --imgsz 64 --seed 3
-cat > tiny.yaml <<YAML
-model: $SRC/configs/models/yolov8-pico.yaml
-data: ds/fmnist-det.yaml
-imgsz: 64
-threads: 1
+tiny_dataset 16 8
+tiny_config tiny.yaml <<YAML
 name: run
 train: {epochs: 1, batch: 8, workers: 1, warmup_epochs: 0.5}
 augment: {mosaic: 0.0}

@@ -8,10 +8,9 @@
 #   device_model_search_test.sh MIXNAS_BINARY SOURCE_DIR
 set -euo pipefail
 MIXNAS=$1 SRC=$2
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-"$MIXNAS" -q data make fmnist-det --out ds --train 96 --val 32 --imgsz 64 --seed 3
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/tiny_job.sh"
+tiny_workdir
+tiny_dataset 96 32
 cat > zen3.yaml <<YAML
 kind: model
 name: ci-zen3
@@ -21,18 +20,8 @@ cores: 2
 threads: 1
 mem_bw_gbs: 20.0
 YAML
-cat > tiny.yaml <<YAML
-model: $SRC/configs/models/yolov8-pico.yaml
-data: ds/fmnist-det.yaml
-imgsz: 64
-threads: 1
-seed: 1
-search_space:
-  activations: [relu, silu]
-  w_bits: [2, 8]
-  a_bits: [2, 8]
-  rules:
-    - {layers: [0, 0], w_bits: [8], a_bits: [8]}
+tiny_config tiny.yaml <<YAML
+$(tiny_space "[2, 8]" "[2, 8]")
 search: {epochs: 2, warmup_epochs: 1, batch: 16, arch_lr: 0.05}
 cost: {calibrate_n: 2, validate_n: 1, lut_cache: lutcache, target_latency_ratio: 0.7}
 device: zen3.yaml

@@ -9,23 +9,12 @@
 #   distributed_search_test.sh MIXNAS_BINARY COMPARE_WEIGHTS_BINARY SOURCE_DIR
 set -euo pipefail
 MIXNAS=$1 COMPARE=$2 SRC=$3
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/tiny_job.sh"
+tiny_workdir
 export MIXNAS_DIST_TIMEOUT=30
-"$MIXNAS" -q data make fmnist-det --out ds --train 80 --val 8 --imgsz 64 --seed 3
-cat > tiny.yaml <<YAML
-model: $SRC/configs/models/yolov8-pico.yaml
-data: ds/fmnist-det.yaml
-imgsz: 64
-threads: 1
-seed: 1
-search_space:
-  activations: [relu, silu]
-  w_bits: [4, 8]
-  a_bits: [8, 32]
-  rules:
-    - {layers: [0, 0], w_bits: [8], a_bits: [8]}
+tiny_dataset 80 8
+tiny_config tiny.yaml <<YAML
+$(tiny_space "[4, 8]" "[8, 32]")
 search: {epochs: 3, warmup_epochs: 1, batch: 16, micro_batch: 8, arch_lr: 0.05, finetune: false}
 cost: {runs: 3, warmup: 1, calibrate_n: 3, validate_n: 0, lut_cache: lutcache}
 finetune: {workers: 1}

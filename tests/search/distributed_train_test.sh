@@ -6,16 +6,11 @@
 #   distributed_train_test.sh MIXNAS_BINARY COMPARE_WEIGHTS_BINARY SOURCE_DIR
 set -euo pipefail
 MIXNAS=$1 COMPARE=$2 SRC=$3
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/tiny_job.sh"
+tiny_workdir
 export MIXNAS_DIST_TIMEOUT=60
-"$MIXNAS" -q data make fmnist-det --out ds --train 32 --val 8 --imgsz 64 --seed 3
-cat > tiny.yaml <<YAML
-model: $SRC/configs/models/yolov8-pico.yaml
-data: ds/fmnist-det.yaml
-imgsz: 64
-threads: 1
+tiny_dataset 32 8
+tiny_config tiny.yaml <<YAML
 train: {epochs: 2, batch: 8, micro_batch: 4, workers: 1, warmup_epochs: 0.5, ema: false}
 augment: {mosaic: 1.0, close_mosaic: 1}
 YAML

@@ -5,15 +5,10 @@
 #   resume_test.sh MIXNAS_BINARY SOURCE_DIR
 set -euo pipefail
 MIXNAS=$1 SRC=$2
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-"$MIXNAS" -q data make fmnist-det --out ds --train 48 --val 16 --imgsz 64 --seed 3
-cat > tiny.yaml <<YAML
-model: $SRC/configs/models/yolov8-pico.yaml
-data: ds/fmnist-det.yaml
-imgsz: 64
-threads: 1
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/tiny_job.sh"
+tiny_workdir
+tiny_dataset 48 16
+tiny_config tiny.yaml <<YAML
 train: {epochs: 4, batch: 8, workers: 1, warmup_epochs: 0.5, ema: true}
 augment: {mosaic: 1.0, close_mosaic: 1}
 YAML

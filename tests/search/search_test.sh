@@ -8,22 +8,11 @@
 #   search_test.sh MIXNAS_BINARY SOURCE_DIR
 set -euo pipefail
 MIXNAS=$1 SRC=$2
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-"$MIXNAS" -q data make fmnist-det --out ds --train 96 --val 32 --imgsz 64 --seed 3
-cat > tiny.yaml <<YAML
-model: $SRC/configs/models/yolov8-pico.yaml
-data: ds/fmnist-det.yaml
-imgsz: 64
-threads: 1
-seed: 1
-search_space:
-  activations: [relu, silu]
-  w_bits: [4, 8]
-  a_bits: [8, 32]
-  rules:
-    - {layers: [0, 0], w_bits: [8], a_bits: [8]}
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/tiny_job.sh"
+tiny_workdir
+tiny_dataset 96 32
+tiny_config tiny.yaml <<YAML
+$(tiny_space "[4, 8]" "[8, 32]")
 search: {epochs: 3, warmup_epochs: 1, batch: 16, arch_lr: 0.05}
 cost: {runs: 5, warmup: 1, calibrate_n: 3, validate_n: 2, lut_cache: lutcache}
 baselines: ["silu:int8", silu]

@@ -6,23 +6,12 @@
 #   study_test.sh MIXNAS_BINARY SOURCE_DIR
 set -euo pipefail
 MIXNAS=$1 SRC=$2
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-"$MIXNAS" -q data make fmnist-det --out ds --train 96 --val 32 --imgsz 64 --seed 3
-cat > study.yaml <<YAML
-model: $SRC/configs/models/yolov8-pico.yaml
-data: ds/fmnist-det.yaml
-imgsz: 64
-threads: 1
-seed: 1
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/tiny_job.sh"
+tiny_workdir
+tiny_dataset 96 32
+tiny_config study.yaml <<YAML
 name: ci
-search_space:
-  activations: [relu, silu]
-  w_bits: [8]
-  a_bits: [8]
-  rules:
-    - {layers: [0, 0], w_bits: [8], a_bits: [8]}
+$(tiny_space "[8]" "[8]")
 search: {epochs: 2, warmup_epochs: 1, batch: 16, arch_lr: 0.05, samples: 3, population: 4,
          generations: 1, budgets: [0.9, 0.95], eval_images: 16,
          front_points: 3}
