@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/letterbox.h"
 
 namespace mixnas::data {
 namespace {
@@ -29,10 +30,6 @@ Box to_normalised(const PixelBox& p, int w, int h) {
   return {p.cls, static_cast<float>((p.x0 + p.x1) / 2 / w),
           static_cast<float>((p.y0 + p.y1) / 2 / h), static_cast<float>((p.x1 - p.x0) / w),
           static_cast<float>((p.y1 - p.y0) / h)};
-}
-
-uint8_t clamp_u8(double v) {
-  return static_cast<uint8_t>(std::lround(std::clamp(v, 0.0, 255.0)));
 }
 
 Annotated resize_long_side(const Annotated& a, int size) {
@@ -156,50 +153,30 @@ Image resize_bilinear(const Image& src, int width, int height) {
   if (width <= 0 || height <= 0) throw Error("resize: the target size must be positive");
   if (width == src.width && height == src.height) return src;
   Image out(width, height, src.channels);
-  const double sx = static_cast<double>(src.width) / width,
-               sy = static_cast<double>(src.height) / height;
-  const int C = src.channels;
-  for (int y = 0; y < height; ++y) {
-    double fy = std::clamp((y + 0.5) * sy - 0.5, 0.0, src.height - 1.0);
-    int y0 = static_cast<int>(fy), y1 = std::min(y0 + 1, src.height - 1);
-    double wy = fy - y0;
-    for (int x = 0; x < width; ++x) {
-      double fx = std::clamp((x + 0.5) * sx - 0.5, 0.0, src.width - 1.0);
-      int x0 = static_cast<int>(fx), x1 = std::min(x0 + 1, src.width - 1);
-      double wx = fx - x0;
-      const uint8_t *a = src.at(x0, y0), *b = src.at(x1, y0), *c = src.at(x0, y1),
-                    *d = src.at(x1, y1);
-      uint8_t* o = out.at(x, y);
-      for (int k = 0; k < C; ++k) {
-        o[k] = clamp_u8(a[k] * (1 - wx) * (1 - wy) + b[k] * wx * (1 - wy) + c[k] * (1 - wx) * wy +
-                        d[k] * wx * wy);
-      }
-    }
-  }
+  const size_t row = static_cast<size_t>(src.channels);
+  mixnas::resize_bilinear(src.at(0, 0), src.width, src.height, row * src.width, src.channels,
+                          out.at(0, 0), width, height, row * width);
   return out;
 }
 
 Annotated letterbox(const Annotated& src, int size, LetterboxInfo* info, uint8_t pad) {
   const int w = src.image.width, h = src.image.height;
   if (w <= 0 || h <= 0) throw Error("letterbox: empty image");
-  double r = std::min(static_cast<double>(size) / w, static_cast<double>(size) / h);
-  int nw = std::clamp(static_cast<int>(std::lround(w * r)), 1, size);
-  int nh = std::clamp(static_cast<int>(std::lround(h * r)), 1, size);
+  const LetterboxGeometry g = letterbox_geometry(w, h, size, size, true);
   LetterboxInfo li;
   li.src_width = w;
   li.src_height = h;
   li.out_size = size;
-  li.scale_x = static_cast<float>(static_cast<double>(nw) / w);
-  li.scale_y = static_cast<float>(static_cast<double>(nh) / h);
-  li.pad_x = (size - nw) / 2;
-  li.pad_y = (size - nh) / 2;
-  Image resized = resize_bilinear(src.image, nw, nh);
+  li.scale_x = g.scale_x;
+  li.scale_y = g.scale_y;
+  li.pad_x = g.pad_left;
+  li.pad_y = g.pad_top;
   Annotated out;
   out.image = Image(size, size, src.image.channels, pad);
-  const size_t row = static_cast<size_t>(nw) * src.image.channels;
-  for (int y = 0; y < nh; ++y) {
-    std::copy(resized.at(0, y), resized.at(0, y) + row, out.image.at(li.pad_x, li.pad_y + y));
-  }
+  const size_t row = static_cast<size_t>(src.image.channels);
+  mixnas::resize_bilinear(src.image.at(0, 0), w, h, row * w, src.image.channels,
+                          out.image.at(g.pad_left, g.pad_top), g.resized_width, g.resized_height,
+                          row * size);
   for (const Box& b : src.boxes) out.boxes.push_back(source_to_letterbox(b, li));
   if (info) *info = li;
   return out;

@@ -51,8 +51,10 @@ struct LetterboxInfo {
   int pad_x = 0, pad_y = 0;
 };
 
+// core/letterbox.h's bilinear resize (the runtime's) on an Image.
 Image resize_bilinear(const Image& src, int width, int height);
-// Resizes so the longer side is `size` (aspect kept), pads to size x size, centred.
+// The runtime's letterbox (core/letterbox.h): resizes so the longer side is `size` (aspect kept)
+// and pads to size x size, centred as ultralytics centres; scale_x = scale_y = the ratio r.
 Annotated letterbox(const Annotated& src, int size, LetterboxInfo* info, uint8_t pad = 114);
 // A box normalised to the letterboxed image back to the source image, and forth.
 Box letterbox_to_source(const Box& box, const LetterboxInfo& info);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/letterbox.h"
 #include "deploy/runtime/codes.h"
 #include "deploy/runtime/kernels/activation.h"
 
@@ -301,47 +302,18 @@ LetterboxInfo letterbox(const ImageView& image, const InputSpec& spec, uint8_t* 
   const int stride = image.row_stride ? image.row_stride : image.width * 3;
   if (stride < image.width * 3) throw Error("letterbox: image row stride smaller than width * 3");
   const int H = spec.height, W = spec.width;
+  const LetterboxGeometry g = letterbox_geometry(image.width, image.height, W, H, spec.letterbox);
   LetterboxInfo info;
   info.orig_width = image.width;
   info.orig_height = image.height;
-  int rw = W, rh = H, left = 0, top = 0;
-  if (spec.letterbox) {
-    const float r =
-        std::min(static_cast<float>(H) / image.height, static_cast<float>(W) / image.width);
-    rw = std::max(1, std::min(W, static_cast<int>(std::nearbyint(image.width * r))));
-    rh = std::max(1, std::min(H, static_cast<int>(std::nearbyint(image.height * r))));
-    left = static_cast<int>(std::nearbyint((W - rw) / 2.0f - 0.1f));
-    top = static_cast<int>(std::nearbyint((H - rh) / 2.0f - 0.1f));
-    left = std::max(0, std::min(left, W - rw));
-    top = std::max(0, std::min(top, H - rh));
-    info.scale_x = info.scale_y = r;
-  } else {
-    info.scale_x = static_cast<float>(W) / image.width;
-    info.scale_y = static_cast<float>(H) / image.height;
-  }
-  info.pad_left = static_cast<float>(left);
-  info.pad_top = static_cast<float>(top);
+  info.scale_x = g.scale_x;
+  info.scale_y = g.scale_y;
+  info.pad_left = static_cast<float>(g.pad_left);
+  info.pad_top = static_cast<float>(g.pad_top);
   std::memset(out, spec.pad_value, static_cast<size_t>(H) * W * 3);
-  const float sx = static_cast<float>(image.width) / rw, sy = static_cast<float>(image.height) / rh;
-  for (int y = 0; y < rh; ++y) {
-    const float fy = std::min(std::max((y + 0.5f) * sy - 0.5f, 0.0f), image.height - 1.0f);
-    const int y0 = static_cast<int>(fy), y1 = std::min(y0 + 1, image.height - 1);
-    const float wy = fy - y0;
-    uint8_t* dst = out + (static_cast<size_t>(y + top) * W + left) * 3;
-    const uint8_t* r0 = image.rgb + static_cast<size_t>(y0) * stride;
-    const uint8_t* r1 = image.rgb + static_cast<size_t>(y1) * stride;
-    for (int x = 0; x < rw; ++x) {
-      const float fx = std::min(std::max((x + 0.5f) * sx - 0.5f, 0.0f), image.width - 1.0f);
-      const int x0 = static_cast<int>(fx), x1 = std::min(x0 + 1, image.width - 1);
-      const float wx = fx - x0;
-      for (int ch = 0; ch < 3; ++ch) {
-        const float top_v = r0[x0 * 3 + ch] * (1 - wx) + r0[x1 * 3 + ch] * wx;
-        const float bot_v = r1[x0 * 3 + ch] * (1 - wx) + r1[x1 * 3 + ch] * wx;
-        const float v = top_v * (1 - wy) + bot_v * wy;
-        dst[x * 3 + ch] = static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, std::nearbyint(v))));
-      }
-    }
-  }
+  resize_bilinear(image.rgb, image.width, image.height, static_cast<size_t>(stride), 3,
+                  out + (static_cast<size_t>(g.pad_top) * W + g.pad_left) * 3, g.resized_width,
+                  g.resized_height, static_cast<size_t>(W) * 3);
   return info;
 }
 

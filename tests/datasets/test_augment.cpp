@@ -62,13 +62,15 @@ TEST_CASE("letterbox geometry and the mapping round trip", "[augment]") {
   a.boxes.push_back({0, 0.9f, 0.5f, 0.2f, 1.0f});
   LetterboxInfo info;
   Annotated lb = letterbox(a, 160, &info);
-  // Scale 160/300: 300x200 -> 160x107 (106.67 rounded), padded by (160-107)/2 = 26 rows on top.
+  // Scale r = 160/300: 300x200 -> 160x107 (106.67 rounded), padded by (160-107)/2 = 26 rows on top.
+  // Boxes move by r on both axes (ultralytics' LetterBox, the runtime's mapping back), not by the
+  // rounded 107/200.
   CHECK(lb.image.width == 160);
   CHECK(lb.image.height == 160);
   CHECK(info.pad_x == 0);
   CHECK(info.pad_y == 26);
   CHECK(info.scale_x == Approx(160.0 / 300));
-  CHECK(info.scale_y == Approx(107.0 / 200));
+  CHECK(info.scale_y == Approx(160.0 / 300));
   CHECK(lb.image.at(80, 10)[0] == 114);   // padding above
   CHECK(lb.image.at(80, 150)[0] == 114);  // padding below (26 + 107 = 133)
   CHECK(lb.image.at(5, 30)[0] == 10);     // content
@@ -80,10 +82,11 @@ TEST_CASE("letterbox geometry and the mapping round trip", "[augment]") {
     CHECK(back.w == Approx(a.boxes[i].w).margin(1e-6));
     CHECK(back.h == Approx(a.boxes[i].h).margin(1e-6));
   }
-  // The full-height box spans exactly the content rows 26..133.
+  // The full-height box spans the content rows from 26 to 26 + 200 r = 132.67 (the resized rows
+  // end at 133: a third of a pixel of rounding).
   PixBox full = pixels_of(lb.boxes[1], 160, 160);
   CHECK(full.y0 == Approx(26).margin(1e-3));
-  CHECK(full.y1 == Approx(133).margin(1e-3));
+  CHECK(full.y1 == Approx(26 + 200 * 160.0 / 300).margin(1e-3));
   // The rectangle's box still frames the bright pixels.
   PixBox r = pixels_of(lb.boxes[0], 160, 160);
   CHECK(lb.image.at(int((r.x0 + r.x1) / 2), int((r.y0 + r.y1) / 2))[0] > 200);
