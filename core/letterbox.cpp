@@ -17,7 +17,8 @@ LetterboxGeometry letterbox_geometry(int src_width, int src_height, int out_widt
   }
   const float r = std::min(static_cast<float>(out_height) / src_height,
                            static_cast<float>(out_width) / src_width);
-  g.resized_width = std::max(1, std::min(out_width, static_cast<int>(std::nearbyint(src_width * r))));
+  g.resized_width =
+      std::max(1, std::min(out_width, static_cast<int>(std::nearbyint(src_width * r))));
   g.resized_height =
       std::max(1, std::min(out_height, static_cast<int>(std::nearbyint(src_height * r))));
   const int left = static_cast<int>(std::nearbyint((out_width - g.resized_width) / 2.0f - 0.1f));

@@ -9,16 +9,17 @@
 
 namespace mixnas {
 
-// Where a source image lands in an out_width x out_height input: x_out = x_src * scale_x + pad_left.
+// Where a source image lands in an out_width x out_height input: x_out = x_src * scale_x +
+// pad_left.
 struct LetterboxGeometry {
   int resized_width = 0, resized_height = 0;  // the resized image inside the output
   int pad_left = 0, pad_top = 0;              // its top-left corner in the output
   float scale_x = 1, scale_y = 1;             // output pixels per source pixel
 };
 
-// keep_aspect: r = min(out_h / h, out_w / w) in float, resized size round(w r) x round(h r) (half to
-// even, at least 1, at most the output), the padding split as ultralytics splits it
-// (left = round(dw - 0.1), top = round(dh - 0.1) with dw, dh half the slack), scale_x = scale_y = r.
+// keep_aspect: r = min(out_h / h, out_w / w) in float, resized size round(w r) x round(h r) (half
+// to even, at least 1, at most the output), the padding split as ultralytics splits it (left =
+// round(dw - 0.1), top = round(dh - 0.1) with dw, dh half the slack), scale_x = scale_y = r.
 // Otherwise the image is stretched to the whole output (no padding). Sizes must be positive.
 LetterboxGeometry letterbox_geometry(int src_width, int src_height, int out_width, int out_height,
                                      bool keep_aspect);

@@ -93,6 +93,10 @@ void add_strategy_keys(Schema& s) {
            "evolution: besides the budgets' winners, finetune and measure up to this many "
            "points of the proxy Pareto front under the config's budget, spread evenly in "
            "predicted latency (found/front_<ms>ms/).")
+      .add("search.budget_fill", Type::kFloat, "0",
+           "evolution: a budget's winner is the best score among architectures predicted at or "
+           "above this fraction of the budget (the best under it when none is there); 0: the "
+           "best under the budget.")
       .add("search.samples", Type::kInt, "16",
            "random: architectures drawn under the budget and evaluated with the supernet's "
            "weights.")

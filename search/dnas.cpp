@@ -74,6 +74,7 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   o.budgets = cfg.get_float_list("search.budgets");
   o.budgets_ms = cfg.get_float_list("search.budgets_ms");
   o.front_points = static_cast<int>(cfg.get_int("search.front_points"));
+  o.budget_fill = cfg.get_float("search.budget_fill");
   o.samples = static_cast<int>(cfg.get_int("search.samples"));
   o.population = static_cast<int>(cfg.get_int("search.population"));
   o.generations = static_cast<int>(cfg.get_int("search.generations"));
@@ -97,6 +98,8 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   for (double b : o.budgets_ms)
     if (!(b > 0)) fail("search.budgets_ms", "must hold positive latencies in ms");
   if (o.front_points < 0) fail("search.front_points", "must not be negative");
+  if (!(o.budget_fill >= 0 && o.budget_fill < 1))
+    fail("search.budget_fill", "must be a fraction of the budget in [0, 1)");
   if (o.samples < 1) fail("search.samples", "must be at least 1");
   if (o.population < 2) fail("search.population", "must be at least 2 (crossover needs parents)");
   if (o.generations < 0) fail("search.generations", "must not be negative");

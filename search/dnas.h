@@ -58,6 +58,7 @@ struct SearchOptions {
   // The rival strategies (search/strategy.h; docs/search.md#strategies).
   std::vector<double> budgets, budgets_ms;  // evolution: further budgets (ratios, ms)
   int front_points = 0;                     // evolution: proxy-front points finetuned besides
+  double budget_fill = 0;                   // evolution: winners from [fill x budget, budget]
   int samples = 16;                         // random
   int population = 16, generations = 6;     // evolution
   double mutation = 0.1;

@@ -1,6 +1,7 @@
 #include "search/pareto.h"
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
 
 namespace mixnas::search {
@@ -19,9 +20,13 @@ std::vector<size_t> pareto_front(const std::vector<CostValue>& points) {
 }
 
 int best_under(const std::vector<CostValue>& points, double budget) {
+  return best_between(points, -std::numeric_limits<double>::infinity(), budget);
+}
+
+int best_between(const std::vector<CostValue>& points, double low, double high) {
   int best = -1;
   for (size_t i = 0; i < points.size(); ++i) {
-    if (points[i].first > budget) continue;
+    if (points[i].first > high || points[i].first < low) continue;
     if (best < 0 || points[i].second > points[size_t(best)].second ||
         (points[i].second == points[size_t(best)].second &&
          points[i].first < points[size_t(best)].first))

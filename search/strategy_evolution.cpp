@@ -139,14 +139,16 @@ class EvolutionStrategy final : public SharedSupernetStrategy {
     return best;
   }
 
-  // One winner per budget (the best score under it): the tighter the budget, the lower or equal
-  // the score, so the winners lie on the front in order. A budget whose winner is another
-  // budget's is finetuned once.
+  // One winner per budget: the best score under it, so that the tighter the budget, the lower or
+  // equal the score and the winners lie on the front in order; with search.budget_fill, the best
+  // score among the architectures that spend at least that fraction of the budget (the best
+  // under it when none does). A budget whose winner is another budget's is finetuned once.
   std::vector<FoundArchitecture> winners(SearchContext& ctx, const std::vector<CostValue>& points) {
     std::vector<FoundArchitecture> found;
     std::set<int> taken;
     for (const Budget& b : budgets_) {
-      const int i = best_under(points, b.ms);
+      int i = best_between(points, ctx.options.budget_fill * b.ms, b.ms);
+      if (i < 0) i = best_under(points, b.ms);
       if (i < 0) {
         log::warn("evolution: no scored architecture meets the budget ", b.name, " (",
                   fmt("%.3f", b.ms), " ms)");

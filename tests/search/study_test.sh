@@ -2,7 +2,7 @@
 # `mixnas study` at CI size (yolov8-pico at 64 px, 96 train images, one epoch of everything):
 # every strategy runs, study.json holds each one's measured winner, and each winner's predicted
 # latency meets its budget; the evolution front over the proxy is monotone; `--sensitivity` writes
-# sensitivity.csv.
+# sensitivity.csv; search.budget_fill picks winners that spend their budget.
 #   study_test.sh MIXNAS_BINARY SOURCE_DIR
 set -euo pipefail
 MIXNAS=$1 SRC=$2
@@ -104,4 +104,25 @@ head -1 $CSV | grep -q "^site,from,to,score_delta,map50_95_delta,latency_delta_m
   || { head -2 $CSV; exit 1; }
 [ "$(grep -c ',silu w8a8,relu w8a8,' $CSV)" -ge 10 ] || { echo "too few sensitivity rows"; exit 1; }
 grep -q "Per-layer sensitivity" runs/search/sens/report.html || { echo "report without sensitivity"; exit 1; }
+# search.budget_fill: each budget's winner spends at least that fraction of its budget wherever
+# a scored architecture does (without it, a cheap best score is every looser budget's winner).
+"$MIXNAS" -q search study.yaml search.strategy=evolution search.population=8 search.front_points=0 \
+  'search.budgets=[0.9, 0.95]' search.budget_fill=0.97 --name fill
+python3 - runs/search/fill/summary.json <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+points = [(p["predicted_latency_ms"], p["score"]) for p in s["proxy_points"]]
+found = s["found"]
+assert [m["name"] for m in found] == ["searched", "budget_0.90", "budget_0.95"], found
+filled = 0
+for m in found:
+    b, lat = m["budget_latency_ms"], m["predicted_latency_ms"]
+    band = [p for p in points if 0.97 * b <= p[0] <= b * (1 + 1e-12)]
+    assert lat <= b * (1 + 1e-12), m
+    if band:
+        filled += 1
+        assert lat >= 0.97 * b * (1 - 1e-12), (m, band)
+        assert round(lat, 9) in {round(p[0], 9) for p in band}, (m, band)
+assert filled >= 1, (found, sorted(points))
+PY
 echo "study ok"

@@ -90,6 +90,13 @@ TEST_CASE("Pareto front: monotone, ties and best under a budget", "[pareto]") {
   CHECK(best_under(p, 2.5) == 2);
   CHECK(best_under(p, 3.5) == 2);  // (3, 0.3) is no better than (2, 0.3)
   CHECK(best_under(p, 0.4) == -1);
+  // Within a band: the best of costs 2..3 is (2, 0.3); of 1..1.9 the only point (1, 0.1); none in
+  // 4.1..5; a band over everything is best_under its top.
+  CHECK(best_between(p, 2, 3) == 2);
+  CHECK(best_between(p, 1, 1.9) == 0);
+  CHECK(best_between(p, 2.5, 3.5) == 3);
+  CHECK(best_between(p, 4.1, 5) == -1);
+  CHECK(best_between(p, 0, 4) == best_under(p, 4));
   double last = -1;
   for (double budget : {0.5, 1.0, 2.0, 3.0, 4.0}) {
     const int i = best_under(p, budget);
