@@ -91,14 +91,9 @@ class EvolutionStrategy final : public SharedSupernetStrategy {
     }
   }
 
-  // Repairs `c` to the k-th budget (cycling), so that every budget gets members; with
-  // search.budget_fill, then fills it to that fraction of the budget where it fell below.
+  // Repairs `c` to the k-th budget (cycling), so that every budget gets members.
   bool repair(const SearchContext& ctx, sn::ArchChoices& c, int k) {
-    const double ms = budgets_[size_t(k) % budgets_.size()].ms;
-    if (!repair_to_budget(c, ctx.cost, ms, rng_)) return false;
-    if (ctx.options.budget_fill > 0)
-      fill_to_budget(c, ctx.cost, ctx.options.budget_fill * ms, ms, rng_);
-    return true;
+    return repair_to_budget(c, ctx.cost, budgets_[size_t(k) % budgets_.size()].ms, rng_);
   }
 
   void add(const SearchContext& ctx, SubnetEvaluator& evaluator, const sn::ArchChoices& c) {

@@ -161,30 +161,6 @@ bool repair_to_budget(sn::ArchChoices& choices, const CostModel& cost, double bu
   return cost.latency_ms(choices) <= budget_ms;
 }
 
-bool fill_to_budget(sn::ArchChoices& choices, const CostModel& cost, double fill_ms,
-                    double budget_ms, std::mt19937_64& rng) {
-  std::vector<size_t> order(cost.sites().size());
-  std::iota(order.begin(), order.end(), 0);
-  std::shuffle(order.begin(), order.end(), rng);
-  double now = cost.latency_ms(choices);
-  for (size_t i : order) {
-    if (now >= fill_ms) return true;
-    const CostModel::Site& site = cost.sites()[i];
-    sn::ArchChoices trial = choices;
-    std::vector<std::pair<sn::SiteChoice, double>> slower;
-    for (const sn::SiteChoice& c : site_candidates(site)) {
-      trial[site.name] = c;
-      const double ms = cost.latency_ms(trial);
-      if (ms > now && ms <= budget_ms) slower.emplace_back(c, ms);
-    }
-    if (slower.empty()) continue;
-    const auto& pick = slower[rng() % slower.size()];
-    choices[site.name] = pick.first;
-    now = pick.second;
-  }
-  return now >= fill_ms;
-}
-
 FoundArchitecture found_architecture(SearchContext& ctx, const std::string& name,
                                      const sn::ArchChoices& choices, double budget_ms) {
   FoundArchitecture f;

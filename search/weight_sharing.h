@@ -76,12 +76,6 @@ std::vector<supernet::SiteChoice> site_candidates(const CostModel::Site& site);
 bool repair_to_budget(supernet::ArchChoices& choices, const CostModel& cost, double budget_ms,
                       std::mt19937_64& rng);
 
-// The other way (search.budget_fill): visits the sites in a random order, giving each a random
-// slower candidate that keeps the predicted latency at most `budget_ms`, until it is at least
-// `fill_ms`. Returns whether it got there.
-bool fill_to_budget(supernet::ArchChoices& choices, const CostModel& cost, double fill_ms,
-                    double budget_ms, std::mt19937_64& rng);
-
 // The found architecture of `choices`, its model derived from the supernet when finetuning.
 FoundArchitecture found_architecture(SearchContext& ctx, const std::string& name,
                                      const supernet::ArchChoices& choices, double budget_ms);
