@@ -226,6 +226,10 @@ struct Loader {
   }
 
   YAML::Node parse_file(const std::string& path) {
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+      throw Error(path + ": is a folder, not a config file (give the path of a .yaml file)");
+    }
     try {
       return YAML::LoadFile(path);
     } catch (const YAML::BadFile&) {
@@ -260,6 +264,11 @@ struct Loader {
         throw Error(loc.str() + ": base config '" + base.Scalar() + "' not found (looked for " +
                     base_path.lexically_normal().string() +
                     "; the path is relative to the including file)");
+      }
+      std::error_code ec;
+      if (fs::is_directory(base_path, ec)) {
+        throw Error(loc.str() + ": base config '" + base.Scalar() +
+                    "' is a folder, not a config file (name a .yaml file)");
       }
       load_file(base_path.string(), chain);
     }
