@@ -260,7 +260,13 @@ struct Loader {
       Location loc = location_of(file, base);
       if (!base.IsScalar()) throw Error(loc.str() + ": 'base' expects the path of another config");
       fs::path base_path = fs::path(file).parent_path() / base.Scalar();
-      if (!fs::exists(base_path)) {
+      std::error_code exists_ec;
+      const bool exists = fs::exists(base_path, exists_ec);
+      if (exists_ec) {
+        throw Error(loc.str() + ": base config '" + base.Scalar() + "' cannot be looked up (" +
+                    exists_ec.message() + ")");
+      }
+      if (!exists) {
         throw Error(loc.str() + ": base config '" + base.Scalar() + "' not found (looked for " +
                     base_path.lexically_normal().string() +
                     "; the path is relative to the including file)");
