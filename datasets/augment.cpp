@@ -153,9 +153,9 @@ Image resize_bilinear(const Image& src, int width, int height) {
   if (width <= 0 || height <= 0) throw Error("resize: the target size must be positive");
   if (width == src.width && height == src.height) return src;
   Image out(width, height, src.channels);
-  const size_t row = static_cast<size_t>(src.channels);
-  mixnas::resize_bilinear(src.at(0, 0), src.width, src.height, row * src.width, src.channels,
-                          out.at(0, 0), width, height, row * width);
+  const size_t px = static_cast<size_t>(src.channels);  // bytes per pixel
+  mixnas::resize_bilinear(src.at(0, 0), src.width, src.height, px * src.width, src.channels,
+                          out.at(0, 0), width, height, px * width);
   return out;
 }
 
@@ -173,10 +173,10 @@ Annotated letterbox(const Annotated& src, int size, LetterboxInfo* info, uint8_t
   li.pad_y = g.pad_top;
   Annotated out;
   out.image = Image(size, size, src.image.channels, pad);
-  const size_t row = static_cast<size_t>(src.image.channels);
-  mixnas::resize_bilinear(src.image.at(0, 0), w, h, row * w, src.image.channels,
+  const size_t px = static_cast<size_t>(src.image.channels);  // bytes per pixel
+  mixnas::resize_bilinear(src.image.at(0, 0), w, h, px * w, src.image.channels,
                           out.image.at(g.pad_left, g.pad_top), g.resized_width, g.resized_height,
-                          row * size);
+                          px * size);
   for (const Box& b : src.boxes) out.boxes.push_back(source_to_letterbox(b, li));
   if (info) *info = li;
   return out;
