@@ -527,7 +527,7 @@ double activation_cycles(const std::string& act, const CoreInfo& core,
   for (const AsmLoop& l : loops)
     if (!main || l.body.size() > main->body.size()) main = &l;
   if (!main) return 0;
-  const int n = core.arch == "aarch64" ? 4 : 8;
+  const int n = (core.arch == "aarch64" ? 4 : 8) * rt::kActUnroll;  // elements per iteration
   return devmodel::mca_cycles_per_iteration(mca, triple_of(core), core.mca_cpu, main->body) / n;
 }
 

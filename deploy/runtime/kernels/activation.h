@@ -5,16 +5,21 @@
 // - activation_reference(): the exact std:: formulas, in float. Used to judge the approximations.
 // - apply_activation(): the runtime's vectorised form (AVX-512, AVX2, SSE2/NEON baseline). It is
 //   built only from IEEE operations that round the same way on every ISA (add, sub, mul, div,
-//   min/max, float<->int conversion; no FMA contraction, no reciprocal estimates), so it returns
-//   the SAME BITS on every ISA and thread count. Conv epilogues use it, and the scalar conv
-//   reference uses it too, which is what makes integer kernels match their reference bit for bit.
+//   min/max, float<->int conversion, integer ops on a float's bits; no FMA contraction, no
+//   hardware reciprocal estimates), so it returns the SAME BITS on every ISA and thread count.
+//   Conv epilogues use it, and the scalar conv reference uses it too, which is what makes
+//   integer kernels match their reference bit for bit.
 //
 // Max abs error of apply_activation() vs activation_reference() over [-20, 20], measured on a
 // 1e-4 grid by tests/runtime/kernels/test_kernels_activation.cpp, which asserts these bounds:
-//   identity, relu, relu6, leakyrelu, hardsigmoid, hardswish : 0 (same operations as the reference)
-//   sigmoid   : 1.2e-7  1 / (1 + e^-x); e^x by range reduction x = n ln2 + r, the Cephes expf
-//                       polynomial for e^r, 2^n built in the exponent bits
-//   silu      : 9.6e-7  x * sigmoid(x) (about 1 ulp of the result at |x| ~ 7)
+//   identity, relu, relu6, leakyrelu : 0 (same operations as the reference)
+//   hardswish : 1.91e-6 x * min(max(x + 3, 0), 6) * (1/6): the division by 6 as a product, 1 ulp
+//                       of the result (at x ~ 16)
+//   hardsigmoid: 6e-8   min(max(x * (1/6) + 0.5, 0), 1), likewise
+//   sigmoid   : 1.8e-7  1 / (1 + e^-x); e^x by range reduction x = n ln2 + r, the Cephes expf
+//                       polynomial for e^r, 2^n built in the exponent bits; the reciprocal of
+//                       d = 1 + e^-x >= 1 by a guess from d's bits and three Newton steps
+//   silu      : 1.91e-6 x * sigmoid(x) (1 ulp of the result at |x| ~ 16)
 //   tanh      : 1.2e-7  1 - 2 / (e^2|x| + 1), sign restored
 //   gelu      : 4.8e-7  0.5 x (1 + erf(x / sqrt 2)); erf by Abramowitz-Stegun 7.1.26 (|err| 1.5e-7)
 //   gelu_tanh : 2.4e-7  0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
@@ -26,6 +31,12 @@
 #include <string>
 
 namespace mixnas::rt {
+
+// Vectors per iteration of the vectorised activations' main loop. The polynomial activations are
+// one long chain of dependent operations per vector (silu: ~45 on NEON); with one vector per
+// iteration a core waits on the chain's latency, with four independent ones its pipes stay busy
+// (docs/device_models.md). The device model divides its loop's cycles by the width x this.
+constexpr int kActUnroll = 4;
 
 enum class Activation : uint8_t {
   kIdentity,

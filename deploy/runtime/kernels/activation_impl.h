@@ -28,9 +28,24 @@ inline typename Vec<N>::F vexp(typename Vec<N>::F x) {
   return y * (F)e;
 }
 
+// 1/d for d >= 1 (finite) without a division: an initial guess from the float's bits (the
+// exponent negated, the mantissa roughly reflected; relative error <= 12%), then three
+// Newton-Raphson steps y <- y (2 - d y), each squaring the error, to ~1 ulp. Only IEEE mul and
+// sub, so every ISA gives the same bits; a vector divide is ~30-60 cycles per 4 lanes on the
+// Cortex-A cores mixnas targets and blocks the pipe (docs/device_models.md).
+template <int N>
+inline typename Vec<N>::F vrecip_ge1(typename Vec<N>::F d) {
+  using F = typename Vec<N>::F;
+  using I = typename Vec<N>::I;
+  F y = (F)(0x7EF311C3 - (I)d);
+  y = y * (2.0f - d * y);
+  y = y * (2.0f - d * y);
+  return y * (2.0f - d * y);
+}
+
 template <int N>
 inline typename Vec<N>::F vsigmoid(typename Vec<N>::F x) {
-  return 1.0f / (vexp<N>(-x) + 1.0f);
+  return vrecip_ge1<N>(vexp<N>(-x) + 1.0f);
 }
 
 template <int N>
@@ -59,6 +74,15 @@ template <int N, class Op>
 inline void act_loop(float* data, size_t n, Op op) {
   using F = typename Vec<N>::F;
   size_t i = 0;
+  for (; i + kActUnroll * N <= n; i += kActUnroll * N) {
+    F x[kActUnroll];
+#pragma GCC unroll 4
+    for (int u = 0; u < kActUnroll; ++u) x[u] = vload<F>(data + i + u * N);
+#pragma GCC unroll 4
+    for (int u = 0; u < kActUnroll; ++u) x[u] = op(x[u]);
+#pragma GCC unroll 4
+    for (int u = 0; u < kActUnroll; ++u) vstore(data + i + u * N, x[u]);
+  }
   for (; i + N <= n; i += N) vstore(data + i, op(vload<F>(data + i)));
   if (i < n) {
     float tmp[N] = {};
@@ -89,9 +113,10 @@ void apply_activation_n(ActivationSpec spec, float* data, size_t n) {
       return act_loop<N>(data, n, [a](F x) { return x >= 0.0f ? x : x * a; });
     }
     case Activation::kHardswish:
-      return act_loop<N>(data, n, [](F x) { return x * vclamp(x + 3.0f, 0.0f, 6.0f) / 6.0f; });
+      return act_loop<N>(data, n,
+                         [](F x) { return x * vclamp(x + 3.0f, 0.0f, 6.0f) * (1.0f / 6.0f); });
     case Activation::kHardsigmoid:
-      return act_loop<N>(data, n, [](F x) { return vclamp(x / 6.0f + 0.5f, 0.0f, 1.0f); });
+      return act_loop<N>(data, n, [](F x) { return vclamp(x * (1.0f / 6.0f) + 0.5f, 0.0f, 1.0f); });
     case Activation::kSilu:
       return act_loop<N>(data, n, [](F x) { return x * vsigmoid<N>(x); });
     case Activation::kGeluErf:

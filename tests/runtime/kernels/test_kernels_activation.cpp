@@ -31,10 +31,14 @@ const Activation kAll[] = {Activation::kIdentity,  Activation::kRelu,      Activ
 // The bounds stated in activation.h.
 double documented_bound(Activation a) {
   switch (a) {
+    case Activation::kHardswish:
+      return 1.91e-6;
+    case Activation::kHardsigmoid:
+      return 6e-8;
     case Activation::kSigmoid:
-      return 1.2e-7;
+      return 1.8e-7;
     case Activation::kSilu:
-      return 9.6e-7;
+      return 1.91e-6;
     case Activation::kTanh:
       return 1.2e-7;
     case Activation::kGeluErf:
