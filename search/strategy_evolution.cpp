@@ -66,8 +66,10 @@ class EvolutionStrategy final : public SharedSupernetStrategy {
 
   void evolve(SearchContext& ctx, SubnetEvaluator& evaluator) {
     const SearchOptions& o = ctx.options;
+    // The start model (the richest, all start_act at start_bits) moved under the loosest budget:
+    // random members lie mostly far below it, so without it the loosest budget's band is empty.
     sn::ArchChoices start = start_choices(ctx);
-    if (repair(ctx, start, 0)) add(ctx, evaluator, start);
+    if (repair(ctx, start, loosest_budget())) add(ctx, evaluator, start);
     for (int k = 0; static_cast<int>(archive_.size()) < o.population && k < 20 * o.population;
          ++k) {
       sn::ArchChoices c = ctx.cost.random_choices(rng_());
@@ -89,6 +91,13 @@ class EvolutionStrategy final : public SharedSupernetStrategy {
       log::info("evolution generation ", g + 1, "/", o.generations, ": ", archive_.size(),
                 " architectures scored, best ", fmt("%.4f", best_value()));
     }
+  }
+
+  int loosest_budget() const {
+    int k = 0;
+    for (size_t i = 1; i < budgets_.size(); ++i)
+      if (budgets_[i].ms > budgets_[size_t(k)].ms) k = static_cast<int>(i);
+    return k;
   }
 
   // Repairs `c` to the k-th budget (cycling), so that every budget gets members.
