@@ -5,8 +5,8 @@
 // - activation_reference(): the exact std:: formulas, in float. Used to judge the approximations.
 // - apply_activation(): the runtime's vectorised form (AVX-512, AVX2, SSE2/NEON baseline). It is
 //   built only from IEEE operations that round the same way on every ISA (add, sub, mul, div,
-//   min/max, float<->int conversion, integer ops on a float's bits; no FMA contraction, no
-//   hardware reciprocal estimates), so it returns the SAME BITS on every ISA and thread count.
+//   min/max, float<->int conversion; no FMA contraction, no reciprocal estimates), so it returns
+//   the SAME BITS on every ISA and thread count.
 //   Conv epilogues use it, and the scalar conv reference uses it too, which is what makes
 //   integer kernels match their reference bit for bit.
 //
@@ -16,10 +16,8 @@
 //   hardswish : 1.91e-6 x * min(max(x + 3, 0), 6) * (1/6): the division by 6 as a product, 1 ulp
 //                       of the result (at x ~ 16)
 //   hardsigmoid: 6e-8   min(max(x * (1/6) + 0.5, 0), 1), likewise
-//   sigmoid   : 1.8e-7  1 / (1 + e^-x); e^x by range reduction x = n ln2 + r, the Cephes expf
-//                       polynomial for e^r, 2^n built in the exponent bits; the reciprocal of
-//                       d = 1 + e^-x >= 1 by a guess from d's bits and three Newton steps; x below
-//                       -87 is taken as -87
+//   sigmoid   : 1.2e-7  1 / (1 + e^-x); e^x by range reduction x = n ln2 + r, the Cephes expf
+//                       polynomial for e^r, 2^n built in the exponent bits
 //   silu      : 9.6e-7  x * sigmoid(x) (about 1 ulp of the result at |x| ~ 7)
 //   tanh      : 1.2e-7  1 - 2 / (e^2|x| + 1), sign restored
 //   gelu      : 4.8e-7  0.5 x (1 + erf(x / sqrt 2)); erf by Abramowitz-Stegun 7.1.26 (|err| 1.5e-7)
