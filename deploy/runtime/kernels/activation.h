@@ -6,9 +6,8 @@
 // - apply_activation(): the runtime's vectorised form (AVX-512, AVX2, SSE2/NEON baseline). It is
 //   built only from IEEE operations that round the same way on every ISA (add, sub, mul, div,
 //   min/max, float<->int conversion; no FMA contraction, no reciprocal estimates), so it returns
-//   the SAME BITS on every ISA and thread count.
-//   Conv epilogues use it, and the scalar conv reference uses it too, which is what makes
-//   integer kernels match their reference bit for bit.
+//   the SAME BITS on every ISA and thread count. Conv epilogues use it, and the scalar conv
+//   reference uses it too, which is what makes integer kernels match their reference bit for bit.
 //
 // Max abs error of apply_activation() vs activation_reference() over [-20, 20], measured on a
 // 1e-4 grid by tests/runtime/kernels/test_kernels_activation.cpp, which asserts these bounds:
