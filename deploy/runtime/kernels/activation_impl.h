@@ -28,10 +28,9 @@ inline typename Vec<N>::F vexp(typename Vec<N>::F x) {
   return y * (F)e;
 }
 
-// 1 / (1 + e^-x). A divide, not a reciprocal by Newton steps: on this x86 core the divider runs
-// beside the FP pipes and the steps' ten extra operations made silu ~60% slower, while on LLVM's
-// A72 model they gained only ~12% once act_loop runs four vectors at a time
-// (docs/device_models.md).
+// 1 / (1 + e^-x). A divide, not a reciprocal by Newton steps: the steps were measured slower on
+// x86 and gained little on the A72 model once act_loop runs four vectors at a time
+// (docs/device_models.md, under Limits: the activation loop).
 template <int N>
 inline typename Vec<N>::F vsigmoid(typename Vec<N>::F x) {
   return 1.0f / (vexp<N>(-x) + 1.0f);
