@@ -97,6 +97,10 @@ void add_strategy_keys(Schema& s) {
            "evolution: a budget's winner is the best score among architectures predicted at or "
            "above this fraction of the budget (the best under it when none is there); 0: the "
            "best under the budget.")
+      .add("search.finetune_top", Type::kInt, "1",
+           "evolution: finetune and measure this many candidates per budget, the best by proxy "
+           "score within its band, and keep the one of best finetuned mAP50-95 (the others in "
+           "found/<budget>-<rank>/).")
       .add("search.samples", Type::kInt, "16",
            "random: architectures drawn under the budget and evaluated with the supernet's "
            "weights.")

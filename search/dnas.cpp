@@ -75,6 +75,7 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   o.budgets_ms = cfg.get_float_list("search.budgets_ms");
   o.front_points = static_cast<int>(cfg.get_int("search.front_points"));
   o.budget_fill = cfg.get_float("search.budget_fill");
+  o.finetune_top = static_cast<int>(cfg.get_int("search.finetune_top"));
   o.samples = static_cast<int>(cfg.get_int("search.samples"));
   o.population = static_cast<int>(cfg.get_int("search.population"));
   o.generations = static_cast<int>(cfg.get_int("search.generations"));
@@ -100,6 +101,7 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   if (o.front_points < 0) fail("search.front_points", "must not be negative");
   if (!(o.budget_fill >= 0 && o.budget_fill < 1))
     fail("search.budget_fill", "must be a fraction of the budget in [0, 1)");
+  if (o.finetune_top < 1) fail("search.finetune_top", "must be at least 1");
   if (o.samples < 1) fail("search.samples", "must be at least 1");
   if (o.population < 2) fail("search.population", "must be at least 2 (crossover needs parents)");
   if (o.generations < 0) fail("search.generations", "must not be negative");

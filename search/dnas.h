@@ -59,6 +59,7 @@ struct SearchOptions {
   std::vector<double> budgets, budgets_ms;  // evolution: further budgets (ratios, ms)
   int front_points = 0;                     // evolution: proxy-front points finetuned besides
   double budget_fill = 0;                   // evolution: winners from [fill x budget, budget]
+  int finetune_top = 1;                     // evolution: candidates finetuned per budget
   int samples = 16;                         // random
   int population = 16, generations = 6;     // evolution
   double mutation = 0.1;

@@ -24,15 +24,19 @@ int best_under(const std::vector<CostValue>& points, double budget) {
 }
 
 int best_between(const std::vector<CostValue>& points, double low, double high) {
-  int best = -1;
-  for (size_t i = 0; i < points.size(); ++i) {
-    if (points[i].first > high || points[i].first < low) continue;
-    if (best < 0 || points[i].second > points[size_t(best)].second ||
-        (points[i].second == points[size_t(best)].second &&
-         points[i].first < points[size_t(best)].first))
-      best = static_cast<int>(i);
-  }
-  return best;
+  const std::vector<size_t> ranked = ranked_between(points, low, high);
+  return ranked.empty() ? -1 : static_cast<int>(ranked.front());
+}
+
+std::vector<size_t> ranked_between(const std::vector<CostValue>& points, double low, double high) {
+  std::vector<size_t> in;
+  for (size_t i = 0; i < points.size(); ++i)
+    if (points[i].first <= high && points[i].first >= low) in.push_back(i);
+  std::stable_sort(in.begin(), in.end(), [&](size_t a, size_t b) {
+    if (points[a].second != points[b].second) return points[a].second > points[b].second;
+    return points[a].first < points[b].first;
+  });
+  return in;
 }
 
 double hypervolume(const std::vector<CostValue>& points, double ref_cost, double ref_value) {

@@ -22,6 +22,10 @@ int best_under(const std::vector<CostValue>& points, double budget);
 // As best_under, among the points of cost in [low, high] only; -1 when none lies there.
 int best_between(const std::vector<CostValue>& points, double low, double high);
 
+// The points of cost in [low, high], best first in best_between's order (higher value, then
+// lower cost, then the first).
+std::vector<size_t> ranked_between(const std::vector<CostValue>& points, double low, double high);
+
 // The area the points dominate up to the reference point (ref_cost, ref_value): the union of the
 // rectangles [cost, ref_cost] x [ref_value, value]. Points beyond the reference add nothing.
 double hypervolume(const std::vector<CostValue>& points, double ref_cost, double ref_value);

@@ -1,5 +1,6 @@
 #include "search/run_search.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -61,6 +62,11 @@ struct Figures {
   std::vector<rt::NodeProfile> nodes;
   std::string dir;
   std::string package;  // the exported model.mxr
+  // Found architectures: the budget it competed for and its rank by the strategy's proxy; the
+  // kept one of several candidates lists them all (search.finetune_top).
+  std::string budget;
+  int rank = 1;
+  nlohmann::json candidates;
 };
 
 std::string in_run(const std::string& run_dir, const std::string& name) {
@@ -248,12 +254,60 @@ Figures train_export_measure(const TrainJob& job, const SearchContext& ctx,
   return f;
 }
 
+// Of each budget's candidates (in the strategy's order, a budget's first one first), the one of
+// best finetuned mAP50-95 (the better-ranked of equals), named after its budget and listing all.
+std::vector<Figures> keep_best_candidates(const std::vector<Figures>& all) {
+  std::vector<Figures> kept;
+  std::vector<std::vector<const Figures*>> groups;
+  for (const Figures& f : all) {
+    auto it = std::find_if(kept.begin(), kept.end(),
+                           [&](const Figures& k) { return k.budget == f.budget; });
+    if (it == kept.end()) {
+      kept.push_back(f);
+      groups.push_back({&f});
+      continue;
+    }
+    groups[size_t(it - kept.begin())].push_back(&f);
+    if (f.map50_95 > it->map50_95) *it = f;
+  }
+  for (size_t g = 0; g < kept.size(); ++g) {
+    if (groups[g].size() < 2) continue;
+    Figures& k = kept[g];
+    k.name = k.budget;
+    k.candidates = nlohmann::json::array();
+    for (const Figures* c : groups[g])
+      k.candidates.push_back({{"name", c->name},
+                              {"rank", c->rank},
+                              {"map50_95", c->map50_95},
+                              {"map50", c->map50},
+                              {"predicted_latency_ms", c->predicted_ms},
+                              {"dir", c->dir}});
+    log::info(k.budget, ": kept the candidate of proxy rank ", k.rank, " of ", groups[g].size(),
+              " (finetuned mAP50-95 ", fmt("%.4f", k.map50_95), ")");
+  }
+  return kept;
+}
+
+// The run folder's model, arch.yaml and weights/best.pt: the kept winner's. Its first candidate
+// was exported there already; another one is exported there now.
+void promote_winner(Figures& winner, const SearchContext& ctx,
+                    const std::vector<std::string>& class_names) {
+  if (winner.rank != 1) {
+    winner.package =
+        export_trained(winner.dir, ctx.run_dir, true, ctx.options.train, class_names);
+    sn::write_arch_yaml(in_run(ctx.run_dir, "arch.yaml"), ctx.supernet, winner.choices);
+  }
+  write_file_atomic(in_run(ctx.run_dir, "weights/best.pt"),
+                    read_file((fs::path(winner.dir) / "weights" / "best.pt").string()));
+}
+
 // The found architectures, each finetuned from its inherited weights and exported: the first
-// (the winner at the config's budget) into finetune/ and the run folder, whose weights/best.pt
-// becomes the winner's; the others (further budgets) into found/<name>/.
+// (the first candidate at the config's budget) into finetune/ and the run folder, the others
+// into found/<name>/. Of several candidates per budget the best finetuned is kept; the kept
+// winner at the config's budget becomes the run folder's model.
 std::vector<Figures> finetune_found(const SearchResult& result, const SearchContext& ctx,
                                     const std::vector<std::string>& class_names) {
-  std::vector<Figures> out;
+  std::vector<Figures> all;
   for (size_t i = 0; i < result.found.size(); ++i) {
     const FoundArchitecture& a = result.found[i];
     const std::string dir =
@@ -264,14 +318,15 @@ std::vector<Figures> finetune_found(const SearchResult& result, const SearchCont
     f.predicted_ms = a.predicted_latency_ms;
     f.predicted_memory_bytes = a.predicted_memory_bytes;
     f.budget_ms = a.budget_latency_ms;
+    f.budget = a.budget.empty() ? a.name : a.budget;
+    f.rank = a.rank;
     if (i > 0 && dist::is_main())
       sn::write_arch_yaml((fs::path(dir) / "arch.yaml").string(), ctx.supernet, a.choices);
-    out.push_back(f);
+    all.push_back(f);
   }
-  if (!out.empty() && dist::is_main())
-    write_file_atomic(in_run(ctx.run_dir, "weights/best.pt"),
-                      read_file(in_run(ctx.run_dir, "finetune/weights/best.pt")));
-  return out;
+  std::vector<Figures> kept = keep_best_candidates(all);
+  if (!kept.empty() && dist::is_main()) promote_winner(kept.front(), ctx, class_names);
+  return kept;
 }
 
 // ------------------------------------------------------------------ phase: sensitivity
@@ -386,6 +441,10 @@ nlohmann::json figures_json(const Figures& f) {
   if (f.budget_ms >= 0) {
     j["budget_latency_ms"] = f.budget_ms;
     j["meets_budget"] = f.predicted_ms <= f.budget_ms * (1 + 1e-9);
+  }
+  if (!f.candidates.is_null()) {
+    j["rank"] = f.rank;
+    j["candidates"] = f.candidates;
   }
   return j;
 }

@@ -46,6 +46,11 @@ struct FoundArchitecture {
   supernet::YoloModel model{nullptr};  // the fixed model to finetune (inherited weights)
   double predicted_latency_ms = 0, predicted_memory_bytes = 0;
   double budget_latency_ms = 0;  // the latency budget it was found for
+  // Of several candidates for one budget (search.finetune_top), all finetuned and the best by
+  // finetuned mAP50-95 kept: the budget's name ("searched", "budget_0.80") and this candidate's
+  // rank by the strategy's proxy (1: its best; `name` is then the budget's, else "<budget>-<rank>").
+  std::string budget;
+  int rank = 1;
 };
 
 // One sub-architecture a strategy scored: its predicted latency and proxy score.
@@ -57,7 +62,8 @@ struct ProxyPoint {
 
 struct SearchResult {
   // The first is the winner at the config's budget (finetuned into finetune/); the others are
-  // winners at further budgets (finetuned into found/<name>/).
+  // winners at further budgets (finetuned into found/<name>/), each budget's candidates in rank
+  // order after its first.
   std::vector<FoundArchitecture> found;
   std::vector<SearchEpoch> history;  // for the report's curves; empty when nothing was trained
   std::vector<ProxyPoint> points;    // what a sampling strategy scored (summary.json, the study)

@@ -151,28 +151,38 @@ class EvolutionStrategy final : public SharedSupernetStrategy {
   // One winner per budget: the best score under it, so that the tighter the budget, the lower or
   // equal the score and the winners lie on the front in order; with search.budget_fill, the best
   // score among the architectures that spend at least that fraction of the budget (the best
-  // under it when none does). A budget whose winner is another budget's is finetuned once.
+  // under it when none does). A budget whose winner is another budget's is finetuned once. With
+  // search.finetune_top k, the next k - 1 by score in the same band follow as its candidates.
   std::vector<FoundArchitecture> winners(SearchContext& ctx, const std::vector<CostValue>& points) {
     std::vector<FoundArchitecture> found;
-    std::set<int> taken;
+    std::set<size_t> taken;
     for (const Budget& b : budgets_) {
-      int i = best_between(points, ctx.options.budget_fill * b.ms, b.ms);
-      if (i < 0) i = best_under(points, b.ms);
-      if (i < 0) {
+      std::vector<size_t> ranked = ranked_between(points, ctx.options.budget_fill * b.ms, b.ms);
+      if (ranked.empty()) ranked = ranked_between(points, -1e300, b.ms);
+      if (ranked.empty()) {
         log::warn("evolution: no scored architecture meets the budget ", b.name, " (",
                   fmt("%.3f", b.ms), " ms)");
         continue;
       }
-      if (!taken.insert(i).second) {
+      if (taken.count(ranked.front())) {
         log::info("evolution: budget ", b.name, " has the winner of an earlier budget");
         continue;
       }
-      found.push_back(found_architecture(ctx, b.name, archive_[size_t(i)].choices, b.ms));
+      int rank = 0;
+      for (size_t i : ranked) {
+        if (rank == ctx.options.finetune_top) break;
+        if (!taken.insert(i).second) continue;
+        ++rank;
+        const std::string name = rank == 1 ? b.name : b.name + "-" + std::to_string(rank);
+        found.push_back(found_architecture(ctx, name, archive_[i].choices, b.ms));
+        found.back().budget = b.name;
+        found.back().rank = rank;
+      }
     }
     if (found.empty() || found.front().name != "searched")
       throw Error("search.strategy evolution: no architecture meets the config's latency budget");
     for (size_t i : front_picks(points, ctx.target_latency_ms, ctx.options.front_points)) {
-      if (!taken.insert(static_cast<int>(i)).second) continue;
+      if (!taken.insert(i).second) continue;
       const std::string name = "front_" + fmt("%.3f", archive_[i].latency_ms) + "ms";
       found.push_back(found_architecture(ctx, name, archive_[i].choices, ctx.target_latency_ms));
     }

@@ -106,11 +106,36 @@ head -1 $CSV | grep -q "^site,from,to,score_delta,map50_95_delta,latency_delta_m
 grep -q "Per-layer sensitivity" runs/search/sens/report.html || { echo "report without sensitivity"; exit 1; }
 # search.budget_fill: each budget's winner spends at least that fraction of its budget wherever
 # a scored architecture does (without it, a cheap best score is every looser budget's winner).
+# search.finetune_top: two candidates per budget finetuned, the better finetuned one kept.
 "$MIXNAS" -q search study.yaml search.strategy=evolution search.population=8 search.front_points=0 \
-  'search.budgets=[0.9, 0.95]' search.budget_fill=0.97 --name fill
+  'search.budgets=[0.9, 0.95]' search.budget_fill=0.97 search.finetune_top=2 --name fill
+if "$MIXNAS" -q search study.yaml search.strategy=evolution search.finetune_top=0 --name top0 \
+  2> top0.err; then
+  echo "search.finetune_top=0 was accepted"; exit 1
+fi
+grep -q "search.finetune_top.*at least 1" top0.err || { cat top0.err; exit 1; }
 python3 - runs/search/fill/summary.json <<'PY'
-import json, sys
+import filecmp, json, os, sys
 s = json.load(open(sys.argv[1]))
+run = os.path.dirname(sys.argv[1])
+# Two candidates where the band holds two: each finetuned in its own folder, the kept one the
+# better finetuned (the first of equals), named after the budget; the run folder's arch.yaml is
+# the kept winner's.
+pairs = 0
+for m in s["found"]:
+    if "candidates" not in m:
+        continue
+    pairs += 1
+    c = m["candidates"]
+    assert [x["rank"] for x in c] == [1, 2], c
+    assert c[1]["name"] == m["name"] + "-2", c
+    assert os.path.isfile(os.path.join(run, "found", c[1]["name"], "model.mxr")), c
+    best = max(c, key=lambda x: (x["map50_95"], -x["rank"]))
+    assert m["rank"] == best["rank"] and m["map50_95"] == best["map50_95"], (m, c)
+    if m["name"] == "searched" and m["rank"] == 2:
+        assert filecmp.cmp(os.path.join(run, "arch.yaml"),
+                           os.path.join(run, "found", "searched-2", "arch.yaml"), shallow=False)
+assert pairs >= 1, s["found"]
 points = [(p["predicted_latency_ms"], p["score"]) for p in s["proxy_points"]]
 found = s["found"]
 assert [m["name"] for m in found] == ["searched", "budget_0.90", "budget_0.95"], found

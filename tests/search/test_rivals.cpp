@@ -97,6 +97,10 @@ TEST_CASE("Pareto front: monotone, ties and best under a budget", "[pareto]") {
   CHECK(best_between(p, 2.5, 3.5) == 3);
   CHECK(best_between(p, 4.1, 5) == -1);
   CHECK(best_between(p, 0, 4) == best_under(p, 4));
+  // Ranked: by value, equal values by cost; the first is best_between's.
+  CHECK(ranked_between(p, 1, 4) == std::vector<size_t>{4, 2, 3, 0, 1});
+  CHECK(ranked_between(p, 0, 2) == std::vector<size_t>{2, 0, 1, 5});
+  CHECK(ranked_between(p, 4.1, 5).empty());
   double last = -1;
   for (double budget : {0.5, 1.0, 2.0, 3.0, 4.0}) {
     const int i = best_under(p, budget);
