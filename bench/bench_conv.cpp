@@ -22,6 +22,7 @@
 //
 // Options: --repeats N (default 9), --min-ms M (minimum time per repeat, default 2),
 //          --filter SUBSTRING (only layers whose name contains it),
+//          --packed: instead, the PACKED line alone (no peers measured; rows as above),
 //          --lowbit-pairs: instead, the table the low-bit selection rule is derived from
 //          (docs/kernels.md): per layer the int8 time and, for every (w_bits, a_bits) pair, the
 //          forced bit-serial time over it, '*' where make_conv_plan picks the bit-serial row;
@@ -286,6 +287,42 @@ struct PackedLayer {
   }
 };
 
+// PACKED: sums over the layers of the packed W4A4 / W2A2 forms against W8A8 (bytes, us).
+struct PackedTotals {
+  double w4 = 0, w8 = 0, a4 = 0, a8 = 0, t44 = 0, t22 = 0, t88 = 0;
+  void add(const Layer& l, std::mt19937& rng) {
+    const PackedLayer q44(l, 4, 4, rng), q22(l, 2, 2, rng), q88(l, 8, 8, rng);
+    w4 += static_cast<double>(q44.plan->packed_weight_bytes());
+    w8 += static_cast<double>(q88.plan->packed_weight_bytes());
+    a4 += static_cast<double>(q44.arena_bytes());
+    a8 += static_cast<double>(q88.arena_bytes());
+    const double t44p = q44.time(), t22p = q22.time(), t88p = q88.time();
+    if (std::getenv("MIXNAS_BENCH_PACKED_ROWS"))
+      std::printf("  packed %-22s w4a4 %8.1f w2a2 %8.1f w8a8 %8.1f\n", l.name.c_str(), t44p, t22p,
+                  t88p);
+    t44 += t44p;
+    t22 += t22p;
+    t88 += t88p;
+  }
+  // Totals over the layer list (not geomeans): what a whole W4A4 / W2A2 model holds and takes.
+  void print() const {
+    std::printf(
+        "PACKED w4_resident/int8=%.3f a4_arena/int8=%.3f w4a4_time/int8=%.3f "
+        "w2a2_time/int8=%.3f\n",
+        w4 / w8, a4 / a8, t44 / t88, t22 / t88);
+  }
+};
+
+// --packed: the PACKED line alone (no peers), its rows with MIXNAS_BENCH_PACKED_ROWS.
+int packed_table(const std::string& filter) {
+  std::mt19937 rng(7);
+  PackedTotals packed;
+  for (const Layer& l : testing::yolov8n_conv_shapes())
+    if (filter.empty() || l.name.find(filter) != std::string::npos) packed.add(l, rng);
+  packed.print();
+  return 0;
+}
+
 // --lowbit-pairs: per layer, the int8 kernel's time and every pair's forced bit-serial time over
 // it.
 int lowbit_pairs_table(const std::string& filter) {
@@ -335,11 +372,13 @@ int lowbit_pairs_table(const std::string& filter) {
 
 int main(int argc, char** argv) {
   std::string filter;
-  bool pairs = false;
+  bool pairs = false, packed_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--lowbit-pairs") {
       pairs = true;
+    } else if (a == "--packed") {
+      packed_only = true;
     } else if (a == "--repeats" && i + 1 < argc) {
       g_repeats = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--min-ms" && i + 1 < argc) {
@@ -349,11 +388,12 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: mixnas-bench-conv [--repeats N] [--min-ms M] [--filter SUBSTRING] "
-                   "[--lowbit-pairs]\n");
+                   "[--lowbit-pairs] [--packed]\n");
       return a == "--help" || a == "-h" ? 0 : 2;
     }
   }
   if (pairs) return lowbit_pairs_table(filter);
+  if (packed_only) return packed_table(filter);
   at::set_num_threads(1);
   at::init_num_threads();
   torch::NoGradGuard no_grad;
@@ -408,8 +448,7 @@ int main(int argc, char** argv) {
   double log_pick[4] = {0, 0, 0, 0}, log_forced[4] = {0, 0, 0, 0}, log_lut[3] = {0, 0, 0};
   int n_low = 0;
   double tot[14] = {};
-  // PACKED: sums over the layers of the packed W4A4 / W2A2 forms against W8A8 (bytes, us).
-  double pk_w4 = 0, pk_w8 = 0, pk_a4 = 0, pk_a8 = 0, pk_t44 = 0, pk_t22 = 0, pk_t88 = 0;
+  PackedTotals packed;
   for (const Layer& l : testing::yolov8n_conv_shapes()) {
     if (!filter.empty() && l.name.find(filter) == std::string::npos) continue;
     const int pad = l.k / 2;
@@ -546,20 +585,7 @@ int main(int argc, char** argv) {
       for (int i = 0; i < 3; ++i) log_lut[i] += std::log(std::isfinite(lu[i]) ? lu[i] : 0.0);
       ++n_low;
     }
-    {
-      const PackedLayer q44(l, 4, 4, rng), q22(l, 2, 2, rng), q88(l, 8, 8, rng);
-      pk_w4 += static_cast<double>(q44.plan->packed_weight_bytes());
-      pk_w8 += static_cast<double>(q88.plan->packed_weight_bytes());
-      pk_a4 += static_cast<double>(q44.arena_bytes());
-      pk_a8 += static_cast<double>(q88.arena_bytes());
-      const double t44p = q44.time(), t22p = q22.time(), t88p = q88.time();
-      if (std::getenv("MIXNAS_BENCH_PACKED_ROWS"))
-        std::printf("  packed %-22s w4a4 %8.1f w2a2 %8.1f w8a8 %8.1f\n", l.name.c_str(), t44p, t22p,
-                    t88p);
-      pk_t44 += t44p;
-      pk_t22 += t22p;
-      pk_t88 += t88p;
-    }
+    packed.add(l, rng);
     const double v[14] = {r.mix_f32, r.torch_f32, r.mix_int8, r.torch_q, r.torch_qnn, t11, t22,
                           t44,       f11,         f22,        f22p,      f44,         u11, u22};
     for (int i = 0; i < 14; ++i) tot[i] += v[i];
@@ -577,11 +603,7 @@ int main(int argc, char** argv) {
       gm(log_forced[3], n_low));
   std::printf("FORCED-LUT w2a2/onednn_int8=%.3f w2a2/onednn_fp32=%.3f w1a1/onednn_int8=%.3f\n",
               gm(log_lut[0], n_low), gm(log_lut[1], n_low), gm(log_lut[2], n_low));
-  // Totals over the layer list (not geomeans): what a whole W4A4 / W2A2 model holds and takes.
-  std::printf(
-      "PACKED w4_resident/int8=%.3f a4_arena/int8=%.3f w4a4_time/int8=%.3f "
-      "w2a2_time/int8=%.3f\n",
-      pk_w4 / pk_w8, pk_a4 / pk_a8, pk_t44 / pk_t88, pk_t22 / pk_t88);
+  packed.print();
   std::printf(
       "GEOMEAN fp32/onednn_fp32=%.3f int8/onednn_int8=%.3f int8/qnnpack_int8=%.3f "
       "w2a2/onednn_int8=%.3f w2a2/onednn_fp32=%.3f w1a1/onednn_int8=%.3f w4a4/mixnas_int8=%.3f\n",

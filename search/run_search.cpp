@@ -293,8 +293,7 @@ std::vector<Figures> keep_best_candidates(const std::vector<Figures>& all) {
 void promote_winner(Figures& winner, const SearchContext& ctx,
                     const std::vector<std::string>& class_names) {
   if (winner.rank != 1) {
-    winner.package =
-        export_trained(winner.dir, ctx.run_dir, true, ctx.options.train, class_names);
+    winner.package = export_trained(winner.dir, ctx.run_dir, true, ctx.options.train, class_names);
     sn::write_arch_yaml(in_run(ctx.run_dir, "arch.yaml"), ctx.supernet, winner.choices);
   }
   write_file_atomic(in_run(ctx.run_dir, "weights/best.pt"),

@@ -48,7 +48,8 @@ struct FoundArchitecture {
   double budget_latency_ms = 0;  // the latency budget it was found for
   // Of several candidates for one budget (search.finetune_top), all finetuned and the best by
   // finetuned mAP50-95 kept: the budget's name ("searched", "budget_0.80") and this candidate's
-  // rank by the strategy's proxy (1: its best; `name` is then the budget's, else "<budget>-<rank>").
+  // rank by the strategy's proxy (1: its best; `name` is then the budget's, else
+  // "<budget>-<rank>").
   std::string budget;
   int rank = 1;
 };

@@ -77,16 +77,40 @@ inline V pack8_codes(V x, int s) {
   return (x * 0x0102040810204080ull) >> 56;  // bit 8k -> bit 56 + k, no carries between them
 }
 
-// The N codes of q packed at s bits each (N * s <= 64), in the low bits of one word. The packing
-// runs on the vector's 64-bit lanes in registers: a byte buffer read back as words would stall
-// store forwarding.
+// The N codes of q packed at s bits each (N * s <= 64), in the low bits of one word; `code`
+// holds the same codes as 32-bit lanes. The packing runs in registers: a byte buffer read back
+// as words would stall store forwarding.
 template <int N>
-__attribute__((always_inline)) inline uint64_t packed_bits(typename Vec<N>::U8 q, int s) {
+__attribute__((always_inline)) inline uint64_t packed_bits(typename Vec<N>::I code,
+                                                           typename Vec<N>::U8 q, int s) {
   static_assert(N <= 16, "N * s must fit one word");
   if constexpr (N == 16) {
+    // 4 and 2 bits from the 32-bit lanes: the 64-bit lane k holds codes 2k (low half) and
+    // 2k + 1; a shift joins them in its low byte and a narrowing conversion keeps that byte
+    // (a code < 2^s shifted by at most 8 - s stays in it). Two such steps for 2 bits.
+    typedef uint64_t U64x8 __attribute__((vector_size(64)));
+    typedef uint16_t U16x8 __attribute__((vector_size(16)));
+    typedef uint32_t U32x4 __attribute__((vector_size(16)));
+    typedef uint8_t U8x8 __attribute__((vector_size(8)));
+    typedef uint8_t U8x4 __attribute__((vector_size(4)));
+    const U64x8 pairs = reinterpret_cast<U64x8>(code);
+    if (s == 4) {
+      const U8x8 b = __builtin_convertvector(pairs | pairs >> 28, U8x8);
+      uint64_t bits;
+      std::memcpy(&bits, &b, 8);
+      return bits;
+    }
+    if (s == 2) {  // nibbles c(2k) | c(2k+1) << 2, then pairs of nibbles into bytes
+      const U16x8 n = __builtin_convertvector(pairs | pairs >> 30, U16x8);
+      const U32x4 quads = reinterpret_cast<U32x4>(n);
+      const U8x4 b = __builtin_convertvector(quads | quads >> 12, U8x4);
+      uint32_t bits;
+      std::memcpy(&bits, &b, 4);
+      return bits;
+    }
     using U64 = typename Words<16>::V;
     const U64 v = pack8_codes(reinterpret_cast<U64>(q), s);
-    return v[0] | v[1] << (8 * s);
+    return v[0] | v[1] << 8;
   } else {
     uint64_t x = 0;
     std::memcpy(&x, &q, N);
@@ -94,11 +118,13 @@ __attribute__((always_inline)) inline uint64_t packed_bits(typename Vec<N>::U8 q
   }
 }
 
-// Stores the first `count` codes of q (a multiple of 8 / s) packed at s bits each, at dst.
+// Stores the first `count` codes of q (a multiple of 8 / s; `code` as for packed_bits) packed at
+// s bits each, at dst.
 template <int N>
-__attribute__((always_inline)) inline void store_packed_codes(typename Vec<N>::U8 q, int count,
+__attribute__((always_inline)) inline void store_packed_codes(typename Vec<N>::I code,
+                                                              typename Vec<N>::U8 q, int count,
                                                               int s, uint8_t* dst) {
-  const uint64_t bits = packed_bits<N>(q, s);
+  const uint64_t bits = packed_bits<N>(code, q, s);
   const int bytes = count * s / 8;
   switch (bytes) {  // fixed-size stores for the full vectors
     case 8:
@@ -142,6 +168,12 @@ void quantize_rows(const ConvSink& sink, const ConvSink* planes, int p0, int m, 
     for (int i = 0; i < m; ++i) {
       const float* row = y + static_cast<size_t>(i) * n_pad;
       uint8_t* dst = out ? out + static_cast<size_t>(p0 + i) * sink.row_stride : nullptr;
+      // Packed in registers: the row starts on a byte (the planner packs such rows only).
+      uint8_t* packed_row =
+          in_registers
+              ? static_cast<uint8_t*>(sink.data) +
+                    (static_cast<int64_t>(p0 + i) * sink.row_stride + sink.channel_offset) * sb / 8
+              : nullptr;
       uint64_t bits[B > 0 ? B : 1] = {};
       int base = 0;  // channel of bit 0 in bits[]
       for (int c = 0; c < oc; c += N) {
@@ -156,11 +188,8 @@ void quantize_rows(const ConvSink& sink, const ConvSink* planes, int p0, int m, 
           } else {
             std::memcpy(dst + c, &q, oc - c);
           }
-        } else if (in_registers) {
-          const int64_t e =
-              static_cast<int64_t>(p0 + i) * sink.row_stride + sink.channel_offset + c;
-          store_packed_codes<N>(q, imin(N, oc - c), sb,
-                                static_cast<uint8_t*>(sink.data) + e * sb / 8);
+        } else if (packed_row) {
+          store_packed_codes<N>(code, q, imin(N, oc - c), sb, packed_row + c * sb / 8);
         } else if (packed) {
           const int end = imin(c + N, oc);
           std::memcpy(chunk + (c & 255), &q, end - c);
