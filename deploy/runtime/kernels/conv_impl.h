@@ -141,6 +141,37 @@ __attribute__((always_inline)) inline void store_packed_codes(typename Vec<N>::I
   }
 }
 
+// The codes of the N values at `x` on a grid (scale, zero point zp, codes [0, qmax]). |x / scale|
+// is clamped to 2^22 first: beyond it every code clamps to 0 or qmax anyway; below it
+// round(v) + zp is exact in int32 (as in float).
+template <int N>
+__attribute__((always_inline)) inline typename Vec<N>::I quantize_vec(const float* x,
+                                                                      typename Vec<N>::F scale,
+                                                                      int32_t zp, int32_t qmax) {
+  using F = typename Vec<N>::F;
+  using I = typename Vec<N>::I;
+  const F v = vclamp(vload<F>(x) / scale, -4194304.0f, 4194304.0f);
+  return vmin(vmax(vround_int<N>(v) + zp, I{}), vsplat<I>(qmax));
+}
+
+// One row of oc values quantized as quantize_rows does and stored packed at S bits from `dst`
+// (a byte boundary), N codes per step in registers; the row is read up to oc rounded up to N.
+template <int N, int S>
+void quantize_row_packed(const float* row, int oc, typename Vec<N>::F scale, int32_t zp,
+                         int32_t qmax, uint8_t* dst) {
+  using U8 = typename Vec<N>::U8;
+  int c = 0;
+  for (; c + N <= oc; c += N) {
+    const typename Vec<N>::I code = quantize_vec<N>(row + c, scale, zp, qmax);
+    const uint64_t bits = packed_bits<N>(code, __builtin_convertvector(code, U8), S);
+    std::memcpy(dst + c * S / 8, &bits, N * S / 8);
+  }
+  if (c < oc) {
+    const typename Vec<N>::I code = quantize_vec<N>(row + c, scale, zp, qmax);
+    store_packed_codes<N>(code, __builtin_convertvector(code, U8), oc - c, S, dst + c * S / 8);
+  }
+}
+
 // Quantizes rows y (stride n_pad) of pixels [p0, p0 + m) to the grid of `sink`: the codes into
 // `sink` when it is a kCodes sink (bytes, or packed in registers at sink.storage_bits), and their
 // bit planes into `planes` (a kBitPlanes sink of the same grid, or nullptr) while they are in
@@ -174,13 +205,20 @@ void quantize_rows(const ConvSink& sink, const ConvSink* planes, int p0, int m, 
               ? static_cast<uint8_t*>(sink.data) +
                     (static_cast<int64_t>(p0 + i) * sink.row_stride + sink.channel_offset) * sb / 8
               : nullptr;
+      if constexpr (B == 0) {  // packed rows without planes: the bit-width as a constant
+        if (packed_row && sb == 4) {
+          quantize_row_packed<N, 4>(row, oc, scale, zp, qmax, packed_row);
+          continue;
+        }
+        if (packed_row && sb == 2) {
+          quantize_row_packed<N, 2>(row, oc, scale, zp, qmax, packed_row);
+          continue;
+        }
+      }
       uint64_t bits[B > 0 ? B : 1] = {};
       int base = 0;  // channel of bit 0 in bits[]
       for (int c = 0; c < oc; c += N) {
-        // |v| is clamped to 2^22 first: beyond it every code clamps to 0 or qmax anyway; below
-        // it round(v) + zp is exact in int32 (as in float).
-        const F v = vclamp(vload<F>(row + c) / scale, -4194304.0f, 4194304.0f);
-        const I code = vmin(vmax(vround_int<N>(v) + zp, I{}), vsplat<I>(qmax));
+        const I code = quantize_vec<N>(row + c, scale, zp, qmax);
         typename Vec<N>::U8 q = __builtin_convertvector(code, typename Vec<N>::U8);
         if (dst) {
           if (c + N <= oc) {

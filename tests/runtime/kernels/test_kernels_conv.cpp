@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "deploy/runtime/codes.h"
 #include "deploy/runtime/cpu_features.h"
 #include "deploy/runtime/kernels/conv.h"
 
@@ -523,4 +524,57 @@ TEST_CASE("plans follow the input when its address or row stride changes", "[con
         REQUIRE(std::fabs(got[i] - want[i]) <= 1e-4f * (1 + std::fabs(want[i])));
     }
   }
+}
+
+// Output codes held packed (ConvSink::storage_bits 4 and 2, codes.h) are a storage choice: each
+// kernel writes the codes its byte sink gets, partial vectors at the channel tail included, in a
+// slice of wider rows whose other codes keep their bits.
+TEST_CASE("packed code sinks hold the byte sink's codes, tails and neighbours kept", "[conv]") {
+  int index = 0;
+  for (int out_c : {8, 20, 24, 36})
+    for (int kernel : {1, 3})
+      for (int sb : {4, 2}) {
+        const Shape s{6,          7,          12,         out_c,      kernel, kernel, 1,
+                      kernel / 2, kernel / 2, kernel / 2, kernel / 2, 1,      1};
+        std::mt19937 rng(99 + index++);
+        const ConvGeometry g = geometry(s);
+        const ConvWeights w = random_weights(g, ConvPrecision::kInt, 4, sb, rng);
+        const int pixels = g.out_h() * g.out_w();
+        std::vector<uint8_t> in(static_cast<size_t>(g.in_h) * g.in_w * g.in_c);
+        for (auto& c : in) c = static_cast<uint8_t>(rng() % (1u << sb));
+        ConvInputView view;
+        view.codes = in.data();
+        view.row_stride = g.in_c;
+        ConvSink sink;
+        sink.kind = ConvSink::kCodes;
+        sink.row_stride = out_c + 8;
+        sink.channel_offset = 4;
+        sink.bits = sb;
+        sink.scale = 0.4f;
+        sink.zero_point = (1 << sb) / 2;
+        const int64_t codes = static_cast<int64_t>(pixels) * sink.row_stride;
+        for (const ConvKernelInfo& k : conv_kernel_table(cpu_features())) {
+          if (!k.available || !row_family_fits(k, w)) continue;
+          INFO("kernel " << k.name << " out_c " << out_c << " k" << kernel << " bits " << sb);
+          auto plan = make_conv_plan_named(w, k.name);
+          std::vector<uint8_t> bytes(static_cast<size_t>(codes), kCodeSentinel);
+          ConvEpilogue ep;
+          ep.sinks.push_back(sink);
+          ep.sinks[0].data = bytes.data();
+          plan->run(view, ep, 1);
+          std::vector<uint8_t> packed(static_cast<size_t>(code_stream_bytes(codes, sb)), 0xA5);
+          const std::vector<uint8_t> before = packed;
+          ep.sinks[0].storage_bits = sb;
+          ep.sinks[0].data = packed.data();
+          plan->run(view, ep, test_threads());
+          std::vector<uint8_t> got(static_cast<size_t>(codes)), old(static_cast<size_t>(codes));
+          unpack_codes(packed.data(), sb, 0, codes, got.data());
+          unpack_codes(before.data(), sb, 0, codes, old.data());
+          for (int64_t e = 0; e < codes; ++e) {
+            const int c = static_cast<int>(e % sink.row_stride);
+            const bool inside = c >= sink.channel_offset && c < sink.channel_offset + out_c;
+            REQUIRE(int(got[size_t(e)]) == int(inside ? bytes[size_t(e)] : old[size_t(e)]));
+          }
+        }
+      }
 }
