@@ -135,10 +135,23 @@ for m in s["found"]:
     if m["name"] == "searched" and m["rank"] == 2:
         assert filecmp.cmp(os.path.join(run, "arch.yaml"),
                            os.path.join(run, "found", "searched-2", "arch.yaml"), shallow=False)
-assert pairs >= 1, s["found"]
 points = [(p["predicted_latency_ms"], p["score"]) for p in s["proxy_points"]]
 found = s["found"]
-assert [m["name"] for m in found] == ["searched", "budget_0.90", "budget_0.95"], found
+# Every budget whose band holds a scored architecture has a winner, in order (the table is
+# measured: on a busy machine no architecture may lie under 0.9 x the reference); where its band
+# holds two, two candidates.
+ref = s["targets"]["latency_ms"]  # target_latency_ratio 1.0: the reference model's latency
+names = {"searched": 1.0, "budget_0.90": 0.9, "budget_0.95": 0.95}
+def band(ms):
+    return [p for p in points if 0.97 * ms <= p[0] <= ms * (1 + 1e-12)]
+expect = [n for n, r in names.items() if n == "searched" or band(r * ref)]
+got = [m["name"] for m in found]
+assert got[0] == "searched" and set(expect) <= set(got) <= set(names), (got, expect)
+assert got == sorted(got, key=list(names).index), got
+for m in found:
+    if len(band(m["budget_latency_ms"])) >= 2:
+        assert "candidates" in m, (m, band(m["budget_latency_ms"]))
+assert pairs >= 1 or all(len(band(m["budget_latency_ms"])) < 2 for m in found), s["found"]
 filled = 0
 for m in found:
     b, lat = m["budget_latency_ms"], m["predicted_latency_ms"]
