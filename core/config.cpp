@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <set>
 #include <sstream>
@@ -103,6 +104,21 @@ Location location_of(const std::string& file, const YAML::Node& node) {
     loc.column = m.column + 1;
   }
   return loc;
+}
+
+// Every YAML line break (CR LF, CR, LF) as LF: yaml-cpp keeps a lone CR (e.g. at the end of a
+// file) inside a plain scalar, where args.yaml could not give it back.
+std::string yaml_line_breaks(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\r') {
+      out += text[i];
+    } else if (i + 1 >= text.size() || text[i + 1] != '\n') {
+      out += '\n';
+    }
+  }
+  return out;
 }
 
 std::string scalar_text(const YAML::Node& node) {
@@ -230,10 +246,12 @@ struct Loader {
     if (fs::is_directory(path, ec)) {
       throw Error(path + ": is a folder, not a config file (give the path of a .yaml file)");
     }
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) throw Error(path + ": cannot read the config file (does it exist?)");
     try {
-      return YAML::LoadFile(path);
-    } catch (const YAML::BadFile&) {
-      throw Error(path + ": cannot read the config file (does it exist?)");
+      return YAML::Load(yaml_line_breaks(text.str()));
     } catch (const YAML::ParserException& e) {
       throw Error(path + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
     }
@@ -294,7 +312,7 @@ struct Loader {
     }
     YAML::Node value;
     try {
-      value = YAML::Load(text);
+      value = YAML::Load(yaml_line_breaks(text));
     } catch (const YAML::ParserException& e) {
       throw Error(loc.str() + ": cannot parse the value of '" + key + "': " + e.msg);
     }
@@ -348,7 +366,7 @@ Config Config::load_string(const std::string& yaml, const std::string& name, con
   Loader loader{schema, {}};
   YAML::Node root;
   try {
-    root = YAML::Load(yaml);
+    root = YAML::Load(yaml_line_breaks(yaml));
   } catch (const YAML::ParserException& e) {
     throw Error(name + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
   }

@@ -39,6 +39,21 @@ std::vector<size_t> ranked_between(const std::vector<CostValue>& points, double 
   return in;
 }
 
+std::vector<size_t> best_per_group(const std::vector<std::string>& groups,
+                                   const std::vector<double>& values) {
+  std::vector<size_t> best;
+  for (size_t i = 0; i < groups.size(); ++i) {
+    auto it =
+        std::find_if(best.begin(), best.end(), [&](size_t b) { return groups[b] == groups[i]; });
+    if (it == best.end()) {
+      best.push_back(i);
+    } else if (values[i] > values[*it]) {
+      *it = i;
+    }
+  }
+  return best;
+}
+
 double hypervolume(const std::vector<CostValue>& points, double ref_cost, double ref_value) {
   std::vector<CostValue> inside;
   for (const auto& p : points)

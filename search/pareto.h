@@ -2,6 +2,7 @@
 // Pareto fronts of (cost, value) points, lower cost and higher value better: the evolution
 // strategy's front over predicted latency and proxy score, and the study's fronts over measured
 // latency and mAP50-95.
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -25,6 +26,12 @@ int best_between(const std::vector<CostValue>& points, double low, double high);
 // The points of cost in [low, high], best first in best_between's order (higher value, then
 // lower cost, then the first).
 std::vector<size_t> ranked_between(const std::vector<CostValue>& points, double low, double high);
+
+// For points in groups (groups[i] names point i's), the index of each group's highest value (of
+// equal values the first), the groups in the order of their first point: the kept candidate of
+// each budget (search.finetune_top).
+std::vector<size_t> best_per_group(const std::vector<std::string>& groups,
+                                   const std::vector<double>& values);
 
 // The area the points dominate up to the reference point (ref_cost, ref_value): the union of the
 // rectangles [cost, ref_cost] x [ref_value, value]. Points beyond the reference add nothing.

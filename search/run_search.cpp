@@ -17,6 +17,7 @@
 #include "deploy/export/export.h"
 #include "search/cost.h"
 #include "search/lut.h"
+#include "search/pareto.h"
 #include "search/report.h"
 #include "search/sensitivity.h"
 #include "search/strategy.h"
@@ -257,33 +258,32 @@ Figures train_export_measure(const TrainJob& job, const SearchContext& ctx,
 // Of each budget's candidates (in the strategy's order, a budget's first one first), the one of
 // best finetuned mAP50-95 (the better-ranked of equals), named after its budget and listing all.
 std::vector<Figures> keep_best_candidates(const std::vector<Figures>& all) {
-  std::vector<Figures> kept;
-  std::vector<std::vector<const Figures*>> groups;
+  std::vector<std::string> budgets;
+  std::vector<double> maps;
   for (const Figures& f : all) {
-    auto it = std::find_if(kept.begin(), kept.end(),
-                           [&](const Figures& k) { return k.budget == f.budget; });
-    if (it == kept.end()) {
-      kept.push_back(f);
-      groups.push_back({&f});
-      continue;
-    }
-    groups[size_t(it - kept.begin())].push_back(&f);
-    if (f.map50_95 > it->map50_95) *it = f;
+    budgets.push_back(f.budget);
+    maps.push_back(f.map50_95);
   }
-  for (size_t g = 0; g < kept.size(); ++g) {
-    if (groups[g].size() < 2) continue;
-    Figures& k = kept[g];
-    k.name = k.budget;
-    k.candidates = nlohmann::json::array();
-    for (const Figures* c : groups[g])
-      k.candidates.push_back({{"name", c->name},
-                              {"rank", c->rank},
-                              {"map50_95", c->map50_95},
-                              {"map50", c->map50},
-                              {"predicted_latency_ms", c->predicted_ms},
-                              {"dir", c->dir}});
-    log::info(k.budget, ": kept the candidate of proxy rank ", k.rank, " of ", groups[g].size(),
-              " (finetuned mAP50-95 ", fmt("%.4f", k.map50_95), ")");
+  std::vector<Figures> kept;
+  for (size_t best : best_per_group(budgets, maps)) {
+    Figures k = all[best];
+    std::vector<const Figures*> group;
+    for (const Figures& f : all)
+      if (f.budget == k.budget) group.push_back(&f);
+    if (group.size() >= 2) {
+      k.name = k.budget;
+      k.candidates = nlohmann::json::array();
+      for (const Figures* c : group)
+        k.candidates.push_back({{"name", c->name},
+                                {"rank", c->rank},
+                                {"map50_95", c->map50_95},
+                                {"map50", c->map50},
+                                {"predicted_latency_ms", c->predicted_ms},
+                                {"dir", c->dir}});
+      log::info(k.budget, ": kept the candidate of proxy rank ", k.rank, " of ", group.size(),
+                " (finetuned mAP50-95 ", fmt("%.4f", k.map50_95), ")");
+    }
+    kept.push_back(k);
   }
   return kept;
 }

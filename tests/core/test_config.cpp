@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -130,5 +132,31 @@ TEST_CASE("docs/configs.md documents every key of every schema", "[config]") {
     s->write_markdown(table);
     INFO("schema " << s->kind() << ": regenerate with `mixnas info --config-docs`");
     CHECK(doc.str().find(table.str()) != std::string::npos);
+  }
+}
+
+// YAML's line breaks are LF, CR LF and CR alike (a file saved on Windows or classic Mac OS, or
+// ending in a lone CR): the values are the same, and args.yaml gives them back (fuzz_config found
+// a lone CR kept inside a plain scalar at the end of a file).
+TEST_CASE("CR LF and lone CR line breaks load as LF does and round-trip", "[config]") {
+  const std::string lf = "data: d.yaml\nmodel: m.yaml\ntrain:\n  epochs: 5\n  optimizer: SGD";
+  std::string crlf, cr;
+  for (char c : lf) {
+    crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+    cr += c == '\n' ? '\r' : c;
+  }
+  for (const std::string& text : {crlf + "\r\n", cr, cr + "\r"}) {
+    const std::string path =
+        (std::filesystem::temp_directory_path() / "mixnas_test_config_crlf.yaml").string();
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+    const Config c = Config::load(path, train_schema(), {"name=x\r"});
+    std::remove(path.c_str());
+    CHECK(c.get_string("train.optimizer") == "SGD");
+    CHECK(c.get_int("train.epochs") == 5);
+    CHECK(c.get_string("model") == "m.yaml");
+    CHECK(c.get_string("name") == "x");
+    CHECK(c.where("train.optimizer").line == 5);
+    const std::string args = c.to_yaml();
+    CHECK(Config::load_string(args, "args.yaml", train_schema()).to_yaml() == args);
   }
 }

@@ -101,6 +101,12 @@ TEST_CASE("Pareto front: monotone, ties and best under a budget", "[pareto]") {
   CHECK(ranked_between(p, 1, 4) == std::vector<size_t>{4, 2, 3, 0, 1});
   CHECK(ranked_between(p, 0, 2) == std::vector<size_t>{2, 0, 1, 5});
   CHECK(ranked_between(p, 4.1, 5).empty());
+  // Each group's best, groups in order of appearance, of equals the first (finetune_top's kept
+  // candidate: a later rank wins only when strictly better).
+  const std::vector<std::string> groups = {"searched", "searched", "b0.8", "b0.8", "b0.9", "b0.8"};
+  CHECK(best_per_group(groups, {0.12, 0.13, 0.2, 0.2, 0.1, 0.19}) == std::vector<size_t>{1, 2, 4});
+  CHECK(best_per_group(groups, {0.12, 0.11, 0.1, 0.2, 0.3, 0.15}) == std::vector<size_t>{0, 3, 4});
+  CHECK(best_per_group({}, {}).empty());
   double last = -1;
   for (double budget : {0.5, 1.0, 2.0, 3.0, 4.0}) {
     const int i = best_under(p, budget);
