@@ -1,7 +1,6 @@
 #include "search/pareto.h"
 
 #include <algorithm>
-#include <limits>
 #include <numeric>
 
 namespace mixnas::search {
@@ -17,15 +16,6 @@ std::vector<size_t> pareto_front(const std::vector<CostValue>& points) {
   for (size_t i : order)
     if (front.empty() || points[i].second > points[front.back()].second) front.push_back(i);
   return front;
-}
-
-int best_under(const std::vector<CostValue>& points, double budget) {
-  return best_between(points, -std::numeric_limits<double>::infinity(), budget);
-}
-
-int best_between(const std::vector<CostValue>& points, double low, double high) {
-  const std::vector<size_t> ranked = ranked_between(points, low, high);
-  return ranked.empty() ? -1 : static_cast<int>(ranked.front());
 }
 
 std::vector<size_t> ranked_between(const std::vector<CostValue>& points, double low, double high) {

@@ -15,16 +15,8 @@ using CostValue = std::pair<double, double>;  // (cost, value)
 // a lower value; of equal points the first is kept.
 std::vector<size_t> pareto_front(const std::vector<CostValue>& points);
 
-// The index of the highest value among points of cost <= budget (of equal values the cheaper,
-// then the first); -1 when no point meets the budget. For nested budgets the value found never
-// falls as the budget grows.
-int best_under(const std::vector<CostValue>& points, double budget);
-
-// As best_under, among the points of cost in [low, high] only; -1 when none lies there.
-int best_between(const std::vector<CostValue>& points, double low, double high);
-
-// The points of cost in [low, high], best first in best_between's order (higher value, then
-// lower cost, then the first).
+// The points of cost in [low, high], best first: higher value, then lower cost, then the first.
+// Its first point under nested budgets (low = -inf) never falls in value as the budget grows.
 std::vector<size_t> ranked_between(const std::vector<CostValue>& points, double low, double high);
 
 // For points in groups (groups[i] names point i's), the index of each group's highest value (of

@@ -5,6 +5,7 @@
 // then search.budgets (fractions of the reference latency) and search.budgets_ms.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "core/error.h"
@@ -158,7 +159,8 @@ class EvolutionStrategy final : public SharedSupernetStrategy {
     std::set<size_t> taken;
     for (const Budget& b : budgets_) {
       std::vector<size_t> ranked = ranked_between(points, ctx.options.budget_fill * b.ms, b.ms);
-      if (ranked.empty()) ranked = ranked_between(points, -1e300, b.ms);
+      if (ranked.empty())
+        ranked = ranked_between(points, -std::numeric_limits<double>::infinity(), b.ms);
       if (ranked.empty()) {
         log::warn("evolution: no scored architecture meets the budget ", b.name, " (",
                   fmt("%.3f", b.ms), " ms)");

@@ -87,17 +87,23 @@ TEST_CASE("Pareto front: monotone, ties and best under a budget", "[pareto]") {
   const std::vector<CostValue> p = {{1, 0.1}, {2, 0.05}, {2, 0.3}, {3, 0.3}, {4, 0.5}, {0.5, 0}};
   const std::vector<size_t> front = {5, 0, 2, 4};
   CHECK(pareto_front(p) == front);
-  CHECK(best_under(p, 2.5) == 2);
-  CHECK(best_under(p, 3.5) == 2);  // (3, 0.3) is no better than (2, 0.3)
-  CHECK(best_under(p, 0.4) == -1);
+  // The first ranked point under a budget, -1 when none.
+  const double inf = std::numeric_limits<double>::infinity();
+  auto best = [&](double low, double high) {
+    const std::vector<size_t> r = ranked_between(p, low, high);
+    return r.empty() ? -1 : static_cast<int>(r.front());
+  };
+  CHECK(best(-inf, 2.5) == 2);
+  CHECK(best(-inf, 3.5) == 2);  // (3, 0.3) is no better than (2, 0.3)
+  CHECK(best(-inf, 0.4) == -1);
   // Within a band: the best of costs 2..3 is (2, 0.3); of 1..1.9 the only point (1, 0.1); none in
-  // 4.1..5; a band over everything is best_under its top.
-  CHECK(best_between(p, 2, 3) == 2);
-  CHECK(best_between(p, 1, 1.9) == 0);
-  CHECK(best_between(p, 2.5, 3.5) == 3);
-  CHECK(best_between(p, 4.1, 5) == -1);
-  CHECK(best_between(p, 0, 4) == best_under(p, 4));
-  // Ranked: by value, equal values by cost; the first is best_between's.
+  // 4.1..5; a band over everything is the best under its top.
+  CHECK(best(2, 3) == 2);
+  CHECK(best(1, 1.9) == 0);
+  CHECK(best(2.5, 3.5) == 3);
+  CHECK(best(4.1, 5) == -1);
+  CHECK(best(0, 4) == best(-inf, 4));
+  // Ranked: by value, equal values by cost.
   CHECK(ranked_between(p, 1, 4) == std::vector<size_t>{4, 2, 3, 0, 1});
   CHECK(ranked_between(p, 0, 2) == std::vector<size_t>{2, 0, 1, 5});
   CHECK(ranked_between(p, 4.1, 5).empty());
@@ -109,7 +115,7 @@ TEST_CASE("Pareto front: monotone, ties and best under a budget", "[pareto]") {
   CHECK(best_per_group({}, {}).empty());
   double last = -1;
   for (double budget : {0.5, 1.0, 2.0, 3.0, 4.0}) {
-    const int i = best_under(p, budget);
+    const int i = best(-inf, budget);
     REQUIRE(i >= 0);
     CHECK(p[size_t(i)].second >= last);
     last = p[size_t(i)].second;

@@ -77,12 +77,12 @@ inline V pack8_codes(V x, int s) {
   return (x * 0x0102040810204080ull) >> 56;  // bit 8k -> bit 56 + k, no carries between them
 }
 
-// The N codes of q packed at s bits each (N * s <= 64), in the low bits of one word; `code`
-// holds the same codes as 32-bit lanes. The packing runs in registers: a byte buffer read back
-// as words would stall store forwarding.
+// The N codes (32-bit lanes, each < 2^s) packed at s bits each (N * s <= 64), in the low bits of
+// one word. The packing runs in registers: a byte buffer read back as words would stall store
+// forwarding.
 template <int N>
-__attribute__((always_inline)) inline uint64_t packed_bits(typename Vec<N>::I code,
-                                                           typename Vec<N>::U8 q, int s) {
+__attribute__((always_inline)) inline uint64_t packed_bits(typename Vec<N>::I code, int s) {
+  const typename Vec<N>::U8 q = __builtin_convertvector(code, typename Vec<N>::U8);
   static_assert(N <= 16, "N * s must fit one word");
   if constexpr (N == 16) {
     // 4 and 2 bits from the 32-bit lanes: the 64-bit lane k holds codes 2k (low half) and
@@ -118,13 +118,11 @@ __attribute__((always_inline)) inline uint64_t packed_bits(typename Vec<N>::I co
   }
 }
 
-// Stores the first `count` codes of q (a multiple of 8 / s; `code` as for packed_bits) packed at
-// s bits each, at dst.
+// Stores the first `count` codes of `code` (a multiple of 8 / s) packed at s bits each, at dst.
 template <int N>
-__attribute__((always_inline)) inline void store_packed_codes(typename Vec<N>::I code,
-                                                              typename Vec<N>::U8 q, int count,
+__attribute__((always_inline)) inline void store_packed_codes(typename Vec<N>::I code, int count,
                                                               int s, uint8_t* dst) {
-  const uint64_t bits = packed_bits<N>(code, q, s);
+  const uint64_t bits = packed_bits<N>(code, s);
   const int bytes = count * s / 8;
   switch (bytes) {  // fixed-size stores for the full vectors
     case 8:
@@ -159,17 +157,13 @@ __attribute__((always_inline)) inline typename Vec<N>::I quantize_vec(const floa
 template <int N, int S>
 void quantize_row_packed(const float* row, int oc, typename Vec<N>::F scale, int32_t zp,
                          int32_t qmax, uint8_t* dst) {
-  using U8 = typename Vec<N>::U8;
   int c = 0;
   for (; c + N <= oc; c += N) {
-    const typename Vec<N>::I code = quantize_vec<N>(row + c, scale, zp, qmax);
-    const uint64_t bits = packed_bits<N>(code, __builtin_convertvector(code, U8), S);
+    const uint64_t bits = packed_bits<N>(quantize_vec<N>(row + c, scale, zp, qmax), S);
     std::memcpy(dst + c * S / 8, &bits, N * S / 8);
   }
-  if (c < oc) {
-    const typename Vec<N>::I code = quantize_vec<N>(row + c, scale, zp, qmax);
-    store_packed_codes<N>(code, __builtin_convertvector(code, U8), oc - c, S, dst + c * S / 8);
-  }
+  if (c < oc)
+    store_packed_codes<N>(quantize_vec<N>(row + c, scale, zp, qmax), oc - c, S, dst + c * S / 8);
 }
 
 // Quantizes rows y (stride n_pad) of pixels [p0, p0 + m) to the grid of `sink`: the codes into
@@ -227,7 +221,7 @@ void quantize_rows(const ConvSink& sink, const ConvSink* planes, int p0, int m, 
             std::memcpy(dst + c, &q, oc - c);
           }
         } else if (packed_row) {
-          store_packed_codes<N>(code, q, imin(N, oc - c), sb, packed_row + c * sb / 8);
+          store_packed_codes<N>(code, imin(N, oc - c), sb, packed_row + c * sb / 8);
         } else if (packed) {
           const int end = imin(c + N, oc);
           std::memcpy(chunk + (c & 255), &q, end - c);
