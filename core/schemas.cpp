@@ -49,7 +49,15 @@ void add_train_keys(Schema& s, const std::string& p) {
            "Keep an exponential moving average of the weights for validation.")
       .add(p + ".workers", Type::kInt, "2", "Data-loader threads.")
       .add(p + ".val_every", Type::kInt, "1",
-           "Validate every N epochs (and always after the last).");
+           "Validate every N epochs (and always after the last).")
+      .add(p + ".distill", Type::kString, "\"\"",
+           "Distillation: a trained model's weights file (its best.pt) whose head outputs the "
+           "model learns beside the labels; in a search also the name of one of `baselines`, "
+           "trained first and teaching the others and the found models (docs/training.md). "
+           "Empty: none. YOLOv8-style heads.")
+      .add(p + ".distill_gain", Type::kFloat, "1.0",
+           "Gain of the distillation term (its class and box parts also by loss.cls and "
+           "loss.dfl).");
 }
 
 void add_augment_keys(Schema& s) {

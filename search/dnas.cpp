@@ -38,6 +38,31 @@ namespace dist = training::dist;
 using Clock = std::chrono::steady_clock;
 using text::fmt;
 
+namespace {
+
+// finetune.distill: one of `baselines` (as written there or by its name) or a weights file.
+void set_teacher(const config::Config& cfg, SearchOptions& o) {
+  const std::string value = cfg.get_string("finetune.distill");
+  if (value.empty()) return;
+  for (size_t i = 0; i < o.baselines.size(); ++i) {
+    const BaselineSpec b = BaselineSpec::parse(o.baselines[i], o.baseline_bits, "baselines");
+    if (value != o.baselines[i] && value != b.name) continue;
+    if (b.bits == "searched")
+      throw Error(cfg.where("finetune.distill").str() + ": the baseline '" + value +
+                  "' takes the searched bit-widths, so it trains after the search's finetune "
+                  "and cannot teach it; name an fp32 or int8 baseline");
+    o.teacher_baseline = static_cast<int>(i);
+    o.train.distill.clear();
+    return;
+  }
+  if (!fs::is_regular_file(o.train.distill))
+    throw Error(cfg.where("finetune.distill").str() + ": '" + value +
+                "' is neither one of `baselines` nor a weights file; name a baseline (e.g. "
+                "silu) or give a trained model's best.pt");
+}
+
+}  // namespace
+
 SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   SearchOptions o;
   o.strategy = cfg.get_string("search.strategy");
@@ -71,6 +96,7 @@ SearchOptions SearchOptions::from_config(const config::Config& cfg) {
   o.baselines = cfg.get_string_list("baselines");
   o.baseline_bits = cfg.get_string("baseline_bits");
   o.train = training::TrainOptions::from_config(cfg, "finetune");
+  set_teacher(cfg, o);
   o.budgets = cfg.get_float_list("search.budgets");
   o.budgets_ms = cfg.get_float_list("search.budgets_ms");
   o.front_points = static_cast<int>(cfg.get_int("search.front_points"));

@@ -55,6 +55,9 @@ struct SearchOptions {
   double prune_margin = 0.05;    // < 0: no pruning of dominated bit-widths
   std::string lut_cache;         // folder of cached tables; empty: none
   training::TrainOptions train;  // finetune (and loader, augmentation, loss, val) settings
+  // finetune.distill naming one of `baselines`: that baseline's index (trained first, it teaches
+  // the found models and the other baselines); -1: train.distill is a weights file or empty.
+  int teacher_baseline = -1;
   // The rival strategies (search/strategy.h; docs/search.md#strategies).
   std::vector<double> budgets, budgets_ms;  // evolution: further budgets (ratios, ms)
   int front_points = 0;                     // evolution: proxy-front points finetuned besides

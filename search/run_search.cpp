@@ -357,23 +357,36 @@ bool predictable(const CostModel& cost, const sn::ArchChoices& choices) {
   }
 }
 
-// One activation everywhere, at each baseline's bits policy, the same budget.
+// One activation everywhere at one baseline's bits policy, the same budget.
+Figures train_baseline(const SearchStrategy& strategy, const SearchContext& ctx,
+                       const std::string& text, const sn::ArchChoices& searched,
+                       const std::vector<std::string>& class_names) {
+  const SearchOptions& o = ctx.options;
+  const BaselineSpec spec = BaselineSpec::parse(text, o.baseline_bits, "baselines");
+  TrainJob job;
+  job.name = spec.name;
+  job.choices = ctx.cost.uniform_choices(spec.act, spec.bits, searched);
+  job.dir = job.out_dir = in_run(ctx.run_dir, "baselines/" + job.name);
+  job.options = o.train;
+  job.model = strategy.baseline_model(ctx, job.choices, job.options);
+  Figures f = train_export_measure(job, ctx, class_names);
+  if (predictable(ctx.cost, job.choices)) f.predicted_ms = ctx.cost.latency_ms(job.choices);
+  return f;
+}
+
+// Every baseline in the config's order; the teacher (finetune.distill), trained before the found
+// models, is `teacher` and not trained again.
 std::vector<Figures> train_baselines(const SearchStrategy& strategy, const SearchContext& ctx,
                                      const sn::ArchChoices& searched,
-                                     const std::vector<std::string>& class_names) {
+                                     const std::vector<std::string>& class_names,
+                                     const std::optional<Figures>& teacher) {
   const SearchOptions& o = ctx.options;
   std::vector<Figures> baselines;
-  for (const auto& text : o.baselines) {
-    const BaselineSpec spec = BaselineSpec::parse(text, o.baseline_bits, "baselines");
-    TrainJob job;
-    job.name = spec.name;
-    job.choices = ctx.cost.uniform_choices(spec.act, spec.bits, searched);
-    job.dir = job.out_dir = in_run(ctx.run_dir, "baselines/" + job.name);
-    job.options = o.train;
-    job.model = strategy.baseline_model(ctx, job.choices, job.options);
-    Figures f = train_export_measure(job, ctx, class_names);
-    if (predictable(ctx.cost, job.choices)) f.predicted_ms = ctx.cost.latency_ms(job.choices);
-    baselines.push_back(f);
+  for (size_t i = 0; i < o.baselines.size(); ++i) {
+    if (teacher && static_cast<int>(i) == o.teacher_baseline)
+      baselines.push_back(*teacher);
+    else
+      baselines.push_back(train_baseline(strategy, ctx, o.baselines[i], searched, class_names));
   }
   return baselines;
 }
@@ -613,9 +626,18 @@ nlohmann::json run_search(const config::Config& cfg, eval::Evaluator& evaluator,
   }
 
   const std::vector<std::string>& names = data.dataset.names;
-  std::vector<Figures> found = finetune_found(result, ctx, names);
+  // With a teacher baseline (finetune.distill), it trains first and the rest learn from it.
+  std::optional<Figures> teacher;
+  SearchOptions taught = o;
+  if (o.teacher_baseline >= 0) {
+    teacher = train_baseline(*strategy, ctx, o.baselines[size_t(o.teacher_baseline)], {}, names);
+    taught.train.distill = (fs::path(teacher->dir) / "weights" / "best.pt").string();
+  }
+  const SearchContext tctx{taught,  net.model, data.train, data.val,   cost, evaluator,
+                           run_dir, resume,    target_lat, target_mem, hooks};
+  std::vector<Figures> found = finetune_found(result, tctx, names);
   std::vector<Figures> baselines = train_baselines(
-      *strategy, ctx, found.empty() ? sn::ArchChoices{} : found.front().choices, names);
+      *strategy, tctx, found.empty() ? sn::ArchChoices{} : found.front().choices, names, teacher);
   // Measuring, checking the table and the report are rank 0's alone.
   if (!dist::is_main()) return summary;
   std::vector<Figures*> all;
@@ -627,6 +649,11 @@ nlohmann::json run_search(const config::Config& cfg, eval::Evaluator& evaluator,
   std::optional<Figures> searched;
   if (!found.empty()) searched = found.front();
   add_comparison(summary, searched, baselines, acc, o);
+  // The teacher of the finetunes: a baseline's name or a weights file.
+  if (teacher)
+    summary["distill"] = teacher->name;
+  else if (!o.train.distill.empty())
+    summary["distill"] = o.train.distill;
   summary["found"] = nlohmann::json::array();
   for (const Figures& f : found) {
     nlohmann::json j = figures_json(f);

@@ -302,6 +302,45 @@ class V5Loss : public DetectionLoss {
 
 }  // namespace
 
+DistillItems v8_distill_loss(const std::vector<Tensor>& student, const std::vector<Tensor>& teacher,
+                             int64_t nc, double cls_gain, double dfl_gain) {
+  constexpr int64_t reg = DetectImpl::kRegMax;
+  if (student.size() != teacher.size() || student.empty())
+    throw Error("distillation: the teacher has " + std::to_string(teacher.size()) +
+                " head levels, the student " + std::to_string(student.size()));
+  const int64_t b = student[0].size(0), no = nc + 4 * reg;
+  std::vector<Tensor> s_flat, t_flat;
+  for (size_t i = 0; i < student.size(); ++i) {
+    if (student[i].dim() != 4 || student[i].size(1) != no ||
+        teacher[i].sizes() != student[i].sizes())
+      throw Error("distillation: head level " + std::to_string(i) + " of the teacher is " +
+                  c10::str(teacher[i].sizes()) + ", the student's " + c10::str(student[i].sizes()) +
+                  " (the teacher must be the same detector: classes, reg_max and strides)");
+    s_flat.push_back(student[i].reshape({b, no, -1}));
+    t_flat.push_back(teacher[i].detach().reshape({b, no, -1}));
+  }
+  Tensor s_all = torch::cat(s_flat, 2).permute({0, 2, 1});  // [B, A, no]
+  Tensor t_all = torch::cat(t_flat, 2).permute({0, 2, 1});
+  Tensor t_logits = t_all.narrow(2, 4 * reg, nc), s_logits = s_all.narrow(2, 4 * reg, nc);
+  Tensor p = t_logits.sigmoid();
+  Tensor w = std::get<0>(p.max(-1));  // [B, A]
+  Tensor norm = torch::clamp_min(w.sum(), 1.0);
+  Tensor ce = torch::binary_cross_entropy_with_logits(s_logits, p, {}, {}, at::Reduction::Sum);
+  Tensor entropy = torch::binary_cross_entropy_with_logits(t_logits, p, {}, {}, at::Reduction::Sum);
+  Tensor loss_cls = (ce - entropy) / norm;
+  Tensor s_bins = s_all.narrow(2, 0, 4 * reg).reshape({b, -1, 4, reg});
+  Tensor t_bins = t_all.narrow(2, 0, 4 * reg).reshape({b, -1, 4, reg});
+  Tensor t_log = torch::log_softmax(t_bins, -1);
+  Tensor kl = (t_log.exp() * (t_log - torch::log_softmax(s_bins, -1))).sum(-1).mean(-1);
+  Tensor loss_dfl = (kl * w).sum() / norm;
+  DistillItems items;
+  Tensor cls = loss_cls * cls_gain, dfl = loss_dfl * dfl_gain;
+  items.total = (cls + dfl) * double(b);
+  items.cls = cls.detach();
+  items.dfl = dfl.detach();
+  return items;
+}
+
 std::unique_ptr<DetectionLoss> make_v8_loss(int64_t nc, std::vector<double> strides,
                                             V8LossOptions options) {
   return std::make_unique<V8Loss>(nc, std::move(strides), options);
@@ -371,9 +410,14 @@ std::vector<Detections> non_max_suppression(const Predictions& predictions, doub
 void require_finite_loss(const LossItems& items, const std::string& where) {
   const double total = items.total.item<double>();
   if (std::isfinite(total)) return;
-  char values[160];
-  std::snprintf(values, sizeof values, "%g (box=%g cls=%g dfl/obj=%g)", total,
-                items.box.item<double>(), items.cls.item<double>(), items.third.item<double>());
+  char values[200];
+  int n =
+      std::snprintf(values, sizeof values, "%g (box=%g cls=%g dfl/obj=%g", total,
+                    items.box.item<double>(), items.cls.item<double>(), items.third.item<double>());
+  if (items.distill.defined())
+    n += std::snprintf(values + n, sizeof values - size_t(n), " distill=%g",
+                       items.distill.item<double>());
+  std::snprintf(values + n, sizeof values - size_t(n), ")");
   throw Error(where + ": the training loss is " + values +
               "; stopped before it reaches the weights, the last checkpoint keeps the last "
               "finished epoch. Lower the learning rate or check the labels (mixnas data check), "

@@ -18,6 +18,7 @@ namespace mixnas::supernet {
 struct LossItems {
   torch::Tensor total;            // what to backpropagate: (sum of the gained parts) * batch size
   torch::Tensor box, cls, third;  // third: dfl (v8) or obj (v5); gained, detached
+  torch::Tensor distill;  // the distillation term when a teacher adds one (gained, detached)
 };
 
 // Throws mixnas::Error when the loss is NaN or infinite, so that training stops before its
@@ -49,6 +50,24 @@ std::unique_ptr<DetectionLoss> make_v5_loss(int64_t nc, std::vector<double> stri
                                             torch::Tensor anchors_px, V5LossOptions options = {});
 // The loss matching the model's head.
 std::unique_ptr<DetectionLoss> make_loss(const YoloModel& model);
+
+// Distillation of a YOLOv8 head (a teacher's raw outputs pulling the student's, anchor by anchor;
+// docs/training.md "mixnas train", distillation). With p = sigmoid(teacher class logits) and w =
+// max over classes of p per anchor:
+// - classes: binary cross-entropy of the student's logits against p, less p's own entropy (so 0
+//   where the two agree), summed over anchors and classes;
+// - boxes: per side, KL(softmax(teacher bins) || softmax(student bins)) over the reg_max bins,
+//   averaged over the four sides, times w, summed over anchors;
+// each normalised by max(sum of w, 1), gained by `cls_gain` and `dfl_gain`, and the sum times the
+// batch size (as the detection loss). Both lists: one [B, 4 * reg_max + nc, H, W] tensor per level,
+// the teacher's detached. Throws mixnas::Error when the two heads' outputs differ in shape.
+struct DistillItems {
+  torch::Tensor total;     // to backpropagate
+  torch::Tensor cls, dfl;  // gained, detached, before the batch-size factor
+};
+DistillItems v8_distill_loss(const std::vector<torch::Tensor>& student,
+                             const std::vector<torch::Tensor>& teacher, int64_t nc, double cls_gain,
+                             double dfl_gain);
 
 // CIoU of boxes (xyxy, broadcasting over leading dimensions); returns [..].
 torch::Tensor bbox_ciou(const torch::Tensor& box1, const torch::Tensor& box2);

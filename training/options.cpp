@@ -38,6 +38,11 @@ TrainOptions TrainOptions::from_config(const config::Config& cfg, const std::str
   o.box = cfg.get_float("loss.box");
   o.cls = cfg.get_float("loss.cls");
   o.dfl = cfg.get_float("loss.dfl");
+  o.distill = cfg.resolve_path(s + ".distill");
+  o.distill_gain = cfg.get_float(s + ".distill_gain");
+  if (!(o.distill_gain >= 0))
+    throw Error(cfg.where(s + ".distill_gain").str() + ": '" + s +
+                ".distill_gain' must be 0 or more");
   o.val_conf = cfg.get_float("val.conf");
   o.val_iou = cfg.get_float("val.iou");
   o.max_det = static_cast<int>(cfg.get_int("val.max_det"));

@@ -39,6 +39,10 @@ struct TrainOptions {
   double hsv_h = 0.015, hsv_s = 0.7, hsv_v = 0.4;
   // Loss gains.
   double box = 7.5, cls = 0.5, dfl = 1.5;
+  // Distillation (docs/training.md): the teacher's weights file (empty: none) and the gain of the
+  // distillation term (its class and box parts gained by cls and dfl too).
+  std::string distill;
+  double distill_gain = 1.0;
   // Validation.
   double val_conf = 0.001, val_iou = 0.7;
   int max_det = 300;

@@ -47,6 +47,26 @@ int fold_epoch(const TrainOptions& o) {
 // Images whose activations calibrate the quantizers when quantization starts after float epochs.
 constexpr int64_t kCalibrationImages = 512;
 
+// The teacher of `distill`: a trained model of the student's head (classes, strides), in eval mode
+// as it was validated, its weights frozen.
+supernet::YoloModel load_teacher(const std::string& path, const supernet::YoloModel& student) {
+  if (student->anchor_based())
+    throw Error(
+        "distill: distillation is for YOLOv8-style (anchor-free) heads; this model's "
+        "head has anchors. Remove distill");
+  supernet::YoloModel teacher = supernet::load_trained_model(path).model;
+  if (teacher->anchor_based() || teacher->nc() != student->nc() ||
+      teacher->strides() != student->strides())
+    throw Error("distill: the teacher " + path + " has " + std::to_string(teacher->nc()) +
+                " classes and " + std::to_string(teacher->strides().size()) +
+                " head levels, the model " + std::to_string(student->nc()) + " and " +
+                std::to_string(student->strides().size()) +
+                "; give the weights of a detector trained on the same data");
+  teacher->eval();
+  for (torch::Tensor& p : teacher->parameters()) p.set_requires_grad(false);
+  return teacher;
+}
+
 }  // namespace
 
 struct Trainer::State {
@@ -56,6 +76,7 @@ struct Trainer::State {
   std::unique_ptr<dist::GradientSum> grads;
   int micro_batch = 0;  // images per micro-batch on this rank
   supernet::YoloModel ema{nullptr};
+  supernet::YoloModel teacher{nullptr};  // distill
   int64_t ema_updates = 0;
   int64_t iteration = 0;  // optimizer steps so far
   bool qat = false;
@@ -73,6 +94,12 @@ Trainer::Trainer(supernet::YoloModel model, const data::DetectionSplit& train,
       run_dir_(std::move(run_dir)),
       state_(std::make_unique<State>()) {
   set_torch_threads(options_.threads);
+  // The teacher is built (and its initial weights drawn) before the seed, so that the training's
+  // random numbers are those of a training without one.
+  if (!options_.distill.empty()) {
+    state_->teacher = load_teacher(options_.distill, model_);
+    log::info("distilling from ", options_.distill, " (gain ", options_.distill_gain, ")");
+  }
   torch::manual_seed(static_cast<uint64_t>(options_.seed));
   if (static_cast<int>(train_.names().size()) != model_->nc()) {
     throw Error("the model has " + std::to_string(model_->nc()) + " classes, the dataset " +
@@ -229,9 +256,13 @@ void Trainer::train_epoch(int epoch, EpochRecord& rec) {
         batch, epoch_name + ", batch " + std::to_string(++seen) + "/" + std::to_string(nb));
     optimizer_step(params, ema_pairs);
     images += batch.size;
-    char post[128];
-    std::snprintf(post, sizeof post, "box=%.3f cls=%.3f dfl=%.3f", sums.box / sums.micro_batches,
-                  sums.cls / sums.micro_batches, sums.dfl / sums.micro_batches);
+    char post[160];
+    const int n = std::snprintf(post, sizeof post, "box=%.3f cls=%.3f dfl=%.3f",
+                                sums.box / sums.micro_batches, sums.cls / sums.micro_batches,
+                                sums.dfl / sums.micro_batches);
+    if (s.teacher)
+      std::snprintf(post + n, sizeof post - size_t(n), " distill=%.3f",
+                    sums.distill / sums.micro_batches);
     progress.set_postfix(post);
     progress.advance();
   }
@@ -264,6 +295,7 @@ Trainer::StepLoss& Trainer::StepLoss::operator+=(const StepLoss& o) {
   box += o.box;
   cls += o.cls;
   dfl += o.dfl;
+  distill += o.distill;
   micro_batches += o.micro_batches;
   return *this;
 }
@@ -283,16 +315,33 @@ Trainer::StepLoss Trainer::backward_batch(const data::Batch& batch, const std::s
     data::TensorBatch tb = data::to_tensors(micro);
     std::vector<torch::Tensor> raw = model_->forward_raw(tb.images);
     supernet::LossItems items = s.loss->compute(raw, tb.targets, micro.height, micro.width);
+    if (s.teacher) add_distillation(raw, tb.images, items);
     supernet::require_finite_loss(items, where);
     items.total.backward();
     s.grads->accumulate();
     loss.box += items.box.item<double>();
     loss.cls += items.cls.item<double>();
     loss.dfl += items.third.item<double>();
+    if (items.distill.defined()) loss.distill += items.distill.item<double>();
     loss.micro_batches += 1;
   }
   s.grads->reduce();
   return loss;
+}
+
+// The teacher's outputs on the same images pull the student's (supernet::v8_distill_loss).
+void Trainer::add_distillation(const std::vector<torch::Tensor>& raw, const torch::Tensor& images,
+                               supernet::LossItems& items) {
+  std::vector<torch::Tensor> taught;
+  {
+    torch::NoGradGuard no_grad;
+    taught = state_->teacher->forward_raw(images);
+  }
+  const double gain = options_.distill_gain;
+  supernet::DistillItems d = supernet::v8_distill_loss(raw, taught, model_->nc(),
+                                                       options_.cls * gain, options_.dfl * gain);
+  items.total = items.total + d.total;
+  items.distill = d.cls + d.dfl;
 }
 
 double Trainer::allreduce_seconds() const {

@@ -63,7 +63,7 @@ class Trainer {
  private:
   struct State;
   struct StepLoss {
-    double box = 0, cls = 0, dfl = 0, micro_batches = 0;
+    double box = 0, cls = 0, dfl = 0, distill = 0, micro_batches = 0;
     StepLoss& operator+=(const StepLoss& other);
   };
   void make_optimizer_groups();
@@ -77,6 +77,9 @@ class Trainer {
   // Forward and backward of one batch; leaves the step's gradients in the parameters.
   // `where` names the step in the error a non-finite loss throws ("epoch 2/8, batch 17/125").
   StepLoss backward_batch(const data::Batch& batch, const std::string& where);
+  // Adds the distillation term of the teacher (options.distill) to `items`.
+  void add_distillation(const std::vector<torch::Tensor>& raw, const torch::Tensor& images,
+                        supernet::LossItems& items);
   // The switch from float to quantized training: activation ranges observed on the first
   // kCalibrationImages train images (no augmentation), weight steps fitted, on the model and EMA.
   void calibrate_quantizers();

@@ -3,7 +3,7 @@
 # weights file, by run folder and by train config. Each prints the ultralytics table, and its P, R,
 # mAP50 and mAP50-95 are those the trainer's own validation of the same weights wrote into
 # results.csv (last.pt: the last epoch; best.pt: the epoch of best fitness). Data that does not fit
-# the model is refused.
+# the model is refused. Also: a training distilled from the trained model.
 #   val_test.sh MIXNAS_BINARY SOURCE_DIR
 set -euo pipefail
 MIXNAS=$1 SRC=$2
@@ -66,4 +66,30 @@ out=$("$MIXNAS" val runs/train/t/weights/best.pt data=ds/fmnist-det.yaml nc=5 2>
 set -e
 [ $rc -eq 1 ] || fail "nc=5: exit $rc, expected 1: $out"
 grep -qF "nc=5 but ds/fmnist-det.yaml names 10 classes" <<<"$out" || fail "nc=5: $out"
+
+# Distillation (train.distill): the trained model teaching one more epoch. With gain 0 the losses
+# are those of the same training without a teacher up to rounding (the zero gradients it adds can
+# change the order of float sums: 1e-4 here); with gain 1 the class loss moves by percents (6%
+# here). A teacher that is not there is refused, naming it.
+"$MIXNAS" -q train tiny.yaml name=d0 train.epochs=1 >/dev/null
+"$MIXNAS" -q train tiny.yaml name=g0 train.epochs=1 train.distill=runs/train/t/weights/best.pt \
+  train.distill_gain=0 >/dev/null
+"$MIXNAS" -q train tiny.yaml name=g1 train.epochs=1 train.distill=runs/train/t/weights/best.pt \
+  >/dev/null
+losses() { awk -F, 'NR == 2 { print $2, $3, $4 }' "runs/train/$1/results.csv"; }
+# The largest relative difference of two runs' box, cls and dfl losses.
+apart() {
+  paste <(losses "$1" | tr ' ' '\n') <(losses "$2" | tr ' ' '\n') |
+    awk '{ d = ($1 - $2) / $2; if (d < 0) d = -d; if (d > m) m = d } END { print m + 0 }'
+}
+awk -v d="$(apart g0 d0)" 'BEGIN { exit !(d < 0.005) }' ||
+  fail "distill_gain=0: losses $(losses g0), without a teacher $(losses d0)"
+awk -v d="$(apart g1 d0)" 'BEGIN { exit !(d > 0.02) }' ||
+  fail "distill_gain=1: losses $(losses g1), hardly apart from those without $(losses d0)"
+set +e
+out=$("$MIXNAS" train tiny.yaml name=gx train.epochs=1 train.distill=nosuch.pt 2>&1); rc=$?
+set -e
+[ $rc -eq 1 ] || fail "missing teacher: exit $rc, expected 1: $out"
+grep -qF "nosuch.pt" <<<"$out" || fail "missing teacher not named: $out"
+
 echo "val ok: last.pt = epoch $last_epoch, best.pt = epoch $best_epoch, by weights, run folder and config; mismatched data refused"

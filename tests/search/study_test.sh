@@ -114,6 +114,12 @@ if "$MIXNAS" -q search study.yaml search.strategy=evolution search.finetune_top=
   echo "search.finetune_top=0 was accepted"; exit 1
 fi
 grep -q "search.finetune_top.*at least 1" top0.err || { cat top0.err; exit 1; }
+# finetune.distill names a baseline or a weights file; anything else is refused before the search.
+if "$MIXNAS" -q search study.yaml finetune.distill=nosuch --name dx 2> dx.err; then
+  echo "finetune.distill=nosuch was accepted"; exit 1
+fi
+grep -q "finetune.distill.*'nosuch' is neither one of .baselines. nor a weights file" dx.err ||
+  { cat dx.err; exit 1; }
 python3 - runs/search/fill/summary.json <<'PY'
 import filecmp, json, os, sys
 s = json.load(open(sys.argv[1]))

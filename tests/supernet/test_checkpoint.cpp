@@ -177,12 +177,14 @@ TEST_CASE("weights holding NaN or Inf never reach a checkpoint", "[checkpoint]")
   CHECK_THROWS_WITH(save(model, 3, path), Contains("NaN or Inf") && Contains("not saved"));
   CHECK(read_file(path) == before);
 
-  LossItems items{torch::tensor(std::nan("")), torch::tensor(1.0), torch::tensor(2.0),
-                  torch::tensor(3.0)};
+  LossItems items{
+      torch::tensor(std::nan("")), torch::tensor(1.0), torch::tensor(2.0), torch::tensor(3.0), {}};
   CHECK_THROWS_WITH(require_finite_loss(items, "epoch 2/3, batch 4/6"),
                     Contains("epoch 2/3, batch 4/6: the training loss is nan"));
   items.total = torch::tensor(INFINITY);
   CHECK_THROWS_WITH(require_finite_loss(items, "step 1"), Contains("is inf"));
+  items.distill = torch::tensor(INFINITY);
+  CHECK_THROWS_WITH(require_finite_loss(items, "step 1"), Contains("dfl/obj=3 distill=inf)"));
   items.total = torch::tensor(0.5);
   CHECK_NOTHROW(require_finite_loss(items, "step 1"));
   fs::remove_all(dir);

@@ -316,3 +316,91 @@ TEST_CASE("CIoU and NMS known answers", "[loss]") {
   CHECK(non_max_suppression(p, 0.25, 0.45, 300, true)[0].scores.size(0) == 2);
   CHECK(non_max_suppression(p, 0.95)[0].scores.size(0) == 0);
 }
+
+namespace {
+
+// The distillation loss of v8_distill_loss written out per anchor, class and bin in double.
+void distill_reference(const Tensor& s, const Tensor& t, int64_t nc, double& cls, double& dfl) {
+  const int64_t reg = 16, anchors = s.size(2) * s.size(3);
+  auto sv = s.to(torch::kDouble).reshape({s.size(1), -1}),
+       tv = t.to(torch::kDouble).reshape({t.size(1), -1});
+  auto sigmoid = [](double x) { return 1.0 / (1.0 + std::exp(-x)); };
+  double ce = 0, w_sum = 0, kl_sum = 0;
+  for (int64_t a = 0; a < anchors; ++a) {
+    double w = 0;
+    for (int64_t c = 0; c < nc; ++c) {
+      const double p = sigmoid(tv[4 * reg + c][a].item<double>());
+      const double q = sigmoid(sv[4 * reg + c][a].item<double>());
+      ce += -(p * std::log(q) + (1 - p) * std::log(1 - q)) +
+            (p * std::log(p) + (1 - p) * std::log(1 - p));
+      w = std::max(w, p);
+    }
+    double kl = 0;
+    for (int64_t side = 0; side < 4; ++side) {
+      double zs = 0, zt = 0;
+      for (int64_t j = 0; j < reg; ++j) {
+        zs += std::exp(sv[side * reg + j][a].item<double>());
+        zt += std::exp(tv[side * reg + j][a].item<double>());
+      }
+      for (int64_t j = 0; j < reg; ++j) {
+        const double pt = std::exp(tv[side * reg + j][a].item<double>()) / zt;
+        const double ps = std::exp(sv[side * reg + j][a].item<double>()) / zs;
+        kl += pt * std::log(pt / ps) / 4;
+      }
+    }
+    w_sum += w;
+    kl_sum += w * kl;
+  }
+  const double norm = std::max(w_sum, 1.0);
+  cls = ce / norm;
+  dfl = kl_sum / norm;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "distillation loss: known answers, zero where the heads agree, gradients towards the "
+    "teacher",
+    "[loss]") {
+  torch::manual_seed(5);
+  const int64_t nc = 2, no = 64 + nc;
+  // Two levels of one image; the teacher's class logits high enough that the weights sum past 1.
+  std::vector<Tensor> teacher = {torch::randn({1, no, 1, 2}), torch::randn({1, no, 1, 1})};
+  teacher[0].narrow(1, 64, 1).fill_(2.0);
+  teacher[1].narrow(1, 64 + 1, 1).fill_(1.5);
+  std::vector<Tensor> student = {torch::randn({1, no, 1, 2}).requires_grad_(),
+                                 torch::randn({1, no, 1, 1}).requires_grad_()};
+  double cls = 0, dfl = 0;
+  distill_reference(
+      torch::cat({student[0].detach().flatten(2), student[1].detach().flatten(2)}, 2).unsqueeze(2),
+      torch::cat({teacher[0].flatten(2), teacher[1].flatten(2)}, 2).unsqueeze(2), nc, cls, dfl);
+  DistillItems d = v8_distill_loss(student, teacher, nc, 0.5, 1.5);
+  CHECK(d.cls.item<double>() == Approx(0.5 * cls).epsilon(1e-5));
+  CHECK(d.dfl.item<double>() == Approx(1.5 * dfl).epsilon(1e-5));
+  CHECK(d.total.item<double>() == Approx(0.5 * cls + 1.5 * dfl).epsilon(1e-5));
+  CHECK(cls > 0);
+  CHECK(dfl > 0);
+
+  // The teacher itself as the student: nothing to learn.
+  DistillItems same = v8_distill_loss(teacher, teacher, nc, 0.5, 1.5);
+  CHECK(std::abs(same.total.item<double>()) < 1e-5);
+
+  // Gradient steps on the student's outputs alone reach the teacher's.
+  torch::optim::Adam opt({student[0], student[1]}, torch::optim::AdamOptions(0.05));
+  for (int step = 0; step < 400; ++step) {
+    opt.zero_grad();
+    v8_distill_loss(student, teacher, nc, 0.5, 1.5).total.backward();
+    opt.step();
+  }
+  CHECK(v8_distill_loss(student, teacher, nc, 0.5, 1.5).total.item<double>() < 1e-3);
+  CHECK(torch::allclose(student[0].narrow(1, 64, nc).sigmoid(),
+                        teacher[0].narrow(1, 64, nc).sigmoid(), 0, 0.02));
+
+  // Heads that differ are refused, naming both shapes.
+  std::vector<Tensor> other = {torch::randn({1, no + 1, 1, 2}), teacher[1]};
+  CHECK_THROWS_WITH(v8_distill_loss(student, other, nc, 0.5, 1.5),
+                    Catch::Matchers::Contains("head level 0 of the teacher is [1, 67, 1, 2]") &&
+                        Catch::Matchers::Contains("the student's [1, 66, 1, 2]"));
+  CHECK_THROWS_WITH(v8_distill_loss(student, {teacher[0]}, nc, 0.5, 1.5),
+                    Catch::Matchers::Contains("the teacher has 1 head levels, the student 2"));
+}
