@@ -35,14 +35,29 @@ std::string uniform_sweep_baselines(const config::Config& cfg) {
   return "baselines=[" + text::join(list, ", ") + "]";
 }
 
-// One strategy's overrides: the strategy, and baselines trained by the uniform run alone.
+// The baseline that teaches the finetunes (finetune.distill naming one of `baselines`, as written
+// there or by its name), as written in `baselines`; empty: none.
+std::string teacher_baseline(const config::Config& cfg) {
+  const std::string distill = cfg.get_string("finetune.distill");
+  if (distill.empty()) return {};
+  for (const auto& text : cfg.get_string_list("baselines")) {
+    const BaselineSpec b =
+        BaselineSpec::parse(text, cfg.get_string("baseline_bits"), "baselines");
+    if (text == distill || b.name == distill) return text;
+  }
+  return {};
+}
+
+// One strategy's overrides: the strategy, and baselines trained by the uniform run alone (but a
+// teacher baseline, which every run trains for its own finetunes).
 std::vector<std::string> strategy_overrides(const std::string& strategy,
                                             const config::Config& base) {
   std::vector<std::string> o{"search.strategy=" + strategy};
+  const std::string teacher = teacher_baseline(base);
   if (strategy == "uniform" && base.get_bool("study.uniform_sweep"))
     o.push_back(uniform_sweep_baselines(base));
   else if (strategy != "uniform")
-    o.push_back("baselines=[]");
+    o.push_back("baselines=[" + teacher + "]");
   return o;
 }
 
