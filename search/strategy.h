@@ -86,8 +86,11 @@ class SearchStrategy {
 
 // Moves sites of `choices` (DNAS' argmax) off their choice until the predicted latency meets
 // `budget_ms`: each step takes the candidate that gives up the least log-probability under the
-// supernet's site probabilities (`views`) per millisecond saved. Returns the number of sites
-// moved; the result is still over the budget only when every site is at its fastest candidate.
+// supernet's site probabilities (`views`) per millisecond saved. Then the slack the last step
+// left is given back: while a site can take a more probable candidate within the budget, the one
+// that regains the most log-probability per millisecond spent does. Returns the number of sites
+// that differ from `choices` as given; the result is still over the budget only when every site
+// is at its fastest candidate. Nothing moves when `choices` meets the budget already.
 int repair_by_probability(supernet::ArchChoices& choices,
                           const std::vector<supernet::SiteView>& views, const CostModel& cost,
                           double budget_ms);

@@ -41,8 +41,7 @@ std::string teacher_baseline(const config::Config& cfg) {
   const std::string distill = cfg.get_string("finetune.distill");
   if (distill.empty()) return {};
   for (const auto& text : cfg.get_string_list("baselines")) {
-    const BaselineSpec b =
-        BaselineSpec::parse(text, cfg.get_string("baseline_bits"), "baselines");
+    const BaselineSpec b = BaselineSpec::parse(text, cfg.get_string("baseline_bits"), "baselines");
     if (text == distill || b.name == distill) return text;
   }
   return {};

@@ -214,3 +214,59 @@ TEST_CASE("repair_by_probability moves the least probable sites first, and only 
   CHECK(repair_by_probability(d, views, cost, silu_ms) == 0);
   CHECK(arch_key(d) == arch_key(all_silu));
 }
+
+TEST_CASE("repair_by_probability gives back the slack of a large last move", "[weight_sharing]") {
+  TwoActSpace space;
+  CostModel& cost = *space.cost;
+  // 3x3 silu layers take 1.0 ms (relu 0.1): moving one saves 0.9 ms, a 1x1 layer 0.1 ms.
+  eval::LatencyTable t("test-device", "test", 1, 5);
+  for (const auto& s : cost.signatures()) {
+    eval::LatencyEntry e;
+    e.kernel = "qu8_gemm";
+    const bool silu = s.key().find("silu") != std::string::npos;
+    e.median_ms = silu ? (s.key().find("_k3_") != std::string::npos ? 1.0 : 0.2) : 0.1;
+    t.put(s.key(), e);
+  }
+  cost.attach(t);
+  // Two unsure 1x1 sites (silu 0.51: cheapest per ms saved), one unsure 3x3 site (silu 0.6),
+  // every other site sure of silu (0.99).
+  std::vector<supernet::SiteView> views = space.model->sites();
+  std::vector<std::string> small, large;
+  std::map<std::string, int64_t> kernel;
+  for (const auto& s : cost.sites()) kernel[s.name] = s.geometry.kernel;
+  for (supernet::SiteView& v : views) {
+    if (v.acts.size() != 2) continue;
+    v.act_probs = torch::tensor({0.01, 0.99});
+    if (kernel[v.name] == 1 && small.size() < 2) {
+      small.push_back(v.name);
+      v.act_probs = torch::tensor({0.49, 0.51});
+    } else if (kernel[v.name] == 3 && large.empty()) {
+      large.push_back(v.name);
+      v.act_probs = torch::tensor({0.4, 0.6});
+    }
+  }
+  REQUIRE(small.size() == 2);
+  REQUIRE(large.size() == 1);
+  const supernet::ArchChoices all_silu = cost.reference_choices();
+  const double silu_ms = cost.latency_ms(all_silu);
+  supernet::ArchChoices one = all_silu;
+  one[large[0]].act = supernet::Act::kRelu;
+  const double large_saving = silu_ms - cost.latency_ms(one);
+  one = all_silu;
+  one[small[0]].act = supernet::Act::kRelu;
+  const double small_saving = silu_ms - cost.latency_ms(one);
+  REQUIRE(large_saving > 5 * small_saving);
+  // Missing: the large saving and half a small one. The repair moves both small sites, then the
+  // large one; the first small move is then more than needed and is given back.
+  const double budget = silu_ms - large_saving - 0.5 * small_saving;
+  supernet::ArchChoices c = all_silu;
+  CHECK(repair_by_probability(c, views, cost, budget) == 2);
+  CHECK(cost.latency_ms(c) <= budget);
+  int relu_sites = 0;
+  for (const auto& [site, choice] : c)
+    relu_sites += choice.act && *choice.act == supernet::Act::kRelu;
+  CHECK(relu_sites == 2);
+  CHECK(*c.at(large[0]).act == supernet::Act::kRelu);
+  CHECK((*c.at(small[0]).act == supernet::Act::kRelu) !=
+        (*c.at(small[1]).act == supernet::Act::kRelu));
+}
