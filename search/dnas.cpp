@@ -44,14 +44,14 @@ namespace {
 void set_teacher(const config::Config& cfg, SearchOptions& o) {
   const std::string value = cfg.get_string("finetune.distill");
   if (value.empty()) return;
-  for (size_t i = 0; i < o.baselines.size(); ++i) {
-    const BaselineSpec b = BaselineSpec::parse(o.baselines[i], o.baseline_bits, "baselines");
-    if (value != o.baselines[i] && value != b.name) continue;
-    if (b.bits == "searched")
+  const int i = find_baseline(o.baselines, o.baseline_bits, value);
+  if (i >= 0) {
+    if (BaselineSpec::parse(o.baselines[size_t(i)], o.baseline_bits, "baselines").bits ==
+        "searched")
       throw Error(cfg.where("finetune.distill").str() + ": the baseline '" + value +
                   "' takes the searched bit-widths, so it trains after the search's finetune "
                   "and cannot teach it; name an fp32 or int8 baseline");
-    o.teacher_baseline = static_cast<int>(i);
+    o.teacher_baseline = i;
     o.train.distill.clear();
     return;
   }
@@ -175,6 +175,15 @@ BaselineSpec BaselineSpec::parse(const std::string& text, const std::string& def
                 "' is not one of fp32, int8, searched (write act or act:bits, e.g. silu:int8)");
   b.name = sn::act_name(b.act) + (colon == std::string::npos ? "" : "_" + b.bits);
   return b;
+}
+
+int find_baseline(const std::vector<std::string>& baselines, const std::string& default_bits,
+                  const std::string& value) {
+  for (size_t i = 0; i < baselines.size(); ++i)
+    if (value == baselines[i] ||
+        value == BaselineSpec::parse(baselines[i], default_bits, "baselines").name)
+      return static_cast<int>(i);
+  return -1;
 }
 
 double cost_shape(const std::string& shape, double x) {

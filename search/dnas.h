@@ -89,6 +89,11 @@ struct BaselineSpec {
                             const std::string& where);
 };
 
+// The index in `baselines` of the one that `value` names, as written there or by its name (e.g.
+// "silu:int8" or "silu_int8"); -1 when none does.
+int find_baseline(const std::vector<std::string>& baselines, const std::string& default_bits,
+                  const std::string& value);
+
 // The cost function g(x) of x = cost / target.
 double cost_shape(const std::string& shape, double x);
 torch::Tensor cost_shape(const std::string& shape, const torch::Tensor& x);

@@ -34,10 +34,6 @@ double choice_log_prob(const sn::SiteView& v, const sn::SiteChoice& c) {
   return lp;
 }
 
-}  // namespace
-
-namespace {
-
 // One step of repair_by_probability: the move of best `score(lp_loss, ms_saved)` among the
 // candidates `allowed(trial_ms)` lets (lower is better); false when there is none.
 template <class Allowed, class Score>

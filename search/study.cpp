@@ -40,11 +40,9 @@ std::string uniform_sweep_baselines(const config::Config& cfg) {
 std::string teacher_baseline(const config::Config& cfg) {
   const std::string distill = cfg.get_string("finetune.distill");
   if (distill.empty()) return {};
-  for (const auto& text : cfg.get_string_list("baselines")) {
-    const BaselineSpec b = BaselineSpec::parse(text, cfg.get_string("baseline_bits"), "baselines");
-    if (text == distill || b.name == distill) return text;
-  }
-  return {};
+  const std::vector<std::string> baselines = cfg.get_string_list("baselines");
+  const int i = find_baseline(baselines, cfg.get_string("baseline_bits"), distill);
+  return i < 0 ? std::string() : baselines[size_t(i)];
 }
 
 // One strategy's overrides: the strategy, and baselines trained by the uniform run alone (but a

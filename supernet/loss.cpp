@@ -142,6 +142,14 @@ Tensor bbox_to_dist(const Tensor& points, const Tensor& bbox, double reg_max) {
   return torch::cat({lt, rb}, -1).clamp(0, reg_max - 0.01);
 }
 
+// The levels' raw outputs ([B, no, H, W] each) as one [B, anchors, no] tensor, levels in order.
+Tensor anchor_rows(const std::vector<Tensor>& raw) {
+  const int64_t b = raw.at(0).size(0), no = raw[0].size(1);
+  std::vector<Tensor> flat;
+  for (const auto& r : raw) flat.push_back(r.reshape({b, no, -1}));
+  return torch::cat(flat, 2).permute({0, 2, 1});
+}
+
 class V8Loss : public DetectionLoss {
  public:
   V8Loss(int64_t nc, std::vector<double> strides, V8LossOptions o)
@@ -151,16 +159,14 @@ class V8Loss : public DetectionLoss {
                     int64_t image_w) const override {
     constexpr int64_t reg = DetectImpl::kRegMax;
     const int64_t b = raw.at(0).size(0), no = nc_ + 4 * reg;
-    std::vector<Tensor> flat;
     std::vector<std::pair<int64_t, int64_t>> sizes;
     for (const auto& r : raw) {
       if (r.dim() != 4 || r.size(1) != no)
         throw Error("v8 loss: head output has " + std::to_string(r.size(1)) +
                     " channels, expected " + std::to_string(no));
-      flat.push_back(r.reshape({b, no, -1}));
       sizes.emplace_back(r.size(2), r.size(3));
     }
-    Tensor all = torch::cat(flat, 2).permute({0, 2, 1});  // [B, A, no]
+    Tensor all = anchor_rows(raw);  // [B, A, no]
     Tensor pred_distri = all.narrow(2, 0, 4 * reg);
     Tensor pred_scores = all.narrow(2, 4 * reg, nc_);
     auto [points, stride] = make_anchor_points(sizes, strides_);
@@ -309,18 +315,15 @@ DistillItems v8_distill_loss(const std::vector<Tensor>& student, const std::vect
     throw Error("distillation: the teacher has " + std::to_string(teacher.size()) +
                 " head levels, the student " + std::to_string(student.size()));
   const int64_t b = student[0].size(0), no = nc + 4 * reg;
-  std::vector<Tensor> s_flat, t_flat;
   for (size_t i = 0; i < student.size(); ++i) {
     if (student[i].dim() != 4 || student[i].size(1) != no ||
         teacher[i].sizes() != student[i].sizes())
       throw Error("distillation: head level " + std::to_string(i) + " of the teacher is " +
                   c10::str(teacher[i].sizes()) + ", the student's " + c10::str(student[i].sizes()) +
                   " (the teacher must be the same detector: classes, reg_max and strides)");
-    s_flat.push_back(student[i].reshape({b, no, -1}));
-    t_flat.push_back(teacher[i].detach().reshape({b, no, -1}));
   }
-  Tensor s_all = torch::cat(s_flat, 2).permute({0, 2, 1});  // [B, A, no]
-  Tensor t_all = torch::cat(t_flat, 2).permute({0, 2, 1});
+  Tensor s_all = anchor_rows(student);  // [B, A, no]
+  Tensor t_all = anchor_rows(teacher).detach();
   Tensor t_logits = t_all.narrow(2, 4 * reg, nc), s_logits = s_all.narrow(2, 4 * reg, nc);
   Tensor p = t_logits.sigmoid();
   Tensor w = std::get<0>(p.max(-1));  // [B, A]
