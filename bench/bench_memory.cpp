@@ -6,7 +6,8 @@
 // Prints per model one MODEL line, and last
 //   MEMORY w4a4_peak/int8_peak=<r> w4a4_arena/int8_arena=<r> w2a2_peak/int8_peak=<r>
 //          scratch_share_int8=<r> scratch_share_w4a4=<r>
-// (peaks at 1 thread; scratch share = scratch / peak).
+// (peaks at 1 thread; scratch share = scratch / peak). MIXNAS_BENCH_MEMORY_NODES=1 also prints
+// the live float and code bytes after every node (1 thread).
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -45,6 +46,9 @@ Figures measure(const std::string& name, int imgsz, int bits, int threads) {
       (g.tensors[t].is_float() ? fl : cd) += p.bytes[t];
     }
     if (fl + cd > best) best = fl + cd, f.float_live = fl, f.codes_live = cd;
+    if (std::getenv("MIXNAS_BENCH_MEMORY_NODES") && threads == 1)
+      std::printf("NODE %-10s %-28s live_float=%lld live_codes=%lld\n", name.c_str(),
+                  g.nodes[n].name.c_str(), static_cast<long long>(fl), static_cast<long long>(cd));
   }
   std::printf(
       "MODEL %-10s imgsz=%d threads=%d arena=%lld resident_weights=%lld scratch=%lld peak=%lld "

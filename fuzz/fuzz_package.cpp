@@ -57,6 +57,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (a[i].values.size() != b[i].values.size() ||
           std::memcmp(a[i].values.data(), b[i].values.data(), a[i].values.size() * 4) != 0)
         __builtin_trap();
+    // The Detect decoded in its convs or from held raw logits: the same bits in every output
+    // both hold.
+    options.raw_head_outputs = true;
+    Session raw(model, options);
+    raw.run({image.data(), spec.width, spec.height, 0});
+    const std::vector<RawOutput> c = raw.outputs();
+    for (const RawOutput& x : a)
+      for (const RawOutput& y : c)
+        if (x.name == y.name &&
+            (x.values.size() != y.values.size() ||
+             std::memcmp(x.values.data(), y.values.data(), x.values.size() * 4) != 0))
+          __builtin_trap();
 #endif
   } catch (const mixnas::Error&) {
   }

@@ -14,6 +14,7 @@
 // weights with a float input (the weights are stored as the floats code * step).
 #include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <map>
 #include <string>
 #include <tuple>
@@ -96,6 +97,45 @@ std::vector<std::vector<rt::Grid>> needed_grids(const IrModel& ir) {
   return need;
 }
 
+bool needs_float(const std::vector<rt::Grid>& grids) {
+  for (const rt::Grid& g : grids)
+    if (g.is_float()) return true;
+  return false;
+}
+
+// Conv values whose floats are read through one part of a chunk only (a Bottleneck's residual
+// in a C2f): value -> {first channel, channels}. Their conv writes floats for that part alone
+// (docs/memory.md "Measured"); a value with any other float reader keeps every channel.
+std::map<int, std::pair<int, int>> float_parts(const IrModel& ir,
+                                               const std::vector<std::vector<rt::Grid>>& need) {
+  std::map<int, std::pair<int, int>> part;
+  std::vector<char> whole(ir.shapes.size(), 0), conv_value(ir.shapes.size(), 0);
+  for (int v : ir.head.boxes) whole[v] = 1;
+  for (int v : ir.head.classes) whole[v] = 1;
+  for (int v : ir.head.levels) whole[v] = 1;
+  for (const IrNode& n : ir.nodes) {
+    if (n.op == IrOp::kConv) {
+      conv_value[n.output] = 1;
+      if (ir.convs[n.conv].in_grid.is_float()) whole[n.inputs[0]] = 1;
+      if (n.residual >= 0) whole[n.residual] = 1;
+      continue;
+    }
+    if (n.op == IrOp::kInput || !needs_float(need[n.output])) continue;
+    if (n.op != IrOp::kChunk) {
+      for (int x : n.inputs) whole[x] = 1;
+      continue;
+    }
+    int begin = 0;
+    for (int i = 0; i < n.chunk_index; ++i) begin += n.chunks[i];
+    const std::pair<int, int> range{begin, n.chunks[n.chunk_index]};
+    auto [it, fresh] = part.emplace(n.inputs[0], range);
+    if (!fresh && it->second != range) whole[n.inputs[0]] = 1;  // two parts read as floats
+  }
+  for (auto it = part.begin(); it != part.end();)
+    it = whole[it->first] || !conv_value[it->first] ? part.erase(it) : std::next(it);
+  return part;
+}
+
 std::string name_for(const std::string& base, const std::vector<rt::Grid>& grids, size_t i) {
   return grids.size() == 1 ? base : base + "@" + grid_suffix(grids[i]) + "_" + std::to_string(i);
 }
@@ -117,7 +157,9 @@ rt::ConvLayer conv_layer(const IrConv& c) {
 // The forward pass: every IR node becomes runtime nodes, one per grid its output is needed in.
 class Lowering {
  public:
-  Lowering(const IrModel& ir, const std::string& producer) : ir_(ir), b_(producer) {}
+  Lowering(const IrModel& ir, const std::string& producer,
+           std::map<int, std::pair<int, int>> float_parts)
+      : ir_(ir), b_(producer), float_parts_(std::move(float_parts)) {}
 
   void node(const IrNode& n, std::vector<rt::Grid> grids) {
     switch (n.op) {
@@ -140,7 +182,7 @@ class Lowering {
   }
   void head();
   rt::GraphBuilder& builder() { return b_; }
-  // Runtime tensor -> IR value.
+  // Runtime tensor -> IR value (a conv's float part holds the chunk value: the later one).
   std::vector<int> tensor_values(size_t n_tensors) const {
     std::vector<int> values(n_tensors, -1);
     for (const auto& [key, t] : rep_) values[size_t(t)] = key.value;
@@ -165,6 +207,7 @@ class Lowering {
   rt::GraphBuilder b_;
   std::map<GridKey, int> rep_;  // (value, grid) -> runtime tensor
   std::map<GridKey, int> dequantized_;
+  std::map<int, std::pair<int, int>> float_parts_;  // float_parts()
   // Chunk splits, shared by the parts of one partition: (source, grid, sizes) -> outputs.
   std::map<std::tuple<int, int, float, int, std::vector<int>>, std::vector<int>> splits_;
 };
@@ -209,6 +252,8 @@ void Lowering::conv(const IrNode& n, const std::vector<rt::Grid>& grids) {
   rt::ConvLayer l = conv_layer(c);
   const int x = conv_input(n, c, l);
   const int res = n.residual >= 0 ? get(n.residual, rt::Grid::f32()) : -1;
+  if (auto it = float_parts_.find(n.output); it != float_parts_.end())
+    std::tie(l.f32_channel_begin, l.f32_channels) = it->second;
   const std::vector<int> ts = b_.add_conv(c.name, x, l, grids, res);
   for (size_t i = 0; i < grids.size(); ++i) rep_[{n.output, grids[i]}] = ts[i];
 }
@@ -233,6 +278,10 @@ void Lowering::layout(const IrNode& n, const std::vector<rt::Grid>& grids) {
 void Lowering::chunk(const IrNode& n, const std::vector<rt::Grid>& grids) {
   for (size_t i = 0; i < grids.size(); ++i) {
     const rt::Grid& g = grids[i];
+    if (g.is_float() && float_parts_.count(n.inputs[0])) {  // the conv wrote this part alone
+      rep_[{n.output, g}] = get(n.inputs[0], g);
+      continue;
+    }
     const auto key = std::make_tuple(n.inputs[0], g.bits, g.scale, g.zero_point, n.chunks);
     auto it = splits_.find(key);
     if (it == splits_.end())
@@ -286,7 +335,8 @@ rt::Graph ir_to_graph(const IrModel& ir, std::vector<int>* tensor_values) {
   // The producer names the source by file name only: a package's bytes do not depend on the folder
   // it was exported from (the golden packages are compared byte for byte on other machines).
   const std::string source = std::filesystem::path(ir.source).filename().string();
-  Lowering lowering(ir, "mixnas export" + (source.empty() ? "" : " (" + source + ")"));
+  Lowering lowering(ir, "mixnas export" + (source.empty() ? "" : " (" + source + ")"),
+                    float_parts(ir, need));
   for (const IrNode& n : ir.nodes) lowering.node(n, need[n.output]);
   lowering.head();
   rt::Graph g = lowering.builder().graph();

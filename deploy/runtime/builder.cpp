@@ -138,6 +138,13 @@ std::vector<int> GraphBuilder::add_conv(const std::string& name, int x, const Co
   a.groups = l.groups;
   a.activation = l.activation;
   a.alpha = l.alpha;
+  if (l.f32_channels < 0 || l.f32_channel_begin < 0 ||
+      l.f32_channel_begin + l.f32_channels > l.out_c ||
+      (l.f32_channels == 0 && l.f32_channel_begin != 0))
+    throw Error("GraphBuilder::add_conv '" + name + "': float channels " +
+                std::to_string(l.f32_channel_begin) + " + " + std::to_string(l.f32_channels) +
+                " outside the " + std::to_string(l.out_c) + " output channels");
+  a.f32_channel_begin = l.f32_channel_begin;
   if (!l.bias.empty()) {
     a.has_bias = true;
     n.inputs.push_back(add_constant_f32(name + ".bias", {static_cast<int>(l.bias.size())}, l.bias));
@@ -152,9 +159,11 @@ std::vector<int> GraphBuilder::add_conv(const std::string& name, int x, const Co
   const int ow =
       conv_out_size(xs[1], l.kernel_w, l.stride_w, l.pad_left, l.pad_right, l.dilation_w);
   if (oh < 1 || ow < 1) throw Error("GraphBuilder::add_conv '" + name + "': empty output");
-  for (size_t i = 0; i < outputs.size(); ++i)
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const int c = outputs[i].is_float() && l.f32_channels > 0 ? l.f32_channels : l.out_c;
     n.outputs.push_back(
-        add_tensor(i == 0 ? name : name + "#" + std::to_string(i), {oh, ow, l.out_c}, outputs[i]));
+        add_tensor(i == 0 ? name : name + "#" + std::to_string(i), {oh, ow, c}, outputs[i]));
+  }
   std::vector<int> outs = n.outputs;
   add_node(std::move(n));
   return outs;

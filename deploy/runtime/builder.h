@@ -26,6 +26,10 @@ struct ConvLayer {
   std::vector<int8_t> weight_codes;  // OIHW, docs/numerics.md codes (1-bit: +-1)
   std::vector<float> weight_scale;   // per output channel
   std::vector<float> bias;           // per output channel, empty = none
+  // The float output (if any) holds channels [f32_channel_begin, + f32_channels) only (0 = all):
+  // what a residual read from one part of a split needs (graph.h ConvAttrs).
+  int f32_channel_begin = 0;
+  int f32_channels = 0;
 
   // Square kernel k, stride s, "same"-style padding k/2 (YOLO's autopad).
   static ConvLayer square(int out_c, int k, int s, int activation);

@@ -306,7 +306,30 @@ class Checker {
       expect_float(n, r);
       expect_shape(n, r, {oh, ow, out_c}, "residual");
     }
-    for (int t : node.outputs) expect_shape(n, g_.tensors[t], {oh, ow, out_c}, "output");
+    for (int t : node.outputs) {
+      const TensorDesc& o = g_.tensors[t];
+      if (!o.is_float() || o.shape.size() != 3 || o.shape[2] == out_c) {
+        expect_shape(n, o, {oh, ow, out_c}, "output");
+        continue;
+      }
+      // A float output of some channels: [f32_channel_begin, + its channels) within out_c.
+      expect_shape(n, o, {oh, ow, o.shape[2]}, "output");
+      if (o.shape[2] < 1 || a.f32_channel_begin < 0 || a.f32_channel_begin + o.shape[2] > out_c)
+        fail(node_where(n), "float output '" + o.name + "' holds channels " +
+                                std::to_string(a.f32_channel_begin) + ".." +
+                                std::to_string(a.f32_channel_begin + o.shape[2] - 1) +
+                                ", outside the conv's " + std::to_string(out_c) +
+                                " (f32_channel_begin and the output's channels)");
+    }
+    if (a.f32_channel_begin != 0) {
+      bool partial = false;
+      for (int t : node.outputs)
+        partial |= g_.tensors[t].is_float() && g_.tensors[t].shape[2] != out_c;
+      if (!partial)
+        fail(node_where(n), "f32_channel_begin = " + std::to_string(a.f32_channel_begin) +
+                                " but no float output holds fewer channels than the conv's " +
+                                std::to_string(out_c));
+    }
   }
 
   void check_concat(int n) {

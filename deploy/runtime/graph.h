@@ -73,6 +73,10 @@ struct ConvAttrs {
   float alpha = 0.1f;  // LeakyReLU slope
   bool has_bias = false;
   bool has_residual = false;
+  // A float output holds output channels [f32_channel_begin, f32_channel_begin + its channels):
+  // a residual read from one part of a split needs floats for that part only (docs/memory.md).
+  // Code outputs always hold every channel.
+  int f32_channel_begin = 0;
 };
 
 struct PoolAttrs {

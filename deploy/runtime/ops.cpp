@@ -12,6 +12,7 @@
 #include "core/letterbox.h"
 #include "deploy/runtime/codes.h"
 #include "deploy/runtime/kernels/activation.h"
+#include "deploy/runtime/kernels/detect_rows.h"
 
 namespace mixnas::rt {
 
@@ -188,44 +189,12 @@ float sigmoid(float x) {
 void decode_yolov8_level(const float* box, const float* cls, int h, int w, int reg_max, int nc,
                          float stride, float* out, int threads) {
   const int cols = 4 + nc;
-  const size_t row_bins = static_cast<size_t>(w) * 4 * reg_max;
-  const size_t row_cls = static_cast<size_t>(w) * nc;
 #pragma omp parallel for num_threads(threads) if (threads > 1 && h > 1)
   for (int y = 0; y < h; ++y) {
-    // One row of cells at a time: the exponentials and sigmoids of the whole row in two
-    // vectorised passes (same bits on every ISA), then the per-cell sums.
-    thread_local std::vector<float> scratch;
-    scratch.resize(row_bins + row_cls);
-    float* e = scratch.data();
-    float* score = e + row_bins;
-    const float* b = box + static_cast<int64_t>(y) * static_cast<int64_t>(row_bins);
-    for (size_t g = 0; g < row_bins; g += reg_max) {
-      const float mx = *std::max_element(b + g, b + g + reg_max);
-      for (int i = 0; i < reg_max; ++i) e[g + i] = b[g + i] - mx;
-    }
-    exp_inplace(e, row_bins);
-    std::memcpy(score, cls + static_cast<int64_t>(y) * static_cast<int64_t>(row_cls),
-                row_cls * sizeof(float));
-    apply_activation({Activation::kSigmoid}, score, row_cls);
-    for (int x = 0; x < w; ++x) {
-      float dist[4];
-      for (int side = 0; side < 4; ++side) {
-        const float* p = e + (static_cast<size_t>(x) * 4 + side) * reg_max;
-        float sum = 0.0f, expect = 0.0f;
-        for (int i = 0; i < reg_max; ++i) {
-          sum += p[i];
-          expect += p[i] * static_cast<float>(i);
-        }
-        dist[side] = expect / sum;
-      }
-      const float ax = x + 0.5f, ay = y + 0.5f;
-      float* row = out + (static_cast<int64_t>(y) * w + x) * cols;
-      row[0] = (ax - dist[0]) * stride;
-      row[1] = (ay - dist[1]) * stride;
-      row[2] = (ax + dist[2]) * stride;
-      row[3] = (ay + dist[3]) * stride;
-      std::memcpy(row + 4, score + static_cast<size_t>(x) * nc, nc * sizeof(float));
-    }
+    const int64_t cell0 = static_cast<int64_t>(y) * w;
+    decode_v8_boxes(box + cell0 * 4 * reg_max, 4 * reg_max, w, reg_max, cell0, w, stride,
+                    out + cell0 * cols, cols);
+    decode_v8_scores(cls + cell0 * nc, nc, w, nc, out + cell0 * cols + 4, cols);
   }
 }
 

@@ -33,7 +33,7 @@ Offset<void> write_attrs(FlatBufferBuilder& b, const Node& n, fb::OpAttrs* type)
       return fb::CreateConvAttrs(b, a.stride_h, a.stride_w, a.pad_top, a.pad_left, a.pad_bottom,
                                  a.pad_right, a.dilation_h, a.dilation_w, a.groups,
                                  static_cast<fb::Activation>(a.activation), a.alpha, a.has_bias,
-                                 a.has_residual)
+                                 a.has_residual, a.f32_channel_begin)
           .Union();
     }
     case OpType::kConcat:
@@ -135,6 +135,7 @@ Node read_node(const fb::Node& f, int index, const std::string& origin) {
       c.alpha = a->alpha();
       c.has_bias = a->has_bias();
       c.has_residual = a->has_residual();
+      c.f32_channel_begin = a->f32_channel_begin();
       break;
     }
     case OpType::kMaxPool:

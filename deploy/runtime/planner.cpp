@@ -18,20 +18,16 @@ bool overlap(const Lifetime& a, const Lifetime& b) {
 
 }  // namespace
 
-std::vector<int64_t> assign_offsets_greedy_by_size(const std::vector<int64_t>& sizes,
-                                                   const std::vector<Lifetime>& lifetimes,
-                                                   int64_t* arena_bytes) {
-  const size_t n = sizes.size();
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  // Largest first; ties by earlier first use, then index, so the plan is deterministic.
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    if (sizes[a] != sizes[b]) return sizes[a] > sizes[b];
-    return lifetimes[a].first < lifetimes[b].first;
-  });
-  std::vector<int64_t> offsets(n, 0);
+namespace {
+
+// Places tensors in `order`, each at the best-fitting gap among the placed tensors whose
+// lifetimes overlap it (else after the last of them). Returns the offsets; *total the arena.
+std::vector<int64_t> place_in_order(const std::vector<size_t>& order,
+                                    const std::vector<int64_t>& sizes,
+                                    const std::vector<Lifetime>& lifetimes, int64_t* total) {
+  std::vector<int64_t> offsets(sizes.size(), 0);
   std::vector<size_t> placed;
-  int64_t total = 0;
+  *total = 0;
   struct Range {
     int64_t begin, end;
   };
@@ -57,9 +53,60 @@ std::vector<int64_t> assign_offsets_greedy_by_size(const std::vector<int64_t>& s
     }
     if (best < 0) best = cursor;
     offsets[t] = best;
-    total = std::max(total, best + size);
+    *total = std::max(*total, best + size);
     placed.push_back(t);
   }
+  return offsets;
+}
+
+// Greedy by breadth: the nodes with the most live bytes first, each placing its live tensors
+// largest first.
+std::vector<size_t> breadth_order(const std::vector<int64_t>& sizes,
+                                  const std::vector<Lifetime>& lifetimes) {
+  int last = 0;
+  for (const Lifetime& l : lifetimes) last = std::max(last, l.last);
+  std::vector<std::vector<size_t>> live(static_cast<size_t>(last) + 1);
+  std::vector<int64_t> breadth(live.size(), 0);
+  for (size_t t = 0; t < sizes.size(); ++t) {
+    if (sizes[t] == 0) continue;
+    for (int n = lifetimes[t].first; n <= lifetimes[t].last; ++n) {
+      live[n].push_back(t);
+      breadth[n] += align_up(sizes[t]);
+    }
+  }
+  std::vector<size_t> nodes(live.size());
+  std::iota(nodes.begin(), nodes.end(), 0);
+  std::stable_sort(nodes.begin(), nodes.end(),
+                   [&](size_t a, size_t b) { return breadth[a] > breadth[b]; });
+  std::vector<size_t> order;
+  std::vector<char> taken(sizes.size(), 0);
+  for (size_t n : nodes) {
+    std::stable_sort(live[n].begin(), live[n].end(),
+                     [&](size_t a, size_t b) { return sizes[a] > sizes[b]; });
+    for (size_t t : live[n])
+      if (!taken[t]) taken[t] = 1, order.push_back(t);
+  }
+  return order;
+}
+
+}  // namespace
+
+std::vector<int64_t> assign_offsets_greedy(const std::vector<int64_t>& sizes,
+                                           const std::vector<Lifetime>& lifetimes,
+                                           int64_t* arena_bytes) {
+  std::vector<size_t> order(sizes.size());
+  std::iota(order.begin(), order.end(), 0);
+  // Largest first; ties by earlier first use, then index, so the plan is deterministic.
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (sizes[a] != sizes[b]) return sizes[a] > sizes[b];
+    return lifetimes[a].first < lifetimes[b].first;
+  });
+  int64_t total = 0, breadth_total = 0;
+  std::vector<int64_t> offsets = place_in_order(order, sizes, lifetimes, &total);
+  // Greedy by breadth as well; the smaller arena wins (docs/memory.md "Measured").
+  std::vector<int64_t> by_breadth =
+      place_in_order(breadth_order(sizes, lifetimes), sizes, lifetimes, &breadth_total);
+  if (breadth_total < total) offsets.swap(by_breadth), total = breadth_total;
   if (arena_bytes) *arena_bytes = total;
   return offsets;
 }
@@ -175,9 +222,38 @@ void plan_split_views(const Graph& g, MemoryPlan* plan, std::vector<int>& channe
   }
 }
 
+// Marks the YOLOv8 Detect inputs its convs can decode into the table (plan_memory's
+// decode_in_conv); the table then lives from the first of those convs.
+void plan_detect_decoding(const Graph& g, MemoryPlan* plan, std::vector<Lifetime>& life) {
+  const size_t nt = g.tensors.size();
+  std::vector<int> readers(nt, 0), producer(nt, -1);
+  for (int i = 0; i < static_cast<int>(g.nodes.size()); ++i) {
+    for (int t : g.nodes[i].inputs) ++readers[t];
+    if (g.nodes[i].op == OpType::kConv2d)
+      for (int t : g.nodes[i].outputs) producer[t] = i;
+  }
+  for (const Node& n : g.nodes) {
+    if (n.op != OpType::kDetectV8) continue;
+    const int table = n.outputs[0];
+    for (size_t l = 0; l + 1 < n.inputs.size(); l += 2) {
+      const int box = n.inputs[l], cls = n.inputs[l + 1];
+      bool ok = box != cls;
+      for (int t : {box, cls})
+        ok = ok && producer[t] >= 0 && readers[t] == 1 && g.tensors[t].is_float() &&
+             plan->view_of[t] < 0 && g.nodes[producer[t]].outputs.size() == 1;
+      if (!ok) continue;
+      for (int t : {box, cls}) {
+        plan->decoded_by_conv[t] = 1;
+        plan->bytes[t] = 0;
+        life[table].first = std::min(life[table].first, producer[t]);
+      }
+    }
+  }
+}
+
 }  // namespace
 
-MemoryPlan plan_memory(const Graph& g, bool fuse_concat, bool pack_codes) {
+MemoryPlan plan_memory(const Graph& g, bool fuse_concat, bool pack_codes, bool decode_in_conv) {
   MemoryPlan plan;
   const size_t nt = g.tensors.size();
   plan.lifetimes = tensor_lifetimes(g);
@@ -186,6 +262,7 @@ MemoryPlan plan_memory(const Graph& g, bool fuse_concat, bool pack_codes) {
   plan.fused_input.assign(nt, 0);
   plan.row_stride.assign(nt, 0);
   plan.storage_bits = plan_storage_bits(g, pack_codes);
+  plan.decoded_by_conv.assign(nt, 0);
   for (size_t t = 0; t < nt; ++t) {
     const TensorDesc& d = g.tensors[t];
     if (d.kind != TensorKind::kActivation) continue;
@@ -200,8 +277,9 @@ MemoryPlan plan_memory(const Graph& g, bool fuse_concat, bool pack_codes) {
   }
   // A concat output lives from the first write into any of its views; a split input as long as
   // any of its views is read.
-  std::vector<int64_t> sizes = plan.bytes;
   std::vector<Lifetime> life = plan.lifetimes;
+  if (decode_in_conv) plan_detect_decoding(g, &plan, life);
+  std::vector<int64_t> sizes = plan.bytes;
   for (size_t t = 0; t < nt; ++t) {
     const int base = plan.view_of[t];
     if (base < 0) continue;
@@ -209,9 +287,9 @@ MemoryPlan plan_memory(const Graph& g, bool fuse_concat, bool pack_codes) {
     life[base].first = std::min(life[base].first, plan.lifetimes[t].first);
     life[base].last = std::max(life[base].last, plan.lifetimes[t].last);
   }
-  plan.offsets = assign_offsets_greedy_by_size(sizes, life, &plan.arena_bytes);
+  plan.offsets = assign_offsets_greedy(sizes, life, &plan.arena_bytes);
   for (size_t t = 0; t < nt; ++t) {
-    if (g.tensors[t].kind != TensorKind::kActivation) {
+    if (g.tensors[t].kind != TensorKind::kActivation || plan.decoded_by_conv[t]) {
       plan.offsets[t] = -1;
     } else if (plan.view_of[t] >= 0) {
       plan.offsets[t] =

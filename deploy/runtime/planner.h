@@ -1,9 +1,10 @@
 #pragma once
 // Memory planner: every activation tensor gets an offset in one arena. Lifetimes come from the
-// graph (producer .. last consumer; graph outputs live to the end); offsets are assigned greedily
-// by size, each tensor taking the best-fitting gap among the tensors whose lifetimes overlap it
-// (the "greedy by size" strategy of TFLite's arena planner; Pisarchyk & Lee, "Efficient Memory
-// Management for Deep Neural Net Inference", 2020).
+// graph (producer .. last consumer; graph outputs live to the end); offsets are assigned greedily,
+// each tensor taking the best-fitting gap among the tensors whose lifetimes overlap it, in two
+// orders: largest first ("greedy by size", TFLite's arena planner) and node by node, the nodes
+// with the most live bytes first ("greedy by breadth"); the smaller arena wins (Pisarchyk & Lee,
+// "Efficient Memory Management for Deep Neural Net Inference", 2020).
 #include <cstdint>
 #include <vector>
 
@@ -20,7 +21,7 @@ struct Lifetime {
 };
 
 struct MemoryPlan {
-  std::vector<int64_t> offsets;  // per tensor, bytes into the arena; -1 for constants
+  std::vector<int64_t> offsets;  // per tensor, bytes into the arena; -1: constants, decoded_by_conv
   std::vector<int64_t> bytes;    // per tensor, dense size; 0 for constants
   std::vector<Lifetime> lifetimes;
   // Concat fusion: a conv output whose only reader is a concat is written by the conv straight
@@ -35,15 +36,19 @@ struct MemoryPlan {
   // Per tensor, bits per element in the arena (codes.h): 32 floats, 8 one byte per code, 1/2/4
   // packed codes; 0 for constants. A row of row_stride elements takes row_stride * bits / 8 bytes.
   std::vector<int> storage_bits;
+  // Per tensor: a YOLOv8 Detect input (a level's raw box or class logits) that its conv decodes
+  // straight into the decoded table (ConvSink::kDetectBoxes / kDetectScores): never held, 0 bytes.
+  std::vector<char> decoded_by_conv;
   int64_t arena_bytes = 0;
   int64_t sum_tensor_bytes = 0;  // what one buffer per tensor would take (aligned, no fusion)
 };
 
-// Offsets for tensors of `sizes` bytes alive over `lifetimes` (inclusive node ranges). Tensors of
+// Offsets for tensors of `sizes` bytes alive over `lifetimes` (inclusive node ranges), the smaller
+// arena of the two orders above. Tensors of
 // size 0 get offset 0 and take no space. Two tensors whose lifetimes intersect never overlap.
-std::vector<int64_t> assign_offsets_greedy_by_size(const std::vector<int64_t>& sizes,
-                                                   const std::vector<Lifetime>& lifetimes,
-                                                   int64_t* arena_bytes);
+std::vector<int64_t> assign_offsets_greedy(const std::vector<int64_t>& sizes,
+                                           const std::vector<Lifetime>& lifetimes,
+                                           int64_t* arena_bytes);
 
 // Lifetimes of every activation tensor of a validated graph.
 std::vector<Lifetime> tensor_lifetimes(const Graph& graph);
@@ -52,7 +57,11 @@ std::vector<Lifetime> tensor_lifetimes(const Graph& graph);
 // outputs as views of the split's input where their readers take a row stride.
 // `pack_codes`: hold 1..4-bit code tensors packed (codes.h) where their pixel rows start on bytes
 // and every concat/split/pool/upsample they meet agrees; false: one byte per code everywhere.
-MemoryPlan plan_memory(const Graph& graph, bool fuse_concat = true, bool pack_codes = true);
+// `decode_in_conv`: the YOLOv8 Detect's raw inputs that convs produce and only the Detect reads
+// (graph outputs or not) are decoded in their convs' epilogues and take no memory; both inputs of a
+// level or neither.
+MemoryPlan plan_memory(const Graph& graph, bool fuse_concat = true, bool pack_codes = true,
+                       bool decode_in_conv = true);
 
 // Bytes of `elements` values at `storage_bits` per value.
 inline int64_t storage_bytes(int64_t elements, int storage_bits) {

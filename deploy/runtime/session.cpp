@@ -154,7 +154,11 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
   if (!model_) throw Error("Session: no model");
   threads_ = options_.threads > 0 ? options_.threads : std::max(1, omp_get_max_threads());
   const Graph& g = model_->graph();
-  plan_ = options_.pack_activations ? model_->memory_plan() : plan_memory(g, true, false);
+  const bool decode_in_conv =
+      !options_.raw_head_outputs && options_.arena == ArenaStrategy::kGreedyBySize;
+  plan_ = options_.pack_activations && decode_in_conv
+              ? model_->memory_plan()
+              : plan_memory(g, true, options_.pack_activations, decode_in_conv);
   arena_bytes_ = options_.arena == ArenaStrategy::kGreedyBySize ? plan_.arena_bytes
                                                                 : layout_without_reuse(g, &plan_);
   if (arena_bytes_ > kMaxArenaBytes)
@@ -179,6 +183,34 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
     }
   }
   wire_bit_planes();
+  wire_detect_decoding();
+}
+
+void Session::wire_detect_decoding() {
+  const Graph& g = model_->graph();
+  detect_targets_.assign(g.tensors.size(), {});
+  for (const Node& n : g.nodes) {
+    if (n.op != OpType::kDetectV8) continue;
+    const int cols = 4 + n.v8.num_classes;
+    int64_t row0 = 0;
+    for (size_t l = 0; l < n.v8.strides.size(); ++l) {
+      const TensorDesc& box = g.tensors[n.inputs[2 * l]];
+      for (int k = 0; k < 2; ++k) {
+        const int t = n.inputs[2 * l + k];
+        if (!plan_.decoded_by_conv[t]) continue;
+        DetectTarget& d = detect_targets_[t];
+        d.table = n.outputs[0];
+        d.row0 = row0;
+        d.sink.kind = k == 0 ? ConvSink::kDetectBoxes : ConvSink::kDetectScores;
+        d.sink.row_stride = cols;
+        d.sink.channel_offset = k == 0 ? 0 : 4;
+        d.sink.reg_max = n.v8.reg_max;
+        d.sink.grid_width = box.shape[1];
+        d.sink.anchor_stride = n.v8.strides[l];
+      }
+      row0 += int64_t{box.shape[0]} * box.shape[1];
+    }
+  }
 }
 
 void Session::wire_bit_planes() {
@@ -254,6 +286,10 @@ int64_t Session::stride_bytes(int tensor) const {
 
 std::vector<uint8_t> Session::tensor_bytes(int tensor) const {
   const Graph& g = model_->graph();
+  if (tensor >= 0 && tensor < static_cast<int>(g.tensors.size()) && plan_.decoded_by_conv[tensor])
+    throw Error("Session::tensor_bytes: '" + g.tensors[tensor].name +
+                "' is decoded by its conv into the Detect table and not held; set "
+                "SessionOptions::raw_head_outputs to keep it");
   if (tensor < 0 || tensor >= static_cast<int>(g.tensors.size()) || plan_.offsets[tensor] < 0)
     throw Error("Session::tensor_bytes: " + std::to_string(tensor) +
                 " is not an activation tensor");
@@ -401,6 +437,7 @@ void Session::run_graph() {
 void Session::check_memory_after(int node) {
   const Graph& g = model_->graph();
   for (int t : g.nodes[node].outputs) {
+    if (plan_.offsets[t] < 0) continue;  // decoded into the Detect table, not held
     checksums_[t] = checksum(t);
     written_[t] = 1;
   }
@@ -467,6 +504,7 @@ std::vector<RawOutput> Session::outputs() const {
   const Graph& g = model_->graph();
   std::vector<RawOutput> outs;
   for (int t : g.output.tensors) {
+    if (plan_.decoded_by_conv[t]) continue;  // decoded by its conv, never held
     const TensorDesc& d = g.tensors[t];
     RawOutput o{d.name, d.shape, std::vector<float>(d.elements())};
     if (d.is_float())
@@ -521,10 +559,21 @@ void Session::run_conv(int index) {
   }
   for (int t : node.outputs) {
     const TensorDesc& o = g.tensors[t];
+    if (plan_.decoded_by_conv[t]) {  // into the decoded table (wire_detect_decoding)
+      const DetectTarget& d = detect_targets_[t];
+      ConvSink s = d.sink;
+      s.data = f32(d.table) + d.row0 * s.row_stride;
+      ep.sinks.push_back(s);
+      continue;
+    }
     ConvSink s;
     s.kind = o.is_float() ? ConvSink::kF32 : ConvSink::kCodes;
     s.data = data(t);
     s.row_stride = plan_.row_stride[t];  // > channels when writing into a concat's slice
+    if (o.is_float() && o.shape[2] != g.tensors[node.inputs[1]].shape[0]) {
+      s.first_channel = node.conv.f32_channel_begin;  // floats for some channels only
+      s.channels = o.shape[2];
+    }
     if (!o.is_float()) {
       s.scale = o.scale[0];
       s.zero_point = o.zero_point[0];
@@ -537,7 +586,7 @@ void Session::run_conv(int index) {
     const int base = planes_[t].words.empty() ? plane_base_[t] : t;
     if (base >= 0) {
       PlaneBuffer& b = planes_[base];
-      ConvSink p = s;
+      ConvSink p = s;  // a code sink: every channel
       p.kind = ConvSink::kBitPlanes;
       p.storage_bits = 8;
       p.data = b.words.data();
@@ -669,6 +718,10 @@ void Session::run_detect(const Node& node) {
     const DetectV8Attrs& a = node.v8;
     for (size_t l = 0; l < a.strides.size(); ++l) {
       const TensorDesc& box = g.tensors[node.inputs[2 * l]];
+      if (plan_.decoded_by_conv[node.inputs[2 * l]]) {  // its convs wrote these rows
+        out += int64_t{box.shape[0]} * box.shape[1] * (4 + a.num_classes);
+        continue;
+      }
       decode_yolov8_level(f32(node.inputs[2 * l]), f32(node.inputs[2 * l + 1]), box.shape[0],
                           box.shape[1], a.reg_max, a.num_classes, a.strides[l], out, threads_);
       out += int64_t{box.shape[0]} * box.shape[1] * (4 + a.num_classes);

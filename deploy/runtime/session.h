@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "deploy/runtime/graph.h"
+#include "deploy/runtime/kernels/conv.h"
 #include "deploy/runtime/ops.h"
 #include "deploy/runtime/planner.h"
 
@@ -69,6 +70,11 @@ struct SessionOptions {
   // After every node, check that no live tensor changed since it was written, and fill dead
   // tensors with a poison pattern. Throws mixnas::Error on a violation. Slow; for tests.
   bool check_memory = false;
+  // false: the YOLOv8 Detect's raw box and class logits are decoded by their convs' epilogues
+  // straight into the decoded table and never held (planner.h decode_in_conv); outputs() leaves
+  // them out. true (and with kNoReuse): they are held like any tensor, for comparisons with the
+  // trainer's raw outputs. The table and the detections are the same bits either way.
+  bool raw_head_outputs = false;
   int runs = 20;   // profile(): timed runs
   int warmup = 3;  // profile(): untimed runs first
 };
@@ -134,7 +140,8 @@ class Session {
   // reader, so set the input again before the next run.
   void run_graph();
 
-  // After run_graph(): the graph outputs, and the NMS rows (input pixels) if any.
+  // After run_graph(): the graph outputs (those held: SessionOptions::raw_head_outputs), and the
+  // NMS rows (input pixels) if any.
   std::vector<RawOutput> outputs() const;
   std::vector<Detection> detections() const;
   // The elements of any activation tensor, densely packed (float bytes or codes). Intermediates
@@ -171,6 +178,7 @@ class Session {
   uint64_t checksum(int tensor) const;
   void check_memory_after(int node);
   void wire_bit_planes();
+  void wire_detect_decoding();
 
   std::shared_ptr<const Model> model_;
   SessionOptions options_;
@@ -194,6 +202,14 @@ class Session {
   // Per tensor: only read as bit planes (every reader takes the planes, not a graph output, no
   // debugging arena), so its producers write no codes.
   std::vector<char> planes_only_;
+  // Per tensor decoded by its conv (MemoryPlan::decoded_by_conv): the table tensor, its first row
+  // and the sink's decode fields (data filled per run).
+  struct DetectTarget {
+    int table = -1;
+    int64_t row0 = 0;
+    ConvSink sink;
+  };
+  std::vector<DetectTarget> detect_targets_;
   std::vector<uint64_t> checksums_;            // check_memory
   std::vector<char> written_;                  // check_memory: producer has run
   std::vector<double>* node_times_ = nullptr;  // profiling

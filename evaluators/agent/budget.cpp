@@ -60,7 +60,7 @@ Footprint model_footprint(const rt::Model& model) {
     const double fan_in = static_cast<double>(w[1]) * w[2] * w[3];
     const double out_px = static_cast<double>(out[0]) * out[1];
     scratch += out_px * fan_in * 4;
-    gmac += out_px * out[2] * fan_in / 1e9;
+    gmac += out_px * w[0] * fan_in / 1e9;
   }
   const rt::TensorDesc& in = g.tensors.at(static_cast<size_t>(g.input.tensor));
   fp.weight_bytes = clamp_bytes(weights);

@@ -87,7 +87,9 @@ TEST_CASE("runtime golden: the LibTorch model computes the recorded outputs", "[
     const rt::golden::Record golden = load_golden(m.name);
     CHECK(rt::golden::compare(rt_model->graph(), golden,
                               rt::golden::record_run(rt_model, golden.input_seed)) == "");
-    rt::Session session(rt_model);
+    rt::SessionOptions keep_raw;  // the raw head outputs, compared with LibTorch's below
+    keep_raw.raw_head_outputs = true;
+    rt::Session session(rt_model, keep_raw);
     rt::golden::set_input(
         session, rt::golden::make_input_image(kGoldenImgsz, kGoldenImgsz, kGoldenInputSeed));
     session.run_graph();

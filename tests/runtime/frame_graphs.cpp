@@ -1,5 +1,6 @@
 #include "tests/runtime/frame_graphs.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <stdexcept>
@@ -148,6 +149,34 @@ Graph LogicalGraph::lower(const std::vector<int>& outputs, int detections) const
         break;
     }
   }
+  // Conv values read as floats through one part of a split only (a Bottleneck's residual): the
+  // conv writes floats for that part alone, as the exporter lowers them (deploy/export/lower.cpp).
+  const auto has_float = [&](int v) {
+    for (const Grid& g : need[v])
+      if (g.is_float()) return true;
+    return false;
+  };
+  std::vector<char> whole(values_, 0), conv_value(values_, 0);
+  std::vector<std::pair<int, int>> part(values_, {-1, 0});  // (split output index, begin)
+  for (int v : outputs) whole[v] = 1;
+  for (const Op& op : ops_) {
+    if (op.kind == Kind::kConv) {
+      conv_value[op.outputs[0]] = 1;
+      if (op.in_grid.is_float()) whole[op.inputs[0]] = 1;
+      if (op.residual >= 0) whole[op.residual] = 1;
+    } else if (op.kind == Kind::kSplit) {
+      for (size_t k = 0, begin = 0; k < op.outputs.size(); begin += op.channels[k++]) {
+        if (!has_float(op.outputs[k])) continue;
+        if (part[op.inputs[0]].first >= 0) whole[op.inputs[0]] = 1;
+        part[op.inputs[0]] = {static_cast<int>(k), static_cast<int>(begin)};
+      }
+    } else if (op.kind != Kind::kInput && !op.outputs.empty() && has_float(op.outputs[0])) {
+      for (int x : op.inputs) whole[x] = 1;
+    }
+  }
+  const auto float_part = [&](int v) {
+    return conv_value[v] && !whole[v] && part[v].first >= 0 ? part[v].first : -1;
+  };
   // Forwards: emit runtime ops, one per needed grid for layout ops.
   GraphBuilder b("mixnas tests/runtime/frame_graphs");
   std::vector<std::vector<std::pair<Grid, int>>> rep(values_);
@@ -171,8 +200,16 @@ Graph LogicalGraph::lower(const std::vector<int>& outputs, int detections) const
         std::vector<Grid> grids = need[op.outputs[0]];
         if (grids.empty()) grids.push_back(Grid::f32());
         const int res = op.residual >= 0 ? get(op.residual, Grid::f32()) : -1;
+        ConvLayer layer = op.layer;
+        if (float_part(op.outputs[0]) >= 0) {
+          const Op& split = *std::find_if(ops_.begin(), ops_.end(), [&](const Op& s) {
+            return s.kind == Kind::kSplit && s.inputs[0] == op.outputs[0];
+          });
+          layer.f32_channel_begin = part[op.outputs[0]].second;
+          layer.f32_channels = split.channels[part[op.outputs[0]].first];
+        }
         const std::vector<int> ts =
-            b.add_conv(op.name, get(op.inputs[0], op.in_grid), op.layer, grids, res);
+            b.add_conv(op.name, get(op.inputs[0], op.in_grid), layer, grids, res);
         for (size_t i = 0; i < grids.size(); ++i) rep[op.outputs[0]].push_back({grids[i], ts[i]});
         break;
       }
@@ -201,6 +238,11 @@ Graph LogicalGraph::lower(const std::vector<int>& outputs, int detections) const
         for (int o : op.outputs)
           for (const Grid& g : need[o]) add_grid(grids, g);
         for (size_t i = 0; i < grids.size(); ++i) {
+          if (grids[i].is_float() && float_part(op.inputs[0]) >= 0) {  // the conv wrote the part
+            rep[op.outputs[float_part(op.inputs[0])]].push_back(
+                {grids[i], get(op.inputs[0], grids[i])});
+            continue;
+          }
           const std::vector<int> ts =
               b.add_split(suffix(op.name, i), get(op.inputs[0], grids[i]), op.channels);
           for (size_t k = 0; k < ts.size(); ++k) rep[op.outputs[k]].push_back({grids[i], ts[k]});

@@ -176,6 +176,13 @@ TEST_CASE("The YOLOv8n-shaped graphs survive serialize -> parse", "[runtime][pac
     const Graph g = testing::make_yolov8n_graph(o);
     const Graph back = parse(serialize_package(g));
     require_same(g, back);
+    // The C2f convs whose floats feed a residual write that part only (graph.h ConvAttrs).
+    int parts = 0;
+    for (const Node& n : back.nodes)
+      parts += n.op == OpType::kConv2d && n.conv.f32_channel_begin > 0;
+    INFO("int8 " << int8);
+    CHECK(parts == (int8 ? 4 : 0));  // fp32: the split's parts are all read as floats  // the cv1
+                                     // of every C2f with shortcuts (its chunk 1 is m0's residual)
   }
 }
 
@@ -259,6 +266,8 @@ TEST_CASE("Hostile graphs are rejected by validation", "[runtime][package][corru
                   "negative scale");
   expect_rejected([](Graph& g) { g.nodes[0].conv.stride_h = 0; }, "stride 0");
   expect_rejected([](Graph& g) { g.nodes[0].conv.groups = 5; }, "groups");
+  expect_rejected([](Graph& g) { g.nodes[0].conv.f32_channel_begin = 3; },
+                  "float channels begin without a float output of fewer channels");
   expect_rejected([](Graph& g) { g.nodes[0].conv.pad_top = 100; }, "conv geometry vs output shape");
   expect_rejected([](Graph& g) { g.nodes[0].conv.activation = 200; }, "activation");
   expect_rejected([](Graph& g) { g.nodes[0].inputs.pop_back(); }, "conv arity");

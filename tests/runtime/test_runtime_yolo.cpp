@@ -50,8 +50,8 @@ void ref_conv(const Graph& g, const Node& n, Reference& r) {
   const int opg = O / a.groups;
   const ActivationSpec act{static_cast<Activation>(a.activation), a.alpha};
   for (int t : n.outputs) {
-    if (g.tensors[t].is_float())
-      r.f[t].assign(static_cast<size_t>(OH) * OW * O, 0.0f);
+    if (g.tensors[t].is_float())  // floats of some channels: a residual's part (graph.h)
+      r.f[t].assign(static_cast<size_t>(OH) * OW * g.tensors[t].shape[2], 0.0f);
     else
       r.q[t].assign(static_cast<size_t>(OH) * OW * O, 0);
   }
@@ -92,9 +92,10 @@ void ref_conv(const Graph& g, const Node& n, Reference& r) {
         const size_t oi = (static_cast<size_t>(oy) * OW + ox) * O + oc;
         if (residual) y = y + residual[oi];
         for (int t : n.outputs) {
-          if (g.tensors[t].is_float())
-            r.f[t][oi] = y;
-          else
+          const int fc = g.tensors[t].shape[2], f = oc - (fc == O ? 0 : a.f32_channel_begin);
+          if (g.tensors[t].is_float()) {
+            if (f >= 0 && f < fc) r.f[t][(static_cast<size_t>(oy) * OW + ox) * fc + f] = y;
+          } else
             r.q[t][oi] = ref_quantize(y, g.tensors[t]);
         }
       }
@@ -352,6 +353,20 @@ void require_same_detections(const std::vector<Detection>& a, const std::vector<
   }
 }
 
+// The outputs of a planned session equal those of the keep-all one bit for bit; with the head
+// decoded in its convs (the default) the six raw head outputs are left out and the rest, the
+// decoded table among them, are the same bits.
+void require_same_outputs(const std::vector<RawOutput>& got, const std::vector<RawOutput>& all,
+                          bool raw_head_outputs) {
+  REQUIRE(got.size() == (raw_head_outputs ? all.size() : all.size() - 6));
+  size_t k = raw_head_outputs ? 0 : 6;
+  for (size_t i = 0; i < got.size(); ++i, ++k) {
+    INFO("output " << all[k].name);
+    REQUIRE(got[i].name == all[k].name);
+    CHECK(std::memcmp(got[i].values.data(), all[k].values.data(), all[k].values.size() * 4) == 0);
+  }
+}
+
 std::vector<Detection> rows_to_detections(const std::vector<float>& rows) {
   std::vector<Detection> d;
   for (size_t i = 0; i + 6 <= rows.size() && rows[i + 5] >= 0; i += 6)
@@ -403,30 +418,28 @@ void run_end_to_end(bool int8) {
   CHECK(ref_dets.size() >= 5);
   require_same_detections(dets, ref_dets, int8 ? 1e-3f : 0.05f, int8 ? 1e-5f : 1e-3f);
 
-  // The planned arena (with the poisoning check), 1 and 2 threads: the same bits as above.
-  for (int threads : {1, 2}) {
-    SessionOptions planned;
-    planned.threads = threads;
-    planned.check_memory = true;
-    Session p(model, planned);
-    const std::vector<Detection> mapped = p.run(view);
-    const std::vector<RawOutput> pouts = p.outputs();
-    REQUIRE(pouts.size() == outs.size());
-    for (size_t i = 0; i < outs.size(); ++i) {
-      INFO("output " << outs[i].name << " threads " << threads);
-      CHECK(std::memcmp(pouts[i].values.data(), outs[i].values.data(), outs[i].values.size() * 4) ==
-            0);
+  // The planned arena (with the poisoning check), 1 and 2 threads, the head decoded in its convs
+  // or not: the same bits as above.
+  for (int threads : {1, 2})
+    for (bool raw : {false, true}) {
+      INFO("threads " << threads << " raw head outputs " << raw);
+      SessionOptions planned;
+      planned.threads = threads;
+      planned.check_memory = true;
+      planned.raw_head_outputs = raw;
+      Session p(model, planned);
+      const std::vector<Detection> mapped = p.run(view);
+      require_same_outputs(p.outputs(), outs, raw);
+      REQUIRE(mapped.size() == dets.size());
+      for (size_t i = 0; i < dets.size(); ++i) {
+        const Detection m = map_to_original(dets[i], info);
+        CHECK(mapped[i].x1 == m.x1);
+        CHECK(mapped[i].y2 == m.y2);
+        CHECK(mapped[i].x2 <= 240.0f);
+        CHECK(mapped[i].y2 <= 180.0f);
+      }
+      CHECK(p.memory().arena_bytes < s.memory().arena_bytes / 4);
     }
-    REQUIRE(mapped.size() == dets.size());
-    for (size_t i = 0; i < dets.size(); ++i) {
-      const Detection m = map_to_original(dets[i], info);
-      CHECK(mapped[i].x1 == m.x1);
-      CHECK(mapped[i].y2 == m.y2);
-      CHECK(mapped[i].x2 <= 240.0f);
-      CHECK(mapped[i].y2 <= 180.0f);
-    }
-    CHECK(p.memory().arena_bytes < s.memory().arena_bytes / 4);
-  }
 }
 
 }  // namespace
@@ -471,29 +484,36 @@ TEST_CASE("YOLOv8n-shaped W4A4, W2A2, W1A2 graphs: packed and byte arenas match 
 
     const std::vector<RawOutput> outs = s.outputs();
     for (bool pack : {true, false})
-      for (int threads : {1, 2}) {
-        INFO("pack " << pack << " threads " << threads);
-        SessionOptions planned;
-        planned.threads = threads;
-        planned.check_memory = true;
-        planned.pack_activations = pack;
-        Session p(model, planned);
-        p.run(view);
-        const std::vector<RawOutput> pouts = p.outputs();
-        REQUIRE(pouts.size() == outs.size());
-        for (size_t i = 0; i < outs.size(); ++i)
-          CHECK(std::memcmp(pouts[i].values.data(), outs[i].values.data(),
-                            outs[i].values.size() * 4) == 0);
-      }
-    // The arena peaks at the float head outputs, which packing leaves alone; the code tensors
-    // (one buffer each) shrink.
-    SessionOptions byte_codes;
+      for (int threads : {1, 2})
+        for (bool raw : {false, true}) {
+          INFO("pack " << pack << " threads " << threads << " raw head outputs " << raw);
+          SessionOptions planned;
+          planned.threads = threads;
+          planned.check_memory = true;
+          planned.pack_activations = pack;
+          planned.raw_head_outputs = raw;
+          Session p(model, planned);
+          p.run(view);
+          require_same_outputs(p.outputs(), outs, raw);
+        }
+    // The code tensors (one buffer each) shrink when packed; the head's raw logits, decoded in
+    // their convs, take no arena at all.
+    SessionOptions byte_codes, raw_head;
     byte_codes.pack_activations = false;
+    raw_head.raw_head_outputs = true;
     const MemoryReport packed = Session(model).memory(),
-                       unpacked = Session(model, byte_codes).memory();
-    INFO("arena packed " << packed.arena_bytes << " bytes " << unpacked.arena_bytes);
+                       unpacked = Session(model, byte_codes).memory(),
+                       raw = Session(model, raw_head).memory();
+    INFO("arena packed " << packed.arena_bytes << " bytes " << unpacked.arena_bytes << " raw head "
+                         << raw.arena_bytes);
     CHECK(packed.sum_tensor_bytes < unpacked.sum_tensor_bytes);
     CHECK(packed.arena_bytes <= unpacked.arena_bytes);
+    CHECK(packed.arena_bytes < raw.arena_bytes);
+    Session decoded(model);
+    decoded.run(view);
+    const int box = model->graph().output.tensors[0];  // level 0's raw box logits
+    REQUIRE(model->memory_plan().decoded_by_conv[box]);
+    CHECK_THROWS_WITH(decoded.tensor_bytes(box), Catch::Contains("raw_head_outputs"));
   }
 }
 

@@ -818,10 +818,23 @@ void conv_check_epilogue(const ConvWeights& w, const ConvEpilogue& ep) {
                                            k.row_stride < (k.bits - 1) * k.plane_stride + words))
       fail(w, at + "bit planes need plane_stride >= " + std::to_string(words) +
                   " and row_stride >= (bits - 1) * plane_stride + that (uint64 words)");
+    const bool some = k.kind == ConvSink::kF32 && k.channels != 0;
+    if (some && (k.first_channel < 0 || k.channels < 0 || k.first_channel + k.channels > g.out_c))
+      fail(w, at + "float channels " + std::to_string(k.first_channel) + " + " +
+                  std::to_string(k.channels) + " exceed out_c " + std::to_string(g.out_c));
+    if (k.kind != ConvSink::kF32 && (k.first_channel != 0 || k.channels != 0))
+      fail(w, at + "only float sinks take a channel range (first_channel, channels)");
+    const bool detect = k.kind == ConvSink::kDetectBoxes || k.kind == ConvSink::kDetectScores;
+    if (k.kind == ConvSink::kDetectBoxes &&
+        (k.reg_max < 1 || k.reg_max > 64 || g.out_c != 4 * k.reg_max || k.grid_width != g.out_w() ||
+         !(k.anchor_stride > 0)))
+      fail(w, at + "a Detect box sink needs out_c = 4 * reg_max (reg_max 1..64), grid_width = "
+                   "out_w and a positive stride");
+    const int written = some ? k.channels : k.kind == ConvSink::kDetectBoxes ? 4 : g.out_c;
     if (k.kind != ConvSink::kBitPlanes &&
-        (k.channel_offset < 0 || k.row_stride < k.channel_offset + g.out_c))
+        (k.channel_offset < 0 || k.row_stride < k.channel_offset + written))
       fail(w, at + "row_stride " + std::to_string(k.row_stride) + " < channel_offset " +
-                  std::to_string(k.channel_offset) + " + out_c");
+                  std::to_string(k.channel_offset) + " + the channels written");
     if (k.kind == ConvSink::kCodes && k.storage_bits != 8 &&
         (k.storage_bits != code_storage_bits(k.bits) ||
          int64_t{k.row_stride} * k.storage_bits % 8 != 0 ||
@@ -834,7 +847,7 @@ void conv_check_epilogue(const ConvWeights& w, const ConvEpilogue& ep) {
         fail(w, at + "zero_point outside [0, 2^bits - 1]");
       if (!std::isfinite(k.scale) || k.scale <= 0)
         fail(w, at + "scale must be positive and finite");
-    } else if (k.kind != ConvSink::kF32) {
+    } else if (k.kind != ConvSink::kF32 && !detect) {
       fail(w, at + "unknown sink kind");
     }
   }

@@ -98,7 +98,10 @@ struct ConvInputView {
 // One destination of the conv output [out_h][out_w][out_c], written at
 // data + pixel * row_stride + channel_offset + c (row_stride >= channel_offset + out_c).
 struct ConvSink {
-  enum Kind : uint8_t { kF32, kCodes, kBitPlanes };
+  // kDetectBoxes / kDetectScores: a YOLOv8 Detect level's box (4 * reg_max DFL logits) or class
+  // conv decoded straight into rows of the decoded table (detect_rows.h): per pixel p, floats at
+  // data + p * row_stride + channel_offset: [x1, y1, x2, y2], or the out_c sigmoid scores.
+  enum Kind : uint8_t { kF32, kCodes, kBitPlanes, kDetectBoxes, kDetectScores };
   Kind kind = kF32;
   void* data = nullptr;  // float* (kF32) or uint8_t* (kCodes)
   int row_stride = 0;
@@ -114,6 +117,14 @@ struct ConvSink {
   // uint64_t*, row_stride counts words between pixels, plane_stride words between the planes of a
   // pixel (plane b holds bit b of every code), channel_offset + c is the bit index in a plane.
   int plane_stride = 0;
+  // kF32: the output channels [first_channel, first_channel + channels) only, written at
+  // channel_offset + c - first_channel (channels = 0: all out_c).
+  int first_channel = 0;
+  int channels = 0;
+  // kDetectBoxes: DFL bins per side, the level's width in cells and its stride in input pixels.
+  int reg_max = 0;
+  int grid_width = 0;
+  float anchor_stride = 0.0f;
 };
 
 struct ConvEpilogue {

@@ -9,6 +9,7 @@
 #include "deploy/runtime/kernels/activation_impl.h"
 #include "deploy/runtime/kernels/conv_job.h"
 #include "deploy/runtime/kernels/conv_wpack.h"
+#include "deploy/runtime/kernels/detect_rows.h"
 #include "deploy/runtime/kernels/simd.h"
 
 namespace mixnas::rt::MIXNAS_KERNEL_ISA {
@@ -308,10 +309,21 @@ void epilogue(const ConvJob& j, int p0, int m, void* acc, bool int_acc) {
     const ConvSink& sink = j.sinks[s];
     if (sink.kind == ConvSink::kF32) {
       float* out = static_cast<float*>(sink.data) + sink.channel_offset;
+      const int count = sink.channels > 0 ? sink.channels : oc;
       for (int i = 0; i < m; ++i) {
         std::memcpy(out + static_cast<size_t>(p0 + i) * sink.row_stride,
-                    y + static_cast<size_t>(i) * n_pad, oc * sizeof(float));
+                    y + static_cast<size_t>(i) * n_pad + sink.first_channel, count * sizeof(float));
       }
+      continue;
+    }
+    if (sink.kind == ConvSink::kDetectBoxes || sink.kind == ConvSink::kDetectScores) {
+      float* out = static_cast<float*>(sink.data) + static_cast<size_t>(p0) * sink.row_stride +
+                   sink.channel_offset;
+      if (sink.kind == ConvSink::kDetectBoxes)
+        decode_v8_boxes(y, n_pad, m, sink.reg_max, p0, sink.grid_width, sink.anchor_stride, out,
+                        sink.row_stride);
+      else
+        decode_v8_scores(y, n_pad, m, oc, out, sink.row_stride);
       continue;
     }
     if (sink.kind == ConvSink::kBitPlanes) continue;  // after the code sinks, below

@@ -13,7 +13,7 @@ function(_mixnas_k_add flags)
   endforeach()
 endfunction()
 
-_mixnas_k_add("" activation.cpp conv.cpp conv_wpack.cpp conv_dwconv__baseline.cpp)
+_mixnas_k_add("" activation.cpp conv.cpp conv_wpack.cpp conv_dwconv__baseline.cpp detect_rows.cpp)
 if(MIXNAS_ARCH_X86_64)
   _mixnas_k_add("-mavx512f" activation__avx512f.cpp conv_f32_gemm__avx512f.cpp
                 conv_dwconv__avx512f.cpp)
