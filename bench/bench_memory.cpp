@@ -6,7 +6,9 @@
 // Prints per model one MODEL line, and last
 //   MEMORY w4a4_peak/int8_peak=<r> w4a4_arena/int8_arena=<r> w2a2_peak/int8_peak=<r>
 //          scratch_share_int8=<r> scratch_share_w4a4=<r>
-// (peaks at 1 thread; scratch share = scratch / peak). MIXNAS_BENCH_MEMORY_NODES=1 also prints
+// (peaks at 1 thread, default session: HeadMemory::kDetections; scratch share = scratch / peak).
+// MODEL lines with head=raw and head=table first: the same models with the head held as tests and
+// `mixnas val` hold it. MIXNAS_BENCH_MEMORY_NODES=1 also prints
 // the live float and code bytes after every node (1 thread).
 #include <cstdio>
 #include <cstdlib>
@@ -24,18 +26,20 @@ struct Figures {
   int64_t float_live = 0, codes_live = 0;  // bytes live at the arena's busiest node
 };
 
-Figures measure(const std::string& name, int imgsz, int bits, int threads) {
+Figures measure(const std::string& name, int imgsz, int bits, int threads,
+                HeadMemory head = HeadMemory::kDetections) {
   testing::YoloOptions o;
   o.imgsz = imgsz;
   o.w_bits = o.a_bits = bits;
   const auto model = Model::from_graph(testing::make_yolov8n_graph(o), name);
   SessionOptions so;
   so.threads = threads;
+  so.head = head;
   Session s(model, so);
   Figures f;
   f.m = s.memory();
   const Graph& g = model->graph();
-  const MemoryPlan& p = model->memory_plan();
+  const MemoryPlan& p = s.memory_plan();
   int64_t best = -1;
   for (size_t n = 0; n < g.nodes.size(); ++n) {
     int64_t fl = 0, cd = 0;
@@ -46,14 +50,19 @@ Figures measure(const std::string& name, int imgsz, int bits, int threads) {
       (g.tensors[t].is_float() ? fl : cd) += p.bytes[t];
     }
     if (fl + cd > best) best = fl + cd, f.float_live = fl, f.codes_live = cd;
-    if (std::getenv("MIXNAS_BENCH_MEMORY_NODES") && threads == 1)
+    if (std::getenv("MIXNAS_BENCH_MEMORY_NODES") && threads == 1 && head == HeadMemory::kDetections)
       std::printf("NODE %-10s %-28s live_float=%lld live_codes=%lld\n", name.c_str(),
                   g.nodes[n].name.c_str(), static_cast<long long>(fl), static_cast<long long>(cd));
   }
   std::printf(
-      "MODEL %-10s imgsz=%d threads=%d arena=%lld resident_weights=%lld scratch=%lld peak=%lld "
+      "MODEL %-10s head=%s imgsz=%d threads=%d arena=%lld resident_weights=%lld scratch=%lld "
+      "peak=%lld "
       "busiest_node_float=%lld busiest_node_codes=%lld\n",
-      name.c_str(), imgsz, threads, static_cast<long long>(f.m.arena_bytes),
+      name.c_str(),
+      head == HeadMemory::kDetections ? "detections"
+      : head == HeadMemory::kTable    ? "table"
+                                      : "raw",
+      imgsz, threads, static_cast<long long>(f.m.arena_bytes),
       static_cast<long long>(f.m.resident_weight_bytes), static_cast<long long>(f.m.scratch_bytes),
       static_cast<long long>(f.m.peak_bytes), static_cast<long long>(f.float_live),
       static_cast<long long>(f.codes_live));
@@ -69,6 +78,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::printf("# mixnas-bench-memory: YOLOv8n-shaped graphs (80 classes), Session::memory()\n");
+  // What the head's modes hold (SessionOptions::head; docs/memory.md "The head"), 1 thread.
+  for (HeadMemory head : {HeadMemory::kRaw, HeadMemory::kTable}) {
+    measure("int8", imgsz, 8, 1, head);
+    measure("w4a4", imgsz, 4, 1, head);
+  }
   Figures f8{}, f4{}, f2{};
   for (int threads : {2, 1}) {
     f8 = measure("int8", imgsz, 8, threads);

@@ -59,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         __builtin_trap();
     // The Detect decoded in its convs or from held raw logits: the same bits in every output
     // both hold.
-    options.raw_head_outputs = true;
+    options.head = HeadMemory::kRaw;
     Session raw(model, options);
     raw.run({image.data(), spec.width, spec.height, 0});
     const std::vector<RawOutput> c = raw.outputs();

@@ -155,6 +155,7 @@ std::vector<std::vector<eval::EvalBox>> run_package(const std::string& mxr,
                 "nc] of floats; re-export the package with this mixnas");
   rt::SessionOptions so;
   so.threads = std::max(1, options.threads);
+  so.head = rt::HeadMemory::kTable;  // the whole decoded table: NMS at val's own thresholds
   rt::Session session(model, so);
   rt::NmsAttrs nms;
   nms.score_threshold = options.val_conf;

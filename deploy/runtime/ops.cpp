@@ -234,18 +234,10 @@ float box_iou(const Detection& a, const Detection& b) {
   return uni > 0.0f ? inter / uni : 0.0f;
 }
 
-std::vector<Detection> nms(const float* rows, int64_t count, int cols, const NmsAttrs& attrs) {
-  std::vector<Detection> cand;
-  const int nc = cols - 4;
-  for (int64_t r = 0; r < count; ++r) {
-    const float* row = rows + r * cols;
-    int best = 0;
-    for (int k = 1; k < nc; ++k)
-      if (row[4 + k] > row[4 + best]) best = k;
-    const float score = row[4 + best];
-    if (!(score > attrs.score_threshold)) continue;  // also drops NaN
-    cand.push_back({row[0], row[1], row[2], row[3], score, best});
-  }
+namespace {
+
+// Candidates (score > threshold, which also drops NaN) sorted best first, then greedy suppression.
+std::vector<Detection> suppress(std::vector<Detection> cand, const NmsAttrs& attrs) {
   std::stable_sort(cand.begin(), cand.end(),
                    [](const Detection& a, const Detection& b) { return a.score > b.score; });
   std::vector<Detection> kept;
@@ -262,6 +254,31 @@ std::vector<Detection> nms(const float* rows, int64_t count, int cols, const Nms
     if (!suppressed) kept.push_back(d);
   }
   return kept;
+}
+
+}  // namespace
+
+std::vector<Detection> nms(const float* rows, int64_t count, int cols, const NmsAttrs& attrs) {
+  std::vector<Detection> cand;
+  const int nc = cols - 4;
+  for (int64_t r = 0; r < count; ++r) {
+    const float* row = rows + r * cols;
+    const int best = best_class(row + 4, nc);
+    const float score = row[4 + best];
+    if (!(score > attrs.score_threshold)) continue;
+    cand.push_back({row[0], row[1], row[2], row[3], score, best});
+  }
+  return suppress(std::move(cand), attrs);
+}
+
+std::vector<Detection> nms_best_rows(const float* rows, int64_t count, const NmsAttrs& attrs) {
+  std::vector<Detection> cand;
+  for (int64_t r = 0; r < count; ++r) {
+    const float* row = rows + r * 6;
+    if (!(row[4] > attrs.score_threshold)) continue;
+    cand.push_back({row[0], row[1], row[2], row[3], row[4], static_cast<int>(row[5])});
+  }
+  return suppress(std::move(cand), attrs);
 }
 
 LetterboxInfo letterbox(const ImageView& image, const InputSpec& spec, uint8_t* out) {

@@ -74,6 +74,9 @@ float box_iou(const Detection& a, const Detection& b);
 // (descending, stable) and greedily kept unless a kept box (of the same class when class_aware)
 // has IoU > iou_threshold with it. At most max_detections results, best first.
 std::vector<Detection> nms(const float* rows, int64_t count, int cols, const NmsAttrs& attrs);
+// The same NMS over rows that hold each anchor's best class already: [x1, y1, x2, y2, score,
+// class] (the compact table of planner.h HeadMemory::kDetections, detect_rows.h decode_v8_best).
+std::vector<Detection> nms_best_rows(const float* rows, int64_t count, const NmsAttrs& attrs);
 
 // An RGB uint8 image, row-major [height][width][3] (row_stride bytes between rows; 0 = width*3).
 struct ImageView {

@@ -101,12 +101,21 @@ std::vector<int64_t> assign_offsets_greedy(const std::vector<int64_t>& sizes,
     if (sizes[a] != sizes[b]) return sizes[a] > sizes[b];
     return lifetimes[a].first < lifetimes[b].first;
   });
-  int64_t total = 0, breadth_total = 0;
+  int64_t total = 0;
   std::vector<int64_t> offsets = place_in_order(order, sizes, lifetimes, &total);
-  // Greedy by breadth as well; the smaller arena wins (docs/memory.md "Measured").
-  std::vector<int64_t> by_breadth =
-      place_in_order(breadth_order(sizes, lifetimes), sizes, lifetimes, &breadth_total);
-  if (breadth_total < total) offsets.swap(by_breadth), total = breadth_total;
+  // Largest area (bytes x nodes alive) first, and greedy by breadth; the smallest arena wins
+  // (docs/memory.md "Measured").
+  std::vector<size_t> by_area = order;
+  const auto area = [&](size_t t) {
+    return static_cast<double>(sizes[t]) * (lifetimes[t].last - lifetimes[t].first + 1);
+  };
+  std::stable_sort(by_area.begin(), by_area.end(),
+                   [&](size_t a, size_t b) { return area(a) > area(b); });
+  for (const std::vector<size_t>& other : {by_area, breadth_order(sizes, lifetimes)}) {
+    int64_t other_total = 0;
+    std::vector<int64_t> placed = place_in_order(other, sizes, lifetimes, &other_total);
+    if (other_total < total) offsets.swap(placed), total = other_total;
+  }
   if (arena_bytes) *arena_bytes = total;
   return offsets;
 }
@@ -222,9 +231,11 @@ void plan_split_views(const Graph& g, MemoryPlan* plan, std::vector<int>& channe
   }
 }
 
-// Marks the YOLOv8 Detect inputs its convs can decode into the table (plan_memory's
-// decode_in_conv); the table then lives from the first of those convs.
-void plan_detect_decoding(const Graph& g, MemoryPlan* plan, std::vector<Lifetime>& life) {
+// Marks the YOLOv8 Detect inputs its convs can decode into the table (HeadMemory::kTable); the
+// table then lives from the first of those convs. With `compact`, a table whose levels are all
+// decoded so and whose only reader is an NMS is held as [rows, 6].
+void plan_detect_decoding(const Graph& g, bool compact, MemoryPlan* plan,
+                          std::vector<Lifetime>& life) {
   const size_t nt = g.tensors.size();
   std::vector<int> readers(nt, 0), producer(nt, -1);
   for (int i = 0; i < static_cast<int>(g.nodes.size()); ++i) {
@@ -235,12 +246,14 @@ void plan_detect_decoding(const Graph& g, MemoryPlan* plan, std::vector<Lifetime
   for (const Node& n : g.nodes) {
     if (n.op != OpType::kDetectV8) continue;
     const int table = n.outputs[0];
+    bool all_decoded = true;
     for (size_t l = 0; l + 1 < n.inputs.size(); l += 2) {
       const int box = n.inputs[l], cls = n.inputs[l + 1];
       bool ok = box != cls;
       for (int t : {box, cls})
         ok = ok && producer[t] >= 0 && readers[t] == 1 && g.tensors[t].is_float() &&
              plan->view_of[t] < 0 && g.nodes[producer[t]].outputs.size() == 1;
+      all_decoded = all_decoded && ok;
       if (!ok) continue;
       for (int t : {box, cls}) {
         plan->decoded_by_conv[t] = 1;
@@ -248,12 +261,19 @@ void plan_detect_decoding(const Graph& g, MemoryPlan* plan, std::vector<Lifetime
         life[table].first = std::min(life[table].first, producer[t]);
       }
     }
+    if (!compact || !all_decoded || readers[table] != 1) continue;
+    for (const Node& r : g.nodes)
+      if (r.op == OpType::kNms && r.inputs[0] == table) {
+        plan->compact_table[table] = 1;
+        plan->row_stride[table] = 6;
+        plan->bytes[table] = storage_bytes(g.tensors[table].shape[0] * int64_t{6}, 32);
+      }
   }
 }
 
 }  // namespace
 
-MemoryPlan plan_memory(const Graph& g, bool fuse_concat, bool pack_codes, bool decode_in_conv) {
+MemoryPlan plan_memory(const Graph& g, bool fuse_concat, bool pack_codes, HeadMemory head) {
   MemoryPlan plan;
   const size_t nt = g.tensors.size();
   plan.lifetimes = tensor_lifetimes(g);
@@ -263,6 +283,7 @@ MemoryPlan plan_memory(const Graph& g, bool fuse_concat, bool pack_codes, bool d
   plan.row_stride.assign(nt, 0);
   plan.storage_bits = plan_storage_bits(g, pack_codes);
   plan.decoded_by_conv.assign(nt, 0);
+  plan.compact_table.assign(nt, 0);
   for (size_t t = 0; t < nt; ++t) {
     const TensorDesc& d = g.tensors[t];
     if (d.kind != TensorKind::kActivation) continue;
@@ -278,7 +299,8 @@ MemoryPlan plan_memory(const Graph& g, bool fuse_concat, bool pack_codes, bool d
   // A concat output lives from the first write into any of its views; a split input as long as
   // any of its views is read.
   std::vector<Lifetime> life = plan.lifetimes;
-  if (decode_in_conv) plan_detect_decoding(g, &plan, life);
+  if (head != HeadMemory::kRaw)
+    plan_detect_decoding(g, head == HeadMemory::kDetections, &plan, life);
   std::vector<int64_t> sizes = plan.bytes;
   for (size_t t = 0; t < nt; ++t) {
     const int base = plan.view_of[t];

@@ -1,10 +1,11 @@
 #pragma once
 // Memory planner: every activation tensor gets an offset in one arena. Lifetimes come from the
 // graph (producer .. last consumer; graph outputs live to the end); offsets are assigned greedily,
-// each tensor taking the best-fitting gap among the tensors whose lifetimes overlap it, in two
-// orders: largest first ("greedy by size", TFLite's arena planner) and node by node, the nodes
-// with the most live bytes first ("greedy by breadth"); the smaller arena wins (Pisarchyk & Lee,
-// "Efficient Memory Management for Deep Neural Net Inference", 2020).
+// each tensor taking the best-fitting gap among the tensors whose lifetimes overlap it, in three
+// orders: largest first ("greedy by size", TFLite's arena planner), largest bytes x lifetime
+// first, and node by node, the nodes with the most live bytes first ("greedy by breadth"); the
+// smallest arena wins (Pisarchyk & Lee, "Efficient Memory Management for Deep Neural Net
+// Inference", 2020).
 #include <cstdint>
 #include <vector>
 
@@ -37,14 +38,18 @@ struct MemoryPlan {
   // packed codes; 0 for constants. A row of row_stride elements takes row_stride * bits / 8 bytes.
   std::vector<int> storage_bits;
   // Per tensor: a YOLOv8 Detect input (a level's raw box or class logits) that its conv decodes
-  // straight into the decoded table (ConvSink::kDetectBoxes / kDetectScores): never held, 0 bytes.
+  // straight into the decoded table (ConvSink::kDetectBoxes / kDetectScores / kDetectBest): never
+  // held, 0 bytes.
   std::vector<char> decoded_by_conv;
+  // Per tensor: a decoded table [rows, 4 + nc] held compactly as [rows, 6] (x1, y1, x2, y2, best
+  // score, its class): all its NMS reads (HeadMemory::kDetections).
+  std::vector<char> compact_table;
   int64_t arena_bytes = 0;
   int64_t sum_tensor_bytes = 0;  // what one buffer per tensor would take (aligned, no fusion)
 };
 
-// Offsets for tensors of `sizes` bytes alive over `lifetimes` (inclusive node ranges), the smaller
-// arena of the two orders above. Tensors of
+// Offsets for tensors of `sizes` bytes alive over `lifetimes` (inclusive node ranges), the smallest
+// arena of the three orders above. Tensors of
 // size 0 get offset 0 and take no space. Two tensors whose lifetimes intersect never overlap.
 std::vector<int64_t> assign_offsets_greedy(const std::vector<int64_t>& sizes,
                                            const std::vector<Lifetime>& lifetimes,
@@ -57,11 +62,17 @@ std::vector<Lifetime> tensor_lifetimes(const Graph& graph);
 // outputs as views of the split's input where their readers take a row stride.
 // `pack_codes`: hold 1..4-bit code tensors packed (codes.h) where their pixel rows start on bytes
 // and every concat/split/pool/upsample they meet agrees; false: one byte per code everywhere.
-// `decode_in_conv`: the YOLOv8 Detect's raw inputs that convs produce and only the Detect reads
-// (graph outputs or not) are decoded in their convs' epilogues and take no memory; both inputs of a
-// level or neither.
+// What a YOLOv8 Detect head holds (docs/memory.md "The head"):
+// - kRaw: every tensor, the raw box and class logits among them;
+// - kTable: the raw inputs that convs produce and only the Detect reads (graph outputs or not)
+//   are decoded in their convs' epilogues into the decoded table and take no memory (both inputs
+//   of a level or neither);
+// - kDetections: as kTable, and a table read only by an NMS is held as its compact [rows, 6]
+//   (per anchor the best class, all the runtime's NMS uses): only the detections are whole.
+enum class HeadMemory : uint8_t { kRaw, kTable, kDetections };
+
 MemoryPlan plan_memory(const Graph& graph, bool fuse_concat = true, bool pack_codes = true,
-                       bool decode_in_conv = true);
+                       HeadMemory head = HeadMemory::kDetections);
 
 // Bytes of `elements` values at `storage_bits` per value.
 inline int64_t storage_bytes(int64_t elements, int storage_bits) {

@@ -154,11 +154,11 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options)
   if (!model_) throw Error("Session: no model");
   threads_ = options_.threads > 0 ? options_.threads : std::max(1, omp_get_max_threads());
   const Graph& g = model_->graph();
-  const bool decode_in_conv =
-      !options_.raw_head_outputs && options_.arena == ArenaStrategy::kGreedyBySize;
-  plan_ = options_.pack_activations && decode_in_conv
+  const HeadMemory head =
+      options_.arena == ArenaStrategy::kGreedyBySize ? options_.head : HeadMemory::kRaw;
+  plan_ = options_.pack_activations && head == HeadMemory::kDetections
               ? model_->memory_plan()
-              : plan_memory(g, true, options_.pack_activations, decode_in_conv);
+              : plan_memory(g, true, options_.pack_activations, head);
   arena_bytes_ = options_.arena == ArenaStrategy::kGreedyBySize ? plan_.arena_bytes
                                                                 : layout_without_reuse(g, &plan_);
   if (arena_bytes_ > kMaxArenaBytes)
@@ -191,7 +191,8 @@ void Session::wire_detect_decoding() {
   detect_targets_.assign(g.tensors.size(), {});
   for (const Node& n : g.nodes) {
     if (n.op != OpType::kDetectV8) continue;
-    const int cols = 4 + n.v8.num_classes;
+    const bool compact = plan_.compact_table[n.outputs[0]];
+    const int cols = compact ? 6 : 4 + n.v8.num_classes;
     int64_t row0 = 0;
     for (size_t l = 0; l < n.v8.strides.size(); ++l) {
       const TensorDesc& box = g.tensors[n.inputs[2 * l]];
@@ -201,7 +202,9 @@ void Session::wire_detect_decoding() {
         DetectTarget& d = detect_targets_[t];
         d.table = n.outputs[0];
         d.row0 = row0;
-        d.sink.kind = k == 0 ? ConvSink::kDetectBoxes : ConvSink::kDetectScores;
+        d.sink.kind = k == 0    ? ConvSink::kDetectBoxes
+                      : compact ? ConvSink::kDetectBest
+                                : ConvSink::kDetectScores;
         d.sink.row_stride = cols;
         d.sink.channel_offset = k == 0 ? 0 : 4;
         d.sink.reg_max = n.v8.reg_max;
@@ -277,7 +280,9 @@ uint8_t* Session::data(int tensor) const {
 }
 
 int64_t Session::row_bytes(int tensor) const {
-  return storage_bytes(model_->graph().tensors[tensor].shape.back(), plan_.storage_bits[tensor]);
+  const int cols = plan_.compact_table[tensor] ? plan_.row_stride[tensor]  // [rows, 6]
+                                               : model_->graph().tensors[tensor].shape.back();
+  return storage_bytes(cols, plan_.storage_bits[tensor]);
 }
 
 int64_t Session::stride_bytes(int tensor) const {
@@ -286,10 +291,13 @@ int64_t Session::stride_bytes(int tensor) const {
 
 std::vector<uint8_t> Session::tensor_bytes(int tensor) const {
   const Graph& g = model_->graph();
-  if (tensor >= 0 && tensor < static_cast<int>(g.tensors.size()) && plan_.decoded_by_conv[tensor])
-    throw Error("Session::tensor_bytes: '" + g.tensors[tensor].name +
-                "' is decoded by its conv into the Detect table and not held; set "
-                "SessionOptions::raw_head_outputs to keep it");
+  if (tensor >= 0 && tensor < static_cast<int>(g.tensors.size()) &&
+      (plan_.decoded_by_conv[tensor] || plan_.compact_table[tensor]))
+    throw Error("Session::tensor_bytes: '" + g.tensors[tensor].name + "' is " +
+                (plan_.decoded_by_conv[tensor] ? "decoded by its conv into the Detect table"
+                                               : "held compactly (the best class per anchor)") +
+                " and not held whole; set SessionOptions::head to HeadMemory::kRaw (or kTable "
+                "for the decoded table) to keep it");
   if (tensor < 0 || tensor >= static_cast<int>(g.tensors.size()) || plan_.offsets[tensor] < 0)
     throw Error("Session::tensor_bytes: " + std::to_string(tensor) +
                 " is not an activation tensor");
@@ -504,7 +512,7 @@ std::vector<RawOutput> Session::outputs() const {
   const Graph& g = model_->graph();
   std::vector<RawOutput> outs;
   for (int t : g.output.tensors) {
-    if (plan_.decoded_by_conv[t]) continue;  // decoded by its conv, never held
+    if (plan_.decoded_by_conv[t] || plan_.compact_table[t]) continue;  // not held whole
     const TensorDesc& d = g.tensors[t];
     RawOutput o{d.name, d.shape, std::vector<float>(d.elements())};
     if (d.is_float())
@@ -740,7 +748,10 @@ void Session::run_detect(const Node& node) {
 // max_detections rows of (x1, y1, x2, y2, score, class); rows past the detections hold class -1.
 void Session::run_nms(const Node& node) {
   const TensorDesc& x = model_->graph().tensors[node.inputs[0]];
-  const std::vector<Detection> dets = nms(f32(node.inputs[0]), x.shape[0], x.shape[1], node.nms);
+  const std::vector<Detection> dets =
+      plan_.compact_table[node.inputs[0]]
+          ? nms_best_rows(f32(node.inputs[0]), x.shape[0], node.nms)
+          : nms(f32(node.inputs[0]), x.shape[0], x.shape[1], node.nms);
   float* out = f32(node.outputs[0]);
   for (int r = 0; r < node.nms.max_detections; ++r) {
     float* row = out + r * 6;

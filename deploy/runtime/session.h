@@ -70,11 +70,13 @@ struct SessionOptions {
   // After every node, check that no live tensor changed since it was written, and fill dead
   // tensors with a poison pattern. Throws mixnas::Error on a violation. Slow; for tests.
   bool check_memory = false;
-  // false: the YOLOv8 Detect's raw box and class logits are decoded by their convs' epilogues
-  // straight into the decoded table and never held (planner.h decode_in_conv); outputs() leaves
-  // them out. true (and with kNoReuse): they are held like any tensor, for comparisons with the
-  // trainer's raw outputs. The table and the detections are the same bits either way.
-  bool raw_head_outputs = false;
+  // What the YOLOv8 Detect head holds (planner.h HeadMemory). kDetections (deploying): the raw box
+  // and class logits are decoded by their convs' epilogues and never held, the decoded table is
+  // held compactly (per anchor its best class, what NMS reads); outputs() has neither. kTable:
+  // the whole decoded table too (`mixnas val` runs its own NMS on it). kRaw (and any kNoReuse
+  // session): every tensor, for comparisons with the trainer's raw outputs. The detections are
+  // the same bits in every mode, the table in kTable and kRaw.
+  HeadMemory head = HeadMemory::kDetections;
   int runs = 20;   // profile(): timed runs
   int warmup = 3;  // profile(): untimed runs first
 };
@@ -154,6 +156,9 @@ class Session {
   MemoryReport memory() const;
   int threads() const { return threads_; }
   const Model& model() const { return *model_; }
+  // The memory plan this session runs: the model's, or one made for its options (head, arena,
+  // pack_activations).
+  const MemoryPlan& memory_plan() const { return plan_; }
   // Conv kernel chosen for a node ("" for other ops).
   std::string kernel_name(int node) const;
   // Whether the conv node reads its input as bit planes written by the producer's epilogue

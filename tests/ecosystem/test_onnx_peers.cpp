@@ -155,7 +155,9 @@ std::string ort_library() {
 // One model through ONNX Runtime (`onnx`) and the runtime on every image; returns the report.
 MatchReport compare_with_ort(const Exported& e, const std::string& onnx) {
   auto model = rt::Model::load(e.mxr);
-  rt::Session session(model);
+  rt::SessionOptions keep_table;  // runtime_rows reads the whole decoded table
+  keep_table.head = rt::HeadMemory::kTable;
+  rt::Session session(model, keep_table);
   peers::OrtModel ort(ort_library(), onnx, 1);
   MatchReport total;
   const auto& in = model->graph().input;
@@ -208,7 +210,9 @@ TEST_CASE("OpenCV DNN runs the decoded float ONNX as the runtime's fp32 path com
   for (const Exported& e : exported_models()) {
     if (!e.fp32) continue;
     auto model = rt::Model::load(e.mxr);
-    rt::Session session(model);
+    rt::SessionOptions keep_table;  // runtime_rows reads the whole decoded table
+    keep_table.head = rt::HeadMemory::kTable;
+    rt::Session session(model, keep_table);
     cv::dnn::Net net = cv::dnn::readNetFromONNX(e.onnx_float);
     const auto& in = model->graph().input;
     double max_rel = 0;

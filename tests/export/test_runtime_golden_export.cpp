@@ -88,7 +88,7 @@ TEST_CASE("runtime golden: the LibTorch model computes the recorded outputs", "[
     CHECK(rt::golden::compare(rt_model->graph(), golden,
                               rt::golden::record_run(rt_model, golden.input_seed)) == "");
     rt::SessionOptions keep_raw;  // the raw head outputs, compared with LibTorch's below
-    keep_raw.raw_head_outputs = true;
+    keep_raw.head = rt::HeadMemory::kRaw;
     rt::Session session(rt_model, keep_raw);
     rt::golden::set_input(
         session, rt::golden::make_input_image(kGoldenImgsz, kGoldenImgsz, kGoldenInputSeed));

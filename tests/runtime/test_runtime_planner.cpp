@@ -178,8 +178,12 @@ TEST_CASE("Storage bits: packed codes where rows start on bytes, layout ops agre
         CHECK((sb == bits || sb == 8));
         packed += sb == bits;
       }
-      // The head's raw logits are decoded in their convs and take nothing (planner.h).
-      CHECK(plan.bytes[t] == (plan.decoded_by_conv[t] ? 0 : (d.elements() * sb + 7) / 8));
+      // The head's raw logits are decoded in their convs and take nothing, the decoded table is
+      // held as [rows, 6] (planner.h HeadMemory::kDetections).
+      const int64_t whole = (d.elements() * sb + 7) / 8;
+      CHECK(plan.bytes[t] == (plan.decoded_by_conv[t] ? 0
+                              : plan.compact_table[t] ? d.shape[0] * 24
+                                                      : whole));
       if (plan.view_of[t] >= 0) {  // a slice starts on a byte, inside its concat
         const int base = plan.view_of[t];
         CHECK(plan.storage_bits[base] == sb);

@@ -353,13 +353,14 @@ void require_same_detections(const std::vector<Detection>& a, const std::vector<
   }
 }
 
-// The outputs of a planned session equal those of the keep-all one bit for bit; with the head
-// decoded in its convs (the default) the six raw head outputs are left out and the rest, the
-// decoded table among them, are the same bits.
+// The outputs of a planned session equal those of the keep-all one bit for bit: with the head
+// decoded in its convs the six raw head outputs are left out (HeadMemory::kTable), and the decoded
+// table too when it is held compactly (kDetections, the default); the rest are the same bits.
 void require_same_outputs(const std::vector<RawOutput>& got, const std::vector<RawOutput>& all,
-                          bool raw_head_outputs) {
-  REQUIRE(got.size() == (raw_head_outputs ? all.size() : all.size() - 6));
-  size_t k = raw_head_outputs ? 0 : 6;
+                          HeadMemory head) {
+  const size_t left_out = head == HeadMemory::kRaw ? 0 : head == HeadMemory::kTable ? 6 : 7;
+  REQUIRE(got.size() == all.size() - left_out);
+  size_t k = left_out;
   for (size_t i = 0; i < got.size(); ++i, ++k) {
     INFO("output " << all[k].name);
     REQUIRE(got[i].name == all[k].name);
@@ -421,15 +422,15 @@ void run_end_to_end(bool int8) {
   // The planned arena (with the poisoning check), 1 and 2 threads, the head decoded in its convs
   // or not: the same bits as above.
   for (int threads : {1, 2})
-    for (bool raw : {false, true}) {
-      INFO("threads " << threads << " raw head outputs " << raw);
+    for (HeadMemory head : {HeadMemory::kDetections, HeadMemory::kTable, HeadMemory::kRaw}) {
+      INFO("threads " << threads << " head memory " << static_cast<int>(head));
       SessionOptions planned;
       planned.threads = threads;
       planned.check_memory = true;
-      planned.raw_head_outputs = raw;
+      planned.head = head;
       Session p(model, planned);
       const std::vector<Detection> mapped = p.run(view);
-      require_same_outputs(p.outputs(), outs, raw);
+      require_same_outputs(p.outputs(), outs, head);
       REQUIRE(mapped.size() == dets.size());
       for (size_t i = 0; i < dets.size(); ++i) {
         const Detection m = map_to_original(dets[i], info);
@@ -485,35 +486,41 @@ TEST_CASE("YOLOv8n-shaped W4A4, W2A2, W1A2 graphs: packed and byte arenas match 
     const std::vector<RawOutput> outs = s.outputs();
     for (bool pack : {true, false})
       for (int threads : {1, 2})
-        for (bool raw : {false, true}) {
-          INFO("pack " << pack << " threads " << threads << " raw head outputs " << raw);
+        for (HeadMemory head : {HeadMemory::kDetections, HeadMemory::kTable, HeadMemory::kRaw}) {
+          INFO("pack " << pack << " threads " << threads << " head " << static_cast<int>(head));
           SessionOptions planned;
           planned.threads = threads;
           planned.check_memory = true;
           planned.pack_activations = pack;
-          planned.raw_head_outputs = raw;
+          planned.head = head;
           Session p(model, planned);
           p.run(view);
-          require_same_outputs(p.outputs(), outs, raw);
+          require_same_outputs(p.outputs(), outs, head);
         }
     // The code tensors (one buffer each) shrink when packed; the head's raw logits, decoded in
-    // their convs, take no arena at all.
-    SessionOptions byte_codes, raw_head;
+    // their convs, take no arena at all, and the compact table less than the whole one.
+    SessionOptions byte_codes, raw_head, table;
     byte_codes.pack_activations = false;
-    raw_head.raw_head_outputs = true;
+    raw_head.head = HeadMemory::kRaw;
+    table.head = HeadMemory::kTable;
     const MemoryReport packed = Session(model).memory(),
                        unpacked = Session(model, byte_codes).memory(),
+                       whole = Session(model, table).memory(),
                        raw = Session(model, raw_head).memory();
-    INFO("arena packed " << packed.arena_bytes << " bytes " << unpacked.arena_bytes << " raw head "
-                         << raw.arena_bytes);
+    INFO("arena packed " << packed.arena_bytes << " bytes " << unpacked.arena_bytes << " table "
+                         << whole.arena_bytes << " raw head " << raw.arena_bytes);
     CHECK(packed.sum_tensor_bytes < unpacked.sum_tensor_bytes);
     CHECK(packed.arena_bytes <= unpacked.arena_bytes);
-    CHECK(packed.arena_bytes < raw.arena_bytes);
+    CHECK(packed.arena_bytes < whole.arena_bytes);
+    CHECK(whole.arena_bytes < raw.arena_bytes);
     Session decoded(model);
     decoded.run(view);
-    const int box = model->graph().output.tensors[0];  // level 0's raw box logits
+    const std::vector<int>& outs_t = model->graph().output.tensors;
+    const int box = outs_t[0], table_t = outs_t[outs_t.size() - 2];  // level 0's box logits
     REQUIRE(model->memory_plan().decoded_by_conv[box]);
-    CHECK_THROWS_WITH(decoded.tensor_bytes(box), Catch::Contains("raw_head_outputs"));
+    REQUIRE(model->memory_plan().compact_table[table_t]);
+    CHECK_THROWS_WITH(decoded.tensor_bytes(box), Catch::Contains("HeadMemory::kRaw"));
+    CHECK_THROWS_WITH(decoded.tensor_bytes(table_t), Catch::Contains("compactly"));
   }
 }
 
@@ -529,8 +536,18 @@ TEST_CASE("The every-op graph runs and agrees with the reference kernels", "[run
     s->set_input_codes(image.data(), image.size());
     s->run_graph();
   }
+  // The planned session holds the head compactly: its outputs are those of the keep-all one
+  // without the head's raw logits and decoded table (the detections among them), same values.
   const std::vector<RawOutput> ca = a.outputs(), cc = c.outputs();
-  for (size_t i = 0; i < ca.size(); ++i) CHECK(ca[i].values == cc[i].values);
+  REQUIRE(!cc.empty());
+  REQUIRE(cc.size() < ca.size());
+  for (const RawOutput& x : cc) {
+    INFO("output " << x.name);
+    const auto same =
+        std::find_if(ca.begin(), ca.end(), [&](const RawOutput& y) { return y.name == x.name; });
+    REQUIRE(same != ca.end());
+    CHECK(same->values == x.values);
+  }
   const Graph& g = model->graph();
   for (size_t t = 0; t < g.tensors.size(); ++t) {
     if (g.tensors[t].kind != TensorKind::kActivation) continue;

@@ -824,13 +824,17 @@ void conv_check_epilogue(const ConvWeights& w, const ConvEpilogue& ep) {
                   std::to_string(k.channels) + " exceed out_c " + std::to_string(g.out_c));
     if (k.kind != ConvSink::kF32 && (k.first_channel != 0 || k.channels != 0))
       fail(w, at + "only float sinks take a channel range (first_channel, channels)");
-    const bool detect = k.kind == ConvSink::kDetectBoxes || k.kind == ConvSink::kDetectScores;
+    const bool detect = k.kind == ConvSink::kDetectBoxes || k.kind == ConvSink::kDetectScores ||
+                        k.kind == ConvSink::kDetectBest;
     if (k.kind == ConvSink::kDetectBoxes &&
         (k.reg_max < 1 || k.reg_max > 64 || g.out_c != 4 * k.reg_max || k.grid_width != g.out_w() ||
          !(k.anchor_stride > 0)))
       fail(w, at + "a Detect box sink needs out_c = 4 * reg_max (reg_max 1..64), grid_width = "
                    "out_w and a positive stride");
-    const int written = some ? k.channels : k.kind == ConvSink::kDetectBoxes ? 4 : g.out_c;
+    const int written = some                               ? k.channels
+                        : k.kind == ConvSink::kDetectBoxes ? 4
+                        : k.kind == ConvSink::kDetectBest  ? 2
+                                                           : g.out_c;
     if (k.kind != ConvSink::kBitPlanes &&
         (k.channel_offset < 0 || k.row_stride < k.channel_offset + written))
       fail(w, at + "row_stride " + std::to_string(k.row_stride) + " < channel_offset " +

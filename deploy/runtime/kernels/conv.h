@@ -98,10 +98,11 @@ struct ConvInputView {
 // One destination of the conv output [out_h][out_w][out_c], written at
 // data + pixel * row_stride + channel_offset + c (row_stride >= channel_offset + out_c).
 struct ConvSink {
-  // kDetectBoxes / kDetectScores: a YOLOv8 Detect level's box (4 * reg_max DFL logits) or class
-  // conv decoded straight into rows of the decoded table (detect_rows.h): per pixel p, floats at
-  // data + p * row_stride + channel_offset: [x1, y1, x2, y2], or the out_c sigmoid scores.
-  enum Kind : uint8_t { kF32, kCodes, kBitPlanes, kDetectBoxes, kDetectScores };
+  // kDetectBoxes / kDetectScores / kDetectBest: a YOLOv8 Detect level's box (4 * reg_max DFL
+  // logits) or class conv decoded straight into rows of the decoded table (detect_rows.h): per
+  // pixel p, floats at data + p * row_stride + channel_offset: [x1, y1, x2, y2], the out_c sigmoid
+  // scores, or only the best of them and its class [score, class] (the compact table).
+  enum Kind : uint8_t { kF32, kCodes, kBitPlanes, kDetectBoxes, kDetectScores, kDetectBest };
   Kind kind = kF32;
   void* data = nullptr;  // float* (kF32) or uint8_t* (kCodes)
   int row_stride = 0;

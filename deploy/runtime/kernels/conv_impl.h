@@ -316,14 +316,17 @@ void epilogue(const ConvJob& j, int p0, int m, void* acc, bool int_acc) {
       }
       continue;
     }
-    if (sink.kind == ConvSink::kDetectBoxes || sink.kind == ConvSink::kDetectScores) {
+    if (sink.kind == ConvSink::kDetectBoxes || sink.kind == ConvSink::kDetectScores ||
+        sink.kind == ConvSink::kDetectBest) {
       float* out = static_cast<float*>(sink.data) + static_cast<size_t>(p0) * sink.row_stride +
                    sink.channel_offset;
       if (sink.kind == ConvSink::kDetectBoxes)
         decode_v8_boxes(y, n_pad, m, sink.reg_max, p0, sink.grid_width, sink.anchor_stride, out,
                         sink.row_stride);
-      else
+      else if (sink.kind == ConvSink::kDetectScores)
         decode_v8_scores(y, n_pad, m, oc, out, sink.row_stride);
+      else
+        decode_v8_best(y, n_pad, m, oc, out, sink.row_stride);
       continue;
     }
     if (sink.kind == ConvSink::kBitPlanes) continue;  // after the code sinks, below

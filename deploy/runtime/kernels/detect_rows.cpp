@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "deploy/runtime/kernels/activation.h"
 
@@ -45,6 +46,18 @@ void decode_v8_scores(const float* logits, int64_t logits_stride, int n, int nc,
     float* row = out + i * out_stride;
     std::memcpy(row, logits + i * logits_stride, static_cast<size_t>(nc) * sizeof(float));
     apply_activation({Activation::kSigmoid}, row, static_cast<size_t>(nc));
+  }
+}
+
+void decode_v8_best(const float* logits, int64_t logits_stride, int n, int nc, float* out,
+                    int64_t out_stride) {
+  thread_local std::vector<float> scores;
+  scores.resize(static_cast<size_t>(nc));
+  for (int i = 0; i < n; ++i) {
+    decode_v8_scores(logits + i * logits_stride, logits_stride, 1, nc, scores.data(), nc);
+    const int best = best_class(scores.data(), nc);
+    out[i * out_stride] = scores[static_cast<size_t>(best)];
+    out[i * out_stride + 1] = static_cast<float>(best);
   }
 }
 

@@ -17,4 +17,17 @@ void decode_v8_boxes(const float* bins, int64_t bins_stride, int n, int reg_max,
 void decode_v8_scores(const float* logits, int64_t logits_stride, int n, int nc, float* out,
                       int64_t out_stride);
 
+// The index of the largest of nc scores, the lowest on ties (NMS's choice of class per anchor).
+inline int best_class(const float* scores, int nc) {
+  int best = 0;
+  for (int k = 1; k < nc; ++k)
+    if (scores[k] > scores[best]) best = k;
+  return best;
+}
+
+// Per cell only the best class of decode_v8_scores' sigmoids: [score, class] at
+// out + i * out_stride (the compact table NMS reads, ops.h nms_best_rows).
+void decode_v8_best(const float* logits, int64_t logits_stride, int n, int nc, float* out,
+                    int64_t out_stride);
+
 }  // namespace mixnas::rt
