@@ -252,7 +252,8 @@ void plan_detect_decoding(const Graph& g, bool compact, MemoryPlan* plan,
       bool ok = box != cls;
       for (int t : {box, cls})
         ok = ok && producer[t] >= 0 && readers[t] == 1 && g.tensors[t].is_float() &&
-             plan->view_of[t] < 0 && g.nodes[producer[t]].outputs.size() == 1;
+             plan->view_of[t] < 0 && g.nodes[producer[t]].outputs.size() == 1 &&
+             g.tensors[t].shape[2] == g.tensors[g.nodes[producer[t]].inputs[1]].shape[0];
       all_decoded = all_decoded && ok;
       if (!ok) continue;
       for (int t : {box, cls}) {

@@ -64,9 +64,9 @@ std::vector<Lifetime> tensor_lifetimes(const Graph& graph);
 // and every concat/split/pool/upsample they meet agrees; false: one byte per code everywhere.
 // What a YOLOv8 Detect head holds (docs/memory.md "The head"):
 // - kRaw: every tensor, the raw box and class logits among them;
-// - kTable: the raw inputs that convs produce and only the Detect reads (graph outputs or not)
-//   are decoded in their convs' epilogues into the decoded table and take no memory (both inputs
-//   of a level or neither);
+// - kTable: the raw inputs that convs produce (as their only output, every channel) and only the
+//   Detect reads (graph outputs or not) are decoded in their convs' epilogues into the decoded
+//   table and take no memory (both inputs of a level or neither);
 // - kDetections: as kTable, and a table read only by an NMS is held as its compact [rows, 6]
 //   (per anchor the best class, all the runtime's NMS uses): only the detections are whole.
 enum class HeadMemory : uint8_t { kRaw, kTable, kDetections };
