@@ -105,7 +105,8 @@ bool needs_float(const std::vector<rt::Grid>& grids) {
 
 // Conv values whose floats are read through one part of a chunk only (a Bottleneck's residual
 // in a C2f): value -> {first channel, channels}. Their conv writes floats for that part alone
-// (docs/memory.md "Measured"); a value with any other float reader keeps every channel.
+// (docs/memory.md "A residual's float copy: its part only"); a value with any other float reader
+// keeps every channel.
 std::map<int, std::pair<int, int>> float_parts(const IrModel& ir,
                                                const std::vector<std::vector<rt::Grid>>& need) {
   std::map<int, std::pair<int, int>> part;

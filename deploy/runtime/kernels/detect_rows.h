@@ -1,7 +1,8 @@
 #pragma once
 // The YOLOv8 Detect decode of a run of cells, shared by the Detect op (ops.h decode_yolov8_level)
 // and the conv epilogues that decode the head's last convs straight into the decoded table
-// (ConvSink::kDetectBoxes / kDetectScores): the same float operations, so the same bits.
+// (ConvSink::kDetectBoxes / kDetectScores / kDetectBest): the same float operations, so the same
+// bits.
 #include <cstdint>
 
 namespace mixnas::rt {
