@@ -393,23 +393,36 @@ std::vector<Figures> train_baselines(const SearchStrategy& strategy, const Searc
 
 // ------------------------------------------------------------------ phase: measure
 
-// Each model was measured right after its training; measuring them all again, in interleaved
-// rounds once nothing else runs, and keeping each one's lowest median takes out the bursts of
-// load that one 20-run median can catch.
+// Each model was measured right after its training, while its own checkpoints and logs were
+// still being written. The figures reported are made again once nothing else runs: rounds in
+// which every model is measured once, in alternating order (forward, then backward), and each
+// model's figure is the median of its round medians. Alternating puts every model through the
+// same bursts of load; a median of many short measurements is not moved by one burst, and unlike
+// a lowest median it does not favour the model whose latency spreads more. A device model's
+// prediction is the same every time, so it is made once.
 void measure_again(const std::vector<Figures*>& all, eval::Evaluator& evaluator) {
-  constexpr int kFinalRounds = 2;
-  for (int round = 0; round < kFinalRounds && !all.empty(); ++round) {
-    for (Figures* f : all) {
-      eval::MeasureResult r = evaluator.measure_package(read_file(f->package));
-      if (r.latency.median_ms < f->latency_ms) {
-        f->latency_ms = r.latency.median_ms;
-        f->nodes = r.nodes;
-      }
+  if (all.empty()) return;
+  const int rounds = evaluator.kind() == "model" ? 1 : 15;
+  std::vector<std::vector<eval::MeasureResult>> runs(all.size());
+  std::vector<std::string> packages;
+  for (const Figures* f : all) packages.push_back(read_file(f->package));
+  for (int round = 0; round < rounds; ++round) {
+    for (size_t k = 0; k < all.size(); ++k) {
+      const size_t i = round % 2 == 0 ? k : all.size() - 1 - k;
+      runs[i].push_back(evaluator.measure_package(packages[i]));
     }
   }
-  for (const Figures* f : all)
-    log::info(f->name, ": ", fmt("%.3f", f->latency_ms), " ms (lowest median of ", kFinalRounds + 1,
-              " measurements)");
+  for (size_t i = 0; i < all.size(); ++i) {
+    std::vector<eval::MeasureResult>& r = runs[i];
+    std::sort(r.begin(), r.end(), [](const eval::MeasureResult& a, const eval::MeasureResult& b) {
+      return a.latency.median_ms < b.latency.median_ms;
+    });
+    const eval::MeasureResult& mid = r[r.size() / 2];  // rounds is odd: the median itself
+    all[i]->latency_ms = mid.latency.median_ms;
+    all[i]->nodes = mid.nodes;
+    log::info(all[i]->name, ": ", fmt("%.3f", all[i]->latency_ms), " ms (median of ", rounds,
+              " alternated measurements of ", evaluator.options().runs, " runs)");
+  }
 }
 
 // ------------------------------------------------------------------ phase: check

@@ -86,6 +86,9 @@ rt::Graph yolo(int bits) {
 // every layer it picks is predicted <= kRuleMaxRatio of int8 (the x86 rules keep ~10%).
 constexpr double kRuleMaxRatio = 0.9;
 
+void derive_tbl_rule(eval::DeviceModel& model, const std::vector<eval::LayerSignature>& base,
+                     const std::vector<std::string>& names);
+
 void derive_rules(const std::string& device_yaml, const eval::DeviceModel::Options& opt) {
   auto model = eval::DeviceModel::load(device_yaml, opt);
   const auto base = eval::conv_signatures(yolo(8));
@@ -149,6 +152,50 @@ void derive_rules(const std::string& device_yaml, const eval::DeviceModel::Optio
             : "none",
         best_n, rows.size(), best_lo, best_hi, all_lo, all_hi);
   }
+  if (!dot) derive_tbl_rule(model, base, names);
+}
+
+// Cores without sdot: the 2-bit table-lookup row over the int8 kernel on W2A8 codes, per conv, and
+// the single rule "K >= min_k and out_c >= min_out_c" that picks the most layers while every layer
+// it picks is predicted <= kRuleMaxRatio of int8 (a table of 16 channels' lookups per pixel and
+// group is built once and read by every panel, so narrow layers pay it with few panels).
+void derive_tbl_rule(eval::DeviceModel& model, const std::vector<eval::LayerSignature>& base,
+                     const std::vector<std::string>& names) {
+  const std::string tbl = "conv_qu8_tbl_w2_1x16__neon", int8 = "conv_qu8_gemm_8x8__neon";
+  std::vector<std::pair<eval::LayerSignature, double>> rows;
+  for (size_t i = 0; i < base.size(); ++i) {
+    auto s = base[i];
+    if (s.in_c < 8) continue;  // the stem stays 8-bit in every search space
+    s.w_bits = 2, s.a_bits = 8;
+    const double r =
+        model.predict_forced(s, tbl).latency_ms / model.predict_forced(s, int8).latency_ms;
+    rows.push_back({s, r});
+    std::printf("TABLE-TBL {\"%s\", %d, %d, %d, %d, %d, %.2f},\n", names[i].c_str(), s.in_h, s.in_c,
+                s.out_c, s.kernel, s.stride, r);
+  }
+  int best_n = 0, best_k = 0, best_c = 0;
+  double best_lo = 0, best_hi = 0;
+  for (const auto& [ks, unused1] : rows)
+    for (const auto& [cs, unused2] : rows) {
+      const int min_k = ks.kernel * ks.kernel * ks.in_c, min_c = cs.out_c;
+      int n = 0;
+      bool ok = true;
+      double lo = 1e9, hi = 0;
+      for (const auto& [s, r] : rows)
+        if (s.kernel * s.kernel * s.in_c >= min_k && s.out_c >= min_c)
+          ++n, ok = ok && r <= kRuleMaxRatio, lo = std::min(lo, r), hi = std::max(hi, r);
+      if (ok && n > best_n) best_n = n, best_k = min_k, best_c = min_c, best_lo = lo, best_hi = hi;
+    }
+  double all_lo = 1e9, all_hi = 0;
+  for (const auto& [s, r] : rows) all_lo = std::min(all_lo, r), all_hi = std::max(all_hi, r);
+  std::printf(
+      "RULE core=%s tbl_w2 %s picked=%d/%zu predicted_ratio=%.2f-%.2f (all layers "
+      "%.2f-%.2f)\n",
+      model.spec().core.c_str(),
+      best_n
+          ? ("K >= " + std::to_string(best_k) + " and out_c >= " + std::to_string(best_c)).c_str()
+          : "none",
+      best_n, rows.size(), best_lo, best_hi, all_lo, all_hi);
 }
 
 // CPU seconds of this process and its finished children (compiler, llvm-mca, the pick helper):

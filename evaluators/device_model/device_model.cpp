@@ -28,7 +28,7 @@ using devmodel::AsmLoop;
 namespace {
 
 // The cache file's format (in its name, so a changed layout is recomputed, not misread).
-const char* kCacheFormat = "mixnas-devicemodel-cache-4";
+const char* kCacheFormat = "mixnas-devicemodel-cache-5";
 
 // The build flags of kernel sources (kernels.cmake adds -ffp-contract=off to every one; the
 // aarch64 preset is Release, the host preset RelWithDebInfo).
@@ -137,6 +137,10 @@ struct KernelSource {
   int mr = 0, nr = 0;  // tile, from the name (XNNPACK-style names carry it)
   bool bitserial = false;
   int w_bits = 0, a_bits = 0, regs = 0, lanes = 0;
+  // Table-lookup rows: the instruction of the table-building loop (one turn: 16 groups of 4
+  // codes) and the reduction's alignment.
+  std::string table_op;
+  int k_align = 1;
 };
 
 KernelSource gemm_source(const std::string& k) {
@@ -144,18 +148,27 @@ KernelSource gemm_source(const std::string& k) {
   static const std::regex tile("_(\\d+)x(\\d+)(c\\d)?__");
   KernelSource s;
   if (std::regex_search(k, m, tile)) s.mr = std::stoi(m[1]), s.nr = std::stoi(m[2]);
-  if (k == "conv_qu8_gemm_8x8__neon")
-    s = {"conv_qu8_gemm__neon.cpp", "", "smlal2?", 4, "uxtl2?|ushll2?", 8, s.mr, s.nr};
-  else if (k == "conv_qu8_gemm_4x16c4__neondot")
-    s = {"conv_qu8_gemm__neondot.cpp", "-march=armv8.2-a+dotprod", "sdot", 16, "", 0, s.mr, s.nr};
-  else if (k == "conv_f32_gemm_6x16__neon")
-    s = {"conv_f32_gemm__neon.cpp", "", "fmla", 4, "", 0, s.mr, s.nr};
-  else if (k == "conv_qu8_gemm_6x16c2__avx2")
-    s = {"conv_qu8_gemm__avx2.cpp", "-mavx2", "vpmaddwd", 16, "vpmovzxbw", 16, s.mr, s.nr};
-  else if (k == "conv_f32_gemm_6x16__avx2_fma")
-    s = {"conv_f32_gemm__avx2_fma.cpp", "-mavx2 -mfma", "vfmadd...ps", 8, "", 0, s.mr, s.nr};
-  else
-    s.file.clear();
+  auto set = [&s](const char* file, const char* flags, const char* mac_op, int macs_per_op,
+                  const char* widen_op = "", int widen_lanes = 0) {
+    s.file = file, s.flags = flags, s.mac_op = mac_op, s.macs_per_op = macs_per_op;
+    s.widen_op = widen_op, s.widen_lanes = widen_lanes;
+  };
+  if (k == "conv_qu8_gemm_8x8__neon") {
+    set("conv_qu8_gemm__neon.cpp", "", "smlal2?", 4, "uxtl2?|ushll2?", 8);
+  } else if (k == "conv_qu8_tbl_w2_1x16__neon") {
+    // 4 lookups (2 bit planes x lo/hi nibble tables) per 16 channels x 4 codes: 16 MACs each.
+    set("conv_qu8_tbl__neon.cpp", "", "tbl", 16);
+    s.table_op = "trn1";
+    s.k_align = 64;
+  } else if (k == "conv_qu8_gemm_4x16c4__neondot") {
+    set("conv_qu8_gemm__neondot.cpp", "-march=armv8.2-a+dotprod", "sdot", 16);
+  } else if (k == "conv_f32_gemm_6x16__neon") {
+    set("conv_f32_gemm__neon.cpp", "", "fmla", 4);
+  } else if (k == "conv_qu8_gemm_6x16c2__avx2") {
+    set("conv_qu8_gemm__avx2.cpp", "-mavx2", "vpmaddwd", 16, "vpmovzxbw", 16);
+  } else if (k == "conv_f32_gemm_6x16__avx2_fma") {
+    set("conv_f32_gemm__avx2_fma.cpp", "-mavx2 -mfma", "vfmadd...ps", 8);
+  }
   return s;
 }
 
@@ -166,8 +179,9 @@ KernelSource kernel_source(const std::string& k) {
     KernelSource s = gemm_source(k);
     if (s.file.empty())
       throw Error("device model: no loop model for kernel '" + k +
-                  "' (modelled: the int8/fp32 GEMM rows of NEON, NEON-dotprod and AVX2, and "
-                  "the bit-serial rows); see docs/device_models.md, Limits");
+                  "' (modelled: the int8/fp32 GEMM rows of NEON, NEON-dotprod and AVX2, the "
+                  "2-bit table-lookup row of NEON and the bit-serial rows); see "
+                  "docs/device_models.md, Limits");
     return s;
   }
   KernelSource s;
@@ -329,7 +343,8 @@ void DeviceModel::load_cache() {
                      v.at("quantize_cycles_per_output"),
                      v.at("im2col_cycles_per_element"),
                      v.at("pack_cycles_per_plane_byte"),
-                     v.at("loop_instructions")};
+                     v.at("loop_instructions"),
+                     v.at("table_cycles_per_group")};
     for (auto& [k, v] : j.at("activations").items()) activations_[k] = v;
     for (auto& [k, v] : j.at("picks").items())
       picks_[k] = {v.at("kernel"), v.at("weight_bytes"), v.at("resident_weight_bytes"),
@@ -353,7 +368,8 @@ void DeviceModel::save_cache() const {
                {"quantize_cycles_per_output", c.quantize_cycles_per_output},
                {"im2col_cycles_per_element", c.im2col_cycles_per_element},
                {"pack_cycles_per_plane_byte", c.pack_cycles_per_plane_byte},
-               {"loop_instructions", c.loop_instructions}};
+               {"loop_instructions", c.loop_instructions},
+               {"table_cycles_per_group", c.table_cycles_per_group}};
   j["activations"] = activations_;
   nlohmann::json& p = j["picks"] = nlohmann::json::object();
   for (const auto& [key, v] : picks_)
@@ -472,6 +488,12 @@ KernelCycles gemm_cycles(const std::string& kernel, const KernelSource& src,
   if (!src.widen_op.empty())  // im2col widening the codes to int16
     c.im2col_cycles_per_element =
         per_element(loops, src.widen_op, "gemm_block", core, mca, src.widen_lanes);
+  if (!src.table_op.empty()) {  // the loop building 16 groups' tables a turn
+    const AsmLoop* build = loop_with_most(loops, src.table_op);
+    check_found(build != nullptr, kernel, src, core);
+    c.table_cycles_per_group =
+        devmodel::mca_cycles_per_iteration(mca, triple_of(core), core.mca_cpu, build->body) / 16;
+  }
   return c;
 }
 
@@ -677,9 +699,10 @@ LayerPrediction DeviceModel::predict_picked(const eval::LayerSignature& s, const
     const int group = p.kernel.find("c4__") != std::string::npos   ? 4
                       : p.kernel.find("c2__") != std::string::npos ? 2
                                                                    : 1;
-    const int64_t k_pad = up(taps * s.in_c, group);
+    const int64_t k_pad = up(taps * s.in_c, std::max(group, src.k_align));
     micro = static_cast<double>(up(m, src.mr)) * up(n, src.nr) * k_pad * kc.cycles_per_mac;
-    im2col = static_cast<double>(m) * k_pad * kc.im2col_cycles_per_element;
+    im2col = static_cast<double>(m) * k_pad *
+             (kc.im2col_cycles_per_element + kc.table_cycles_per_group / 4);
   }
   const double epilogue = static_cast<double>(m) * n *
                           (kc.scale_cycles_per_output + activation_cycles_per_element(s.act) +

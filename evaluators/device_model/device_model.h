@@ -82,6 +82,8 @@ struct KernelCycles {
   // (the portable packer's plane loop; 0 where the packer is not that loop: AVX2).
   double pack_cycles_per_plane_byte = 0;
   int loop_instructions = 0;
+  // Table-lookup rows: building a pixel's lookup tables, per group of 4 reduction codes.
+  double table_cycles_per_group = 0;
 };
 
 class DeviceModel {

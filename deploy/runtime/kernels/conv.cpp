@@ -164,6 +164,38 @@ ConvRow tiled(const char* name, const char* family, ConvPrecision precision, int
   return row;
 }
 
+#if defined(__aarch64__)
+// The table-lookup row of 2-bit weights (conv_qu8_tbl__neon.cpp): its 16-bit sums take up to 1092
+// groups of 4 (60 per group; the k_pad tail holds zero codes), a reduction of up to 4368.
+constexpr int kTblMaxGroups = 65535 / 60;
+// Where it runs (tbl_picks): K >= kTblMinK and out_c >= kTblMinOutC.
+constexpr int kTblMinK = 192, kTblMinOutC = 32;
+
+bool tbl_fits(const ConvWeights& w, const ConvRow& row) {
+  return tiled_fits(w, row) && (w.geometry.reduction() + 3) / 4 <= kTblMaxGroups;
+}
+
+// Cores without sdot (Cortex-A72 and A53 class), where the int8 kernel runs smlal on widened codes.
+// Derived from the device models of Cortex-A72 and Cortex-A53 (docs/device_models.md "Selection
+// rules derived from the models"): the A72's rule (47 of 62 YOLOv8n convs, predicted 0.61-0.88 of
+// int8; the A53 predicts every conv below 0.9); tests/runtime/kernels/test_lowbit.cpp holds the
+// predicted table. On sdot cores the int8 kernel runs.
+bool tbl_picks(const ConvWeights& w, const ConvRow&, const CpuFeatures& f) {
+  return !f.dotprod && w.geometry.reduction() >= kTblMinK && w.geometry.out_c >= kTblMinOutC;
+}
+
+ConvRow tbl_row() {
+  ConvRow row =
+      tiled("conv_qu8_tbl_w2_1x16__neon", "gemm", ConvPrecision::kInt, 2, 2, 1, 8, has_neon,
+            {Layout::kTblW2, 1, 16, 64, 1, false, false, false, Offset::kMinusZeroSum,
+             conv_qu8_tbl_w2_1x16__neon});
+  row.fits = tbl_fits;
+  row.picks = tbl_picks;
+  row.needs = "groups, precision, bits, or a reduction deeper than 4368";
+  return row;
+}
+#endif
+
 constexpr ConvPrecision kF32 = ConvPrecision::kF32;
 constexpr ConvPrecision kInt = ConvPrecision::kInt;
 
@@ -187,6 +219,7 @@ const std::vector<ConvRow>& tiled_rows() {
           {Layout::kS16C2, 6, 16, 2, 2, false, false, true, Offset::kMinusZeroSum,
            conv_qu8_gemm_6x16c2__avx2}),
 #elif defined(__aarch64__)
+    tbl_row(),
     tiled(
         "conv_f32_gemm_6x16__neon", "gemm", kF32, 0, 0, 0, 0, has_neon,
         {Layout::kF32KxN, 6, 16, 1, 4, true, true, true, Offset::kNone, conv_f32_gemm_6x16__neon}),
@@ -320,6 +353,20 @@ Packed pack(const TiledKernel& row, const ConvWeights& w, int k, int k_pad, int 
       for (auto [n0, width] : panels)
         append_panel(p.bytes, panel_codes(row.layout, n0, width, k_pad, value), row.layout,
                      storage_bits);
+      break;
+    case Layout::kTblW2:
+      p.bytes.assign(static_cast<size_t>(n_pad) * k_pad / 4, 0);  // n_pad / 16 panels
+      for (int n0 = 0; n0 < n_pad; n0 += 16)
+        for (int kg = 0; kg < k_pad; kg += 4)
+          for (int j = 0; j < 16; ++j) {
+            uint8_t byte = 0;
+            for (int t = 0; t < 4; ++t) {
+              const int u = value(n0 + j, kg + t) & 3;  // two's complement: q = b0 - 2 * b1
+              byte |= static_cast<uint8_t>((u & 1) << t | (u >> 1) << (4 + t));
+            }
+            p.bytes[(static_cast<size_t>(n0) * k_pad / 4 + static_cast<size_t>(kg) / 4 * 16) + j] =
+                byte;
+          }
       break;
     case Layout::kDwF32: {
       const int taps = g.kernel_h * g.kernel_w;
@@ -516,6 +563,10 @@ class KernelPlan final : public ConvPlan {
   // such a conv stores 2-bit codes.
   void set_weight_storage(const TiledKernel& row, const ConvWeights& w, bool depthwise) {
     if (w.precision != ConvPrecision::kInt) return;
+    if (row.layout == Layout::kTblW2) {  // held at 2 bits already; the scratch holds the tables
+      job_.weight_scratch_bytes = round_up_64(static_cast<size_t>(job_.k_pad) / 4 * 32);
+      return;
+    }
     const int s = wpack_storage_bits(w.w_bits);
     if (depthwise) {
       job_.w_storage_bits = s;

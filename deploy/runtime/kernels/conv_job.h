@@ -92,6 +92,7 @@ MIXNAS_CONV_BLOCK_FN(conv_qu8_gemm_8x32c4__avx512vnni);
 MIXNAS_CONV_BLOCK_FN(conv_qu8_gemm_6x16c2__avx2);
 MIXNAS_CONV_BLOCK_FN(conv_qu8_gemm_8x8__neon);
 MIXNAS_CONV_BLOCK_FN(conv_qu8_gemm_4x16c4__neondot);
+MIXNAS_CONV_BLOCK_FN(conv_qu8_tbl_w2_1x16__neon);
 MIXNAS_CONV_BLOCK_FN(conv_f32_dwconv_16c__avx512f);
 MIXNAS_CONV_BLOCK_FN(conv_qu8_dwconv_16c__avx512f);
 MIXNAS_CONV_BLOCK_FN(conv_f32_dwconv_8c__avx2);

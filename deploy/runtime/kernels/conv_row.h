@@ -26,6 +26,9 @@ enum class Layout : uint8_t {
   kS16KxN,   // [n/NR][k][NR] int16
   kDwF32,    // [tap][n_pad] float
   kDwCodes,  // [tap][n_pad] codes at wpack_storage_bits(w_bits), widened to int32 per block
+  // [n/16][k/4][16] bytes of 2-bit weights for table lookup: byte c holds bit 0 of channel c's
+  // four weights of the group in its low nibble, bit 1 in its high (conv_qu8_tbl__neon.cpp)
+  kTblW2,
 };
 
 enum class Offset : uint8_t { kNone, kMinusZeroSum, kSignedShift };

@@ -22,7 +22,7 @@ if(MIXNAS_ARCH_X86_64)
   _mixnas_k_add("-mavx2" activation__avx2.cpp conv_qu8_gemm__avx2.cpp conv_dwconv__avx2.cpp)
   _mixnas_k_add("" conv_f32_gemm__sse2.cpp)
 elseif(MIXNAS_ARCH_AARCH64)
-  _mixnas_k_add("" conv_f32_gemm__neon.cpp conv_qu8_gemm__neon.cpp)
+  _mixnas_k_add("" conv_f32_gemm__neon.cpp conv_qu8_gemm__neon.cpp conv_qu8_tbl__neon.cpp)
   _mixnas_k_add("-march=armv8.2-a+dotprod" conv_qu8_gemm__neondot.cpp)
 endif()
 # Low-bit (bit-serial) conv rows: conv_lowbit.cpp (plan, table), one block source per ISA.

@@ -148,6 +148,15 @@ void check_untouched(const Outputs& o, const ConvEpilogue& ep, int out_c, int pi
   }
 }
 
+// The table-lookup row of 2-bit weights (aarch64) and the bound of its 16-bit sums.
+constexpr int kTblMaxGroups = 1092;
+bool is_tbl_row(const ConvKernelInfo& k) {
+  return k.name.find("_tbl_") != std::string::npos;
+}
+int tbl_groups(const ConvGeometry& g) {
+  return (g.reduction() + 3) / 4;
+}
+
 bool row_family_fits(const ConvKernelInfo& k, const ConvWeights& w) {
   const bool dw = w.geometry.is_depthwise();
   if ((k.family == "depthwise") != dw) return false;
@@ -202,6 +211,11 @@ void check_all_kernels_on(const Shape& s, int index, ConvPrecision prec, int w_b
   int kernels_run = 0;
   for (const ConvKernelInfo& k : conv_kernel_table(cpu_features())) {
     if (!k.available || !row_family_fits(k, w)) continue;
+    if (is_tbl_row(k) && tbl_groups(g) > kTblMaxGroups) {  // too deep for its 16-bit sums
+      CHECK_THROWS_WITH(make_conv_plan_named(w, k.name),
+                        Catch::Matchers::Contains("deeper than 4368"));
+      continue;
+    }
     ++kernels_run;
     auto plan = make_conv_plan_named(w, k.name);
     INFO("shape #" << index << " kernel " << k.name << " w_bits " << w_bits << " a_bits " << a_bits
@@ -352,7 +366,9 @@ TEST_CASE("deepest reduction allowed stays exact in int32; deeper is rejected", 
   in.codes = codes.data();
   in.row_stride = 7296;
   for (const ConvKernelInfo& k : conv_kernel_table()) {
-    if (!k.available || k.family != "gemm" || k.precision != ConvPrecision::kInt) continue;
+    if (!k.available || k.family != "gemm" || k.precision != ConvPrecision::kInt ||
+        k.max_w_bits < 8)
+      continue;
     INFO(k.name);
     make_conv_plan_named(w, k.name)->run(in, ep, test_threads());
     CHECK(out[0] == static_cast<float>(65664LL * 127 * 255));
@@ -366,6 +382,58 @@ TEST_CASE("deepest reduction allowed stays exact in int32; deeper is rejected", 
   w.geometry.in_c = 7320;  // K = 65880 > 65792
   w.weight_codes.assign(static_cast<size_t>(3) * 9 * 7320, 1);
   CHECK_THROWS_AS(make_conv_plan(w), mixnas::Error);
+}
+
+// The table-lookup row's sums at their bound: K = 4368 (1092 groups of 4, 60 per group in the
+// 16-bit sums), every code 255 and the weights at both ends of the 2-bit range.
+TEST_CASE("the 2-bit table-lookup row is exact at its deepest reduction", "[conv]") {
+  int rows_checked = 0;
+  for (const ConvKernelInfo& k : conv_kernel_table()) {
+    if (!k.available || !is_tbl_row(k)) continue;
+    ++rows_checked;
+    for (int in_c : {4368, 4369}) {  // 1x1: K = in_c
+      ConvWeights w;
+      w.geometry.in_h = w.geometry.in_w = 2;
+      w.geometry.in_c = in_c;
+      w.geometry.out_c = 17;
+      w.precision = ConvPrecision::kInt;
+      w.w_bits = 2;
+      const size_t per_channel = in_c;
+      w.weight_codes.assign(17 * per_channel, -2);
+      for (size_t i = 0; i < per_channel; ++i) w.weight_codes[i] = 1;  // channel 0: +1
+      for (size_t i = 0; i < per_channel; ++i) w.weight_codes[2 * per_channel + i] = i % 4 - 2;
+      w.weight_scale.assign(17, 1.0f);
+      w.input_scale = 1.0f;
+      std::vector<uint8_t> codes(4 * per_channel, 255);
+      std::vector<float> out(4 * 17), ref(4 * 17);
+      ConvEpilogue ep;
+      ConvSink fs;
+      fs.data = out.data();
+      fs.row_stride = 17;
+      ep.sinks = {fs};
+      ConvInputView in;
+      in.codes = codes.data();
+      in.row_stride = in_c;
+      INFO(k.name << " in_c " << in_c);
+      if (tbl_groups(w.geometry) > kTblMaxGroups) {
+        CHECK_THROWS_WITH(make_conv_plan_named(w, k.name),
+                          Catch::Matchers::Contains("deeper than 4368"));
+        continue;
+      }
+      make_conv_plan_named(w, k.name)->run(in, ep, test_threads());
+      ConvEpilogue rep = ep;
+      rep.sinks[0].data = ref.data();
+      make_conv_plan_reference(w)->run(in, rep, 1);
+      CHECK(out == ref);
+      CHECK(out[0] == static_cast<float>(255 * static_cast<int64_t>(per_channel)));
+      CHECK(out[1] == static_cast<float>(-2 * 255 * static_cast<int64_t>(per_channel)));
+    }
+  }
+#if defined(__aarch64__)
+  CHECK(rows_checked == 1);  // the row exists on every aarch64 CPU
+#else
+  CHECK(rows_checked == 0);
+#endif
 }
 
 TEST_CASE("masked CPU features pick the fallback rows", "[conv]") {

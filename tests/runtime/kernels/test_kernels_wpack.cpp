@@ -61,10 +61,21 @@ ConvWeights int_weights(int hw, int cin, int cout, int k, int stride, int groups
 }
 
 // The integer GEMM and depthwise rows of this CPU.
+// The integer rows of a family that take every bit-width (not the 2-bit table-lookup row).
 std::vector<std::string> int_rows(const std::string& family) {
   std::vector<std::string> rows;
   for (const ConvKernelInfo& k : conv_kernel_table(cpu_features()))
-    if (k.available && k.family == family && k.precision == ConvPrecision::kInt)
+    if (k.available && k.family == family && k.precision == ConvPrecision::kInt &&
+        k.min_w_bits == 1 && k.max_w_bits == 8)
+      rows.push_back(k.name);
+  return rows;
+}
+
+// The rows of 2-bit weights only (aarch64: conv_qu8_tbl_w2_1x16__neon).
+std::vector<std::string> w2_rows() {
+  std::vector<std::string> rows;
+  for (const ConvKernelInfo& k : conv_kernel_table(cpu_features()))
+    if (k.available && k.precision == ConvPrecision::kInt && k.min_w_bits == 2 && k.max_w_bits == 2)
       rows.push_back(k.name);
   return rows;
 }
@@ -165,6 +176,18 @@ TEST_CASE("packed_weight_bytes of a W4 conv, a worked answer", "[conv][wpack]") 
     CHECK(make_conv_plan_named(int_weights(10, 32, 32, 3, 1, 32, 8), row)->packed_weight_bytes() ==
           320 + 384);
   }
+  // The table-lookup row: k_pad = 320 (a multiple of 64), 80 groups of 4 codes; per 16 channels
+  // and group 16 bytes (two bit planes of 4 weights each), 4 panels: 5120 bytes, 2 bits a weight
+  // of the padded reduction, plus the constants, 768.
+  for (const std::string& row : w2_rows()) {
+    INFO(row);
+    auto plan = make_conv_plan_named(int_weights(80, 32, 64, 3, 2, 1, 2), row);
+    CHECK(plan->packed_weight_bytes() == 5120 + 768);
+    CHECK(plan->weights().weight_codes.empty());
+  }
+#if defined(__aarch64__)
+  CHECK(w2_rows().size() == 1);
+#endif
   // The reference holds the OIHW codes as given, one byte each.
   const ConvWeights w = int_weights(8, 32, 64, 3, 1, 1, 4);
   CHECK(make_conv_plan_reference(w)->packed_weight_bytes() == 64 * 288 + 3 * 4 * 64);

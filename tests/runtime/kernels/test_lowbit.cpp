@@ -998,6 +998,109 @@ const int kPredictedPairs[8][2] = {{1, 1}, {1, 2}, {2, 1}, {2, 2}, {1, 3}, {3, 1
 
 }  // namespace
 
+namespace {
+
+// The 2-bit table-lookup row (W2A8) over the int8 kernel, per YOLOv8n conv at 320x320 but the
+// stem, predicted by the Cortex-A72 model (`mixnas-bench-devicemodel --rules
+// configs/devices/rpi4-model.yaml`, lines TABLE-TBL; the A53's ratios are lower on every conv).
+struct TblLayer {
+  const char* name;
+  float ratio;
+};
+const TblLayer kPredictedTblA72[] = {
+    {"1.conv", 1.00},
+    {"2.c2f.cv1", 1.12},
+    {"2.c2f.m0.cv1", 1.14},
+    {"2.c2f.m0.cv2", 1.14},
+    {"2.c2f.cv2", 1.00},
+    {"3.conv", 0.81},
+    {"4.c2f.cv1", 0.87},
+    {"4.c2f.m0.cv1", 0.88},
+    {"4.c2f.m0.cv2", 0.88},
+    {"4.c2f.m1.cv1", 0.88},
+    {"4.c2f.m1.cv2", 0.88},
+    {"4.c2f.cv2", 0.82},
+    {"5.conv", 0.68},
+    {"6.c2f.cv1", 0.79},
+    {"6.c2f.m0.cv1", 0.72},
+    {"6.c2f.m0.cv2", 0.72},
+    {"6.c2f.m1.cv1", 0.72},
+    {"6.c2f.m1.cv2", 0.72},
+    {"6.c2f.cv2", 0.73},
+    {"7.conv", 0.61},
+    {"8.c2f.cv1", 0.70},
+    {"8.c2f.m0.cv1", 0.63},
+    {"8.c2f.m0.cv2", 0.63},
+    {"8.c2f.cv2", 0.66},
+    {"9.sppf.cv1", 0.71},
+    {"9.sppf.cv2", 0.64},
+    {"12.c2f.cv1", 0.70},
+    {"12.c2f.m0.cv1", 0.72},
+    {"12.c2f.m0.cv2", 0.72},
+    {"12.c2f.cv2", 0.76},
+    {"15.c2f.cv1", 0.79},
+    {"15.c2f.m0.cv1", 0.88},
+    {"15.c2f.m0.cv2", 0.88},
+    {"15.c2f.cv2", 0.95},
+    {"16.conv", 0.72},
+    {"18.c2f.cv1", 0.76},
+    {"18.c2f.m0.cv1", 0.72},
+    {"18.c2f.m0.cv2", 0.72},
+    {"18.c2f.cv2", 0.76},
+    {"19.conv", 0.63},
+    {"21.c2f.cv1", 0.66},
+    {"21.c2f.m0.cv1", 0.63},
+    {"21.c2f.m0.cv2", 0.63},
+    {"21.c2f.cv2", 0.66},
+    {"22.detect.p3.box0", 0.72},
+    {"22.detect.p3.box1", 0.72},
+    {"22.detect.p3.box2", 0.76},
+    {"22.detect.p3.cls0", 0.70},
+    {"22.detect.p3.cls1", 0.73},
+    {"22.detect.p3.cls2", 1.03},
+    {"22.detect.p4.box0", 0.69},
+    {"22.detect.p4.box1", 0.72},
+    {"22.detect.p4.box2", 0.76},
+    {"22.detect.p4.cls0", 0.68},
+    {"22.detect.p4.cls1", 0.73},
+    {"22.detect.p4.cls2", 1.03},
+    {"22.detect.p5.box0", 0.66},
+    {"22.detect.p5.box1", 0.69},
+    {"22.detect.p5.box2", 0.74},
+    {"22.detect.p5.cls0", 0.64},
+    {"22.detect.p5.cls1", 0.71},
+    {"22.detect.p5.cls2", 1.00},
+};
+
+}  // namespace
+
+TEST_CASE("the table-lookup row runs where the A72 model predicts it beats int8 (aarch64)",
+          "[lowbit]") {
+  CpuFeatures neon, dot;
+  neon.arch = dot.arch = "aarch64";
+  neon.neon = dot.neon = dot.dotprod = true;
+  int picked = 0;
+  for (const TblLayer& l : kPredictedTblA72) {
+    ConvWeights w = layer_weights({l.name, {}}, 2, 8);
+    const ConvGeometry& g = w.geometry;
+    w.weight_codes.assign(static_cast<size_t>(g.out_c) * g.in_c * g.kernel_h * g.kernel_w, 1);
+    w.weight_scale.assign(g.out_c, 1.0f);
+    w.input_scale = 1.0f;
+    const std::string pick = make_conv_plan(w, neon)->kernel_name();
+    INFO(l.name << " predicted " << l.ratio << " pick '" << pick << "'");
+    if (pick == "conv_qu8_tbl_w2_1x16__neon") {
+      REQUIRE(l.ratio <= 0.9f);
+      ++picked;
+    } else {
+      REQUIRE(pick == "conv_qu8_gemm_8x8__neon");
+      REQUIRE(l.ratio >= 0.7f);  // the 1x1 64 -> 64 convs of the head (K = 64) sit at 0.74-0.76
+    }
+    // With sdot the int8 kernel does 16 MACs an instruction: the row is never picked.
+    CHECK(std::string(make_conv_plan(w, dot)->kernel_name()) == "conv_qu8_gemm_4x16c4__neondot");
+  }
+  REQUIRE(picked >= 40);
+}
+
 TEST_CASE("selection rule agrees with the device models' predictions (aarch64)", "[lowbit]") {
   CpuFeatures neon, dot;
   neon.arch = dot.arch = "aarch64";
