@@ -420,8 +420,11 @@ void measure_again(const std::vector<Figures*>& all, eval::Evaluator& evaluator)
     const eval::MeasureResult& mid = r[r.size() / 2];  // rounds is odd: the median itself
     all[i]->latency_ms = mid.latency.median_ms;
     all[i]->nodes = mid.nodes;
-    log::info(all[i]->name, ": ", fmt("%.3f", all[i]->latency_ms), " ms (median of ", rounds,
-              " alternated measurements of ", evaluator.options().runs, " runs)");
+    if (rounds == 1)
+      log::info(all[i]->name, ": ", fmt("%.3f", all[i]->latency_ms), " ms (predicted)");
+    else
+      log::info(all[i]->name, ": ", fmt("%.3f", all[i]->latency_ms), " ms (median of ", rounds,
+                " alternated measurements of ", evaluator.options().runs, " runs)");
   }
 }
 
