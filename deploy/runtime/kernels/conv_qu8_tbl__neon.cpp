@@ -98,7 +98,7 @@ void tbl_w2_panel(const uint8_t* tables, const uint8_t* w, int groups, int32_t* 
   for (int p = 0; p < 2; ++p)
     for (int h = 0; h < 2; ++h) s[p][h][0] = s[p][h][1] = vdupq_n_u16(0);
   for (int g0 = 0; g0 < groups; g0 += 4) {  // groups is a multiple of 16
-    uint8x16_t b[2][2];  // byte sums of 4 groups: [plane][lo/hi]
+    uint8x16_t b[2][2];                     // byte sums of 4 groups: [plane][lo/hi]
     for (int p = 0; p < 2; ++p) b[p][0] = b[p][1] = vdupq_n_u8(0);
     for (int g = g0; g < g0 + 4; ++g) {
       const uint8x16_t wv = vld1q_u8(w + static_cast<size_t>(g) * 16);
