@@ -86,6 +86,46 @@ rt::Graph yolo(int bits) {
 // every layer it picks is predicted <= kRuleMaxRatio of int8 (the x86 rules keep ~10%).
 constexpr double kRuleMaxRatio = 0.9;
 
+using RuleRows = std::vector<std::pair<eval::LayerSignature, double>>;
+
+// The single rule "K >= min_k and <channel> >= min_c" (channel: in_c or out_c, as `channel_of`
+// reads it) that picks the most of `rows` (signature, predicted ratio to int8) while every row it
+// picks is <= kRuleMaxRatio; printed as a RULE line for `what` on `core`.
+void print_best_rule(const std::string& core, const std::string& what, const RuleRows& rows,
+                     const char* channel, int (*channel_of)(const eval::LayerSignature&)) {
+  auto k_of = [](const eval::LayerSignature& s) { return s.kernel * s.kernel * s.in_c; };
+  int best_n = 0, best_k = 0, best_c = 0;
+  double best_lo = 0, best_hi = 0;
+  for (const auto& [ks, unused1] : rows)
+    for (const auto& [cs, unused2] : rows) {
+      const int min_k = k_of(ks), min_c = channel_of(cs);
+      int n = 0;
+      bool ok = true;
+      double lo = 1e9, hi = 0;
+      for (const auto& [s, r] : rows)
+        if (k_of(s) >= min_k && channel_of(s) >= min_c)
+          ++n, ok = ok && r <= kRuleMaxRatio, lo = std::min(lo, r), hi = std::max(hi, r);
+      if (ok && n > best_n) best_n = n, best_k = min_k, best_c = min_c, best_lo = lo, best_hi = hi;
+    }
+  double all_lo = 1e9, all_hi = 0;
+  for (const auto& [s, r] : rows) all_lo = std::min(all_lo, r), all_hi = std::max(all_hi, r);
+  const std::string rule = best_n ? "K >= " + std::to_string(best_k) + " and " + channel +
+                                        " >= " + std::to_string(best_c)
+                                  : "none";
+  std::printf(
+      "RULE core=%s %s %s picked=%d/%zu predicted_ratio=%.2f-%.2f (all layers "
+      "%.2f-%.2f)\n",
+      core.c_str(), what.c_str(), rule.c_str(), best_n, rows.size(), best_lo, best_hi, all_lo,
+      all_hi);
+}
+
+int in_c_of(const eval::LayerSignature& s) {
+  return s.in_c;
+}
+int out_c_of(const eval::LayerSignature& s) {
+  return s.out_c;
+}
+
 void derive_tbl_rule(eval::DeviceModel& model, const std::vector<eval::LayerSignature>& base,
                      const std::vector<std::string>& names);
 
@@ -118,7 +158,7 @@ void derive_rules(const std::string& device_yaml, const eval::DeviceModel::Optio
     std::printf("}},\n");
   }
   for (const auto& pr : pairs) {
-    std::vector<std::pair<eval::LayerSignature, double>> rows;
+    RuleRows rows;
     for (auto s : base) {
       if (s.in_c < 8) continue;  // the stem stays 8-bit in every search space
       s.w_bits = pr[0], s.a_bits = pr[1];
@@ -127,30 +167,8 @@ void derive_rules(const std::string& device_yaml, const eval::DeviceModel::Optio
       rows.push_back(
           {s, model.predict_forced(s, bs).latency_ms / model.predict_forced(s, int8).latency_ms});
     }
-    int best_n = 0, best_k = 0, best_c = 0;
-    double lo = 1e9, hi = 0, best_lo = 0, best_hi = 0;
-    for (const auto& [ks, unused1] : rows)
-      for (const auto& [cs, unused2] : rows) {
-        const int min_k = ks.kernel * ks.kernel * ks.in_c, min_c = cs.in_c;
-        int n = 0;
-        bool ok = true;
-        lo = 1e9, hi = 0;
-        for (const auto& [s, r] : rows)
-          if (s.kernel * s.kernel * s.in_c >= min_k && s.in_c >= min_c)
-            ++n, ok = ok && r <= kRuleMaxRatio, lo = std::min(lo, r), hi = std::max(hi, r);
-        if (ok && n > best_n)
-          best_n = n, best_k = min_k, best_c = min_c, best_lo = lo, best_hi = hi;
-      }
-    double all_lo = 1e9, all_hi = 0;
-    for (const auto& [s, r] : rows) all_lo = std::min(all_lo, r), all_hi = std::max(all_hi, r);
-    std::printf(
-        "RULE core=%s w%da%d %s picked=%d/%zu predicted_ratio=%.2f-%.2f (all layers "
-        "%.2f-%.2f)\n",
-        model.spec().core.c_str(), pr[0], pr[1],
-        best_n
-            ? ("K >= " + std::to_string(best_k) + " and in_c >= " + std::to_string(best_c)).c_str()
-            : "none",
-        best_n, rows.size(), best_lo, best_hi, all_lo, all_hi);
+    print_best_rule(model.spec().core, "w" + std::to_string(pr[0]) + "a" + std::to_string(pr[1]),
+                    rows, "in_c", in_c_of);
   }
   if (!dot) derive_tbl_rule(model, base, names);
 }
@@ -162,7 +180,7 @@ void derive_rules(const std::string& device_yaml, const eval::DeviceModel::Optio
 void derive_tbl_rule(eval::DeviceModel& model, const std::vector<eval::LayerSignature>& base,
                      const std::vector<std::string>& names) {
   const std::string tbl = "conv_qu8_tbl_w2_1x16__neon", int8 = "conv_qu8_gemm_8x8__neon";
-  std::vector<std::pair<eval::LayerSignature, double>> rows;
+  RuleRows rows;
   for (size_t i = 0; i < base.size(); ++i) {
     auto s = base[i];
     if (s.in_c < 8) continue;  // the stem stays 8-bit in every search space
@@ -173,29 +191,7 @@ void derive_tbl_rule(eval::DeviceModel& model, const std::vector<eval::LayerSign
     std::printf("TABLE-TBL {\"%s\", %d, %d, %d, %d, %d, %.2f},\n", names[i].c_str(), s.in_h, s.in_c,
                 s.out_c, s.kernel, s.stride, r);
   }
-  int best_n = 0, best_k = 0, best_c = 0;
-  double best_lo = 0, best_hi = 0;
-  for (const auto& [ks, unused1] : rows)
-    for (const auto& [cs, unused2] : rows) {
-      const int min_k = ks.kernel * ks.kernel * ks.in_c, min_c = cs.out_c;
-      int n = 0;
-      bool ok = true;
-      double lo = 1e9, hi = 0;
-      for (const auto& [s, r] : rows)
-        if (s.kernel * s.kernel * s.in_c >= min_k && s.out_c >= min_c)
-          ++n, ok = ok && r <= kRuleMaxRatio, lo = std::min(lo, r), hi = std::max(hi, r);
-      if (ok && n > best_n) best_n = n, best_k = min_k, best_c = min_c, best_lo = lo, best_hi = hi;
-    }
-  double all_lo = 1e9, all_hi = 0;
-  for (const auto& [s, r] : rows) all_lo = std::min(all_lo, r), all_hi = std::max(all_hi, r);
-  std::printf(
-      "RULE core=%s tbl_w2 %s picked=%d/%zu predicted_ratio=%.2f-%.2f (all layers "
-      "%.2f-%.2f)\n",
-      model.spec().core.c_str(),
-      best_n
-          ? ("K >= " + std::to_string(best_k) + " and out_c >= " + std::to_string(best_c)).c_str()
-          : "none",
-      best_n, rows.size(), best_lo, best_hi, all_lo, all_hi);
+  print_best_rule(model.spec().core, "tbl_w2", rows, "out_c", out_c_of);
 }
 
 // CPU seconds of this process and its finished children (compiler, llvm-mca, the pick helper):
